@@ -1,0 +1,14 @@
+# The two entry points of the README. Each one does the whole set-up first (idempotent).
+.PHONY: setup demo test bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/hdtf demo --output demo_output
+
+test: setup
+	.venv/bin/python -m pytest -q tests
+
+bench: setup
+	for b in benchmarks/bench_*.py; do .venv/bin/python $$b || exit 1; done

@@ -1,0 +1,31 @@
+"""hdtf: HDTF / TalkingHead-1KH as training-ready talking-face clips with audio, and the flow-guided one-shot model.
+
+``import hdtf`` is cheap: it registers the ``datasets`` builders (so ``load_dataset("hdtf")`` works) and nothing else.
+torch, transformers and dlib are imported only when a model or face function is first used.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from hdtf._registry import register_datasets_builders
+
+register_datasets_builders()
+
+_LAZY = {
+    "HDTFGenerator": "hdtf.modeling",
+    "HDTFAnimationToVideo": "hdtf.modeling",
+    "HDTFAudioToAnimation": "hdtf.modeling",
+}
+
+
+def __getattr__(name: str):
+    """Resolve model classes on first use so that ``import hdtf`` never imports torch."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'hdtf' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_LAZY]

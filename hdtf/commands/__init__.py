@@ -1,0 +1,1 @@
+"""One module per ``hdtf`` sub-command (see ``hdtf.cli``)."""

@@ -1,0 +1,127 @@
+"""Plain records shared by every stage: what a source annotates (VideoSpec/ClipSpec) and crop windows (CropBox).
+
+Sources produce these, the pipeline consumes them; nothing here knows about files, ffmpeg or yt-dlp.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """Sanitise a name used as a file name: keep ``[A-Za-z0-9._-]``, never start with '-' or '.'."""
+    cleaned = _UNSAFE.sub("_", name.strip()).lstrip("-.")
+    if not cleaned:
+        raise ValueError(f"name {name!r} has no usable characters for a file name")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """An axis-aligned window in pixel coordinates of a frame: top-left (x, y), width w, height h."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def scaled(self, factor: float) -> CropBox:
+        """The same window on a frame resized by ``factor`` (e.g. downloaded height / reference height)."""
+        return CropBox(*(int(round(v * factor)) for v in (self.x, self.y, self.w, self.h)))
+
+    def fit_into(self, width: int, height: int) -> tuple[CropBox, str | None]:
+        """Shift (then, if still too big, shrink) the window into a ``width`` x ``height`` frame.
+
+        Returns the adjusted box and a human-readable note of what changed (None when nothing did).
+        """
+        w, h = min(self.w, width), min(self.h, height)
+        x = min(max(self.x, 0), width - w)
+        y = min(max(self.y, 0), height - h)
+        box = CropBox(x, y, w, h)
+        if box == self:
+            return box, None
+        return box, f"crop {self.as_tuple()} adjusted to {box.as_tuple()} to fit {width}x{height}"
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """One annotated clip of a source video, as the metadata states it (times relative to the raw video)."""
+
+    id: str  # e.g. "WRA_AdamKinzinger2_001"; unique within a source, safe as a file name
+    source: str  # "hdtf" | "talkinghead_1kh"
+    subset: str  # HDTF: RD/WDA/WRA; TalkingHead-1KH: the split
+    video_name: str
+    clip_index: int
+    youtube_id: str | None
+    url: str | None
+    start: float  # seconds
+    end: float  # seconds
+    resolution: int | None = None  # reference frame height the crop window refers to (None: unknown)
+    crop: CropBox | None = None  # in reference-resolution pixels
+    crop_ratio: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # source-specific facts
+
+    def to_row(self) -> dict[str, Any]:
+        """Flat dict of the metadata fields (crop as x/y/w/h, None when absent) for manifests and datasets rows."""
+        row = asdict(self)
+        row.pop("extra")
+        crop = row.pop("crop")
+        for key in ("x", "y", "w", "h"):
+            row[f"crop_{key}"] = None if crop is None else crop[key]
+        return row
+
+    def with_(self, **changes: Any) -> ClipSpec:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """A raw source video and its annotated clips: the unit of work of the pipeline (one download, many clips)."""
+
+    source: str
+    subset: str
+    name: str
+    url: str | None
+    youtube_id: str | None
+    resolution: int | None
+    clips: tuple[ClipSpec, ...]
+
+    @property
+    def key(self) -> str:
+        """Unique, path-safe key of this video (``{subset}_{name}``)."""
+        return safe_name(f"{self.subset}_{self.name}")
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    """One thing a metadata parser skipped or repaired, with where and why."""
+
+    file: str
+    line: int  # 1-based; 0 for whole-file issues
+    text: str
+    reason: str
+    action: str  # "skipped" | "repaired" | "warning"
+
+
+@dataclass
+class ParseReport:
+    """Everything a parser did not take verbatim. Printed by the CLI, stored in the manifest."""
+
+    issues: list[ParseIssue] = field(default_factory=list)
+
+    def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped") -> None:
+        self.issues.append(ParseIssue(file, line, text.strip()[:200], reason, action))
+
+    def summary(self) -> str:
+        if not self.issues:
+            return "metadata: no issues"
+        lines = [f"metadata: {len(self.issues)} issue(s)"]
+        lines += [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in self.issues]
+        return "\n".join(lines)

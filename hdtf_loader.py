@@ -1,0 +1,1 @@
+"""datasets builder for HDTF (registered by ``import hdtf``). Placeholder until the pipeline lands."""

@@ -1,0 +1,1 @@
+"""hdtf.modeling: the flow-guided one-shot talking-face models (installed from ``modeling/`` as ``hdtf.modeling``)."""
