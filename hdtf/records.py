@@ -125,3 +125,13 @@ class ParseReport:
         lines = [f"metadata: {len(self.issues)} issue(s)"]
         lines += [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in self.issues]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ResolvedClip:
+    """A clip's facts after looking at the actual raw video: absolute times and a crop in its own pixels."""
+
+    start: float  # seconds from the start of the raw video
+    end: float
+    crop: CropBox | None  # in the raw video's pixels (None: no window from metadata)
+    notes: tuple[str, ...] = ()  # adjustments made (truncated end, shifted window, scaled window, ...)
