@@ -1,0 +1,119 @@
+"""Training losses of the animation-to-video stage. Nothing here needs downloaded weights.
+
+- reconstruction: L1 plus a multi-scale L1 + SSIM term (SSIM keeps the local structure that L1 alone blurs);
+- warp: L1 between the flow-warped reference and the target frame, so the flow itself stays meaningful;
+- flow smoothness: total variation of the foreground flow's displacement (Fapp is piecewise constant; the refined
+  flow should not be);
+- adversarial: a multi-scale patch discriminator (LSGAN objective) with discriminator feature matching, switched on
+  from a configurable step by the training script.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
+    coords = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Mean SSIM of two (B,C,H,W) batches in [0,1] (gaussian window, same constants as Wang et al. 2004)."""
+    c1, c2 = 0.01**2, 0.03**2
+    channels = x.shape[1]
+    size = min(window_size, x.shape[-1], x.shape[-2])
+    window = _gaussian_window(size, sigma, channels, x.device, x.dtype)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.mean()
+
+
+def multiscale_l1_ssim_loss(pred: torch.Tensor, target: torch.Tensor, scales: int = 3, ssim_weight: float = 0.85):
+    """Average over ``scales`` dyadic scales of ``(1-w)·L1 + w·(1-SSIM)/2``."""
+    total = pred.new_zeros(())
+    for level in range(scales):
+        if level:
+            pred, target = F.avg_pool2d(pred, 2), F.avg_pool2d(target, 2)
+        total = total + (1 - ssim_weight) * F.l1_loss(pred, target) + ssim_weight * (1 - ssim(pred, target)) / 2
+    return total / scales
+
+
+def flow_smoothness_loss(grid: torch.Tensor) -> torch.Tensor:
+    """Total variation of a sampling grid's displacement (B,H,W,2) around the ``linspace(-1, 1, size)`` identity."""
+    h, w = grid.shape[1:3]
+    dx = grid[:, :, 1:] - grid[:, :, :-1]
+    dy = grid[:, 1:] - grid[:, :-1]
+    dx = dx - dx.new_tensor([2.0 / (w - 1), 0.0])
+    dy = dy - dy.new_tensor([0.0, 2.0 / (h - 1)])
+    return dx.abs().mean() + dy.abs().mean()
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN: strided 4x4 convolutions, each block's activation kept for feature matching."""
+
+    def __init__(self, in_channels: int = 3, base_channels: int = 64, num_layers: int = 4, max_channels: int = 512):
+        super().__init__()
+        blocks, channels = [], in_channels
+        for i in range(num_layers):
+            out = min(base_channels * 2**i, max_channels)
+            stride = 2 if i < num_layers - 1 else 1
+            norm = nn.InstanceNorm2d(out, affine=True) if i else nn.Identity()
+            blocks.append(nn.Sequential(nn.Conv2d(channels, out, 4, stride, 1), norm, nn.LeakyReLU(0.2)))
+            channels = out
+        self.blocks = nn.ModuleList(blocks)
+        self.head = nn.Conv2d(channels, 1, 4, 1, 1)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for block in self.blocks:
+            image = block(image)
+            features.append(image)
+        return self.head(image), features
+
+
+class MultiScalePatchDiscriminator(nn.Module):
+    """Patch discriminators on the image at 1, 1/2, 1/4, … scale: coarse scales judge layout, fine ones texture."""
+
+    def __init__(self, num_scales: int = 2, **kwargs) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(PatchDiscriminator(**kwargs) for _ in range(num_scales))
+
+    def forward(self, image: torch.Tensor) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+        outputs = []
+        for i, disc in enumerate(self.discriminators):
+            if i:
+                image = F.avg_pool2d(image, 3, stride=2, padding=1, count_include_pad=False)
+            outputs.append(disc(image))
+        return outputs
+
+
+def discriminator_loss(real_outputs, fake_outputs) -> torch.Tensor:
+    """LSGAN discriminator objective summed over scales (fake outputs must come from detached images)."""
+    return sum(((r - 1) ** 2).mean() + (f**2).mean() for (r, _), (f, _) in zip(real_outputs, fake_outputs))
+
+
+def generator_adversarial_loss(fake_outputs) -> torch.Tensor:
+    """LSGAN generator objective summed over scales."""
+    return sum(((f - 1) ** 2).mean() for f, _ in fake_outputs)
+
+
+def feature_matching_loss(real_outputs, fake_outputs) -> torch.Tensor:
+    """L1 between discriminator features of real and generated images (real side detached)."""
+    total, count = 0.0, 0
+    for (_, real_feats), (_, fake_feats) in zip(real_outputs, fake_outputs):
+        for r, f in zip(real_feats, fake_feats):
+            total = total + F.l1_loss(f, r.detach())
+            count += 1
+    return total / max(count, 1)
