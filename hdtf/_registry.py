@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Dataset name -> module holding its builder. datasets takes the first builder class defined in a module, so each
 # name needs a module of its own.
-BUILDERS = {"hdtf": "hdtf_loader"}
+BUILDERS = {"hdtf": "hdtf_loader", "talkinghead_1kh": "hdtf.loaders.talkinghead_1kh"}
 
 
 def _source_hash(module_name: str) -> str:
@@ -31,4 +31,30 @@ def register_datasets_builders() -> bool:
 
     for name, module in BUILDERS.items():
         _PACKAGED_DATASETS_MODULES[name] = (module, _source_hash(module))
+    _skip_data_file_search()
     return True
+
+
+def _skip_data_file_search() -> None:
+    """Stop ``load_dataset`` from globbing the working directory for data files when it loads one of our builders.
+
+    datasets resolves data files for every packaged module, searching the current directory recursively: minutes in
+    a big folder (a source tree with a virtualenv), an EmptyDatasetError in an empty one, and a cache key that
+    depends on whatever files happen to lie there. Our builders read no data files, so they get an empty set.
+    """
+    from datasets import load
+    from datasets.data_files import DataFilesDict
+
+    factory = load.PackagedDatasetModuleFactory
+    if getattr(factory.get_module, "_hdtf_wrapped", False):
+        return
+    original = factory.get_module
+
+    def get_module(self):
+        if self.name not in BUILDERS:
+            return original(self)
+        module_path, module_hash = load._PACKAGED_DATASETS_MODULES[self.name]
+        return load.DatasetModule(module_path, module_hash, {"data_files": DataFilesDict(), "dataset_name": self.name})
+
+    get_module._hdtf_wrapped = True
+    factory.get_module = get_module

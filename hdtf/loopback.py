@@ -11,8 +11,8 @@ import contextlib
 import functools
 import os
 import re
-import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -20,6 +20,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def __init__(self, *args, record: list[ServedRequest] | None = None, **kwargs):
-        self._record = record
+    def __init__(self, *args, record: list[ServedRequest] | None = None, rate: float | None = None, **kwargs):
+        self._record, self._rate = record, rate
         self._range: tuple[int, int] | None = None
         self._status = 0
         super().__init__(*args, **kwargs)
@@ -89,18 +90,16 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def copyfile(self, source, outputfile):
         length = None if self._range is None else self._range[1] - self._range[0] + 1
-        sent = 0
+        began, sent = time.monotonic(), 0
         try:
-            if length is None:
-                shutil.copyfileobj(source, outputfile)
-                sent = source.tell()
-            else:
-                while sent < length:
-                    chunk = source.read(min(64 * 1024, length - sent))
-                    if not chunk:
-                        break
-                    outputfile.write(chunk)
-                    sent += len(chunk)
+            while length is None or sent < length:
+                chunk = source.read(_CHUNK if length is None else min(_CHUNK, length - sent))
+                if not chunk:
+                    break
+                outputfile.write(chunk)
+                sent += len(chunk)
+                if self._rate:
+                    time.sleep(max(0.0, sent / self._rate - (time.monotonic() - began)))
         except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (seek, kill): not our problem
             pass
         self._bytes = sent
@@ -132,12 +131,15 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve_directory(root: Path, record: list[ServedRequest] | None = None) -> Iterator[str]:
+def serve_directory(
+    root: Path, record: list[ServedRequest] | None = None, rate: float | None = None
+) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 (ephemeral port) in a background thread; yield the base URL (no trailing slash).
 
-    If ``record`` is given, every answered request is appended to it as a :class:`ServedRequest`.
+    If ``record`` is given, every answered request is appended to it as a :class:`ServedRequest`. ``rate`` (bytes
+    per second per response) imitates a real network link, so benchmarks measure transfer cost, not memcpy.
     """
-    handler = functools.partial(_Handler, directory=str(root), record=record)
+    handler = functools.partial(_Handler, directory=str(root), record=record, rate=rate)
     server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="hdtf-loopback", daemon=True)
     thread.start()

@@ -1,0 +1,30 @@
+"""``hdtf export DIR --to parquet|webdataset --output OUT``: shards and a dataset card, optionally pushed to the Hub."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "export a prepared folder as parquet or webdataset shards with a dataset card (optionally push to the Hub)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prepared", type=Path, help="the folder given to hdtf prepare --output")
+    parser.add_argument("--to", choices=("parquet", "webdataset"), default="parquet", help="shard format")
+    parser.add_argument("--output", type=Path, required=True, help="folder for the shards and README.md")
+    parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")
+    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
+                        help="afterwards upload OUT to this Hub dataset repo (needs network and a write token)")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hdtf.export import DEFAULT_SHARD_SIZE, export, push_to_hub
+
+    result = export(args.prepared, args.output, to=args.to, shard_size=args.shard_size or DEFAULT_SHARD_SIZE)
+    print(f"exported {result.num_examples} clip(s) in {len(result.files)} {args.to} shard(s) to {args.output}; "
+          f"card: {result.card}")
+    if args.push_to_hub:
+        url = push_to_hub(args.output, args.push_to_hub, private=args.private)
+        print(f"pushed to {url}")
+    return 0

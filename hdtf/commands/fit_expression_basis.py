@@ -1,0 +1,96 @@
+"""``hdtf fit-expression-basis``: fit the landmark expression basis from a prepared dataset's landmark tracks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "fit the expression basis (PCA of pose-normalised landmarks) from DATA_DIR/clips/*.landmarks.npz"
+
+
+def _counts(text: str) -> dict[str, int]:
+    counts = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        if not value.isdigit():
+            raise argparse.ArgumentTypeError(f"expected region=count pairs such as mouth=12,eyebrows=4, got {item!r}")
+        counts[name.strip()] = int(value)
+    return counts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data_dir", type=Path, help="prepared dataset folder (with clips/*.landmarks.npz)")
+    parser.add_argument("output", type=Path,
+                        help="a .safetensors file to write, or a model directory (its expression_basis.safetensors "
+                             "and its audio2animation basis buffers are replaced; do this before training)")
+    parser.add_argument("--components", type=_counts,
+                        help="components per region, e.g. mouth=12,eyebrows=4,eyelids=2 (the default)")
+    parser.add_argument("--max-frames-per-clip", type=int, default=256, help="frames sampled per clip (default 256)")
+
+
+def _load_tracks(data_dir: Path) -> tuple[list, list[str]]:
+    import numpy as np
+
+    from hdtf.errors import HDTFError
+
+    files = sorted((data_dir / "clips").glob("*.landmarks.npz"))
+    if not files:
+        raise HDTFError(f"{data_dir}: no clips/*.landmarks.npz (prepare the dataset with --landmarks)")
+    tracks, problems = [], []
+    for path in files:
+        try:
+            with np.load(path) as data:
+                points = np.asarray(data["points"], dtype=np.float64)
+                found = np.asarray(data["found"], dtype=bool) if "found" in data else np.ones(len(points), bool)
+        except (OSError, KeyError, ValueError) as exc:
+            problems.append(f"{path.name}: unreadable ({exc})")
+            continue
+        if points.ndim != 3 or points.shape[1:] != (68, 2) or len(found) != len(points):
+            problems.append(f"{path.name}: points of shape {points.shape} (expected (T, 68, 2))")
+            continue
+        if found.sum() < 2:
+            problems.append(f"{path.name}: fewer than two frames with a face")
+            continue
+        tracks.append(points[found])
+    return tracks, problems
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from hdtf.errors import HDTFError
+    from hdtf.modeling.animation_params import BASIS_FILE, ExpressionBasis
+
+    tracks, problems = _load_tracks(args.data_dir)
+    for line in problems:
+        print(f"skipped {line}", file=sys.stderr)
+    if not tracks:
+        raise HDTFError(f"{args.data_dir}: no usable landmark tracks ({len(problems)} skipped)")
+    basis = ExpressionBasis.fit(tracks, components=args.components, max_frames_per_clip=args.max_frames_per_clip)
+    if args.output.is_dir():
+        path = _into_model(args.output, basis)
+    else:
+        path = basis.save(args.output if args.output.suffix else args.output.with_suffix(".safetensors"))
+    groups = ", ".join(f"{name} {b - a}" for name, (a, b) in basis.groups.items())
+    print(f"{path}: expression basis from {len(tracks)} clips ({groups} components; {BASIS_FILE})")
+    return 0
+
+
+def _into_model(directory: Path, basis) -> Path:
+    """Store the basis in a model directory and in its audio2animation buffers (component counts must match)."""
+    from hdtf.errors import HDTFError
+    from hdtf.modeling.animation_params import BASIS_FILE
+    from hdtf.modeling.generator import CONFIG_FILE
+    from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
+
+    if not (directory / CONFIG_FILE).is_file():
+        raise HDTFError(f"{directory}: not an hdtf model directory (no {CONFIG_FILE})")
+    model = HDTFAudioToAnimation.from_pretrained(directory / "audio2animation")
+    if model.config.num_expression != basis.num_components:
+        raise HDTFError(
+            f"{directory}: its audio2animation model expects {model.config.num_expression} expression components, "
+            f"the fitted basis has {basis.num_components} (choose --components to match, or init-model --basis)"
+        )
+    model.set_basis(basis)
+    model.save_pretrained(directory / "audio2animation")
+    return basis.save(directory / BASIS_FILE)

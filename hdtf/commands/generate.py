@@ -1,0 +1,98 @@
+"""``hdtf generate``: one face photo + speech (or a driving video) → an H.264/AAC talking-face mp4."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "animate a face photo with speech (--audio) or with another face's motion (--driving-video)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model directory (hdtf init-model / training) or Hub repo id")
+    parser.add_argument("--image", type=Path, required=True, help="photo of the face to animate")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--audio", type=Path, help="speech to lip-sync to (any format ffmpeg reads)")
+    source.add_argument("--driving-video", type=Path, help="video whose head and face motion to transfer")
+    parser.add_argument("--output", type=Path, required=True, help="mp4 to write (25 fps, H.264 + AAC)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
+    parser.add_argument("--batch-size", type=int, default=8, help="frames rendered per batch (default 8)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--save-intermediates", type=Path, metavar="DIR",
+                        help="also write landmarks/Fapp/mask panels (intermediates.mp4) and the animation parameters")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from hdtf.errors import HDTFError
+    from hdtf.modeling.generator import HDTFGenerator
+    from hdtf.video_io import write_video
+
+    if args.batch_size < 1:
+        raise HDTFError(f"--batch-size must be at least 1, not {args.batch_size}")
+    for label, path in (("image", args.image), ("audio", args.audio), ("driving video", args.driving_video)):
+        if path is not None and not path.is_file():
+            raise HDTFError(f"{path}: {label} file not found")
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    generator = HDTFGenerator.from_pretrained(args.model, device=args.device)
+    fps = float(generator.config["fps"])
+    out = generator(
+        args.image,
+        audio=args.audio,
+        driving_video=args.driving_video,
+        fps=fps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        return_intermediates=args.save_intermediates is not None,
+        progress=not args.no_progress,
+    )
+    write_video(args.output, out.frames, fps, out.audio, out.sampling_rate)
+    if args.save_intermediates is not None:
+        save_intermediates(args.save_intermediates, out)
+    seconds = len(out.frames) / fps
+    print(f"{args.output}: {len(out.frames)} frames, {seconds:.2f} s at {fps:g} fps, "
+          f"{out.frames.shape[2]}x{out.frames.shape[1]}{', with audio' if out.audio is not None else ', no audio'}")
+    return 0
+
+
+def save_intermediates(directory: Path, out) -> None:
+    """intermediates.mp4 (generated frame + landmarks | Fapp colour map | warped | foreground | matting mask) and
+    animation.npz (landmarks, expression, pose deltas) — what to look at when a result is wrong."""
+    import os
+
+    import numpy as np
+
+    from hdtf.modeling.fapp import flow_to_color
+    from hdtf.video_io import write_video
+
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def panels():
+        for k in range(len(out.frames)):
+            overlay = draw_points(out.frames[k], out.landmarks[k])
+            colour = flow_to_color(out.flows[k], max_norm=0.25)
+            masks = [np.repeat((np.clip(m[k], 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
+                     for m in (out.foreground_mask, out.matting_mask) if m is not None and len(m)]
+            yield np.concatenate([overlay, colour, out.warped[k], *masks], axis=1)
+
+    write_video(directory / "intermediates.mp4", panels(), out.fps)
+    tmp = directory / ".animation.partial.npz"
+    with open(tmp, "wb") as handle:
+        np.savez(handle, landmarks=out.landmarks, expression=out.expression, pose=out.pose,
+                 reference_landmarks=out.reference_landmarks)
+    os.replace(tmp, directory / "animation.npz")
+
+
+def draw_points(image, points, radius: int = 1, color=(0, 255, 0)):
+    """A copy of ``image`` with a small square at each landmark (points outside the image are skipped)."""
+    import numpy as np
+
+    canvas = image.copy()
+    h, w = canvas.shape[:2]
+    for x, y in np.round(points).astype(int):
+        if 0 <= x < w and 0 <= y < h:
+            canvas[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = color
+    return canvas

@@ -1,0 +1,321 @@
+"""The two evaluation protocols of one-shot talking-face models, run over a prepared dataset.
+
+- ``audio`` (HDTF paper): each test clip is generated from its first frame and its own audio, then compared with the
+  real clip frame by frame.
+- ``reconstruction`` (TalkingHead-1KH / face-vid2vid): each clip is generated from its first frame with the clip
+  itself as the driving video, then compared with the real clip.
+
+The generator works on a square crop around the face of the first frame (``HDTFGenerator``'s reference crop); the
+same window is recovered from the reference landmarks it returns and applied to every real frame, so generated and
+real frames are pixel-aligned. Real frames are streamed; the generated clip is what the generator returns.
+
+Outputs in the report folder (each written to a temporary name and renamed): ``report.md`` (the table),
+``metrics.json`` (summary + per-clip rows), ``per_clip.csv``, and ``comparisons/`` with a side-by-side video
+(source | generated | real | Fapp warp) for the first clips and ``grid.png`` (their middle frames), because people
+look before they read. Metrics needing weights the user did not give are reported as "n/a (...)", never estimated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hdtf.errors import HDTFError
+from hdtf.metrics import fid as fid_metric
+from hdtf.metrics import sync as sync_metric
+from hdtf.metrics.video import METRICS, MetricTools, iter_frames, score_clip
+
+PROTOCOLS = ("audio", "reconstruction")
+SAMPLE_RATE = 16000
+PANELS = ("source", "generated", "real", "Fapp warp")
+
+# Summary rows: per-clip column -> (table label, better direction)
+COLUMNS: dict[str, tuple[str, str]] = {
+    "psnr": ("PSNR (dB)", "higher"),
+    "ssim": ("SSIM", "higher"),
+    "cpbd": ("CPBD (generated)", "higher"),
+    "cpbd_real": ("CPBD (real, reference)", "higher"),
+    "m_lmd": ("M-LMD (px @512)", "lower"),
+    "f_lmd": ("F-LMD (px @512)", "lower"),
+    "m_lmd_iod": ("M-LMD (/ inter-ocular)", "lower"),
+    "f_lmd_iod": ("F-LMD (/ inter-ocular)", "lower"),
+    "csim": ("CSIM", "higher"),
+    "lse_d": ("LSE-D", "lower"),
+    "lse_c": ("LSE-C", "higher"),
+}
+METRIC_OF = {
+    "psnr": "psnr", "ssim": "ssim", "cpbd": "cpbd", "cpbd_real": "cpbd", "m_lmd": "lmd", "f_lmd": "lmd",
+    "m_lmd_iod": "lmd", "f_lmd_iod": "lmd", "csim": "csim", "lse_d": "lse", "lse_c": "lse",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    id: str
+    video: Path
+    audio: Path  # the .wav beside the mp4, or the mp4 itself
+
+
+@dataclass
+class EvaluationOptions:
+    protocol: str = "audio"
+    metrics: tuple[str, ...] = METRICS
+    limit: int | None = None
+    fid_weights: Path | None = None
+    syncnet_weights: Path | None = None
+    device: str = "cpu"
+    seed: int = 0
+    compare: int = 2  # clips that get a side-by-side video
+    batch_size: int = 8
+
+
+def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
+    """Clips to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), or the mp4 files of
+    a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file."""
+    data = Path(data)
+    if data.is_file() and data.suffix.lower() == ".mp4":
+        paths = [data]
+    elif (data / "manifest.json").is_file() or (data / "status").is_dir():
+        from hdtf.manifest import done_clips
+
+        paths = [data / row["path"] for row in done_clips(data)]
+        if not paths:
+            raise HDTFError(f"{data}: prepared dataset has no finished clips")
+    elif data.is_dir():
+        paths = sorted((data / "clips").glob("*.mp4")) or sorted(data.glob("*.mp4"))
+        if not paths:
+            raise HDTFError(f"{data}: no manifest.json and no .mp4 clips to evaluate")
+    else:
+        raise HDTFError(f"{data}: not a prepared dataset folder or an .mp4 file")
+    clips = []
+    for path in paths[:limit] if limit else paths:
+        wav = path.with_suffix(".wav")
+        clips.append(EvalClip(path.stem, path, wav if wav.is_file() else path))
+    return clips
+
+
+def reference_window(frame: np.ndarray, reference_points: np.ndarray, image_size: int) -> tuple[int, int, int]:
+    """The square (x, y, side) of ``frame`` the generator cropped its reference from, recovered by fitting a scale
+    and shift between the face's landmarks on ``frame`` and the reference landmarks it returned."""
+    from hdtf.face.detect import landmarks_for_image
+
+    points = landmarks_for_image(frame).astype(np.float64)
+    ref = np.asarray(reference_points, np.float64)
+    pc, rc = points - points.mean(0), ref - ref.mean(0)
+    scale = float((pc * rc).sum() / (pc * pc).sum())
+    if not scale > 0:
+        raise HDTFError("cannot align the generated frames with the real clip (degenerate reference landmarks)")
+    x0, y0 = points.mean(0) - ref.mean(0) / scale
+    return int(round(x0)), int(round(y0)), int(round(image_size / scale))
+
+
+def _first_frame(path: Path) -> np.ndarray:
+    for frame in iter_frames(path):
+        return frame
+    raise HDTFError(f"{path}: video has no frames")
+
+
+def _tools(options: EvaluationOptions) -> tuple[MetricTools, dict[str, str]]:
+    """Load the user-weight networks that were asked for; metrics without weights get their 'n/a' reason."""
+    wanted = frozenset(options.metrics)
+    unavailable: dict[str, str] = {}
+    inception = sync = None
+    if "fid" in wanted:
+        if options.fid_weights is None:
+            unavailable["fid"] = fid_metric.MISSING
+        else:
+            inception = fid_metric.InceptionFeatures(options.fid_weights, options.device)
+    if "lse" in wanted:
+        if options.syncnet_weights is None:
+            unavailable["lse"] = sync_metric.MISSING
+        else:
+            sync = sync_metric.SyncScorer(sync_metric.load_syncnet(options.syncnet_weights, options.device), options.device)
+    return MetricTools(wanted, inception=inception, sync=sync), unavailable
+
+
+def evaluate(model: str | Path, data: str | Path, output: str | Path, options: EvaluationOptions | None = None) -> dict[str, Any]:
+    """Run a protocol over the clips of ``data`` and write the report into ``output``; returns the summary dict."""
+    options = options or EvaluationOptions()
+    if options.protocol not in PROTOCOLS:
+        raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    clips = find_clips(data, options.limit)
+    tools, unavailable = _tools(options)
+    from hdtf.modeling import HDTFGenerator
+
+    generator = HDTFGenerator.from_pretrained(model, device=options.device)
+    fps = float(generator.feature_extractor.fps)
+    output = Path(output)
+    rows: list[dict[str, Any]] = []
+    stills: list[np.ndarray] = []
+    for index, clip in enumerate(clips):
+        row: dict[str, Any] = {"id": clip.id, "status": "ok", "reason": ""}
+        try:
+            scores, still = _evaluate_clip(generator, clip, fps, tools, options, output, index < options.compare)
+            row.update(scores)
+            if still is not None:
+                stills.append(still)
+        except (HDTFError, ValueError) as exc:
+            row.update(status="failed", reason=str(exc).splitlines()[0])
+        rows.append(row)
+        print(f"{clip.id}: {row['status']}{' (' + row['reason'] + ')' if row['reason'] else ''}", flush=True)
+    summary = _summary(model, data, options, rows, tools, unavailable)
+    _write_report(output, summary, rows)
+    if stills:
+        _write_grid(output / "comparisons" / "grid.png", stills)
+    return summary
+
+
+def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, options: EvaluationOptions,
+                   output: Path, compare: bool) -> tuple[dict[str, Any], np.ndarray | None]:
+    """Per-clip scores, and the middle side-by-side frame when a comparison video was written."""
+    from hdtf.media import probe
+    from hdtf.video_io import read_audio
+
+    clip_fps = probe(clip.video).fps
+    if abs(clip_fps - fps) > 1e-3:
+        raise HDTFError(f"{clip.video}: {clip_fps:g} fps, but the model works at {fps:g} fps")
+    first = _first_frame(clip.video)
+    speech = read_audio(clip.audio, SAMPLE_RATE)
+    common = dict(fps=fps, seed=options.seed, batch_size=options.batch_size, return_intermediates=compare)
+    if options.protocol == "audio":
+        out = generator(first, audio=speech, sampling_rate=SAMPLE_RATE, **common)
+    else:
+        out = generator(first, driving_video=clip.video, **common)
+    size = generator.image_size
+    window = reference_window(first, out.reference_landmarks, size)
+    real = iter_frames(clip.video, window, size)
+    row = score_clip(iter(out.frames), real, tools, source=out.reference_image, audio=speech, sample_rate=SAMPLE_RATE)
+    still = None
+    if compare:
+        path = output / "comparisons" / f"{clip.id}.mp4"
+        still = _write_comparison(path, out, iter_frames(clip.video, window, size), speech)
+    return row, still
+
+
+def _write_comparison(path: Path, out, real, speech: np.ndarray) -> np.ndarray:
+    """source | generated | real | Fapp warp, side by side, with the driving speech; returns the middle frame."""
+    from hdtf.video_io import write_video
+
+    warped = out.warped if out.warped is not None else out.frames
+    middle = len(out.frames) // 2
+    kept: list[np.ndarray] = []
+
+    def panels():
+        for k, (gen, ref, warp) in enumerate(zip(out.frames, real, warped)):
+            panel = np.concatenate([out.reference_image, gen, ref, warp], axis=1)
+            if k == middle or not kept:
+                kept[:] = [panel]
+            yield panel
+
+    write_video(path, panels(), out.fps, audio=speech, sampling_rate=SAMPLE_RATE)
+    return kept[0]
+
+
+def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
+    """Middle frames of the compared clips stacked, under a header naming the panels."""
+    from PIL import Image, ImageDraw
+
+    width = max(s.shape[1] for s in stills)
+    header = Image.new("RGB", (width, 24), "white")
+    draw = ImageDraw.Draw(header)
+    panel = stills[0].shape[1] // len(PANELS)
+    for k, name in enumerate(PANELS):
+        draw.text((k * panel + 6, 6), name, fill="black")
+    rows = [np.asarray(header)] + [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in stills]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    Image.fromarray(np.concatenate(rows)).save(tmp)
+    os.replace(tmp, path)
+
+
+def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], tools: MetricTools,
+             unavailable: dict[str, str]) -> dict[str, Any]:
+    scored = [r for r in rows if r["status"] == "ok"]
+    metrics: dict[str, Any] = {}
+    for column in COLUMNS:
+        metric = METRIC_OF[column]
+        if metric not in tools.metrics:
+            continue
+        if metric in unavailable:
+            metrics[column] = unavailable[metric]
+            continue
+        values = [r[column] for r in scored if column in r and not math.isnan(r[column])]
+        metrics[column] = float(np.mean(values)) if values else "n/a (no clip could be scored)"
+    if "fid" in tools.metrics:
+        if "fid" in unavailable:
+            metrics["fid"] = unavailable["fid"]
+        elif tools.fid_generated.n >= 2:
+            metrics["fid"] = fid_metric.fid_from_stats(tools.fid_generated, tools.fid_real)
+        else:
+            metrics["fid"] = "n/a (fewer than 2 frames scored)"
+    return {
+        "protocol": options.protocol,
+        "model": str(model),
+        "data": str(data),
+        "clips": len(rows),
+        "scored": len(scored),
+        "failed": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],
+        "frames": int(sum(r.get("frames", 0) for r in scored)),
+        "metrics": metrics,
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return "inf" if math.isinf(value) else f"{value:.4f}"
+
+
+def _write_report(output: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    labels = dict(COLUMNS, fid=("FID (frames, generated vs real)", "lower"))
+    lines = [
+        f"# Evaluation: {summary['protocol']} protocol",
+        "",
+        f"Model `{summary['model']}` on `{summary['data']}`: {summary['scored']} of {summary['clips']} clips scored, "
+        f"{summary['frames']} frames. Per-clip means, averaged over clips (FID pools all frames).",
+        "",
+        "| metric | value | better |",
+        "|---|---|---|",
+    ]
+    for key, value in summary["metrics"].items():
+        label, direction = labels[key]
+        lines.append(f"| {label} | {_format(value)} | {direction} |")
+    if summary["failed"]:
+        lines += ["", "Clips not scored:", ""] + [f"- `{f['id']}`: {f['reason']}" for f in summary["failed"]]
+    _atomic_write(output / "report.md", "\n".join(lines) + "\n")
+    document = _plain({**summary, "per_clip": rows})
+    _atomic_write(output / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
+    fields = ["id", "status", "reason"] + sorted({k for r in rows for k in r} - {"id", "status", "reason"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _atomic_write(output / "per_clip.csv", buffer.getvalue())
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars as Python numbers, NaN as null (not measured), infinities as "inf"."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value

@@ -1,0 +1,70 @@
+"""The faces stage of the per-video job: a clip's landmark crop window, and its landmarks file.
+
+Two separate tracks, on purpose:
+- the window is decided before the clip exists, so it comes from the raw video's clip interval, decoded small
+  (``TRACK_WIDTH`` pixels wide) at the output frame rate;
+- ``clips/{id}.landmarks.npz`` comes from tracking the finished clip itself, so it has exactly one entry per output
+  frame in output pixels by construction, whatever ffmpeg's seeking and frame-rate conversion did. A 512x512 clip
+  tracks at well over 100 frames/s (benchmarks/bench_face.py), a small cost next to the cut.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from hdtf.face.detect import MultipleFacesWarning, NoFaceError
+from hdtf.face.track import LandmarkTrack, track_video
+from hdtf.face.window import landmark_crop_window
+from hdtf.records import CropBox
+
+TRACK_WIDTH = 640  # decode width for window tracking: faces in HDTF-like framing stay well above 100 px
+
+
+def _track(path: Path, **kwargs) -> LandmarkTrack:
+    """track_video with the several-faces warning kept as a note only (pipeline workers report through notes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MultipleFacesWarning)
+        return track_video(path, **kwargs)
+
+
+def clip_window(
+    source: Path, start: float, end: float, frame_size: tuple[int, int], crop_ratio: float | None,
+    fps: float | None = None,
+) -> tuple[CropBox, list[str]]:
+    """The landmark crop window (source pixels) for ``[start, end)`` seconds of ``source``; NoFaceError('no face')."""
+    width, height = frame_size
+    track = _track(Path(source), start=start, end=end, fps=fps, decode_width=min(TRACK_WIDTH, width))
+    if not track.found.any():
+        raise NoFaceError("no face")
+    box, notes = landmark_crop_window(track, width, height, crop_ratio)
+    return box, [f"landmark window: {note}" for note in (*track.notes, *notes)]
+
+
+def landmarks_path(mp4: Path) -> Path:
+    """``clips/{id}.landmarks.npz`` beside ``clips/{id}.mp4``."""
+    return Path(mp4).with_suffix(".landmarks.npz")
+
+
+def write_clip_landmarks(mp4: Path) -> tuple[Path, list[str]]:
+    """Track the finished clip and write its landmarks file atomically; returns (path, notes).
+
+    ``points`` (T, 68, 2) float32 in the clip's pixels (NaN where unknown), ``found`` (T,) bool. A clip without any
+    face still gets its file (all not found) and a note: the clip itself may be fine (e.g. a fixed window).
+    """
+    track = _track(Path(mp4))
+    dst = landmarks_path(mp4)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, points=track.points.astype(np.float32), found=track.found.astype(bool))
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    notes = [f"landmarks: {note}" for note in track.notes]
+    if not track.found.any():
+        notes.append("landmarks: no face found in the clip")
+    return dst, notes

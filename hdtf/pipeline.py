@@ -1,0 +1,548 @@
+"""The per-video job: raw video -> clips (mp4 + wav) -> ``status/{key}.json``; and ``prepare`` over many videos.
+
+``process_video`` is the one unit of work every executor runs (the process pool here, the ``datasets`` builder's
+``num_proc`` shards). It is a plain top-level function of picklable arguments, safe to run again at any time:
+
+- the status file is the source of truth: a clip counts as done only when its status says so AND its files exist;
+  it is rewritten (temp name + rename) after every clip, so a run killed at any moment loses at most one clip;
+- clip files are written by ``media.cut_clip`` under temporary names and renamed when complete;
+- a clip failure is recorded and the other clips go on; nothing but a programming error escapes.
+
+Where the faces stage plugs in: :func:`choose_window` (the single place a clip's crop window is decided) and
+:func:`extra_outputs` (the single place per-clip extra files such as landmarks are made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hdtf.errors import HDTFError
+from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+
+CROP_METHODS = ("fixed", "landmarks", "auto")
+STATUS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Everything a per-video job needs besides the video itself (picklable; stored in status and manifest)."""
+
+    output_dir: Path
+    crop_method: str = "fixed"
+    size: int | None = 512
+    fps: float | None = 25.0
+    sample_rate: int | None = 16000
+    landmarks: bool | None = None  # None: on for crop_method "landmarks", off otherwise
+    keep_raw: bool = False
+    url_template: str | None = None
+    raw_dir: Path | None = None
+    cookies: Path | None = None
+    proxy: str | None = None
+    rate_limit: str | None = None
+    sections: bool = False
+    retry_unavailable: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        if self.landmarks is None:
+            object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
+        for name in ("raw_dir", "cookies"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+
+    def validate(self) -> None:
+        """Raise HDTFError for options no video could succeed with, before any work starts."""
+        from hdtf.download import check_url_template, parse_rate
+
+        if self.crop_method not in CROP_METHODS:
+            raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
+        if self.size is not None and self.size < 16:
+            raise HDTFError(f"output size {self.size} is too small (at least 16 pixels)")
+        if self.fps is not None and not self.fps > 0:
+            raise HDTFError(f"fps {self.fps} must be positive (or None to keep the source rate)")
+        if self.sample_rate is not None and self.sample_rate < 1000:
+            raise HDTFError(f"sample rate {self.sample_rate} is too low")
+        if self.url_template is not None:
+            check_url_template(self.url_template)
+        parse_rate(self.rate_limit)
+        if self.raw_dir is not None and not self.raw_dir.is_dir():
+            raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
+        if self.cookies is not None and not self.cookies.is_file():
+            raise HDTFError(f"cookies file {self.cookies} not found")
+
+    def clip_settings(self) -> dict[str, Any]:
+        """The options that change a clip's content: a done clip made with other settings is made again."""
+        return {"crop_method": self.crop_method, "size": self.size, "fps": self.fps,
+                "sample_rate": self.sample_rate, "landmarks": self.landmarks}
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        if self.proxy:
+            data["proxy"] = _redact(self.proxy)
+        return data
+
+
+def _redact(url: str) -> str:
+    """A proxy URL without its password, for files that may be shared."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass
+class VideoResult:
+    """What one ``process_video`` call did (the same facts are in ``status/{key}.json``)."""
+
+    key: str
+    status: str  # "done" | "partial" | "failed" | "unavailable" | "skipped"
+    reason: str | None
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    downloaded: bool = False
+    elapsed: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for clip in self.clips if clip["status"] == status)
+
+
+class ClipSkipped(Exception):
+    """The clip cannot be made with these options; the message says which option would make it."""
+
+
+class ClipFailed(Exception):
+    """The clip could not be made; the message is the reason recorded in its status.
+
+    ``retry`` False marks a failure that the same raw video and options will always give (a clip starting past the
+    video's end): the next run does not try again, so it needs no new download for it.
+    """
+
+    def __init__(self, reason: str, retry: bool = True):
+        super().__init__(reason)
+        self.retry = retry
+
+
+# ---------------------------------------------------------------------------------------------------- layout
+
+
+def clip_paths(output_dir: Path, clip: ClipSpec) -> tuple[Path, Path]:
+    name = safe_name(clip.id)
+    return Path(output_dir) / "clips" / f"{name}.mp4", Path(output_dir) / "clips" / f"{name}.wav"
+
+
+def status_path(output_dir: Path, video: VideoSpec) -> Path:
+    return Path(output_dir) / "status" / f"{video.key}.json"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary name in the same folder and rename it, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        temp.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8")
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """A status file, or None when it is absent or unreadable (then the video is simply done again)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("version") == STATUS_VERSION else None
+
+
+def _rel(output_dir: Path, path: Path | None) -> str | None:
+    return None if path is None else Path(path).relative_to(output_dir).as_posix()
+
+
+def clip_is_done(output_dir: Path, record: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Settled = recorded as done (every file it names on disk) or as a final failure, with the same settings."""
+    if record.get("settings") != settings:
+        return False
+    if record.get("status") == "failed" and record.get("retry") is False:
+        return True
+    if record.get("status") != "done":
+        return False
+    files = [record.get(k) for k in ("path", "audio_path", "landmarks_path")]
+    return all((Path(output_dir) / f).is_file() for f in files if f)
+
+
+# ---------------------------------------------------------------------------------------------- clip records
+
+
+def _clip_record(clip: ClipSpec, status: str, reason: str | None, settings: dict[str, Any], **facts: Any) -> dict:
+    record = clip.to_row()
+    record.update(status=status, reason=reason, path=None, audio_path=None, landmarks_path=None, fps=None,
+                  num_frames=None, width=None, height=None, duration=None, sample_rate=None, source_width=None,
+                  source_height=None, applied_crop=None, adjustments=[], settings=settings)
+    record.update(facts)
+    return record
+
+
+_PENDING = "not made yet (the run was interrupted or is still going)"
+_NO_WINDOW = "no crop window in the metadata; use --crop-method landmarks|auto to find the face"
+
+
+def cannot_crop(clip: ClipSpec, options: PrepareOptions) -> str | None:
+    """Why ``clip`` can get no window at all with these options (checked before anything is downloaded)."""
+    if options.crop_method == "fixed" and clip.crop is None:
+        return _NO_WINDOW
+    return None
+
+
+def choose_window(
+    clip: ClipSpec, resolved: ResolvedClip, source: Path, offset: float, media: Any, options: PrepareOptions
+) -> tuple[CropBox | None, list[str]]:
+    """The crop window (pixels of ``source``) a clip is cut with, and notes on how it was chosen.
+
+    The one place that decides it: ``fixed`` takes the metadata window, ``auto`` the metadata window when there is
+    one. Face-tracked windows (``landmarks``, ``auto`` without a window) are the faces stage's to add here.
+    ``resolved`` times are on the source video's timeline; ``source`` (a whole video or a downloaded section, probed
+    as ``media``) starts at ``offset`` seconds of it.
+    """
+    if options.crop_method == "fixed":
+        if resolved.crop is None:
+            raise ClipSkipped(_NO_WINDOW)
+        return resolved.crop, []
+    if options.crop_method == "auto" and resolved.crop is not None:
+        return resolved.crop, []
+    from hdtf.face.clips import clip_window
+    from hdtf.face.detect import NoFaceError
+
+    try:
+        return clip_window(source, resolved.start - offset, resolved.end - offset, (media.width, media.height),
+                           clip.crop_ratio, options.fps)
+    except NoFaceError as exc:
+        raise ClipFailed(str(exc), retry=False) from None
+    except HDTFError as exc:
+        raise ClipFailed(str(exc)) from None
+
+
+def extra_outputs(clip: ClipSpec, mp4: Path, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
+    """Per-clip files made from the finished clip: (clip-record fields to set, notes).
+
+    The faces stage adds landmarks here (``{"landmarks_path": <relative to output_dir>}``); every file a record
+    names must exist for the clip to count as done on the next run.
+    """
+    if not options.landmarks:
+        return {}, []
+    from hdtf.face.clips import write_clip_landmarks
+
+    try:
+        path, notes = write_clip_landmarks(mp4)
+    except HDTFError as exc:
+        raise ClipFailed(f"landmarks: {exc}") from None
+    return {"landmarks_path": _rel(options.output_dir, path)}, notes
+
+
+def _make_clip(
+    clip: ClipSpec,
+    source: Path,
+    media: Any,
+    offset: float,
+    options: PrepareOptions,
+    keyframes: Callable[[], list[float]],
+) -> dict[str, Any]:
+    """Resolve, choose the window, cut, and describe one clip. ``offset``: source time of ``source``'s time 0."""
+    from hdtf import media as media_mod
+    from hdtf.sources import get_source
+
+    settings = options.clip_settings()
+    if not media.has_audio:
+        raise ClipSkipped("the source video has no audio track; talking-face clips need speech")
+    try:
+        resolved = get_source(clip.source).resolve_clip(clip, media, keyframes)
+    except ValueError as exc:
+        raise ClipFailed(str(exc), retry=False) from None
+    crop, notes = choose_window(clip, resolved, source, offset, media, options)
+    mp4, wav = clip_paths(options.output_dir, clip)
+    try:
+        facts = media_mod.cut_clip(
+            source, mp4, start=resolved.start - offset, end=resolved.end - offset, crop=crop, size=options.size,
+            fps=options.fps, sample_rate=options.sample_rate, dst_wav=wav, deinterlace=media.interlaced,
+        )
+    except HDTFError as exc:
+        raise ClipFailed(str(exc)) from None
+    extra, extra_notes = extra_outputs(clip, mp4, options)
+    out = options.output_dir
+    return _clip_record(
+        clip, "done", None, settings, path=_rel(out, mp4), audio_path=_rel(out, wav) if wav.is_file() else None,
+        fps=facts.fps, num_frames=facts.num_frames, width=facts.width, height=facts.height,
+        duration=facts.duration, sample_rate=facts.sample_rate, source_width=media.width,
+        source_height=media.height, applied_crop=None if crop is None else list(crop.as_tuple()),
+        adjustments=[*resolved.notes, *notes, *extra_notes], **extra,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- raw videos
+
+
+@dataclass
+class _Raw:
+    """Where a video's pixels come from: a whole file, or one file per time section (offset = section start)."""
+
+    whole: Path | None = None
+    sections: tuple[Any, ...] = ()
+    owned: bool = True  # downloaded by us (deleted after its clips unless keep_raw), not the user's --raw-dir file
+    downloaded: bool = False
+    format: str | None = None
+
+
+def _merged_sections(clips: Sequence[ClipSpec]) -> list[tuple[float, float]]:
+    spans: list[list[float]] = []
+    for clip in sorted(clips, key=lambda c: c.start):
+        if spans and clip.start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], clip.end)
+        else:
+            spans.append([clip.start, clip.end])
+    return [(s, e) for s, e in spans]
+
+
+def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions) -> tuple[_Raw | None, str, str]:
+    """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had."""
+    from hdtf.download import download_video, find_raw
+
+    if options.raw_dir is not None:
+        found = find_raw(options.raw_dir, video)
+        if found is not None:
+            return _Raw(whole=found, owned=False, format="raw-dir"), "done", ""
+    raw_dir = options.output_dir / "raw"
+    already = (raw_dir / f"{video.key}.mp4").is_file()
+    result = download_video(
+        video, raw_dir, url_template=options.url_template, cookies=options.cookies, proxy=options.proxy,
+        rate_limit=options.rate_limit, sections=_merged_sections(todo) if options.sections else None,
+    )
+    if result.status != "done":
+        return None, result.status, result.reason or "download failed"
+    fresh = result.format != "already downloaded" and not already
+    return _Raw(whole=result.path, sections=result.sections, downloaded=fresh, format=result.format), "done", ""
+
+
+def _release_raw(raw: _Raw, options: PrepareOptions) -> None:
+    if not raw.owned or options.keep_raw:
+        return
+    for path in [raw.whole, *(s.path for s in raw.sections)]:
+        if path is not None:
+            Path(path).unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------------- the job
+
+
+def _video_status(records: Sequence[dict[str, Any]]) -> str:
+    counts = Counter(r["status"] for r in records)
+    if counts["done"] == len(records):
+        return "done"
+    if counts["done"]:
+        return "partial"
+    if counts["skipped"] == len(records):
+        return "skipped"
+    if counts["unavailable"]:
+        return "unavailable"
+    return "failed"
+
+
+def _write_status(video: VideoSpec, options: PrepareOptions, records: dict[str, dict], state: str,
+                  reason: str | None, extra: dict[str, Any]) -> None:
+    write_json_atomic(status_path(options.output_dir, video), {
+        "version": STATUS_VERSION,
+        "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
+                  "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
+        "status": state,
+        "reason": reason,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+        "clips": [records[c] for c in records],
+    })
+
+
+def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
+    """Make every clip of ``video`` that is not done yet; record the outcome in ``status/{key}.json``.
+
+    Never raises for a bad video or clip (the status says what happened), so any executor can map it over a list.
+    """
+    from hdtf import media as media_mod
+
+    began = time.monotonic()
+    out = options.output_dir
+    settings = options.clip_settings()
+    previous = read_status(status_path(out, video)) or {}
+    old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
+    records: dict[str, dict] = {}
+    todo: list[ClipSpec] = []
+    for clip in video.clips:
+        if clip.id in old and clip_is_done(out, old[clip.id], settings):
+            records[clip.id] = old[clip.id]
+        elif (why := cannot_crop(clip, options)) is not None:
+            records[clip.id] = _clip_record(clip, "skipped", why, settings)
+        else:
+            records[clip.id] = _clip_record(clip, "pending", _PENDING, settings)
+            todo.append(clip)
+
+    def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
+        state = _video_status(list(records.values()))
+        _write_status(video, options, records, state, reason, extra)
+        return VideoResult(video.key, state, reason, list(records.values()), downloaded, time.monotonic() - began)
+
+    if not todo:
+        if previous.get("clips") == list(records.values()) and previous.get("status") == _video_status(old.values()):
+            return VideoResult(video.key, previous["status"], previous.get("reason"), list(records.values()))
+        return finish(previous.get("reason"), download=previous.get("download"),
+                      source_media=previous.get("source_media"))
+
+    from hdtf.download import video_url
+
+    try:
+        url = video_url(video, options.url_template)
+    except HDTFError as exc:
+        return _give_up(todo, records, "failed", str(exc), settings, finish, None)
+    tried = previous.get("download") or {}
+    if (previous.get("status") == "unavailable" and not options.retry_unavailable and tried.get("url") == url
+            and url is not None):
+        reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
+        return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
+
+    raw, state, reason = _obtain_raw(video, todo, options)
+    download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None}
+    if raw is None:
+        return _give_up(todo, records, state, reason, settings, finish, download)
+
+    _write_status(video, options, records, "running", None, {"download": download})
+    source_media: dict[str, Any] | None = None
+    try:
+        units = _units(raw, todo)
+    except HDTFError as exc:  # an unreadable download is deleted so that the next run fetches it again
+        _release_raw(raw, replace(options, keep_raw=False))
+        return _give_up(todo, records, "failed", str(exc), settings, finish, download, downloaded=raw.downloaded)
+    for source, offset, info, clips in units:
+        source_media = source_media or asdict(info)
+        keyframes = _lazy_keyframes(source, offset, media_mod)
+        for clip in clips:
+            try:
+                records[clip.id] = _make_clip(clip, source, info, offset, options, keyframes)
+            except ClipSkipped as exc:
+                records[clip.id] = _clip_record(clip, "skipped", str(exc), settings)
+            except ClipFailed as exc:
+                records[clip.id] = _clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
+            except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
+                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                records[clip.id] = _clip_record(clip, "failed", reason, settings, retry=True)
+            _write_status(video, options, records, "running", None, {"download": download,
+                                                                     "source_media": source_media})
+    if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
+        _release_raw(raw, options)
+        shutil.rmtree(out / "raw" / f".{video.key}.partial", ignore_errors=True)
+    return finish(None, downloaded=raw.downloaded, download=download, source_media=source_media)
+
+
+def _give_up(todo, records, state, reason, settings, finish, download, downloaded=False) -> VideoResult:
+    for clip in todo:
+        records[clip.id] = _clip_record(clip, state, reason, settings)
+    return finish(reason, downloaded=downloaded, download=download)
+
+
+def _units(raw: _Raw, todo: Sequence[ClipSpec]) -> list[tuple[Path, float, Any, list[ClipSpec]]]:
+    """(file, its source time offset, probed info with the full-video duration, clips cut from it)."""
+    from hdtf import media as media_mod
+
+    if raw.whole is not None:
+        return [(raw.whole, 0.0, media_mod.probe(raw.whole), list(todo))]
+    units = []
+    for section in raw.sections:
+        info = media_mod.probe(section.path)
+        # Times and truncation are judged on the source timeline; the section's end is as far as we can see.
+        if info.duration > section.end - section.start - 0.5:  # the source goes on past the section
+            info = replace(info, duration=max(section.end, section.start + info.duration))
+        else:  # the source ended inside the section
+            info = replace(info, duration=section.start + info.duration)
+        clips = [c for c in todo if section.start <= c.start < section.end]
+        units.append((section.path, section.start, info, clips))
+    return units
+
+
+def _lazy_keyframes(source: Path, offset: float, media_mod: Any) -> Callable[[], list[float]]:
+    cache: list[list[float]] = []
+
+    def keyframes() -> list[float]:
+        if not cache:
+            cache.append([t + offset for t in media_mod.keyframe_times(source)])
+        return cache[0]
+
+    return keyframes
+
+
+# ------------------------------------------------------------------------------------------------- the run
+
+
+@dataclass
+class RunSummary:
+    """Counts of one ``prepare`` run (this run's videos) and where the manifest is."""
+
+    videos: Counter = field(default_factory=Counter)
+    clips: Counter = field(default_factory=Counter)
+    downloaded: int = 0
+    elapsed: float = 0.0
+    manifest: Path | None = None
+
+    def add(self, result: VideoResult) -> None:
+        self.videos[result.status] += 1
+        for clip in result.clips:
+            self.clips[clip["status"]] += 1
+        self.downloaded += int(result.downloaded)
+
+    def text(self) -> str:
+        def fmt(counter: Counter) -> str:
+            return ", ".join(f"{n} {k}" for k, n in sorted(counter.items())) or "none"
+
+        return (f"videos: {fmt(self.videos)}\nclips: {fmt(self.clips)}\n"
+                f"downloaded {self.downloaded} video(s) in {self.elapsed:.1f}s; manifest: {self.manifest}")
+
+
+def prepare(
+    videos: Sequence[VideoSpec],
+    options: PrepareOptions,
+    workers: int = 1,
+    progress: bool = True,
+    report: ParseReport | None = None,
+) -> RunSummary:
+    """Run :func:`process_video` over ``videos`` (``workers`` processes) and rewrite ``manifest.json``."""
+    from hdtf.executor import run_videos
+    from hdtf.manifest import write_manifest
+
+    options.validate()
+    began = time.monotonic()
+    summary = RunSummary()
+    for sub in ("clips", "status"):
+        (options.output_dir / sub).mkdir(parents=True, exist_ok=True)
+    bar = _progress_bar(len(videos), progress)
+    try:
+        for result in run_videos(videos, options, workers=workers):
+            summary.add(result)
+            bar.set_postfix_str(f"clips {summary.clips['done']} done, {summary.clips['failed']} failed, "
+                                f"{summary.clips['unavailable']} unavailable", refresh=False)
+            bar.update(1)
+    finally:
+        bar.close()
+        summary.manifest = write_manifest(options.output_dir, report=report, options=options.to_json())
+    summary.elapsed = time.monotonic() - began
+    return summary
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="video", desc="prepare", disable=not enabled, dynamic_ncols=True)

@@ -1,0 +1,124 @@
+"""Dataset rows: the ``datasets`` features of both configs and how one row is built.
+
+The builder (``hdtf_loader``) and the exporters (``hdtf.export``) build rows with these functions, so a row loaded with
+``load_dataset("hdtf", "clips")`` and a row read back from an exported parquet shard are the same thing.
+
+The waveform is stored as a float32 array, not as ``datasets.Audio``: in datasets 5 ``Audio.encode_example`` imports
+torchcodec even for ready-made WAV bytes, and this package must work without torchcodec. The video is the mp4 file's
+bytes (``Value("binary")``) for the same reason (``datasets.Video`` decodes with torchcodec).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdtf.records import ClipSpec, VideoSpec
+
+if TYPE_CHECKING:
+    import datasets
+
+# ClipSpec.to_row() fields and their arrow types; absent facts (no crop, unknown resolution) are None.
+_METADATA_FIELDS: dict[str, str] = {
+    "id": "string",
+    "source": "string",
+    "subset": "string",
+    "video_name": "string",
+    "clip_index": "int32",
+    "youtube_id": "string",
+    "url": "string",
+    "start": "float64",
+    "end": "float64",
+    "resolution": "int32",
+    "crop_ratio": "float32",
+    "crop_x": "int32",
+    "crop_y": "int32",
+    "crop_w": "int32",
+    "crop_h": "int32",
+}
+
+# Facts of a prepared clip, as the manifest states them.
+_CLIP_FACTS: dict[str, str] = {
+    "fps": "float32",
+    "num_frames": "int32",
+    "width": "int32",
+    "height": "int32",
+    "duration": "float64",
+    "sample_rate": "int32",
+    "source_width": "int32",
+    "source_height": "int32",
+}
+
+LANDMARK_POINTS = 68
+
+
+def metadata_features() -> datasets.Features:
+    """Features of the ``metadata`` config: one row per annotated clip."""
+    import datasets
+
+    return datasets.Features({name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()})
+
+
+def clip_features() -> datasets.Features:
+    """Features of the ``clips`` config: metadata, the mp4 bytes, the waveform, clip facts and landmarks."""
+    import datasets
+
+    features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
+    features["video"] = datasets.Value("binary")
+    features["audio"] = datasets.List(datasets.Value("float32"))
+    features.update({name: datasets.Value(dtype) for name, dtype in _CLIP_FACTS.items()})
+    features["applied_crop"] = datasets.List(datasets.Value("int32"), length=4)
+    features["adjustments"] = datasets.List(datasets.Value("string"))
+    features["landmarks"] = datasets.Array3D(shape=(None, LANDMARK_POINTS, 2), dtype="float32")
+    features["landmarks_found"] = datasets.List(datasets.Value("bool"))
+    return datasets.Features(features)
+
+
+def metadata_rows(videos: Iterable[VideoSpec]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, row) for every annotated clip of ``videos``, in metadata order."""
+    for video in videos:
+        for clip in video.clips:
+            yield clip.id, metadata_row(clip)
+
+
+def metadata_row(clip: ClipSpec) -> dict[str, Any]:
+    row = clip.to_row()
+    return {name: row.get(name) for name in _METADATA_FIELDS}
+
+
+def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-media fields of a ``clips`` row (metadata and clip facts) from a manifest entry."""
+    row = {name: entry.get(name) for name in _METADATA_FIELDS}
+    row.update({name: entry.get(name) for name in _CLIP_FACTS})
+    crop = entry.get("applied_crop")
+    row["applied_crop"] = None if crop is None else [int(v) for v in crop]
+    row["adjustments"] = list(entry.get("adjustments") or [])
+    return row
+
+
+def read_landmarks(prepared_dir: Path, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
+    """(points (T, 68, 2) float32, found per frame) from the entry's landmarks file, or (None, None) without one."""
+    import numpy as np
+
+    if not entry.get("landmarks_path"):
+        return None, None
+    with np.load(Path(prepared_dir) / entry["landmarks_path"]) as npz:
+        return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
+
+
+def clip_row(prepared_dir: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of the prepared directory.
+
+    Reads the mp4 bytes, the wav as float32 and, when the entry names one, the landmarks file.
+    """
+    import soundfile
+
+    prepared_dir = Path(prepared_dir)
+    row = clip_fields(entry)
+    row["video"] = (prepared_dir / entry["path"]).read_bytes()
+    audio, rate = soundfile.read(str(prepared_dir / entry["audio_path"]), dtype="float32", always_2d=True)
+    row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    row["sample_rate"] = int(rate)
+    row["landmarks"], row["landmarks_found"] = read_landmarks(prepared_dir, entry)
+    return row

@@ -1,0 +1,405 @@
+"""HDTF metadata: the 15 text files of MRzzm/HDTF parsed into VideoSpec/ClipSpec records, and HDTF's clip rules.
+
+Per subset S (RD, WDA, WRA) the files are::
+
+    {S}_video_url.txt       Name URL
+    {S}_resolution.txt      Name.mp4 HEIGHT                        reference height the crop windows refer to
+    {S}_annotion_time.txt   Name.mp4 mm:ss-mm:ss [mm:ss-mm:ss ...] clip k = the k-th interval (k from 0)
+    {S}_crop_wh.txt         Name_k.mp4 X W Y H                     "min_width width min_height height"
+    {S}_crop_ratio.txt      Name_k.mp4 RATIO
+
+Clip ids are ``{S}_{Name}_{k:03d}`` with the same 0-based k as the crop files, so an id maps back to its metadata.
+
+The real files are not clean. Every deviation becomes a ``ParseIssue``, with one of three actions:
+
+- ``repaired``: the data was taken after a fix that loses nothing (UTF-8 BOM stripped, trailing spaces stripped,
+  missing final newline, resolution 0 read as "unknown").
+- ``warning``: the data was taken but is incomplete (a clip without crop window or crop ratio, a URL without a
+  YouTube id, an annotated video without URL or resolution).
+- ``skipped``: a line, interval or whole subset was not taken (malformed line, end <= start, duplicate name: the
+  first line wins, a crop line for a clip that does not exist, a video with a URL but no annotation, a subset
+  with a missing file).
+
+Nothing here knows about ffmpeg: ``resolve_clip`` only reads a probed ``MediaInfo``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlparse
+
+from hdtf.errors import HDTFError
+from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+
+if TYPE_CHECKING:
+    from hdtf.media import MediaInfo
+
+NAME = "hdtf"
+SUBSETS = ("RD", "WDA", "WRA")
+PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
+METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
+KINDS = ("video_url", "resolution", "annotion_time", "crop_wh", "crop_ratio")
+
+log = logging.getLogger(__name__)
+
+_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_TIME = re.compile(r"^\d+(?::\d{1,2}){1,2}(?:\.\d+)?$")
+_CLIP_FILE = re.compile(r"^(?P<video>.+)_(?P<k>\d+)$")
+
+
+def metadata_files(subset: str) -> dict[str, str]:
+    """The five file names of ``subset``, by kind."""
+    return {kind: f"{subset}_{kind}.txt" for kind in KINDS}
+
+
+def youtube_id(url: str) -> str | None:
+    """The 11-character video id of any YouTube URL form (watch?v=, youtu.be/, /embed/, /shorts/, /v/, /live/)."""
+    parsed = urlparse(url.strip())
+    host = (parsed.hostname or "").lower()
+    candidates: list[str] = []
+    if host == "youtu.be" or host.endswith(".youtu.be"):
+        candidates.append(parsed.path.strip("/").split("/")[0])
+    elif host.endswith("youtube.com") or host.endswith("youtube-nocookie.com"):
+        candidates += parse_qs(parsed.query).get("v", [])
+        parts = [p for p in parsed.path.split("/") if p]
+        if len(parts) >= 2 and parts[0] in ("embed", "shorts", "v", "live", "e"):
+            candidates.append(parts[1])
+    return next((c for c in candidates if _YOUTUBE_ID.match(c)), None)
+
+
+def parse_time(text: str) -> float:
+    """Seconds of ``mm:ss`` or ``hh:mm:ss`` (fractional seconds allowed); ValueError otherwise."""
+    if not _TIME.match(text):
+        raise ValueError(f"not a mm:ss or hh:mm:ss time: {text!r}")
+    *head, last = text.split(":")
+    fields = [int(v) for v in head] + [float(last)]
+    if any(v >= 60 for v in fields[1:]):
+        raise ValueError(f"minutes/seconds field >= 60 in {text!r}")
+    seconds = 0.0
+    for value in fields:
+        seconds = seconds * 60 + value
+    return seconds
+
+
+@dataclass
+class _Line:
+    number: int
+    raw: str
+    fields: list[str]
+
+
+class _SubsetReader:
+    """Reads one subset's files line by line, reporting every deviation into the shared report."""
+
+    def __init__(self, directory: Path, subset: str, report: ParseReport) -> None:
+        self.directory, self.subset, self.report = directory, subset, report
+
+    def lines(self, file: str) -> list[_Line]:
+        data = (self.directory / file).read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):
+            self.report.add(file, 1, "", "UTF-8 byte order mark at the start of the file removed", "repaired")
+            data = data[3:]
+        if data and not data.endswith(b"\n"):
+            self.report.add(file, 0, "", "no newline at the end of the file; last line kept", "repaired")
+        text = data.decode("utf-8", errors="replace")
+        out = []
+        for number, raw in enumerate(text.splitlines(), start=1):
+            if "\ufffd" in raw:
+                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired")
+            if raw.strip() and raw != raw.rstrip():
+                self.report.add(file, number, raw, "trailing whitespace removed", "repaired")
+            if not raw.strip():
+                self.report.add(file, number, raw, "blank line", "skipped")
+                continue
+            out.append(_Line(number, raw, raw.split()))
+        return out
+
+    def keyed(self, file: str, nfields: int | None, min_fields: int = 2) -> dict[str, _Line]:
+        """Lines by their first field (``.mp4`` removed); duplicates and wrong field counts are skipped."""
+        table: dict[str, _Line] = {}
+        for line in self.lines(file):
+            n = len(line.fields)
+            if (nfields is not None and n != nfields) or n < min_fields:
+                want = nfields if nfields is not None else f"at least {min_fields}"
+                self.report.add(file, line.number, line.raw, f"expected {want} fields, found {n}")
+                continue
+            key = line.fields[0].removesuffix(".mp4")
+            if key in table:
+                self.report.add(
+                    file, line.number, line.raw, f"duplicate name {key!r} (line {table[key].number} kept)"
+                )
+                continue
+            table[key] = line
+        return table
+
+
+def _clip_table(
+    reader: _SubsetReader, file: str, parse: Callable[[list[str]], object]
+) -> dict[tuple[str, int], tuple[object, _Line]]:
+    """``Name_k.mp4 ...`` lines by (Name, k), values parsed by ``parse`` (which raises ValueError when bad)."""
+    table: dict[tuple[str, int], tuple[object, _Line]] = {}
+    for key, line in reader.keyed(file, None).items():
+        match = _CLIP_FILE.match(key)
+        if match is None:
+            reader.report.add(file, line.number, line.raw, f"name {key!r} is not of the form Name_k.mp4")
+            continue
+        try:
+            value = parse(line.fields[1:])
+        except ValueError as exc:
+            reader.report.add(file, line.number, line.raw, str(exc))
+            continue
+        table[(match["video"], int(match["k"]))] = (value, line)
+    return table
+
+
+def _parse_crop(fields: list[str]) -> CropBox:
+    if len(fields) != 4:
+        raise ValueError(f"expected 4 numbers (min_width width min_height height), found {len(fields)}")
+    try:
+        x, w, y, h = (int(v) for v in fields)
+    except ValueError:
+        raise ValueError(f"crop values must be integers: {' '.join(fields)}") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0:
+        raise ValueError(f"crop window x={x} y={y} w={w} h={h} is empty or negative")
+    return CropBox(x=x, y=y, w=w, h=h)
+
+
+def _parse_ratio(fields: list[str]) -> float:
+    if len(fields) != 1:
+        raise ValueError(f"expected 1 ratio, found {len(fields)} values")
+    try:
+        ratio = float(fields[0])
+    except ValueError:
+        raise ValueError(f"crop ratio is not a number: {fields[0]!r}") from None
+    if not ratio > 0:
+        raise ValueError(f"crop ratio must be positive: {fields[0]!r}")
+    return ratio
+
+
+def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[VideoSpec]:
+    files = metadata_files(subset)
+    missing = [name for name in files.values() if not (directory / name).is_file()]
+    if missing:
+        message = f"subset {subset} skipped: missing {', '.join(missing)} in {directory}"
+        for name in missing:
+            report.add(name, 0, "", f"file not found; subset {subset} skipped", "skipped")
+        warnings.warn(message, stacklevel=3)
+        log.warning(message)
+        return []
+    reader = _SubsetReader(directory, subset, report)
+    urls = reader.keyed(files["video_url"], 2)
+    resolutions = reader.keyed(files["resolution"], 2)
+    annotations = reader.keyed(files["annotion_time"], None)
+    crops = _clip_table(reader, files["crop_wh"], _parse_crop)
+    ratios = _clip_table(reader, files["crop_ratio"], _parse_ratio)
+
+    for name, line in urls.items():
+        if name not in annotations:
+            report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips")
+
+    used: set[tuple[str, int]] = set()
+    videos = []
+    for name, line in annotations.items():
+        url, yt_id = _video_url(name, urls, files["video_url"], report, line)
+        resolution = _video_resolution(name, resolutions, files["resolution"], report, line)
+        clips = []
+        intervals: list[tuple[float, float] | None] = []
+        for k, token in enumerate(line.fields[1:]):
+            try:
+                start, end = _parse_interval(token)
+            except ValueError as exc:
+                report.add(files["annotion_time"], line.number, line.raw, f"clip {k} of {name}: {exc}")
+                intervals.append(None)
+                continue
+            for other_k, other in enumerate(intervals):
+                if other is not None and start < other[1] and other[0] < end:
+                    report.add(
+                        files["annotion_time"], line.number, line.raw,
+                        f"clip {k} of {name} overlaps clip {other_k}; kept as annotated", "warning",
+                    )
+            intervals.append((start, end))
+            crop = crops.get((name, k))
+            ratio = ratios.get((name, k))
+            used.add((name, k))
+            absent = [files[kind] for kind, got in (("crop_wh", crop), ("crop_ratio", ratio)) if got is None]
+            if absent:
+                report.add(
+                    files["annotion_time"], line.number, line.raw,
+                    f"clip {k} of {name} has no line in {' and '.join(absent)}", "warning",
+                )
+            clips.append(
+                ClipSpec(
+                    id=safe_name(f"{subset}_{name}_{k:03d}"),
+                    source=NAME,
+                    subset=subset,
+                    video_name=name,
+                    clip_index=k,
+                    youtube_id=yt_id,
+                    url=url,
+                    start=start,
+                    end=end,
+                    resolution=resolution,
+                    crop=None if crop is None else crop[0],
+                    crop_ratio=None if ratio is None else ratio[0],
+                )
+            )
+        if not clips:
+            report.add(files["annotion_time"], line.number, line.raw, f"video {name!r} has no usable interval")
+            continue
+        videos.append(
+            VideoSpec(source=NAME, subset=subset, name=name, url=url, youtube_id=yt_id,
+                      resolution=resolution, clips=tuple(clips))
+        )
+
+    for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
+        for (name, k), (_, line) in table.items():
+            if (name, k) not in used:
+                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}")
+    return videos
+
+
+def _video_url(
+    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+) -> tuple[str | None, str | None]:
+    line = urls.get(name)
+    if line is None:
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no URL", "warning")
+        return None, None
+    url = line.fields[1]
+    yt_id = youtube_id(url)
+    if yt_id is None:
+        report.add(file, line.number, line.raw, f"no YouTube id found in the URL of {name!r}", "warning")
+    return url, yt_id
+
+
+def _video_resolution(
+    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+) -> int | None:
+    line = resolutions.get(name)
+    if line is None:
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no resolution", "warning")
+        return None
+    try:
+        value = int(line.fields[1])
+    except ValueError:
+        report.add(file, line.number, line.raw, f"resolution of {name!r} is not an integer", "warning")
+        return None
+    if value <= 0:
+        report.add(file, line.number, line.raw, f"resolution {value} of {name!r} read as unknown", "repaired")
+        return None
+    return value
+
+
+def _parse_interval(token: str) -> tuple[float, float]:
+    start_text, sep, end_text = token.partition("-")
+    if not sep:
+        raise ValueError(f"interval {token!r} is not start-end")
+    start, end = parse_time(start_text), parse_time(end_text)
+    if end <= start:
+        raise ValueError(f"interval {token!r} ends before it starts")
+    return start, end
+
+
+def parse_metadata(
+    metadata_dir: Path, subsets: Sequence[str] | None = None
+) -> tuple[list[VideoSpec], ParseReport]:
+    """All annotated videos of ``subsets`` (default: all three) in ``metadata_dir``, and what was not taken verbatim."""
+    directory = Path(metadata_dir)
+    if not directory.is_dir():
+        raise HDTFError(f"HDTF metadata folder {directory} does not exist")
+    chosen = list(SUBSETS if subsets is None else subsets)
+    unknown = [s for s in chosen if s not in SUBSETS]
+    if unknown:
+        raise HDTFError(f"unknown HDTF subset(s) {', '.join(unknown)}; known: {', '.join(SUBSETS)}")
+    report = ParseReport()
+    videos = [video for subset in chosen for video in _parse_subset(directory, subset, report)]
+    return videos, report
+
+
+def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,
+                   timeout: float = 30.0) -> Path:
+    """Download the 15 metadata files of ``commit`` into ``dest_dir`` (atomic writes) and return ``dest_dir``.
+
+    Files already there from the same commit are kept: a pinned commit never changes. ``url_template`` exists so
+    mirrors (and loopback tests) can serve the files.
+    """
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    marker = dest / ".commit"
+    same_commit = marker.is_file() and marker.read_text().strip() == commit
+    for subset in SUBSETS:
+        for file in metadata_files(subset).values():
+            target = dest / file
+            if same_commit and target.is_file():
+                continue
+            url = url_template.format(commit=commit, file=file)
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    data = response.read()
+            except urllib.error.HTTPError as exc:
+                raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}") from exc
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise HDTFError(f"cannot download HDTF metadata {url}: {reason}") from exc
+            _write_atomic(target, data)
+    _write_atomic(marker, commit.encode() + b"\n")
+    return dest
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.partial")
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[float]]) -> ResolvedClip:
+    """HDTF's clip in the pixels and time span of the downloaded video.
+
+    The crop window refers to a frame ``clip.resolution`` pixels high; a download of another height gets the window
+    scaled (never discarded). Windows that are not square are grown to a centred square of their longer side, so the
+    square output is never distorted; when the frame is too small for that, the square shrinks to fit. The window
+    is then shifted into the frame. An end past the video's duration is truncated; a start past it is an error.
+    ``keyframes`` is unused: HDTF intervals are not keyframe-aligned.
+    """
+    del keyframes
+    notes: list[str] = []
+    if clip.start >= media.duration:
+        raise ValueError(
+            f"clip {clip.id} starts at {clip.start:.2f}s but the video lasts only {media.duration:.2f}s"
+        )
+    end = clip.end
+    if end > media.duration:
+        notes.append(f"end {clip.end:.2f}s truncated to the video's duration {media.duration:.2f}s")
+        end = media.duration
+    crop = clip.crop
+    if crop is not None:
+        if clip.resolution is None:
+            notes.append("reference resolution unknown; crop window used unscaled")
+        elif clip.resolution != media.height:
+            factor = media.height / clip.resolution
+            scaled = crop.scaled(factor)
+            notes.append(
+                f"crop {crop.as_tuple()} scaled by {media.height}/{clip.resolution} to {scaled.as_tuple()}"
+            )
+            crop = scaled
+        side = min(max(crop.w, crop.h), media.width, media.height)
+        if (crop.w, crop.h) != (side, side):
+            square = CropBox(crop.x + (crop.w - side) // 2, crop.y + (crop.h - side) // 2, side, side)
+            notes.append(f"crop {crop.as_tuple()} made a {side}x{side} square as {square.as_tuple()}")
+            crop = square
+        crop, note = crop.fit_into(media.width, media.height)
+        if note:
+            notes.append(note)
+    return ResolvedClip(start=clip.start, end=end, crop=crop, notes=tuple(notes))

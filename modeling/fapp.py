@@ -1,0 +1,323 @@
+"""FAPP: sparse landmark motion -> dense sampling grid for ``grid_sample`` (the "facial animation parameter projection").
+
+The original built the dense flow one frame at a time with ``scipy.interpolate.griddata(method="nearest")`` over a
+512x512 grid, then overwrote every row below the driving face with the mean motion (so neck and torso move rigidly).
+``construct_fapp(method="nearest")`` returns bit-identical values, batched and on any device, by walking a quadtree
+over the image: a square of pixels whose four corners share one strict nearest point lies entirely in that point's
+Voronoi cell (the difference of two squared distances is affine, so its sign at the corners bounds it inside), so only
+squares on cell borders are refined down to single pixels. Exact distance ties between points whose motion differs
+are resolved by scipy's own KD-tree so the tie-break is scipy's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["construct_fapp", "identity_grid", "flow_to_color"]
+
+_TOP_TILE = 32
+_LEAF_TILE = 8
+# Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
+# (~1e-16 relative), far below any real separation between landmarks.
+_TIE_RTOL = 1e-12
+
+
+def _linspace(size: int, device: torch.device) -> torch.Tensor:
+    """``np.linspace(-1, 1, size)`` bit for bit (i * step + start, last = stop); torch.linspace rounds differently."""
+    if size == 1:
+        return torch.full((1,), -1.0, dtype=torch.float64, device=device)
+    values = torch.arange(size, dtype=torch.float64, device=device) * (2.0 / (size - 1)) - 1.0
+    values[-1] = 1.0
+    return values
+
+
+def identity_grid(size: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The no-motion sampling grid (size, size, 2), x then y, on the original's ``linspace(-1, 1, size)`` lattice."""
+    axis = _linspace(size, torch.device(device))
+    grid_y, grid_x = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).to(dtype)
+
+
+def _as_batched(points: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+    tensor = torch.as_tensor(points)
+    if tensor.ndim == 2:
+        tensor = tensor.unsqueeze(0)
+    if tensor.ndim != 3 or tensor.shape[-1] != 2:
+        raise ValueError(f"{name} must have shape (N, 2) or (B, N, 2), got {tuple(tensor.shape)}")
+    return tensor
+
+
+def _nearest_labels(
+    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
+) -> torch.Tensor:
+    """Index (B, S, S) of the nearest site for every grid point (x = axis[col], y = axis[row]); N from ``row_limit`` on.
+
+    Squared distances are formed as scipy's KD-tree forms them, dx*dx + dy*dy in float64, so the chosen index is the
+    same wherever the nearest site is unique; rows at or below ``row_limit`` get N, the index of the mean motion.
+    Each square carries the sites that can be nearest anywhere inside it (within ``2 * half-diagonal`` of the best
+    distance from its centre), so the work per square shrinks with the square.
+    """
+    batch, num_sites, _ = sites.shape
+    size = axis.shape[0]
+    device = sites.device
+    # Per-column and per-row squared offsets to every site: a pixel's distance is one gather from each and an add.
+    col_sq = (axis[None, :, None] - sites[:, None, :, 0]) ** 2  # (B, S, N)
+    row_sq = (axis[None, :, None] - sites[:, None, :, 1]) ** 2
+    labels = torch.empty(batch, size, size, dtype=torch.long, device=device)
+    ambiguous: list[torch.Tensor] = []
+    inf = torch.tensor(float("inf"), dtype=torch.float64, device=device)
+
+    tile = _TOP_TILE
+    starts = torch.arange(0, size, tile, device=device)
+    b, y0, x0 = (t.reshape(-1) for t in torch.meshgrid(torch.arange(batch, device=device), starts, starts, indexing="ij"))
+    keep = y0 < row_limit[b]
+    b, y0, x0 = b[keep], y0[keep], x0[keep]
+    cand = torch.arange(num_sites, device=device).expand(b.numel(), -1)  # (M, K) candidate sites per square
+    usable = torch.ones_like(cand, dtype=torch.bool)
+    while b.numel():
+        y1 = torch.clamp(y0 + tile, max=size) - 1
+        x1 = torch.clamp(x0 + tile, max=size) - 1
+        cy = torch.stack([y0, y0, y1, y1], dim=1)  # (M, 4) corner pixels
+        cx = torch.stack([x0, x1, x0, x1], dim=1)
+        bb = b[:, None].expand(-1, 4)
+        flat_b = b[:, None, None].expand(-1, 4, cand.shape[1])
+        flat_c = cand[:, None, :].expand(-1, 4, -1)
+        dist = col_sq[flat_b, cx[:, :, None].expand_as(flat_c), flat_c] + row_sq[flat_b, cy[:, :, None].expand_as(flat_c), flat_c]
+        dist = torch.where(usable[:, None, :], dist, inf)  # (M, 4, K)
+        if dist.shape[-1] > 1:
+            best2, idx2 = dist.topk(2, dim=-1, largest=False)
+            clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
+        else:
+            idx2 = torch.zeros_like(dist, dtype=torch.long)
+            clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=device)
+        best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
+        decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
+        if decided.any():
+            db, dy0, dx0, dlab = b[decided], y0[decided], x0[decided], best[decided, 0]
+            offsets = torch.arange(tile, device=device)
+            rows = (dy0[:, None] + offsets).clamp(max=size - 1)
+            cols = (dx0[:, None] + offsets).clamp(max=size - 1)
+            flat = (db[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
+            labels.view(-1)[flat.reshape(-1)] = dlab.repeat_interleave(tile * tile)
+        b, y0, x0 = b[~decided], y0[~decided], x0[~decided]
+        cand, usable = cand[~decided], usable[~decided]
+        if tile <= _LEAF_TILE:
+            _label_leaves(labels, ambiguous, col_sq, row_sq, b, y0, x0, tile, cand, usable)
+            break
+        tile //= 2
+        b, cand, usable = (t.repeat_interleave(4, dim=0) for t in (b, cand, usable))
+        y0 = (y0[:, None] + torch.tensor([0, 0, tile, tile], device=device)).reshape(-1)
+        x0 = (x0[:, None] + torch.tensor([0, tile, 0, tile], device=device)).reshape(-1)
+        keep = (y0 < size) & (x0 < size) & (y0 < row_limit[b])
+        b, y0, x0, cand, usable = b[keep], y0[keep], x0[keep], cand[keep], usable[keep]
+        cand, usable = _prune_candidates(sites, axis, b, y0, x0, tile, cand, usable)
+
+    if ambiguous:
+        _break_ties_like_scipy(labels, torch.cat(ambiguous), sites, values, axis)
+    for frame, first_row in enumerate(row_limit.tolist()):
+        labels[frame, first_row:] = num_sites
+    return labels
+
+
+def _label_leaves(
+    labels: torch.Tensor,
+    ambiguous: list[torch.Tensor],
+    col_sq: torch.Tensor,
+    row_sq: torch.Tensor,
+    b: torch.Tensor,
+    y0: torch.Tensor,
+    x0: torch.Tensor,
+    tile: int,
+    cand: torch.Tensor,
+    usable: torch.Tensor,
+) -> None:
+    """Label every pixel of the undecided leaf squares by brute force over each square's few candidates."""
+    if not b.numel():
+        return
+    size = labels.shape[-1]
+    offsets = torch.arange(tile, device=b.device)
+    rows = (y0[:, None] + offsets).clamp(max=size - 1)  # (M, T)
+    cols = (x0[:, None] + offsets).clamp(max=size - 1)
+    bk = b[:, None, None].expand(-1, tile, cand.shape[1])
+    ck = cand[:, None, :].expand(-1, tile, -1)
+    col_part = col_sq[bk, cols[:, :, None].expand_as(ck), ck]  # (M, T, K)
+    row_part = row_sq[bk, rows[:, :, None].expand_as(ck), ck]
+    row_part = torch.where(usable[:, None, :], row_part, torch.tensor(float("inf"), dtype=row_part.dtype, device=b.device))
+    dist = row_part[:, :, None, :] + col_part[:, None, :, :]  # (M, T_y, T_x, K)
+    best_dist, best_idx = dist.min(dim=-1)
+    label = torch.gather(cand[:, None, None, :].expand(-1, tile, tile, -1), 3, best_idx[..., None])[..., 0]
+    flat = (b[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
+    labels.view(-1)[flat.reshape(-1)] = label.reshape(-1)
+    if cand.shape[1] > 1:
+        runner_up = dist.scatter(3, best_idx[..., None], float("inf")).amin(dim=-1)
+        unclear = (runner_up - best_dist <= _TIE_RTOL * runner_up) & torch.isfinite(runner_up)
+        if unclear.any():
+            where = unclear.nonzero()
+            m, ty, tx = where.unbind(1)
+            ambiguous.append(torch.stack([b[m], rows[m, ty], cols[m, tx]], dim=1))
+
+
+def _prune_candidates(
+    sites: torch.Tensor,
+    axis: torch.Tensor,
+    b: torch.Tensor,
+    y0: torch.Tensor,
+    x0: torch.Tensor,
+    tile: int,
+    cand: torch.Tensor,
+    usable: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the candidates that can be nearest somewhere in each square: |centre - s| <= best + 2 * half-diagonal.
+
+    (If s is nearest to p in the square, |p - s| <= |p - best| <= best + r, so |centre - s| <= best + 2r.)
+    The bound is widened by a relative 1e-9 so that near-ties, which the tie-break must see, are never dropped.
+    """
+    if not b.numel():
+        return cand, usable
+    size = axis.shape[0]
+    y1 = torch.clamp(y0 + tile, max=size) - 1
+    x1 = torch.clamp(x0 + tile, max=size) - 1
+    centre_x = (axis[x0] + axis[x1]) / 2
+    centre_y = (axis[y0] + axis[y1]) / 2
+    radius = torch.sqrt((axis[x1] - axis[x0]) ** 2 + (axis[y1] - axis[y0]) ** 2) / 2
+    pts = sites[b[:, None], cand]  # (M, K, 2)
+    dist = torch.sqrt((pts[..., 0] - centre_x[:, None]) ** 2 + (pts[..., 1] - centre_y[:, None]) ** 2)
+    dist = torch.where(usable, dist, torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device))
+    bound = (dist.min(dim=1, keepdim=True).values + 2 * radius[:, None]) * (1 + 1e-9) + 1e-12
+    keep = dist <= bound
+    width = int(keep.sum(dim=1).max())
+    order = torch.where(keep, dist, torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device))
+    order = order.topk(width, dim=1, largest=False).indices
+    return torch.gather(cand, 1, order), torch.gather(keep, 1, order)
+
+
+def _break_ties_like_scipy(
+    labels: torch.Tensor, where: torch.Tensor, sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor
+) -> None:
+    """Give (near-)tied pixels the index scipy's ``griddata`` picks; only where the tied sites' motions differ."""
+    from scipy.interpolate import NearestNDInterpolator
+
+    b, row, col = where.unbind(1)
+    px, py = axis[col], axis[row]
+    dist = (px[:, None] - sites[b, :, 0]) ** 2 + (py[:, None] - sites[b, :, 1]) ** 2
+    best = dist.min(dim=1, keepdim=True).values
+    tied = dist <= best * (1 + 4 * _TIE_RTOL)
+    chosen_values = values[b, labels[b, row, col]]
+    differs = (tied & (values[b] != chosen_values[:, None, :]).any(-1)).any(dim=1)
+    if not differs.any():
+        return
+    b, row, col = b[differs], row[differs], col[differs]
+    sites_np = sites.detach().cpu().numpy()
+    axis_np = axis.cpu().numpy()
+    row_np, col_np, b_np = row.cpu().numpy(), col.cpu().numpy(), b.cpu().numpy()
+    for frame in np.unique(b_np):
+        sel = b_np == frame
+        pick = NearestNDInterpolator(sites_np[frame], np.arange(sites_np.shape[1]))
+        chosen = pick((axis_np[col_np[sel]], axis_np[row_np[sel]]))
+        sel_t = torch.as_tensor(sel, device=labels.device)
+        labels[b[sel_t], row[sel_t], col[sel_t]] = torch.as_tensor(chosen, device=labels.device, dtype=torch.long)
+
+
+def _linear_flow(
+    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, flow: torch.Tensor
+) -> None:
+    """Overwrite ``flow`` (nearest) with barycentric interpolation inside each frame's Delaunay triangulation."""
+    from scipy.spatial import Delaunay
+
+    size = axis.shape[0]
+    grid_y, grid_x = torch.meshgrid(axis, axis, indexing="ij")
+    pixels = torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
+    pixels_np = pixels.cpu().numpy()
+    rows = torch.arange(size, device=sites.device).repeat_interleave(size)
+    for frame in range(sites.shape[0]):
+        tri = Delaunay(sites[frame].detach().cpu().numpy())
+        simplex = torch.as_tensor(tri.find_simplex(pixels_np), device=sites.device)
+        inside = (simplex >= 0) & (rows < row_limit[frame])
+        corners = torch.as_tensor(tri.simplices, device=sites.device)[simplex[inside]]  # (P, 3)
+        a, b, c = (sites[frame][corners[:, k]] for k in range(3))
+        p = pixels[inside]
+        v0, v1, v2 = b - a, c - a, p - a
+        den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+        w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+        w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
+        vals = values[frame][corners]  # (P, 3, 2)
+        interp = (1 - w1 - w2)[:, None] * vals[:, 0] + w1[:, None] * vals[:, 1] + w2[:, None] * vals[:, 2]
+        flow[frame].view(-1, 2)[inside] = interp
+
+
+def construct_fapp(
+    reference_points: torch.Tensor | np.ndarray,
+    driving_points: torch.Tensor | np.ndarray,
+    image_size: int,
+    method: str = "nearest",
+) -> torch.Tensor:
+    """Dense sampling grid (B, H, W, 2) in [-1, 1], x then y, that moves the reference face onto the driving pose.
+
+    ``reference_points`` (N, 2) or (B, N, 2) and ``driving_points`` (B, N, 2) are pixel coordinates (x right, y down)
+    in an ``image_size``-square image. ``grid_sample(reference, grid)`` samples, at each pixel near driving point k,
+    the reference near reference point k. Every row at or below the lowest driving point gets the mean motion.
+
+    ``method="nearest"`` is the original algorithm (piecewise-constant flow; exact). ``method="linear"`` interpolates
+    barycentrically inside the driving points' Delaunay triangulation (nearest outside it): prefer it when the flow
+    feeds a model trained on it or for visualisation, since it has no seams between Voronoi cells; keep "nearest" to
+    match the released checkpoint, which was trained on nearest flows. The result has the dtype/device of the inputs
+    (computed in float64 internally).
+    """
+    if method not in ("nearest", "linear"):
+        raise ValueError(f"method must be 'nearest' or 'linear', got {method!r}")
+    if int(image_size) < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    size = int(image_size)
+    driving = _as_batched(driving_points, "driving_points")
+    reference = _as_batched(reference_points, "reference_points").to(driving.device)
+    if reference.shape[1] != driving.shape[1]:
+        raise ValueError(f"reference has {reference.shape[1]} points but driving has {driving.shape[1]}")
+    if reference.shape[0] not in (1, driving.shape[0]):
+        raise ValueError(f"reference batch {reference.shape[0]} does not match driving batch {driving.shape[0]}")
+    out_dtype = driving.dtype if driving.is_floating_point() else torch.float32
+    device = driving.device
+
+    drv_px = driving.to(torch.float64)
+    drv = drv_px / size * 2 - 1
+    ref = reference.to(torch.float64) / size * 2 - 1
+    values = (ref - drv).contiguous()  # sparse flow, (B, N, 2)
+    axis = _linspace(size, device)
+    # Rows at or below the lowest driving point (pixels, truncated like int()) take the mean motion.
+    row_limit = drv_px[..., 1].amax(dim=1).trunc().clamp(0, size).long()
+
+    labels = _nearest_labels(drv, values, axis, row_limit)
+    batch, num_points = values.shape[:2]
+    table = torch.cat([values, values.mean(dim=1, keepdim=True)], dim=1)  # index N = mean motion (torso)
+    labels += (torch.arange(batch, device=device) * (num_points + 1))[:, None, None]
+    flow = table.view(-1, 2).index_select(0, labels.view(-1)).view(batch, size, size, 2)
+    if method == "linear":
+        _linear_flow(drv, values, axis, row_limit, flow)
+    flow += identity_grid(size, device, torch.float64)
+    return flow.to(out_dtype)
+
+
+def flow_to_color(grid_or_flow: torch.Tensor | np.ndarray, is_grid: bool = True, max_norm: float | None = None) -> np.ndarray:
+    """uint8 RGB picture(s) of a sampling grid's displacement: hue = direction, brightness = magnitude.
+
+    ``grid_or_flow`` is (H, W, 2) or (B, H, W, 2); with ``is_grid`` the identity grid is subtracted first. Magnitudes
+    are scaled by ``max_norm`` (default: the largest displacement present), so compare pictures with a fixed value.
+    """
+    arr = torch.as_tensor(grid_or_flow).detach().to("cpu", torch.float64)
+    squeeze = arr.ndim == 3
+    if squeeze:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[-1] != 2 or arr.shape[1] != arr.shape[2]:
+        raise ValueError(f"expected a square (H, W, 2) or (B, H, W, 2) grid, got {tuple(arr.shape)}")
+    if is_grid:
+        arr = arr - identity_grid(arr.shape[1], dtype=torch.float64)
+    dx, dy = arr[..., 0], arr[..., 1]
+    magnitude = torch.sqrt(dx * dx + dy * dy)
+    scale = float(max_norm) if max_norm else float(magnitude.max()) or 1.0
+    hue = (torch.atan2(dy, dx) / (2 * np.pi)) % 1.0
+    value = (magnitude / scale).clamp(0, 1)
+    sector = hue * 6
+    k = torch.stack([(5 + sector) % 6, (3 + sector) % 6, (1 + sector) % 6], dim=-1)
+    rgb = value[..., None] * (1 - torch.clamp(torch.minimum(k, 4 - k), 0, 1))
+    image = (rgb * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    return image[0] if squeeze else image

@@ -1,0 +1,452 @@
+"""HDTFGenerator: one photo + speech (or a driving video) → a talking-face video, in one directory of weights.
+
+The directory is laid out like a diffusers pipeline, each part loadable on its own::
+
+    generator_config.json          written last: its presence marks a complete model directory
+    feature_extractor/             HDTFFeatureExtractor (preprocessor_config.json)
+    audio2animation/               HDTFAudioToAnimation (config.json + model.safetensors)
+    animation2video/               HDTFAnimationToVideo (config.json + model.safetensors)
+    expression_basis.safetensors   ExpressionBasis the coefficients refer to
+    README.md                      model card
+
+Generation: landmarks of the reference face are moved by per-frame pose/expression deltas (predicted from audio, or
+measured on a driving video relative to its first frame), turned into a dense sampling grid by Fapp, and rendered
+by the animation-to-video network, in batches of frames.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hdtf.errors import HDTFError
+
+from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
+from .configuration_audio2animation import HDTFAudioToAnimationConfig
+from .feature_extraction_hdtf import HDTFFeatureExtractor
+from .modeling_audio2animation import HDTFAudioToAnimation
+from .presets import preset
+
+CONFIG_FILE = "generator_config.json"
+FORMAT = "hdtf-generator"
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+FACE_FRACTION = 0.5  # landmark-box size / crop side: the framing of the prepared HDTF clips
+
+
+@dataclass
+class HDTFGeneratorOutput:
+    """What a generation produced. Arrays are numpy; pixel coordinates refer to the output frames.
+
+    ``landmarks`` (T, 68, 2) are the driving landmarks each frame was rendered from; ``expression`` (T, K) and
+    ``pose`` (T, 6) are the deltas from the reference. ``flows`` (T, H, W, 2) sampling grids, ``warped`` frames and
+    the masks (T, H, W) are kept only with ``return_intermediates=True``.
+    """
+
+    frames: np.ndarray
+    landmarks: np.ndarray
+    reference_image: np.ndarray
+    reference_landmarks: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    fps: float
+    audio: np.ndarray | None
+    sampling_rate: int
+    flows: np.ndarray | None = None
+    warped: np.ndarray | None = None
+    foreground_mask: np.ndarray | None = None
+    matting_mask: np.ndarray | None = None
+
+
+def _animation2video():
+    """The animation-to-video classes (another module's; imported late to keep this module's import light)."""
+    from .configuration_animation2video import HDTFAnimationToVideoConfig
+    from .modeling_animation2video import HDTFAnimationToVideo
+
+    return HDTFAnimationToVideoConfig, HDTFAnimationToVideo
+
+
+def prepare_reference(image: Any, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(square RGB uint8 (S, S, 3), landmarks (68, 2) in its pixels) from a photo path, array or PIL image.
+
+    Landmarks are found on the full-resolution photo; the crop is a square around the face, as large as the photo
+    allows up to twice the landmark box (HDTF framing), resized to ``image_size``.
+    """
+    from hdtf.face.detect import NoFaceError, landmarks_for_image, read_image
+
+    name = "image"
+    if isinstance(image, (str, os.PathLike)):
+        name = str(image)
+        if not Path(image).is_file():
+            raise HDTFError(f"{name}: image file not found")
+        image = read_image(image)
+    elif not isinstance(image, np.ndarray):
+        image = np.asarray(image.convert("RGB"))
+    image = np.ascontiguousarray(image[..., :3] if image.ndim == 3 else np.repeat(image[..., None], 3, -1), np.uint8)
+    try:
+        points = landmarks_for_image(image).astype(np.float64)
+    except NoFaceError:
+        raise NoFaceError(f"{name}: no face found in the image") from None
+    h, w = image.shape[:2]
+    lo, hi = points.min(0), points.max(0)
+    side = int(round(min(h, w, max(hi - lo) / FACE_FRACTION)))
+    cx, cy = (lo + hi) / 2
+    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
+    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    from PIL import Image
+
+    crop = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((image_size, image_size), Image.LANCZOS)
+    scale = image_size / side
+    return np.asarray(crop), ((points - (x0, y0)) * scale).astype(np.float32)
+
+
+def _fill_missing(points: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Landmarks of frames without a face copied from the nearest frame with one (held, not invented)."""
+    idx = np.flatnonzero(found)
+    nearest = idx[np.abs(idx[None, :] - np.arange(len(found))[:, None]).argmin(1)]
+    return points[nearest]
+
+
+def _write_card(directory: Path, config: dict[str, Any]) -> None:
+    text = (
+        "---\nlibrary_name: transformers\nlicense: apache-2.0\ntags:\n- talking-face\n- hdtf\n- audio-to-video\n---\n\n"
+        f"# HDTF flow-guided one-shot talking-face generator ({config.get('preset') or 'custom'})\n\n"
+        f"Image size {config['image_size']}x{config['image_size']}, {config['fps']} fps. "
+        f"Weights: {'trained' if config.get('trained') else 'untrained (random initialisation)'}.\n\n"
+        "```python\nfrom hdtf import HDTFGenerator\n\ngen = HDTFGenerator.from_pretrained(\"PATH_OR_REPO\")\n"
+        "out = gen(\"face.jpg\", audio=\"speech.wav\", seed=0)  # out.frames: (T, H, W, 3) uint8\n```\n\n"
+        "Or `hdtf generate --model PATH --image face.jpg --audio speech.wav --output out.mp4`.\n"
+    )
+    (directory / "README.md").write_text(text)
+
+
+class HDTFGenerator:
+    """Feature extractor + expression basis + audio-to-animation + animation-to-video, saved as one directory."""
+
+    def __init__(
+        self,
+        feature_extractor: HDTFFeatureExtractor,
+        expression_basis: ExpressionBasis,
+        audio2animation: HDTFAudioToAnimation,
+        animation2video: Any,
+        config: dict[str, Any] | None = None,
+    ):
+        self.feature_extractor = feature_extractor
+        self.expression_basis = expression_basis
+        self.audio2animation = audio2animation.eval()
+        self.animation2video = animation2video.eval()
+        self.config = {"format": FORMAT, "version": 1, "fps": feature_extractor.fps, "fapp_method": "nearest"}
+        self.config["image_size"] = int(animation2video.config.image_size)
+        self.config.update(config or {})
+
+    # ---- construction / persistence --------------------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, name: str = "tiny", basis: ExpressionBasis | None = None, seed: int = 0) -> HDTFGenerator:
+        """An untrained generator of a named size (see ``presets``), its weights drawn from ``seed``."""
+        spec = preset(name)
+        config_cls, model_cls = _animation2video()
+        basis = basis or default_basis()
+        fe = HDTFFeatureExtractor(**spec["feature_extractor"])
+        a2a_cfg = HDTFAudioToAnimationConfig(
+            feature_size=fe.feature_size,
+            window_length=fe.window_length,
+            num_expression=basis.num_components,
+            **spec["audio2animation"],
+        )
+        torch.manual_seed(seed)
+        a2a = HDTFAudioToAnimation(a2a_cfg)
+        a2a.set_basis(basis)
+        a2v = model_cls(config_cls(image_size=spec["image_size"], **spec["animation2video"]))
+        return cls(fe, basis, a2a, a2v, {"preset": name, "trained": False})
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> HDTFGenerator:
+        """Load from a local directory, or a Hub repo id (downloaded with ``snapshot_download``)."""
+        directory = Path(path_or_repo)
+        if not directory.exists():
+            if not _REPO_ID.match(str(path_or_repo)):
+                raise HDTFError(f"{path_or_repo}: model directory not found")
+            directory = _download(str(path_or_repo), revision, token)
+        if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
+            raise HDTFError(f"{path_or_repo}: not an hdtf model directory (no {CONFIG_FILE}; create one with hdtf init-model)")
+        try:
+            config = json.loads((directory / CONFIG_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HDTFError(f"{directory / CONFIG_FILE}: unreadable generator config ({exc})") from exc
+        if config.get("format") != FORMAT:
+            raise HDTFError(f"{directory / CONFIG_FILE}: not an hdtf generator config (format {config.get('format')!r})")
+        for part in ("feature_extractor", "audio2animation", "animation2video", BASIS_FILE):
+            if not (directory / part).exists():
+                raise HDTFError(f"{path_or_repo}: incomplete model directory ({part} is missing)")
+        _, model_cls = _animation2video()
+        generator = cls(
+            HDTFFeatureExtractor.from_pretrained(directory / "feature_extractor"),
+            ExpressionBasis.load(directory / BASIS_FILE),
+            HDTFAudioToAnimation.from_pretrained(directory / "audio2animation"),
+            model_cls.from_pretrained(directory / "animation2video"),
+            config,
+        )
+        return generator.to(device=device, dtype=dtype)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **hub_kwargs) -> Path:
+        """Write every part into ``save_directory``; ``generator_config.json`` goes in last (completeness marker)."""
+        target = Path(save_directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        try:
+            self.feature_extractor.save_pretrained(staging / "feature_extractor")
+            self.audio2animation.save_pretrained(staging / "audio2animation")
+            self.animation2video.save_pretrained(staging / "animation2video")
+            self.expression_basis.save(staging / BASIS_FILE)
+            _write_card(staging, self.config)
+            target.mkdir(exist_ok=True)
+            (target / CONFIG_FILE).unlink(missing_ok=True)
+            for item in sorted(staging.iterdir()):
+                dest = target / item.name
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                os.replace(item, dest)
+            tmp_cfg = target / f".{CONFIG_FILE}.tmp"
+            tmp_cfg.write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp_cfg, target / CONFIG_FILE)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        if push_to_hub:
+            self.push_to_hub(hub_kwargs.pop("repo_id", target.name), _folder=target, **hub_kwargs)
+        return target
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        token: str | None = None,
+        commit_message: str = "Upload HDTFGenerator",
+        _folder: Path | None = None,
+    ) -> str:
+        """Create (if needed) the model repo and upload the whole directory in one commit; returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="hdtf-push-") as tmp:
+            folder = _folder or self.save_pretrained(Path(tmp) / "model")
+            info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message)
+        return str(info)
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> HDTFGenerator:
+        """Move both networks; the audio model stays float32 below float32 dtypes (GRUs are fragile in half)."""
+        if device is not None:
+            self.audio2animation.to(device)
+            self.animation2video.to(device)
+        if dtype is not None:
+            self.animation2video.to(dtype)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.animation2video.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.animation2video.parameters()).dtype
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config["image_size"])
+
+    # ---- generation ------------------------------------------------------------------------------------------
+    def animate_from_audio(
+        self,
+        reference_points: np.ndarray,
+        audio: np.ndarray,
+        sampling_rate: int,
+        seed: int = 0,
+        style_motion: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(landmarks (T, 68, 2), expression (T, K), pose deltas (T, 6)) for speech, one frame per 1/fps s."""
+        feats = self.feature_extractor(audio, sampling_rate=sampling_rate, return_tensors="pt")
+        device = next(self.audio2animation.parameters()).device
+        style = None if style_motion is None else torch.as_tensor(style_motion, dtype=torch.float32)[None].to(device)
+        with torch.no_grad():
+            out = self.audio2animation(
+                input_features=feats["input_features"].to(device),
+                attention_mask=feats["attention_mask"].to(device),
+                style_motion=style,
+                generator=torch.Generator().manual_seed(int(seed)),
+            )
+        expression = out.expression[0].double().cpu().numpy()
+        pose = out.pose[0].double().cpu().numpy()
+        return animate_points(self.expression_basis, reference_points, pose, expression), expression, pose
+
+    def animate_from_landmarks(
+        self, reference_points: np.ndarray, driving_points: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Transfer the driver's motion relative to its first frame: pose and expression deltas, not its shape."""
+        pose, expression, _ = self.expression_basis.encode(driving_points)
+        d_pose = pose_delta(pose, pose[0])
+        d_expr = expression - expression[0]
+        return animate_points(self.expression_basis, reference_points, d_pose, d_expr), d_expr, d_pose
+
+    def render(
+        self,
+        reference_image: np.ndarray,
+        reference_points: np.ndarray,
+        driving_points: np.ndarray,
+        batch_size: int = 8,
+        return_intermediates: bool = False,
+        progress: bool = False,
+    ) -> dict[str, np.ndarray]:
+        """Frames (T, S, S, 3) uint8 of the reference image warped to each landmark set (+ intermediates)."""
+        from tqdm.auto import tqdm
+
+        from .fapp import construct_fapp
+
+        device, dtype, size = self.device, self.dtype, self.image_size
+        ref = torch.from_numpy(np.array(reference_image)).to(device).permute(2, 0, 1)[None].to(dtype) / 255.0
+        ref_pts = torch.as_tensor(reference_points, dtype=torch.float64, device=device)
+        total = len(driving_points)
+        keep: dict[str, list[np.ndarray]] = {"frames": []}
+        if return_intermediates:
+            keep.update(flows=[], warped=[], foreground_mask=[], matting_mask=[])
+        with torch.no_grad(), tqdm(total=total, unit="frame", disable=not progress, desc="generate") as bar:
+            for start in range(0, total, batch_size):
+                drv = torch.as_tensor(driving_points[start : start + batch_size], dtype=torch.float64, device=device)
+                grid = construct_fapp(ref_pts, drv, size, method=self.config.get("fapp_method", "nearest")).to(dtype)
+                out = self.animation2video(reference_image=ref.expand(len(drv), -1, -1, -1), dense_flow=grid)
+                keep["frames"].append(_to_uint8(out.synthetic_image))
+                if return_intermediates:
+                    keep["flows"].append(grid.float().cpu().numpy())
+                    keep["warped"].append(_to_uint8(out.warped_image))
+                    keep["foreground_mask"].append(_mask(out.foreground_mask, size))
+                    keep["matting_mask"].append(_mask(out.matting_mask, size))
+                bar.update(len(drv))
+        return {k: np.concatenate(v) for k, v in keep.items()}
+
+    def __call__(
+        self,
+        image: Any,
+        audio: str | os.PathLike | np.ndarray | None = None,
+        driving_video: str | os.PathLike | None = None,
+        fps: float = 25.0,
+        seed: int = 0,
+        sampling_rate: int = 16000,
+        batch_size: int = 8,
+        style_motion: np.ndarray | None = None,
+        return_intermediates: bool = False,
+        progress: bool = False,
+    ) -> HDTFGeneratorOutput:
+        """Talking-face frames for ``image`` driven by ``audio`` (path or samples at ``sampling_rate``) or by
+        ``driving_video`` (a path; motion relative to its first frame, its audio kept when it has any).
+
+        Audio mode gives one frame per 1/fps seconds of speech; ``seed`` fixes the sampled head motion.
+        """
+        if (audio is None) == (driving_video is None):
+            raise ValueError("pass exactly one of audio= or driving_video=")
+        if audio is not None and abs(fps - self.feature_extractor.fps) > 1e-6:
+            raise ValueError(f"this model animates at {self.feature_extractor.fps} fps from audio, not {fps}")
+        ref_image, ref_points = prepare_reference(image, self.image_size)
+        rate = self.feature_extractor.sampling_rate
+        if driving_video is not None:
+            points, speech = self._driving_landmarks(driving_video, fps, rate)
+            points, expression, pose = self.animate_from_landmarks(ref_points, points)
+        else:
+            speech = _load_speech(audio, sampling_rate, rate)
+            points, expression, pose = self.animate_from_audio(ref_points, speech, rate, seed, style_motion)
+        rendered = self.render(ref_image, ref_points, points, batch_size, return_intermediates, progress)
+        if speech is not None:
+            need = int(round(len(points) / fps * rate))
+            speech = np.pad(speech[:need], (0, max(0, need - len(speech))))
+        return HDTFGeneratorOutput(
+            frames=rendered["frames"],
+            landmarks=points.astype(np.float32),
+            reference_image=ref_image,
+            reference_landmarks=ref_points,
+            expression=expression.astype(np.float32),
+            pose=pose.astype(np.float32),
+            fps=float(fps),
+            audio=speech,
+            sampling_rate=rate,
+            flows=rendered.get("flows"),
+            warped=rendered.get("warped"),
+            foreground_mask=rendered.get("foreground_mask"),
+            matting_mask=rendered.get("matting_mask"),
+        )
+
+    def _driving_landmarks(self, video: str | os.PathLike, fps: float, rate: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Tracked landmarks of a driving video resampled to ``fps`` (gaps held), and its audio (None without)."""
+        from hdtf.face.track import track_video
+        from hdtf.video_io import has_audio, read_audio, read_video_frames
+
+        frames, _ = read_video_frames(video, fps=fps)
+        track = track_video(frames)
+        found = np.asarray(track.found, dtype=bool)
+        if not found.any():
+            raise HDTFError(f"{video}: no face found in the driving video")
+        points = _fill_missing(np.asarray(track.points, dtype=np.float64), found)
+        speech = read_audio(video, rate) if has_audio(video) else None
+        return points, speech
+
+
+def _load_speech(audio: str | os.PathLike | np.ndarray, sampling_rate: int, rate: int) -> np.ndarray:
+    """Mono float32 speech at ``rate``; HDTFError for empty or unreadable input."""
+    from hdtf.video_io import read_audio
+
+    from .feature_extraction_hdtf import to_mono_16k
+
+    if isinstance(audio, (str, os.PathLike)):
+        return read_audio(audio, rate)
+    samples = to_mono_16k(np.asarray(audio, dtype=np.float32), sampling_rate, rate)
+    if samples.size == 0:
+        raise HDTFError("audio is empty")
+    if not np.isfinite(samples).all():
+        raise HDTFError("audio contains NaN or infinite samples")
+    return samples
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] → (B, H, W, 3) uint8."""
+    return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
+    """A (B, 1|…, h, w) mask as (B, size, size) float32 (resized when the network produces it at lower scale)."""
+    if mask is None:
+        return np.zeros((0, size, size), np.float32)
+    m = mask.float()
+    if m.ndim == 3:
+        m = m[:, None]
+    m = m[:, :1]
+    if m.shape[-1] != size:
+        m = torch.nn.functional.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
+    return m[:, 0].cpu().numpy()
+
+
+def _download(repo_id: str, revision: str | None, token: str | bool | None) -> Path:
+    """``snapshot_download`` of a model repo; one-line HDTFError when offline or missing."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, repo_type="model", revision=revision, token=token))
+    except Exception as exc:  # offline mode, no network, missing repo, auth: all mean "cannot get it from the Hub"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HDTFError(
+            f"{repo_id}: not a local directory and cannot be downloaded from the Hugging Face Hub "
+            f"({type(exc).__name__}: {reason})"
+        ) from exc

@@ -1,0 +1,49 @@
+"""Named sizes for ``hdtf init-model``: ``tiny`` for fast CPU tests, ``base`` for the paper-scale 512 model.
+
+Each preset gives keyword arguments for the feature extractor, the audio-to-animation config and the
+animation-to-video config. ``base`` keeps the released animation2video checkpoint's hyper-parameters (512x512,
+encoder/hourglass block expansion 64, max 512 features, 2 bottleneck blocks, 5 hourglass blocks at 1/4 scale), so a
+converted original checkpoint loads into it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {
+        "image_size": 128,
+        "feature_extractor": {"feature_size": 40, "context_frames": 2},
+        "audio2animation": {
+            "conv_channels": [8, 16],
+            "hidden_size": 32,
+            "num_layers": 1,
+            "style_dim": 8,
+            "noise_dim": 4,
+            "dropout": 0.0,
+        },
+        "animation2video": {},
+    },
+    "base": {
+        "image_size": 512,
+        "feature_extractor": {"feature_size": 80, "context_frames": 2},
+        "audio2animation": {
+            "conv_channels": [32, 64, 128],
+            "hidden_size": 256,
+            "num_layers": 2,
+            "style_dim": 32,
+            "noise_dim": 16,
+            "dropout": 0.1,
+        },
+        "animation2video": {},
+    },
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A copy of the named preset; ValueError listing the names for an unknown one."""
+    import copy
+
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])

@@ -1,0 +1,122 @@
+"""The real CLI in subprocesses over loopback: a full run, `hdtf status`, exit codes, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fixtures.sources import hdtf_sources  # noqa: F401
+
+from hdtf import media
+from hdtf.loopback import serve_directory
+from hdtf.manifest import done_clips, load_manifest
+
+pytestmark = pytest.mark.slow
+FACTS = ("status", "num_frames", "width", "height", "fps", "sample_rate", "applied_crop", "audio_path", "path")
+
+
+def _args(sources, out: Path, base: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir", str(sources.metadata),
+            "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4", "--no-progress", *extra]
+
+
+def _facts(out: Path) -> dict[str, tuple]:
+    return {c["id"]: tuple(str(c[k]) for k in FACTS) for c in done_clips(out)}
+
+
+@pytest.fixture(scope="module")
+def server(hdtf_sources):
+    requests: list = []
+    with serve_directory(hdtf_sources.served, requests) as base:
+        yield base, requests
+
+
+@pytest.fixture(scope="module")
+def full_run(hdtf_sources, server, tmp_path_factory):
+    base, _ = server
+    out = tmp_path_factory.mktemp("cli_full")
+    done = subprocess.run(_args(hdtf_sources, out, base, "--workers", "2"), capture_output=True, text=True, timeout=300)
+    return out, done
+
+
+def test_prepare_prints_the_report_and_succeeds(full_run):
+    out, done = full_run
+    assert done.returncode == 0, done.stderr
+    assert "Zeta_0.mp4" in done.stdout and "00:0x" in done.stdout, "parse issues are printed one per line"
+    assert "clips: 3 done, 1 skipped, 1 unavailable" in done.stdout
+    manifest = load_manifest(out)
+    assert manifest["counts"]["clips"] == {"done": 3, "skipped": 1, "unavailable": 1}
+    assert len(_facts(out)) == 3
+
+
+def test_status_summarises_counts_and_reasons(full_run):
+    out, _ = full_run
+    shown = subprocess.run([sys.executable, "-m", "hdtf.cli", "status", str(out)], capture_output=True, text=True)
+    assert shown.returncode == 0
+    assert "clips:  5 (3 done, 1 skipped, 1 unavailable)" in shown.stdout
+    assert "HTTP Error 404" in shown.stdout and "--crop-method landmarks|auto" in shown.stdout
+
+
+def test_exit_code_when_nothing_can_be_done(hdtf_sources, server, tmp_path, capsys):
+    from hdtf.cli import main
+
+    base, _ = server
+    assert main(_args(hdtf_sources, tmp_path / "a", base, "--videos", "Gamma,Delta")[3:]) == 1
+    assert "no clip could be made" in capsys.readouterr().err
+    assert main(_args(hdtf_sources, tmp_path / "b", base, "--videos", "Nobody")[3:]) == 2
+    assert "unknown video name(s) Nobody" in capsys.readouterr().err
+
+
+def test_raw_dir_needs_no_network(hdtf_sources, server, tmp_path, capsys):
+    from hdtf.cli import main
+
+    _, requests = server
+    requests.clear()
+    args = _args(hdtf_sources, tmp_path, "http://127.0.0.1:9", "--videos", "Beta", "--raw-dir",
+                 str(hdtf_sources.served))
+    assert main(args[3:]) == 0
+    assert requests == [] and [c["id"] for c in done_clips(tmp_path)] == ["RD_Beta_000"]
+    assert (hdtf_sources.served / "RD_Beta.mp4").is_file()
+
+
+def _kill_when(args: list[str], ready, timeout: float = 120) -> None:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
+
+
+def _nothing_partial_looks_finished(out: Path, served: Path) -> None:
+    for raw in (out / "raw").glob("*.mp4") if (out / "raw").is_dir() else ():
+        assert raw.read_bytes() == (served / raw.name).read_bytes(), f"{raw} looks finished but is partial"
+    for clip in (out / "clips").glob("*.mp4") if (out / "clips").is_dir() else ():
+        info = media.probe(clip, count_frames=True)
+        assert info.nb_frames and info.nb_frames % 25 == 0 and info.has_audio, f"{clip} is incomplete"
+
+
+@pytest.mark.parametrize("moment", ["downloading", "between_clips"])
+def test_resume_after_sigkill_matches_an_uninterrupted_run(hdtf_sources, server, full_run, tmp_path, moment):
+    base, requests = server
+    out = tmp_path / "out"
+    ready = {
+        "downloading": lambda: (out / "raw" / ".RD_Alpha.partial").exists(),
+        "between_clips": lambda: (out / "clips" / "RD_Alpha_000.mp4").exists(),
+    }[moment]
+    _kill_when(_args(hdtf_sources, out, base), ready)
+    _nothing_partial_looks_finished(out, hdtf_sources.served)
+    resumed = subprocess.run(_args(hdtf_sources, out, base), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _facts(out) == _facts(full_run[0])
+    if moment != "between_clips":
+        return
+    requests.clear()
+    again = subprocess.run(_args(hdtf_sources, out, base), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and requests == [], "a finished dataset must not download anything again"
+    assert "downloaded 0 video(s)" in again.stdout

@@ -1,0 +1,79 @@
+"""download_video over the loopback server with the real yt-dlp: whole, skip-if-present, 404, network error,
+sections, URL templates, find_raw."""
+
+from __future__ import annotations
+
+import pytest
+from fixtures.sources import hdtf_sources  # noqa: F401
+
+from hdtf import media
+from hdtf.download import download_video, find_raw, video_url
+from hdtf.errors import HDTFError
+from hdtf.loopback import serve_directory
+from hdtf.records import VideoSpec
+
+
+def _video(name: str, resolution: int | None = 720) -> VideoSpec:
+    return VideoSpec("hdtf", "RD", name, f"https://www.youtube.com/watch?v={'A' * 11}", "A" * 11, resolution, ())
+
+
+TEMPLATE = "{base}/{subset}_{name}.mp4"
+
+
+def test_whole_download_is_atomic_and_not_repeated(hdtf_sources, tmp_path):
+    requests: list = []
+    with serve_directory(hdtf_sources.served, requests) as base:
+        template = TEMPLATE.replace("{base}", base)
+        result = download_video(_video("Alpha"), tmp_path, url_template=template)
+        assert result.status == "done" and result.path == tmp_path / "RD_Alpha.mp4"
+        assert result.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["RD_Alpha.mp4"], "temporary files left behind"
+        requests.clear()
+        again = download_video(_video("Alpha"), tmp_path, url_template=template)
+    assert again.status == "done" and again.path == result.path and requests == []
+
+
+def test_missing_video_is_unavailable_with_the_reason(hdtf_sources, tmp_path):
+    with serve_directory(hdtf_sources.served) as base:
+        result = download_video(_video("Gamma"), tmp_path, url_template=TEMPLATE.replace("{base}", base))
+    assert result.status == "unavailable" and result.path is None
+    assert "404" in result.reason and not result.reason.startswith("ERROR")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_network_error_is_failed_not_unavailable(tmp_path):
+    with serve_directory(tmp_path) as base:
+        dead = base  # the port is closed once the server stops
+    result = download_video(_video("Alpha"), tmp_path / "raw", url_template=dead + "/{name}.mp4", retries=0)
+    assert result.status == "failed" and result.reason
+
+
+def test_sections_are_downloaded_as_separate_files(hdtf_sources, tmp_path):
+    with serve_directory(hdtf_sources.served) as base:
+        result = download_video(_video("Alpha"), tmp_path, url_template=TEMPLATE.replace("{base}", base),
+                                sections=[(1.0, 4.0), (6.0, 9.0)])
+    assert result.status == "done" and result.path is None and len(result.sections) == 2
+    for section in result.sections:
+        info = media.probe(section.path)
+        assert abs(info.duration - (section.end - section.start)) < 0.6 and info.has_audio
+    assert not (tmp_path / "RD_Alpha.mp4").exists()
+
+
+def test_url_template_placeholders():
+    video = _video("Alpha")
+    assert video_url(video, "http://h/{subset}/{name}/{youtube_id}") == f"http://h/RD/Alpha/{'A' * 11}"
+    assert video_url(video, None) == video.url
+    with pytest.raises(HDTFError, match=r"unknown placeholder \{title\}"):
+        video_url(video, "http://h/{title}.mp4")
+    no_id = VideoSpec("hdtf", "RD", "X", None, None, None, ())
+    with pytest.raises(HDTFError, match="youtube_id"):
+        video_url(no_id, "http://h/{youtube_id}")
+
+
+def test_find_raw_accepts_both_names(tmp_path):
+    video = _video("Alpha")
+    assert find_raw(tmp_path, video) is None
+    (tmp_path / "Alpha.mp4").write_bytes(b"x")
+    assert find_raw(tmp_path, video) == tmp_path / "Alpha.mp4"
+    (tmp_path / "RD_Alpha.mp4").write_bytes(b"x")
+    assert find_raw(tmp_path, video) == tmp_path / "RD_Alpha.mp4"

@@ -1,0 +1,117 @@
+"""Evaluation: the streaming clip scorer on a real-face clip, clip discovery, crop recovery, and ``hdtf evaluate``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+pytest.importorskip("dlib")
+torch = pytest.importorskip("torch")
+
+from hdtf.errors import HDTFError  # noqa: E402
+from hdtf.evaluate import find_clips, reference_window  # noqa: E402
+from hdtf.metrics.video import MetricTools, iter_frames, score_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, speech_wav) -> Path:
+    """A 1.2 s, 256x256, 25 fps talking-face clip of a real photo (prepared-dataset layout: mp4 + wav beside)."""
+    import soundfile as sf
+
+    from hdtf.synthetic import make_talking_face_video
+
+    root = tmp_path_factory.mktemp("prepared")
+    video = make_talking_face_video(root / "clips" / "WRA_Test_000.mp4", audio=speech_wav, seconds=1.2, size=(256, 256))
+    audio, rate = sf.read(speech_wav, dtype="float32")
+    sf.write(root / "clips" / "WRA_Test_000.wav", audio[: int(1.2 * rate)], rate)
+    return video.path
+
+
+def _blur(frames: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.clip(np.rint(gaussian_filter(f.astype(float), (2, 2, 0))), 0, 255).astype(np.uint8) for f in frames]
+
+
+def test_identical_clip_scores_perfectly_and_a_degraded_one_does_not(clip):
+    real = list(iter_frames(clip))
+    tools = MetricTools(frozenset({"psnr", "ssim", "cpbd", "lmd", "csim"}))
+    same = score_clip(iter(real), iter(real), tools, source=real[0])
+    assert same["frames"] == len(real) == 30
+    assert same["psnr"] == math.inf and same["ssim"] == pytest.approx(1.0)
+    assert same["m_lmd"] == 0.0 and same["f_lmd_iod"] == 0.0
+    assert same["csim"] > 0.95 and same["no_face_generated"] == 0
+    assert same["cpbd"] == same["cpbd_real"]
+
+    # A generator 5 frames out of step: same face, but lips and head disagree with the real clip.
+    late = [real[(k + 5) % len(real)] for k in range(len(real))]
+    shifted = score_clip(iter(late), iter(real), tools, source=real[0])
+    assert 15 < shifted["psnr"] < 60 and shifted["ssim"] < 1.0
+    assert shifted["m_lmd"] > 0.5 and shifted["csim"] > 0.95
+
+    blurred = score_clip(iter(_blur(real)), iter(real), tools, source=real[0])
+    assert blurred["cpbd"] < blurred["cpbd_real"]
+
+
+def test_shorter_side_bounds_the_comparison_and_sizes_must_match(clip):
+    real = list(iter_frames(clip))
+    row = score_clip(iter(real[:5]), iter(real), MetricTools(frozenset({"psnr"})))
+    assert row["frames"] == 5
+    with pytest.raises(HDTFError, match="differ in size"):
+        score_clip(iter([real[0][:100]]), iter(real), MetricTools(frozenset({"ssim"})))
+    with pytest.raises(HDTFError, match="unknown metric"):
+        MetricTools(frozenset({"niqe"}))
+
+
+def test_fid_and_lse_run_with_user_weights(clip, tmp_path):
+    from hdtf.metrics.fid import InceptionFeatures, fid_from_stats
+    from hdtf.metrics.sync import SyncScorer, build_syncnet, load_syncnet
+
+    class Pool(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    with pytest.warns(DeprecationWarning):
+        torch.jit.script(Pool()).save(str(tmp_path / "pool.pt"))
+    torch.manual_seed(0)
+    torch.save(build_syncnet().state_dict(), tmp_path / "syncnet.model")
+    tools = MetricTools(
+        frozenset({"fid", "lse"}),
+        inception=InceptionFeatures(tmp_path / "pool.pt"),
+        sync=SyncScorer(load_syncnet(tmp_path / "syncnet.model"), batch=8),
+    )
+    import soundfile as sf
+
+    real = list(iter_frames(clip))
+    audio, _ = sf.read(clip.with_suffix(".wav"), dtype="float32")
+    row = score_clip(iter(real), iter(real), tools, source=real[0], audio=audio)
+    assert tools.fid_generated.n == tools.fid_real.n == 30
+    assert fid_from_stats(tools.fid_generated, tools.fid_real) == pytest.approx(0.0, abs=1e-6)
+    assert np.isfinite(row["lse_d"]) and row["lse_c"] >= 0 and -15 <= row["lse_offset"] <= 15
+
+
+def test_find_clips_reads_folders_and_names_bad_input(clip, tmp_path):
+    found = find_clips(clip.parent.parent)
+    assert [c.id for c in found] == ["WRA_Test_000"] and found[0].audio.suffix == ".wav"
+    assert find_clips(clip)[0].video == clip
+    with pytest.raises(HDTFError, match="no manifest.json and no .mp4"):
+        find_clips(tmp_path)
+
+
+def test_reference_window_recovers_the_generator_crop(face_photo):
+    from hdtf.face.detect import read_image
+    from hdtf.modeling.generator import prepare_reference
+
+    image = read_image(face_photo)
+    canvas = np.full((700, 900, 3), 40, np.uint8)
+    canvas[100:612, 250:762] = image  # the face well inside a larger frame: the generator crops a square around it
+    crop, points = prepare_reference(canvas, 128)
+    x, y, side = reference_window(canvas, points, 128)
+    again = next(iter([canvas[y : y + side, x : x + side]]))
+    from PIL import Image
+
+    resized = np.asarray(Image.fromarray(again).resize((128, 128), Image.LANCZOS))
+    assert np.abs(resized.astype(int) - crop.astype(int)).max() <= 1

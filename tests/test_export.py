@@ -1,0 +1,144 @@
+"""``hdtf export``: parquet and webdataset shards of a real prepared folder, read back; the dataset card."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+
+import numpy as np
+import pytest
+import yaml
+from fixtures.hdtf_clips import hdtf_clips  # noqa: F401
+from fixtures.sources import hdtf_sources  # noqa: F401
+
+import hdtf  # noqa: F401
+from hdtf.cli import main
+from hdtf.decode import decode_clip
+from hdtf.errors import HDTFError
+from hdtf.export import export
+from hdtf.rows import clip_features
+
+datasets = pytest.importorskip("datasets")
+
+IDS = ["RD_Alpha_000", "RD_Alpha_001", "RD_Beta_000"]
+
+
+def _front_matter(readme) -> dict:
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+@pytest.fixture(scope="module")
+def parquet_export(hdtf_clips, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("parquet")
+    return export(hdtf_clips.prepared, out, to="parquet", shard_size=2), out
+
+
+def test_parquet_shards_read_back_as_the_builder_rows(parquet_export, hdtf_clips, tmp_path):  # noqa: F811
+    result, out = parquet_export
+    assert [p.name for p in result.files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert result.num_examples == 3 and not list(out.glob(".*")), "no scratch or partial files are left"
+    back = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
+                                 cache_dir=str(tmp_path))
+    assert back.features == clip_features()
+    assert back["id"] == IDS
+    ref = hdtf_clips.dataset
+    assert back["video"] == ref["video"]
+    assert np.array_equal(np.asarray(back[2]["audio"]), np.asarray(ref[2]["audio"]))
+    clip = decode_clip(back[2])
+    assert clip.frames.shape == (100, 512, 512, 3) and clip.sample_rate == 16000 and clip.fps == 25.0
+
+
+def test_export_folder_loads_by_its_card(parquet_export, tmp_path):
+    _, out = parquet_export
+    back = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path))
+    assert back.features == clip_features() and back["id"] == IDS
+
+
+def test_card_yaml_lists_features_configs_and_licence(parquet_export):
+    result, out = parquet_export
+    meta = _front_matter(result.card)
+    assert meta["license"] == "cc-by-4.0" and meta["task_categories"]
+    assert meta["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*.parquet"}
+    info = meta["dataset_info"]
+    assert datasets.Features._from_yaml_list(info["features"]) == clip_features()
+    assert [f["name"] for f in info["features"]][:3] == ["id", "source", "subset"]
+    assert info["splits"] == [{"name": "train", "num_examples": 3,
+                               "num_bytes": sum(p.stat().st_size for p in result.files)}]
+    text = result.card.read_text()
+    assert "Flow-Guided One-Shot Talking Face Generation" in text and "CVPR" in text
+    assert "| `size` | `512` |" in text and "| `crop_method` | `fixed` |" in text
+    assert "no crop window" in text and "unavailable" in text, "the card says which clips are missing and why"
+    assert str(out) not in text, "no local paths in a shareable card"
+
+
+def test_reexport_with_another_shard_size_leaves_no_stale_shards(hdtf_clips, tmp_path):  # noqa: F811
+    export(hdtf_clips.prepared, tmp_path, to="parquet", shard_size=1)
+    assert len(list((tmp_path / "data").glob("*.parquet"))) == 3
+    result = export(hdtf_clips.prepared, tmp_path, to="parquet", shard_size=5)
+    assert sorted((tmp_path / "data").iterdir()) == list(result.files)
+    assert [p.name for p in result.files] == ["train-00000-of-00001.parquet"]
+
+
+def test_webdataset_shards(hdtf_clips, tmp_path):  # noqa: F811
+    prepared = tmp_path / "prepared"
+    shutil.copytree(hdtf_clips.prepared, prepared)
+    # Landmarks of one clip, as the faces stage writes them, to see them travel into the shard.
+    points = np.random.default_rng(0).uniform(0, 512, (100, 68, 2)).astype(np.float32)
+    found = np.arange(100) % 7 != 0
+    np.savez(prepared / "clips" / "RD_Beta_000.landmarks.npz", points=points, found=found)
+    status = prepared / "status" / "RD_Beta.json"
+    data = json.loads(status.read_text())
+    data["clips"][0]["landmarks_path"] = "clips/RD_Beta_000.landmarks.npz"
+    status.write_text(json.dumps(data))
+
+    out = tmp_path / "wds"
+    assert main(["export", str(prepared), "--to", "webdataset", "--output", str(out), "--shard-size", "2"]) == 0
+    shards = sorted(out.glob("*.tar"))
+    assert [p.name for p in shards] == ["train-00000-of-00002.tar", "train-00001-of-00002.tar"]
+    members = {}
+    for shard in shards:
+        with tarfile.open(shard) as tar:
+            for info in tar.getmembers():
+                members[info.name] = tar.extractfile(info).read()
+    assert sorted(members) == sorted(
+        [f"{i}.{ext}" for i in IDS for ext in ("mp4", "wav", "json")] + ["RD_Beta_000.landmarks.npy"])
+    meta = json.loads(members["RD_Beta_000.json"])
+    assert meta["id"] == "RD_Beta_000" and meta["num_frames"] == 100 and meta["applied_crop"] == [700, 200, 360, 360]
+    assert meta["landmarks_found"] == found.tolist()
+    assert np.array_equal(np.load(io.BytesIO(members["RD_Beta_000.landmarks.npy"])), points)
+    assert members["RD_Alpha_000.mp4"] == (prepared / "clips" / "RD_Alpha_000.mp4").read_bytes()
+
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    for name in ("RD_Beta_000.mp4", "RD_Beta_000.wav"):
+        (unpacked / name).write_bytes(members[name])
+    clip = decode_clip(unpacked / "RD_Beta_000.mp4")
+    assert clip.frames.shape == (100, 512, 512, 3) and clip.sample_rate == 16000
+    assert abs(len(clip.audio) - 4 * 16000) < 800
+
+    meta = _front_matter(out / "README.md")
+    assert meta["configs"][0]["data_files"][0]["path"] == "train-*.tar"
+    assert "RD_Beta_000" not in (out / "README.md").read_text()
+
+    # The same landmarks in the parquet/builder row, and through decode_clip.
+    from hdtf.manifest import done_clips
+    from hdtf.rows import clip_row
+
+    row = clip_row(prepared, next(e for e in done_clips(prepared) if e["id"] == "RD_Beta_000"))
+    decoded = decode_clip(row)
+    assert np.array_equal(decoded.landmarks, points) and np.array_equal(decoded.landmarks_found, found)
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "does not exist" in err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HDTFError, match="no finished clips"):
+        export(tmp_path / "empty", tmp_path / "o2")
+    with pytest.raises(HDTFError, match="shard size"):
+        export(tmp_path / "empty", tmp_path / "o2", shard_size=0)

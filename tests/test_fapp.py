@@ -1,0 +1,128 @@
+"""FAPP: the batched torch version against the original per-frame scipy algorithm, written out here as the baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.interpolate import griddata
+
+from hdtf.modeling.fapp import construct_fapp, flow_to_color, identity_grid
+
+
+def scipy_fapp(reference: np.ndarray, driving: np.ndarray, size: int, method: str = "nearest") -> np.ndarray:
+    """The original algorithm, one frame at a time: griddata over linspace(-1, 1) by distance to the driving points."""
+    axis = np.linspace(-1, 1, size)
+    grid_x, grid_y = np.meshgrid(axis, axis)
+    ref = reference / size * 2 - 1
+    frames = []
+    for points in driving:
+        drv = points / size * 2 - 1
+        values = ref - drv
+        flow = griddata(drv, values, (grid_x, grid_y), method="nearest")
+        if method == "linear":
+            inside = griddata(drv, values, (grid_x, grid_y), method="linear")
+            flow = np.where(np.isnan(inside), flow, inside)
+        flow[int(points[:, 1].max()) :] = values.mean(axis=0)
+        frames.append(flow + np.stack([grid_x, grid_y], axis=-1))
+    return np.stack(frames)
+
+
+def face_layout(size: int) -> np.ndarray:
+    """A 68-point landmark layout (jaw, brows, nose, eyes, lips) at integer pixels, mouth closed."""
+    s = size / 512
+    jaw = [(256 + 150 * np.sin(t), 250 + 160 * np.cos(t)) for t in np.linspace(-np.pi / 2, np.pi / 2, 17)][::-1]
+    brows = [(150 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)] + [
+        (262 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)
+    ]
+    nose = [(256, 230 + 20 * i) for i in range(4)] + [(226 + 15 * i, 320 - 5 * (i in (0, 4))) for i in range(5)]
+    eye = lambda cx: [(cx + 30 * np.cos(t), 245 + 12 * np.sin(t)) for t in np.linspace(np.pi, 3 * np.pi, 7)[:6]]
+    outer = [(256 + 60 * np.cos(t), 380 + 25 * np.sin(t)) for t in np.linspace(np.pi, 3 * np.pi, 13)[:12]]
+    inner = [(216, 380), (236, 380), (256, 380), (276, 380), (296, 380), (276, 380), (256, 380), (236, 380)]
+    points = np.array(jaw + brows + nose + eye(196) + eye(316) + outer + inner, dtype=np.float64)
+    assert points.shape == (68, 2)
+    return np.round(points * s)
+
+
+def _frames(size: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    base = face_layout(size)
+    driving = np.round(base[None] + rng.normal(0, 2.5 * size / 512, (count, 68, 2)))
+    driving[:, 60:68] = base[60:68]  # closed inner lips: coincident points whose motions differ
+    reference = base + rng.normal(0, 1.5, base.shape)
+    return reference, driving
+
+
+@pytest.mark.parametrize("size", [128, 100])
+def test_nearest_is_identical_to_scipy_on_landmarks(size):
+    reference, driving = _frames(size, 4, seed=size)
+    expected = scipy_fapp(reference, driving, size)
+    got = construct_fapp(torch.from_numpy(reference), torch.from_numpy(driving), size)
+    assert got.shape == (4, size, size, 2) and got.dtype == torch.float64
+    np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_tie_break_matters_and_follows_scipy():
+    """Coincident driving points with different motions: lowest-index argmin would disagree with scipy somewhere."""
+    size = 96
+    reference, driving = _frames(size, 2, seed=3)
+    drv = driving / size * 2 - 1
+    axis = np.linspace(-1, 1, size)
+    gx, gy = np.meshgrid(axis, axis)
+    dist = (gx[None, :, :, None] - drv[:, None, None, :, 0]) ** 2 + (gy[None, :, :, None] - drv[:, None, None, :, 1]) ** 2
+    naive = (reference / size * 2 - 1)[None] - drv
+    naive_flow = np.take_along_axis(naive[:, None], dist.reshape(2, -1, 68).argmin(-1)[..., None], axis=2)
+    expected = scipy_fapp(reference, driving, size)
+    rows = np.arange(size)[None, :, None] < driving[:, :, 1].max(1).astype(int)[:, None, None]
+    naive_grid = naive_flow.reshape(2, size, size, 2) + np.stack([gx, gy], -1)
+    assert ((naive_grid != expected).any(-1) & rows).any(), "layout has no consequential ties: test would be vacuous"
+    got = construct_fapp(reference, torch.from_numpy(driving), size).numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_nearest_random_points_and_broadcast_reference():
+    rng = np.random.default_rng(7)
+    size = 64
+    reference = rng.uniform(0, size, (30, 2))
+    driving = rng.uniform(0, size * 0.8, (3, 30, 2))
+    expected = scipy_fapp(reference, driving, size)
+    batched_ref = torch.from_numpy(np.repeat(reference[None], 3, axis=0))
+    np.testing.assert_array_equal(construct_fapp(batched_ref, torch.from_numpy(driving), size).numpy(), expected)
+    np.testing.assert_array_equal(construct_fapp(reference, driving, size).numpy(), expected)
+
+
+def test_linear_matches_scipy_triangulation():
+    size = 80
+    reference, driving = _frames(size, 2, seed=11)
+    expected = scipy_fapp(reference, driving, size, method="linear")
+    got = construct_fapp(reference, driving, size, method="linear").numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-9)
+    nearest = construct_fapp(reference, driving, size).numpy()
+    assert np.abs(got - nearest).max() > 1e-3
+
+
+def test_dtype_device_and_identity():
+    points = torch.from_numpy(face_layout(64)).float()
+    grid = construct_fapp(points, points[None].repeat(2, 1, 1), 64)
+    assert grid.dtype == torch.float32 and grid.shape == (2, 64, 64, 2)
+    torch.testing.assert_close(grid, identity_grid(64)[None].expand(2, -1, -1, -1), rtol=0, atol=1e-7)
+    assert identity_grid(5)[0, :, 0].tolist() == np.linspace(-1, 1, 5).tolist()
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(ValueError, match="driving_points"):
+        construct_fapp(np.zeros((5, 2)), np.zeros((2, 5, 3)), 32)
+    with pytest.raises(ValueError, match="points"):
+        construct_fapp(np.zeros((4, 2)), np.zeros((2, 5, 2)), 32)
+    with pytest.raises(ValueError, match="method"):
+        construct_fapp(np.zeros((5, 2)), np.zeros((1, 5, 2)), 32, method="cubic")
+
+
+def test_flow_to_color():
+    grid = identity_grid(16, dtype=torch.float64).clone()
+    assert flow_to_color(grid).max() == 0
+    grid[..., 0] += 0.1  # samples from the right everywhere: displacement +x -> red hue, full brightness
+    picture = flow_to_color(grid)
+    assert picture.shape == (16, 16, 3) and picture.dtype == np.uint8
+    assert picture[0, 0].tolist() == [255, 0, 0]
+    assert flow_to_color(grid[None].repeat(2, 1, 1, 1)).shape == (2, 16, 16, 3)

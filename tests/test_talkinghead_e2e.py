@@ -1,0 +1,99 @@
+"""TalkingHead-1KH end to end: ``hdtf prepare --source talkinghead-1kh`` downloads over loopback with yt-dlp (an id
+that begins with '-'), cuts the tubes from the whole video, and ``load_dataset("talkinghead_1kh")`` reads them back.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hdtf.cli import main
+from hdtf.loopback import serve_directory
+from fixtures.talkinghead import make_counter_video, official_chunks, official_clip, read_counters
+from hdtf import media
+from hdtf.sources import talkinghead_1kh as th
+
+DASH_ID = "-aB3_xY9zQk"
+TUBES = [(0, 10, 60, (80, 40, 240, 200)), (1, 5, 40, (90, 60, 230, 192)), (2, 3, 28, (80, 40, 240, 200))]
+KEYFRAMES = (0, 7.3, 33.0, 59.8, 61.7, 88.0, 120.0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("th1kh_e2e")
+    web = root / "web"
+    web.mkdir()
+    raw = make_counter_video(web / f"{DASH_ID}.mp4", 126, KEYFRAMES)
+    lines = [f"{DASH_ID}_{c:04d}, 240, 320, {s}, {e}, " + ", ".join(map(str, box)) for c, s, e, box in TUBES]
+    archive = root / "data_list.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("data_list/small_video_ids.txt", f"{DASH_ID}\n")
+        zf.writestr("data_list/small_video_tubes.txt", "\n".join(lines + ["garbage line"]) + "\n")
+    return root, raw, archive, official_chunks(raw, root / "chunks", DASH_ID)
+
+
+def test_prepare_cli_then_load_dataset(served, tmp_path, capsys):
+    root, raw, archive, chunks = served
+    out = tmp_path / "out"
+    with serve_directory(raw.parent) as base:
+        code = main(["prepare", "--source", "talkinghead-1kh", "--data-list", str(archive), "--split", "small",
+                     "--output", str(out), "--url-template", base + "/{youtube_id}.mp4", "--fps", "10",
+                     "--size", "96", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "metadata: 1 issue(s)" in printed and "expected 9 comma-separated fields" in printed
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    done = {c["id"]: c for c in manifest["clips"] if c["status"] == "done"}
+    assert len(done) == len(TUBES)
+    for chunk, s, e, box in TUBES:
+        stem = th.clip_stem(f"{DASH_ID}_{chunk:04d}", s, e, box)
+        entry = done[stem.lstrip("-")]
+        crop = th.scale_box(box, (320, 240), (160, 120)).as_tuple()
+        official = read_counters(official_clip(chunks[chunk], tmp_path / f"{stem}.mp4", s, e, crop), crop)
+        ours = read_counters(out / entry["path"], tuple(entry["applied_crop"]))
+        assert ours == official and len(official) == e - s + 1, stem
+        assert entry["num_frames"] == len(official) and entry["fps"] == pytest.approx(10)
+        assert (out / entry["audio_path"]).is_file()
+
+    import datasets
+
+    ds = datasets.load_dataset(
+        "talkinghead_1kh", "clips", data_list=str(archive), splits=["small"], split="small", fps=10, size=96,
+        output_dir=str(out), url_template="http://127.0.0.1:9/unreachable/{youtube_id}.mp4",
+        cache_dir=str(tmp_path / "hf"),
+    )
+    assert sorted(ds["id"]) == sorted(done)  # made from the finished clips: the unreachable URL is never asked
+    row = next(r for r in ds if r["video_name"] == f"{DASH_ID}_0001")
+    assert row["subset"] == "small" and row["youtube_id"] == DASH_ID and row["num_frames"] == 36
+    assert row["video"] == (out / done[row["id"]]["path"]).read_bytes()
+    assert np.asarray(row["audio"]).shape[0] == pytest.approx(36 / 10 * 16000, rel=0.05)
+
+    meta = datasets.load_dataset("talkinghead_1kh", data_list=str(archive), splits="small", split="small",
+                                 cache_dir=str(tmp_path / "hf"))
+    assert meta.num_rows == len(TUBES) and set(meta["source"]) == {"talkinghead_1kh"}
+
+
+def test_builder_errors_are_one_line(served, tmp_path):
+    import datasets
+
+    from hdtf.errors import HDTFError
+
+    _, _, archive, _ = served
+    with pytest.raises(HDTFError, match="needs data_list="):
+        datasets.load_dataset("talkinghead_1kh", split="small", cache_dir=str(tmp_path))
+    with pytest.raises(HDTFError, match="name them"):
+        datasets.load_dataset("talkinghead_1kh", "clips", data_list=str(archive), split="small",
+                              cache_dir=str(tmp_path))
+
+
+def test_probe_reads_a_path_that_begins_with_a_dash(served, tmp_path, monkeypatch):
+    """The official chunk names begin with the id; relative paths must not be read as options."""
+    _, _, _, chunks = served
+    monkeypatch.chdir(chunks[0].parent)
+    info = media.probe(Path(chunks[1].name))
+    assert info.video_start == pytest.approx(59.8 + 0.2) and info.video_first_dts == pytest.approx(59.8)
