@@ -19,13 +19,16 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 from datasets.data_files import DataFilesDict
 
 from hdtf.errors import HDTFError
 from hdtf.records import VideoSpec
+
+if TYPE_CHECKING:
+    from hdtf.pipeline import PrepareOptions
 
 logger = logging.getLogger("hdtf.loader")
 
@@ -125,7 +128,8 @@ class HDTF(datasets.GeneratorBasedBuilder):
             gen_kwargs["options"] = options
         return [datasets.SplitGenerator(name=datasets.Split.TRAIN, gen_kwargs=gen_kwargs)]
 
-    def _generate_examples(self, videos: list[VideoSpec], options: Any = None):
+    def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None):
+        """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips."""
         from hdtf import rows
 
         if options is None:
@@ -140,7 +144,8 @@ class HDTF(datasets.GeneratorBasedBuilder):
 
             options = self.prepare_options()
             write_manifest(options.output_dir, report=getattr(self, "_report", None), options=options.to_json())
-            logger.warning(_skip_summary(self._videos, options.output_dir))
+            line, complete = _skip_summary(self._videos, options.output_dir)
+            logger.log(logging.INFO if complete else logging.WARNING, line)
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
@@ -151,6 +156,8 @@ class HDTF(datasets.GeneratorBasedBuilder):
         from hdtf.sources.hdtf import fetch_metadata
 
         dest = Path(self._cache_downloaded_dir) / "hdtf_metadata"
+        if datasets.config.HF_HUB_OFFLINE and not (dest / ".commit").is_file():
+            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {dest} yet: pass metadata_dir=")
         fetch_metadata(dest)
         return dest
 
@@ -173,18 +180,15 @@ class HDTF(datasets.GeneratorBasedBuilder):
             raise HDTFError(f"videos {sorted(unknown)} are not in the metadata (use names or SUBSET_NAME keys)")
         return chosen
 
-    def prepare_options(self) -> Any:
+    def prepare_options(self) -> PrepareOptions:
         """The ``PrepareOptions`` this config stands for; unset fields keep the pipeline's defaults."""
         from hdtf.pipeline import PrepareOptions
 
         cfg = self.config
-        given = {name: getattr(cfg, name) for name in _PIPELINE_FIELDS if name != "metadata_dir"}
-        given["raw_dir"] = cfg.raw_dir
-        given = {k: v for k, v in given.items() if v is not None}
-        if cfg.raw_dir is not None:
-            given["raw_dir"] = Path(cfg.raw_dir)
-        given["output_dir"] = Path(cfg.output_dir) if cfg.output_dir else self._default_output_dir()
-        return PrepareOptions(**given)
+        names = ("url_template", "crop_method", "size", "fps", "sample_rate", "landmarks", "raw_dir")
+        given = {name: getattr(cfg, name) for name in names if getattr(cfg, name) is not None}
+        output_dir = Path(cfg.output_dir) if cfg.output_dir else self._default_output_dir()
+        return PrepareOptions(output_dir=output_dir, **given)
 
     def _default_output_dir(self) -> Path:
         """Prepared clips live beside the cache, keyed by what changes them (not by the video selection)."""
@@ -196,7 +200,7 @@ class HDTF(datasets.GeneratorBasedBuilder):
         return Path(self._cache_dir_root) / "hdtf_prepared" / Hasher.hash(key)[:16]
 
 
-def _prepared_rows(videos: list[VideoSpec], options: Any):
+def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions):
     """Run the per-video job for each video of this shard and yield the clips it finished, in metadata order."""
     from hdtf import rows
     from hdtf.pipeline import process_video
@@ -209,8 +213,9 @@ def _prepared_rows(videos: list[VideoSpec], options: Any):
                 yield record["id"], rows.clip_row(out, record)
 
 
-def _skip_summary(videos: list[VideoSpec], output_dir: Path) -> str:
-    """One line: how many selected clips became rows, how many did not and why, and where to look."""
+def _skip_summary(videos: list[VideoSpec], output_dir: Path) -> tuple[str, bool]:
+    """One line: how many selected clips became rows, how many did not and why, and where to look; and whether
+    every selected clip made it."""
     from hdtf.pipeline import read_status, status_path
 
     records = [
@@ -224,10 +229,11 @@ def _skip_summary(videos: list[VideoSpec], output_dir: Path) -> str:
     if len(records) < wanted:
         reasons["no status recorded"] += wanted - len(records)
     if not reasons:
-        return f"hdtf: all {done} selected clips prepared in {output_dir}"
+        return f"hdtf: all {done} selected clips prepared in {output_dir}", True
     why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common(3))
     more = f"; {len(reasons) - 3} more reason(s)" if len(reasons) > 3 else ""
-    return (
+    line = (
         f"hdtf: {done} of {wanted} clips prepared, {wanted - done} left out ({why}{more}); "
         f"details in {os.path.join(output_dir, 'manifest.json')}"
     )
+    return line, False

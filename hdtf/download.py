@@ -68,12 +68,12 @@ class DownloadResult:
 
 class _Fields(dict):
     def __missing__(self, key: str) -> str:
-        known = ", ".join("{%s}" % p for p in _PLACEHOLDERS)
+        known = ", ".join(f"{{{p}}}" for p in _PLACEHOLDERS)
         raise HDTFError(f"url template: unknown placeholder {{{key}}}; use {known}")
 
 
 def video_url(video: VideoSpec, url_template: str | None = None) -> str | None:
-    """The URL to fetch: ``url_template`` with ``{name}``, ``{subset}``, ``{youtube_id}`` filled, else the metadata's."""
+    """The URL to fetch: ``url_template`` with {name}, {subset}, {youtube_id} filled in, else the metadata URL."""
     if url_template is None:
         return video.url
     fields = _Fields(name=video.name, subset=video.subset, youtube_id=video.youtube_id)
@@ -143,7 +143,10 @@ class _Log:
             print(msg)
 
 
-def _options(video: VideoSpec, workdir: Path, *, cookies, proxy, rate_limit, retries, quiet, log) -> dict:
+def ytdlp_options(
+    video: VideoSpec, workdir: Path, *, cookies=None, proxy=None, rate_limit=None, retries=10, quiet=True, log=None
+) -> dict:
+    """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options."""
     opts: dict = {
         "outtmpl": {"default": str(workdir / "video.%(ext)s")},
         # mp4 video + m4a audio merged to mp4 first; any single file next; then anything at all.
@@ -160,7 +163,7 @@ def _options(video: VideoSpec, workdir: Path, *, cookies, proxy, rate_limit, ret
         "quiet": quiet,
         "no_warnings": quiet,
         "noprogress": True,
-        "logger": log,
+        "logger": log or _Log(quiet),
     }
     if video.resolution:
         # Largest format not above the reference height, else the smallest above it: the crop windows refer to it.
@@ -252,7 +255,7 @@ def download_video(
     workdir = dest_dir / f".{video.key}.partial"
     workdir.mkdir(parents=True, exist_ok=True)
     log = _Log(quiet)
-    opts = _options(video, workdir, cookies=cookies, proxy=proxy, rate_limit=rate_limit, retries=retries,
+    opts = ytdlp_options(video, workdir, cookies=cookies, proxy=proxy, rate_limit=rate_limit, retries=retries,
                     quiet=quiet, log=log)
     missing = [(s, e) for s, e in wanted if not section_path(dest_dir, video, s, e).is_file()]
     if wanted:

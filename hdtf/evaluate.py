@@ -75,6 +75,7 @@ class EvaluationOptions:
     seed: int = 0
     compare: int = 2  # clips that get a side-by-side video
     batch_size: int = 8
+    face_every: int = 1  # observe faces (LMD, CSIM) on every n-th frame
 
 
 def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
@@ -138,7 +139,7 @@ def _tools(options: EvaluationOptions) -> tuple[MetricTools, dict[str, str]]:
             unavailable["lse"] = sync_metric.MISSING
         else:
             sync = sync_metric.SyncScorer(sync_metric.load_syncnet(options.syncnet_weights, options.device), options.device)
-    return MetricTools(wanted, inception=inception, sync=sync), unavailable
+    return MetricTools(wanted, face_every=options.face_every, inception=inception, sync=sync), unavailable
 
 
 def evaluate(model: str | Path, data: str | Path, output: str | Path, options: EvaluationOptions | None = None) -> dict[str, Any]:
@@ -148,7 +149,7 @@ def evaluate(model: str | Path, data: str | Path, output: str | Path, options: E
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     clips = find_clips(data, options.limit)
     tools, unavailable = _tools(options)
-    from hdtf.modeling import HDTFGenerator
+    from hdtf.modeling.generator import HDTFGenerator
 
     generator = HDTFGenerator.from_pretrained(model, device=options.device)
     fps = float(generator.feature_extractor.fps)
@@ -248,7 +249,12 @@ def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]]
             metrics[column] = unavailable[metric]
             continue
         values = [r[column] for r in scored if column in r and not math.isnan(r[column])]
-        metrics[column] = float(np.mean(values)) if values else "n/a (no clip could be scored)"
+        if values:
+            metrics[column] = float(np.mean(values))
+        elif metric in ("lmd", "csim") and scored:
+            metrics[column] = "n/a (no face found in the generated frames)"
+        else:
+            metrics[column] = "n/a (no clip could be scored)"
     if "fid" in tools.metrics:
         if "fid" in unavailable:
             metrics["fid"] = unavailable["fid"]

@@ -52,7 +52,7 @@ class MediaInfo:
     # Timeline facts (seconds): input-side -ss counts from start_time; frame-exact sources need the video's own.
     start_time: float = 0.0  # of the container (where -ss 0 is)
     video_start: float = 0.0  # first video frame's presentation time
-    video_first_dts: float | None = None  # first video packet's decode time (earlier than video_start with B-frames)
+    video_decode_delay: float = 0.0  # first video packet's pts - dts: the B-frame reorder delay
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
         sample_rate=int(audio["sample_rate"]) if audio is not None and audio.get("sample_rate") else None,
         start_time=_seconds(data.get("format", {}).get("start_time")),
         video_start=_seconds(video.get("start_time")),
-        video_first_dts=_first_video_dts(path),
+        video_decode_delay=_decode_delay(path),
     )
 
 
@@ -143,12 +143,14 @@ def _seconds(text: str | None) -> float:
         return 0.0
 
 
-def _first_video_dts(path: Path) -> float | None:
-    """Decode time of the first video packet (reads one packet)."""
-    data = _ffprobe_json(path, "-select_streams", "v:0", "-read_intervals", "%+#1", "-show_entries", "packet=dts_time")
+def _decode_delay(path: Path) -> float:
+    """pts - dts of the first video packet (reads one packet); 0 when either is unknown."""
+    data = _ffprobe_json(path, "-select_streams", "v:0", "-read_intervals", "%+#1",
+                         "-show_entries", "packet=pts_time,dts_time")
     packets = data.get("packets", [])
-    value = packets[0].get("dts_time") if packets else None
-    return None if value in (None, "N/A") else float(value)
+    if not packets or "N/A" in (packets[0].get("pts_time", "N/A"), packets[0].get("dts_time", "N/A")):
+        return 0.0
+    return max(0.0, float(packets[0]["pts_time"]) - float(packets[0]["dts_time"]))
 
 
 def video_filter_chain(

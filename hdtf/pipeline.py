@@ -416,7 +416,10 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 
-    raw, state, reason = _obtain_raw(video, todo, options)
+    try:
+        raw, state, reason = _obtain_raw(video, todo, options)
+    except HDTFError as exc:  # options no download can succeed with (cookies file gone, bad rate)
+        raw, state, reason = None, "failed", str(exc)
     download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None}
     if raw is None:
         return _give_up(todo, records, state, reason, settings, finish, download)

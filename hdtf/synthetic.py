@@ -134,6 +134,8 @@ def make_no_face_video(
 
 def encode_video(out_path: Path, frames, width: int, height: int, fps: float, wav: Path | None) -> None:
     """Pipe RGB frames to ffmpeg (H.264, yuv420p) muxed with ``wav`` as AAC; atomic, bit-exact for equal input."""
+    if width % 2 or height % 2:
+        raise ValueError(f"video size {width}x{height} must be even in both directions (H.264 4:2:0)")
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise HDTFError("ffmpeg not found on PATH (install ffmpeg)")

@@ -32,10 +32,14 @@ def _linspace(size: int, device: torch.device) -> torch.Tensor:
     return values
 
 
-def identity_grid(size: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The no-motion sampling grid (size, size, 2), x then y, on the original's ``linspace(-1, 1, size)`` lattice."""
-    axis = _linspace(size, torch.device(device))
-    grid_y, grid_x = torch.meshgrid(axis, axis, indexing="ij")
+def identity_grid(
+    size: int, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, width: int | None = None
+) -> torch.Tensor:
+    """The no-motion sampling grid (size, width or size, 2), x then y, on the original's ``linspace(-1, 1)`` lattice."""
+    device = torch.device(device)
+    ys = _linspace(size, device)
+    xs = ys if width is None or width == size else _linspace(width, device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1).to(dtype)
 
 
@@ -246,6 +250,14 @@ def _linear_flow(
         flow[frame].view(-1, 2)[inside] = interp
 
 
+def _mean_like_numpy(values: torch.Tensor) -> torch.Tensor:
+    """Mean over points summed row after row, as ``np.mean(values, axis=0)`` does, so the torso motion is bit-equal."""
+    total = values[:, 0].clone()
+    for k in range(1, values.shape[1]):
+        total += values[:, k]
+    return total / values.shape[1]
+
+
 def construct_fapp(
     reference_points: torch.Tensor | np.ndarray,
     driving_points: torch.Tensor | np.ndarray,
@@ -288,7 +300,7 @@ def construct_fapp(
 
     labels = _nearest_labels(drv, values, axis, row_limit)
     batch, num_points = values.shape[:2]
-    table = torch.cat([values, values.mean(dim=1, keepdim=True)], dim=1)  # index N = mean motion (torso)
+    table = torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)  # index N = mean motion (torso)
     labels += (torch.arange(batch, device=device) * (num_points + 1))[:, None, None]
     flow = table.view(-1, 2).index_select(0, labels.view(-1)).view(batch, size, size, 2)
     if method == "linear":

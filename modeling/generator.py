@@ -31,8 +31,11 @@ import torch
 from hdtf.errors import HDTFError
 
 from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
+from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
+from .model_card import build_model_card, write_model_card
+from .modeling_animation2video import HDTFAnimationToVideo
 from .modeling_audio2animation import HDTFAudioToAnimation
 from .presets import preset
 
@@ -64,14 +67,6 @@ class HDTFGeneratorOutput:
     warped: np.ndarray | None = None
     foreground_mask: np.ndarray | None = None
     matting_mask: np.ndarray | None = None
-
-
-def _animation2video():
-    """The animation-to-video classes (another module's; imported late to keep this module's import light)."""
-    from .configuration_animation2video import HDTFAnimationToVideoConfig
-    from .modeling_animation2video import HDTFAnimationToVideo
-
-    return HDTFAnimationToVideoConfig, HDTFAnimationToVideo
 
 
 def prepare_reference(image: Any, image_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,17 +110,33 @@ def _fill_missing(points: np.ndarray, found: np.ndarray) -> np.ndarray:
     return points[nearest]
 
 
-def _write_card(directory: Path, config: dict[str, Any]) -> None:
-    text = (
-        "---\nlibrary_name: transformers\nlicense: apache-2.0\ntags:\n- talking-face\n- hdtf\n- audio-to-video\n---\n\n"
-        f"# HDTF flow-guided one-shot talking-face generator ({config.get('preset') or 'custom'})\n\n"
-        f"Image size {config['image_size']}x{config['image_size']}, {config['fps']} fps. "
-        f"Weights: {'trained' if config.get('trained') else 'untrained (random initialisation)'}.\n\n"
-        "```python\nfrom hdtf import HDTFGenerator\n\ngen = HDTFGenerator.from_pretrained(\"PATH_OR_REPO\")\n"
-        "out = gen(\"face.jpg\", audio=\"speech.wav\", seed=0)  # out.frames: (T, H, W, 3) uint8\n```\n\n"
-        "Or `hdtf generate --model PATH --image face.jpg --audio speech.wav --output out.mp4`.\n"
+_USAGE = """from hdtf import HDTFGenerator
+
+generator = HDTFGenerator.from_pretrained("PATH_OR_REPO")
+out = generator("face.jpg", audio="speech.wav", seed=0)  # out.frames: (T, H, W, 3) uint8, 25 fps
+# command line: hdtf generate --model PATH_OR_REPO --image face.jpg --audio speech.wav --output out.mp4"""
+
+
+def _model_card(generator: HDTFGenerator) -> str:
+    cfg = generator.config
+    state = "trained" if cfg.get("trained") else "untrained (random initial weights, for tests and as a starting point)"
+    summary = (
+        f"One-shot talking-face generator after the HDTF paper (CVPR 2021): audio or a driving video → landmark "
+        f"animation parameters (head pose + {generator.expression_basis.num_components} expression coefficients) → "
+        f"Fapp dense flow → flow-guided animation-to-video network. {cfg['image_size']}x{cfg['image_size']}, "
+        f"{cfg['fps']:g} fps. Weights: {state}."
     )
-    (directory / "README.md").write_text(text)
+    params = sum(p.numel() for m in (generator.audio2animation, generator.animation2video) for p in m.parameters())
+    notes = [
+        "Sub-folders: feature_extractor/, audio2animation/, animation2video/ (each loads on its own with "
+        "from_pretrained), expression_basis.safetensors, generator_config.json.",
+        f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
+        + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
+    ]
+    return build_model_card(
+        "HDTF talking-face generator", summary, cfg, _USAGE, parameters=params, notes=notes,
+        tags=["talking-face", "audio-to-video", "image-animation"],
+    )
 
 
 class HDTFGenerator:
@@ -136,7 +147,7 @@ class HDTFGenerator:
         feature_extractor: HDTFFeatureExtractor,
         expression_basis: ExpressionBasis,
         audio2animation: HDTFAudioToAnimation,
-        animation2video: Any,
+        animation2video: HDTFAnimationToVideo,
         config: dict[str, Any] | None = None,
     ):
         self.feature_extractor = feature_extractor
@@ -152,7 +163,6 @@ class HDTFGenerator:
     def from_preset(cls, name: str = "tiny", basis: ExpressionBasis | None = None, seed: int = 0) -> HDTFGenerator:
         """An untrained generator of a named size (see ``presets``), its weights drawn from ``seed``."""
         spec = preset(name)
-        config_cls, model_cls = _animation2video()
         basis = basis or default_basis()
         fe = HDTFFeatureExtractor(**spec["feature_extractor"])
         a2a_cfg = HDTFAudioToAnimationConfig(
@@ -164,7 +174,7 @@ class HDTFGenerator:
         torch.manual_seed(seed)
         a2a = HDTFAudioToAnimation(a2a_cfg)
         a2a.set_basis(basis)
-        a2v = model_cls(config_cls(image_size=spec["image_size"], **spec["animation2video"]))
+        a2v = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(image_size=spec["image_size"], **spec["animation2video"]))
         return cls(fe, basis, a2a, a2v, {"preset": name, "trained": False})
 
     @classmethod
@@ -194,12 +204,11 @@ class HDTFGenerator:
         for part in ("feature_extractor", "audio2animation", "animation2video", BASIS_FILE):
             if not (directory / part).exists():
                 raise HDTFError(f"{path_or_repo}: incomplete model directory ({part} is missing)")
-        _, model_cls = _animation2video()
         generator = cls(
             HDTFFeatureExtractor.from_pretrained(directory / "feature_extractor"),
             ExpressionBasis.load(directory / BASIS_FILE),
             HDTFAudioToAnimation.from_pretrained(directory / "audio2animation"),
-            model_cls.from_pretrained(directory / "animation2video"),
+            HDTFAnimationToVideo.from_pretrained(directory / "animation2video"),
             config,
         )
         return generator.to(device=device, dtype=dtype)
@@ -214,7 +223,7 @@ class HDTFGenerator:
             self.audio2animation.save_pretrained(staging / "audio2animation")
             self.animation2video.save_pretrained(staging / "animation2video")
             self.expression_basis.save(staging / BASIS_FILE)
-            _write_card(staging, self.config)
+            write_model_card(staging, _model_card(self))
             target.mkdir(exist_ok=True)
             (target / CONFIG_FILE).unlink(missing_ok=True)
             for item in sorted(staging.iterdir()):
@@ -392,10 +401,11 @@ class HDTFGenerator:
     def _driving_landmarks(self, video: str | os.PathLike, fps: float, rate: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Tracked landmarks of a driving video resampled to ``fps`` (gaps held), and its audio (None without)."""
         from hdtf.face.track import track_video
-        from hdtf.video_io import has_audio, read_audio, read_video_frames
+        from hdtf.video_io import has_audio, read_audio
 
-        frames, _ = read_video_frames(video, fps=fps)
-        track = track_video(frames)
+        if not Path(video).is_file():
+            raise HDTFError(f"{video}: driving video not found")
+        track = track_video(Path(video), fps=fps)
         found = np.asarray(track.found, dtype=bool)
         if not found.any():
             raise HDTFError(f"{video}: no face found in the driving video")

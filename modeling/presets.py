@@ -22,7 +22,14 @@ PRESETS: dict[str, dict[str, Any]] = {
             "noise_dim": 4,
             "dropout": 0.0,
         },
-        "animation2video": {},
+        "animation2video": {
+            "block_expansion": 8,
+            "max_features": 32,
+            "num_bottleneck_blocks": 1,
+            "hourglass_num_blocks": 3,
+            "hourglass_block_expansion": 8,
+            "hourglass_max_features": 32,
+        },
     },
     "base": {
         "image_size": 512,
@@ -35,7 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "noise_dim": 16,
             "dropout": 0.1,
         },
-        "animation2video": {},
+        "animation2video": {},  # HDTFAnimationToVideoConfig's defaults are the released checkpoint's
     },
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures.talking_face import talking_face, talking_face_factory  # noqa: F401
+from fixtures.talking_face import no_face_video, talking_face, talking_face_factory  # noqa: F401
 
 from hdtf.face import DEFAULT_CROP_RATIO, LandmarkTrack, NoFaceError, landmark_crop_window
 from hdtf.face.window import FACE_CENTRE, FACE_SHARE
@@ -149,3 +149,19 @@ def test_landmarks_crop_turns_landmark_files_on_by_default(tmp_path):
     assert PrepareOptions(output_dir=tmp_path, crop_method="landmarks").landmarks is True
     assert PrepareOptions(output_dir=tmp_path, crop_method="landmarks", landmarks=False).landmarks is False
     assert PrepareOptions(output_dir=tmp_path).landmarks is False
+
+
+def test_clip_without_face_still_gets_an_honest_landmarks_file(no_face_video, tmp_path):
+    """With a fixed window and --landmarks, a faceless clip is kept; its file says no frame has a face."""
+    import shutil
+
+    from hdtf.face import write_clip_landmarks
+
+    clip = tmp_path / "RD_Blank_0.mp4"
+    shutil.copy(no_face_video.path, clip)
+    path, notes = write_clip_landmarks(clip)
+    assert path == tmp_path / "RD_Blank_0.landmarks.npz" and notes == ["landmarks: no face found in the clip"]
+    with np.load(path) as npz:
+        assert npz["points"].shape == (no_face_video.num_frames, 68, 2) and np.isnan(npz["points"]).all()
+        assert not npz["found"].any()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RD_Blank_0.landmarks.npz", "RD_Blank_0.mp4"]

@@ -77,3 +77,29 @@ def test_find_raw_accepts_both_names(tmp_path):
     assert find_raw(tmp_path, video) == tmp_path / "Alpha.mp4"
     (tmp_path / "RD_Alpha.mp4").write_bytes(b"x")
     assert find_raw(tmp_path, video) == tmp_path / "RD_Alpha.mp4"
+
+
+def _formats(*heights: int) -> list[dict]:
+    video = [{"format_id": f"v{h}", "height": h, "width": h * 16 // 9, "ext": "mp4", "vcodec": "avc1.4d401f",
+              "acodec": "none", "url": f"http://127.0.0.1:9/v{h}.mp4", "protocol": "https"} for h in heights]
+    audio = {"format_id": "a", "ext": "m4a", "vcodec": "none", "acodec": "mp4a.40.2", "abr": 128,
+             "url": "http://127.0.0.1:9/a.m4a", "protocol": "https"}
+    return [*video, audio]
+
+
+@pytest.mark.parametrize(("resolution", "heights", "chosen"), [
+    (720, (360, 720, 1080), "v720+a"),  # the reference resolution when it exists
+    (720, (360, 480, 1080), "v480+a"),  # else the largest below it (the window scales down, not up)
+    (720, (1080, 1440), "v1080+a"),  # else the closest above it
+    (None, (360, 720, 1080), "v1080+a"),  # unknown reference: best available
+])
+def test_format_choice_prefers_the_reference_resolution(tmp_path, resolution, heights, chosen):
+    import yt_dlp
+
+    from hdtf.download import ytdlp_options
+
+    video = VideoSpec("hdtf", "RD", "X", None, None, resolution, ())
+    info = {"id": "x", "title": "x", "extractor": "generic", "extractor_key": "Generic",
+            "webpage_url": "http://127.0.0.1:9/x", "formats": _formats(*heights)}
+    with yt_dlp.YoutubeDL(ytdlp_options(video, tmp_path)) as ydl:
+        assert ydl.process_ie_result(info, download=False)["format_id"] == chosen

@@ -111,7 +111,7 @@ def test_frames_without_face_are_interpolated_never_found(talking_face_small):
     frames[:3] = [blank] * 3
     frames[20:25] = [blank] * 5
     frames[-2:] = [blank] * 2
-    track = track_video(frames, detect_every=10)
+    track = track_video(frames, detect_every=5)  # while lost, look every detect_every // 5 = 1 frame
     expected = np.ones(len(frames), bool)
     expected[:3] = expected[20:25] = expected[-2:] = False
     np.testing.assert_array_equal(track.found, expected)

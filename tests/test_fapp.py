@@ -71,7 +71,7 @@ def test_tie_break_matters_and_follows_scipy():
     gx, gy = np.meshgrid(axis, axis)
     dist = (gx[None, :, :, None] - drv[:, None, None, :, 0]) ** 2 + (gy[None, :, :, None] - drv[:, None, None, :, 1]) ** 2
     naive = (reference / size * 2 - 1)[None] - drv
-    naive_flow = np.take_along_axis(naive[:, None], dist.reshape(2, -1, 68).argmin(-1)[..., None], axis=2)
+    naive_flow = np.take_along_axis(naive, dist.reshape(2, -1, 68).argmin(-1)[..., None], axis=1)
     expected = scipy_fapp(reference, driving, size)
     rows = np.arange(size)[None, :, None] < driving[:, :, 1].max(1).astype(int)[:, None, None]
     naive_grid = naive_flow.reshape(2, size, size, 2) + np.stack([gx, gy], -1)

@@ -44,6 +44,13 @@ def test_metadata_selection_and_unknown_video(metadata_dir, tmp_path):
                               videos=["NoSuchVideo"], split="train")
 
 
+def test_without_metadata_dir_offline_says_what_to_pass(tmp_path, monkeypatch):
+    # Offline (as conftest sets it), the pinned lists cannot be fetched, and the error says so in one line.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HDTFError, match="pass metadata_dir="):
+        datasets.load_dataset("hdtf", "metadata", cache_dir=str(tmp_path), split="train")
+
+
 def test_config_kwargs_key_the_cache(metadata_dir, tmp_path, monkeypatch):
     def builder(**kwargs):
         return datasets.load_dataset_builder("hdtf", "clips", cache_dir=str(tmp_path), **kwargs)

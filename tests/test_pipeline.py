@@ -127,12 +127,12 @@ def test_sections_give_the_same_clips(hdtf_sources, parsed, run, tmp_path):
         assert abs((first_index(got, "green") or 0) - (first_index(want, "green") or 0)) <= 1
 
 
-def test_landmarks_crop_fails_clearly_for_now(hdtf_sources, parsed, tmp_path):
+def test_landmarks_crop_without_a_face_fails_with_no_face(hdtf_sources, parsed, tmp_path):
     videos, _ = parsed
     beta = next(v for v in videos if v.name == "Beta")
     options = PrepareOptions(output_dir=tmp_path, raw_dir=hdtf_sources.served, crop_method="landmarks")
     result = process_video(beta, options)
-    assert result.status == "failed" and "not available yet" in result.clips[0]["reason"]
+    assert result.status == "failed" and result.clips[0]["reason"] == "no face"
 
 
 def test_unreadable_raw_video_fails_the_video_with_the_reason(parsed, tmp_path):

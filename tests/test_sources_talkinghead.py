@@ -6,6 +6,7 @@ video whose frames show their own number, and compare with hdtf's single cut fro
 
 from __future__ import annotations
 
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -154,6 +155,13 @@ def raws(tmp_path_factory):
     ):
         raw = make_counter_video(root / f"{name}.mp4", 130, keyframes, b_frames=b_frames)
         made[name] = (raw, official_chunks(raw, root / f"{name}_chunks", DASH_ID), media.keyframe_times(raw))
+    # ``offset``: the bframes video moved to start at 1.87 s, with its audio starting earlier (1.436 s), so that
+    # -ss counts from the audio's start while the chunks count from the video's.
+    raw = root / "offset.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-itsoffset", "0.37", "-i", str(made["bframes"][0]),
+                    "-i", str(made["bframes"][0]), "-map", "0:v", "-map", "1:a", "-c", "copy",
+                    "-output_ts_offset", "1.5", str(raw)], check=True)
+    made["offset"] = (raw, official_chunks(raw, root / "offset_chunks", DASH_ID), media.keyframe_times(raw))
     return made
 
 
@@ -165,20 +173,22 @@ def _first_frames(chunks: list[Path]) -> list[int]:
     return firsts
 
 
-@pytest.mark.parametrize("name, expected", [("bframes", [0.0, 59.8, 120.0]), ("gap", [0.0, 125.0, 127.5])])
+@pytest.mark.parametrize("name, expected", [
+    ("bframes", [0.0, 59.8, 120.0]), ("gap", [0.0, 125.0, 127.5]), ("offset", [1.87, 61.67, 121.87])])
 def test_chunk_starts_match_the_segment_muxer(raws, name, expected):
     raw, chunks, keyframes = raws[name]
     info = media.probe(raw)
     starts = th.chunk_starts(keyframes, info.video_start,
-                             min(info.video_start, info.video_first_dts), count=10)
-    assert starts == pytest.approx(expected, abs=1e-9)
-    assert [round(t * FPS) for t in starts] == _first_frames(chunks)
+                             info.video_start - info.video_decode_delay, count=10)
+    assert starts == pytest.approx(expected, abs=1e-4)
+    assert [round((t - info.video_start) * FPS) for t in starts] == _first_frames(chunks)
 
 
 TUBES = {  # (chunk, S, E, box in 320x240), on top of a 160x120 download
     "bframes": [(0, 0, 30, (80, 40, 240, 200)), (1, 5, 40, (90, 60, 230, 192)), (1, 570, 640, (80, 40, 240, 200)),
                 (2, 3, 50, (80, 40, 240, 200))],
     "gap": [(1, 0, 24, (80, 40, 240, 200)), (2, 0, 40, (90, 60, 230, 192))],
+    "offset": [(0, 0, 30, (80, 40, 240, 200)), (1, 3, 30, (90, 60, 230, 192))],
 }
 
 

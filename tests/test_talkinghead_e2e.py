@@ -78,6 +78,30 @@ def test_prepare_cli_then_load_dataset(served, tmp_path, capsys):
     assert meta.num_rows == len(TUBES) and set(meta["source"]) == {"talkinghead_1kh"}
 
 
+def test_section_download_gives_the_official_frames(served, tmp_path):
+    """Tubes of chunks 1-2 only: yt-dlp fetches 55 s..125 s, and the chunk starts are placed on the source timeline."""
+    root, raw, _, chunks = served
+    tubes = [(1, 0, 40, (80, 40, 240, 200)), (1, 590, 640, (80, 40, 240, 200)), (2, 3, 28, (80, 40, 240, 200))]
+    data_list = tmp_path / "data_list"
+    data_list.mkdir()
+    (data_list / "val_video_ids.txt").write_text(f"{DASH_ID}\n")
+    (data_list / "val_video_tubes.txt").write_text(
+        "".join(f"{DASH_ID}_{c:04d}, 240, 320, {s}, {e}, " + ", ".join(map(str, box)) + "\n" for c, s, e, box in tubes))
+    out = tmp_path / "out"
+    with serve_directory(raw.parent) as base:
+        code = main(["prepare", "--source", "talkinghead-1kh", "--data-list", str(data_list), "--split", "val",
+                     "--output", str(out), "--url-template", base + "/{youtube_id}.mp4", "--fps", "10",
+                     "--size", "96", "--no-progress", "--sections"])
+    assert code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["clips"][0]["status"] == "done"
+    assert any("section download" in note for note in manifest["clips"][0]["adjustments"])
+    for entry, (chunk, s, e, box) in zip(manifest["clips"], tubes):
+        crop = th.scale_box(box, (320, 240), (160, 120)).as_tuple()
+        official = read_counters(official_clip(chunks[chunk], tmp_path / f"{entry['id']}.mp4", s, e, crop), crop)
+        assert read_counters(out / entry["path"], tuple(entry["applied_crop"])) == official, entry["id"]
+
+
 def test_builder_errors_are_one_line(served, tmp_path):
     import datasets
 
@@ -96,4 +120,4 @@ def test_probe_reads_a_path_that_begins_with_a_dash(served, tmp_path, monkeypatc
     _, _, _, chunks = served
     monkeypatch.chdir(chunks[0].parent)
     info = media.probe(Path(chunks[1].name))
-    assert info.video_start == pytest.approx(59.8 + 0.2) and info.video_first_dts == pytest.approx(59.8)
+    assert info.video_start == pytest.approx(59.8 + 0.2) and info.video_decode_delay == pytest.approx(0.2)

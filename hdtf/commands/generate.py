@@ -65,15 +65,17 @@ def save_intermediates(directory: Path, out) -> None:
 
     import numpy as np
 
-    from hdtf.modeling.fapp import flow_to_color
+    from hdtf.modeling.fapp import flow_to_color, identity_grid
     from hdtf.video_io import write_video
 
     directory.mkdir(parents=True, exist_ok=True)
+    # One colour scale for the whole video (the largest displacement), so brightness is comparable across frames.
+    scale = float(np.abs(out.flows - identity_grid(out.flows.shape[1]).numpy()).max()) or 1.0
 
     def panels():
         for k in range(len(out.frames)):
             overlay = draw_points(out.frames[k], out.landmarks[k])
-            colour = flow_to_color(out.flows[k], max_norm=0.25)
+            colour = flow_to_color(out.flows[k], max_norm=scale)
             masks = [np.repeat((np.clip(m[k], 0, 1) * 255).astype(np.uint8)[..., None], 3, -1)
                      for m in (out.foreground_mask, out.matting_mask) if m is not None and len(m)]
             yield np.concatenate([overlay, colour, out.warped[k], *masks], axis=1)

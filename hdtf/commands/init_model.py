@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from transformers.utils import logging as hf_logging
+
     from hdtf.errors import HDTFError
     from hdtf.modeling.animation_params import ExpressionBasis
     from hdtf.modeling.generator import HDTFGenerator
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.basis.is_file():
             raise HDTFError(f"{args.basis}: expression basis file not found")
         basis = ExpressionBasis.load(args.basis)
+    hf_logging.disable_progress_bar()
     generator = HDTFGenerator.from_preset(args.preset, basis=basis, seed=args.seed)
     path = generator.save_pretrained(args.directory)
     params = sum(p.numel() for p in generator.audio2animation.parameters())

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("hdtf", "talkinghead-1kh"), default="hdtf",
                         help="dataset whose metadata to use (default hdtf)")
     parser.add_argument("--data-list", type=Path,
-                        help="talkinghead-1kh: the extracted data_list folder or data_list.zip of tcwang0509/TalkingHead-1KH")
+                        help="talkinghead-1kh: the extracted data_list folder or data_list.zip of "
+                        "tcwang0509/TalkingHead-1KH")
     parser.add_argument("--split", choices=("small", "train", "val"), default="small",
                         help="talkinghead-1kh: which list to prepare (default small)")
     parser.add_argument("--metadata-dir", type=Path, help="HDTF metadata files (default: fetched into OUTPUT/metadata)")

@@ -64,7 +64,6 @@ def write_clip_landmarks(mp4: Path) -> tuple[Path, list[str]]:
         os.replace(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    notes = [f"landmarks: {note}" for note in track.notes]
     if not track.found.any():
-        notes.append("landmarks: no face found in the clip")
-    return dst, notes
+        return dst, ["landmarks: no face found in the clip"]
+    return dst, [f"landmarks: {note}" for note in track.notes]

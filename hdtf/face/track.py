@@ -127,28 +127,33 @@ class _Tracker:
         self.min_face = min_face
         self.previous: np.ndarray | None = None  # landmarks on the last found frame
         self.since_detect = 0
+        self.since_lost = 0
         self.multi_frames = 0
         self.max_faces = 1
 
     def step(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox] | None:
-        key = self.previous is None or self.since_detect >= self.detect_every
-        result = None if key else self._follow(gray)
-        if result is None:
+        if self.previous is None:
+            # No face: look again only every few frames, so a faceless stretch costs little.
+            self.since_lost += 1
+            if self.since_lost > 1 and (self.since_lost - 1) % max(1, self.detect_every // 5):
+                return None
             result = self._detect(gray)
+        else:
+            result = self._follow(gray) if self.since_detect < self.detect_every else None
+            if result is None:
+                result = self._detect(gray)
         self.previous = None if result is None else result[0]
+        self.since_lost = 0 if result is not None else max(self.since_lost, 1)
         self.since_detect += 1
         return result
 
     def _detect(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox] | None:
-        """Full-frame detection, downscaled so the smallest face of interest is still ~100 px."""
+        """Full-frame detection, rescaled so the smallest face of interest is ~100 px (the detector needs 80)."""
         self.since_detect = 0
         height, width = gray.shape
-        smallest = self.min_face * min(height, width)
-        if self.previous is not None:
-            smallest = min(smallest, 0.7 * _size(self.previous))
-        boxes = detect_faces(gray, scale=min(1.0, _DETECT_PX / max(smallest, 1.0)))
-        if not boxes and smallest < 90:
-            boxes = detect_faces(gray, upsample=1)
+        # While a face is tracked, key frames look for faces at least 70% of its size (smaller ones would not win).
+        smallest = self.min_face * min(height, width) if self.previous is None else 0.7 * _size(self.previous)
+        boxes = detect_faces(gray, scale=min(2.0, _DETECT_PX / max(smallest, 1.0)))
         if not boxes:
             return None
         if len(boxes) > 1:
@@ -202,7 +207,7 @@ def track_video(
     *,
     detect_every: int = 25,
     smooth: float = 0.7,
-    min_face: float = 0.12,
+    min_face: float = 0.15,
     start: float | None = None,
     end: float | None = None,
     fps: float | None = None,
@@ -229,13 +234,13 @@ def track_video(
     boxes: list[tuple[float, float, float, float]] = []
     found: list[bool] = []
     nan_points = np.full((68, 2), np.nan, np.float32)
-    scale_back = 1.0  # decoded pixels -> the file's own pixels
+    scale_back = np.ones(2, np.float32)  # decoded pixels -> the file's own pixels (x, y)
     for frame in iterator:
         gray = to_gray(frame)
         if not found:
             if not width:
                 height, width = gray.shape
-            scale_back = width / gray.shape[1]
+            scale_back = np.array([width / gray.shape[1], height / gray.shape[0]], np.float32)
         result = tracker.step(gray)
         if result is None:
             points.append(nan_points)
@@ -244,7 +249,8 @@ def track_video(
         else:
             pts, box = result
             points.append(pts * scale_back)
-            boxes.append(tuple(v * scale_back for v in box.as_xywh()))
+            x, y, w, h = box.as_xywh()
+            boxes.append((x * scale_back[0], y * scale_back[1], w * scale_back[0], h * scale_back[1]))
             found.append(True)
     track = LandmarkTrack(
         points=np.array(points, np.float32).reshape(-1, 68, 2),

@@ -56,6 +56,7 @@ class MetricTools:
     """What the metrics need across clips: the selection, the optional networks, FID's running statistics."""
 
     metrics: frozenset[str]
+    face_every: int = 1  # run the face detector/recogniser on every n-th frame (LMD, CSIM); LSE holds the box
     inception: InceptionFeatures | None = None
     sync: SyncScorer | None = None
     fid_generated: FeatureStats = field(default_factory=FeatureStats)
@@ -65,6 +66,8 @@ class MetricTools:
         unknown = set(self.metrics) - set(METRICS)
         if unknown:
             raise HDTFError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
+        if self.face_every < 1:
+            raise HDTFError(f"face_every must be at least 1, got {self.face_every}")
 
 
 def _mean(values: list[float]) -> float:
@@ -82,7 +85,8 @@ def score_clip(
     """Per-clip metrics of generated vs real frames (paired in order, up to the shorter of the two).
 
     ``source`` is the identity image (CSIM) and the prior face box for the SyncNet crop; ``audio`` the 16 kHz speech
-    the clip should be in sync with (LSE). Frames without a face are counted, not scored, by the face metrics.
+    the clip should be in sync with (LSE). Frames without a face are counted, not scored, by the face metrics; with
+    ``tools.face_every`` > 1 only every n-th frame is observed (the SyncNet crop keeps the last box in between).
     """
     wanted = tools.metrics
     sums: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "cpbd", "cpbd_real", "csim")}
@@ -119,7 +123,15 @@ def score_clip(
                 flush_fid()
         if not wanted & FACE_METRICS:
             continue
-        face = observe_face(gen)
+        observed = (frames - 1) % tools.face_every == 0
+        face = observe_face(gen) if observed else None
+        if use_sync:
+            last_box = face.box if face is not None else last_box
+            if last_box is None:
+                raise HDTFError("LSE: no face in the source image or the first generated frame to crop the mouth from")
+            tools.sync.add(face_crop(gen, last_box))
+        if not observed:
+            continue
         missing_generated += face is None
         if "lmd" in wanted:
             real_face = observe_face(ref)
@@ -128,11 +140,6 @@ def score_clip(
                 lmd_rows.append((face.points, real_face.points))
         if source_id is not None and face is not None:
             sums["csim"].append(cosine(source_id, face_descriptor(gen, face)))
-        if use_sync:
-            last_box = face.box if face is not None else last_box
-            if last_box is None:
-                raise HDTFError("LSE: no face in the source image or the first generated frame to crop the mouth from")
-            tools.sync.add(face_crop(gen, last_box))
     if fid_batch:
         flush_fid()
 

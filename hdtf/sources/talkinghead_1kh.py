@@ -14,8 +14,8 @@ Why the chunk start is not 60*k: with stream copy the segment muxer can only cut
 the first keyframe whose muxer timestamp reaches 60*k, counted from the chunk before it. The muxer timestamp is the
 video's presentation time measured from its first decode timestamp: ffmpeg moves the stream to start at 0 and the
 muxer shifts it again so that no decode timestamp is negative, which with B-frames puts every frame a reorder delay
-later. ``chunk_starts`` reproduces that from the keyframe times and the video's first pts/dts, so frame indices of a
-chunk become times in the whole video.
+later. ``chunk_starts`` reproduces that from the keyframe times, the first frame and the reorder delay, so frame
+indices of a chunk become times in the whole video.
 
 Nothing here runs ffmpeg: ``resolve_clip`` reads a probed ``MediaInfo`` and the keyframe times it is handed.
 """
@@ -188,7 +188,7 @@ def parse_data_list(
         if tube.num_frames < min_frames:
             report.add(tube_name, number, line, f"tube has {tube.num_frames} frames, fewer than {min_frames}")
             continue
-        left, top, right, bottom = tube.box
+        _, _, right, bottom = tube.box
         if right > tube.width or bottom > tube.height:
             report.add(tube_name, number, line, f"box reaches outside the {tube.width}x{tube.height} frame",
                        "warning")
@@ -267,8 +267,8 @@ def chunk_starts(keyframes: Sequence[float], first_pts: float, origin: float, co
     """Start times of the first ``count`` chunks (fewer if the video ends) the segment muxer would write.
 
     Times are on the video's own timeline (the keyframes'). ``first_pts`` is the first frame (chunk 0 starts
-    there); ``origin`` is where the muxer's clock reads 0: the first decode timestamp when it precedes the first
-    frame (B-frames), else the first frame. Chunk k starts at the first keyframe after chunk k-1's start whose muxer
+    there); ``origin`` is where the muxer's clock reads 0: the first frame less the reorder delay (the first decode
+    timestamp). Chunk k starts at the first keyframe after chunk k-1's start whose muxer
     time reaches ``segment * k``: a keyframe exactly on the boundary starts the chunk, and after a long gap between
     keyframes the boundaries already passed are made up one keyframe at a time, as the muxer does.
     """
@@ -287,26 +287,30 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
     ``start`` lies a quarter frame before the first kept frame and ``end`` half a frame after the last, so an
     input-side seek with ``-t end-start`` takes exactly those frames at the source rate: the first frame lands less
     than half a frame after the cut, which a constant-rate muxer neither drops nor duplicates, and millisecond
-    rounding of the times cannot move either edge across a frame. The box
-    is scaled like the official script (separately in x and y, truncated), then grown to a centred square of its
-    longer side (shrunk when the frame is too small) and moved into the frame, so a square output is not distorted
-    and still holds the whole official box. ValueError when the chunk or the frames are not in the video.
+    rounding of the times cannot move either edge across a frame. The box is scaled like the official script
+    (separately in x and y, truncated), then grown to a centred square of its longer side (shrunk when the frame is
+    too small) and moved into the frame, so a square output is not distorted and still holds the whole official box.
+    ValueError when the chunk or the frames are not in the video.
     """
     info = clip.extra
     chunk, first, last = info["chunk"], info["first_frame"], info["last_frame"]
     if not media.fps > 0:
         raise ValueError(f"clip {clip.id}: the video's frame rate is unknown, so frame numbers cannot be placed")
+    frame = 1.0 / media.fps
+    times = keyframes()
+    notes = []
     first_pts = media.video_start
-    first_dts = media.video_first_dts if media.video_first_dts is not None else first_pts
-    starts = chunk_starts(keyframes(), first_pts, min(first_pts, first_dts), chunk + 2)
+    if times and times[0] > first_pts + frame / 2:
+        # A section download: its keyframes are on the source's timeline, whose first frame is where -ss 0 is.
+        first_pts = 0.0
+        notes.append("chunk starts placed from a section download, taking the source's first frame at 0 s")
+    starts = chunk_starts(times, first_pts, first_pts - media.video_decode_delay, chunk + 2)
     if len(starts) <= chunk:
         raise ValueError(f"clip {clip.id}: the video has only {len(starts)} one-minute chunk(s), not chunk {chunk}")
-    frame = 1.0 / media.fps
     video_end = media.start_time + media.duration
     chunk_end = starts[chunk + 1] if len(starts) > chunk + 1 else video_end
     first_time = starts[chunk] + first * frame
     last_time = starts[chunk] + last * frame
-    notes = []
     if first_time >= chunk_end - _EPS:
         raise ValueError(f"clip {clip.id}: frame {first} is past the end of chunk {chunk} "
                          f"({chunk_end - starts[chunk]:.2f}s long at {media.fps:g} fps)")

@@ -1,0 +1,83 @@
+"""HDTFAnimationToVideo vs the original-style forward, side by side in one run (CPU; optional GPU paths).
+
+Baseline: ``hdtf.modeling.convert_original.original_forward`` — the original data flow over the original BGR state
+dict, written with the ops the released code ran (full-resolution gaussian blur then nearest subsample, separate
+BatchNorm passes, no DataParallel). The converter uses the same function to check conversions, so baseline and model
+are known to compute the same numbers (max |diff| printed).
+
+    python benchmarks/bench_animation2video.py                 # CPU, 256 and 512, batch 1 and 4
+    python benchmarks/bench_animation2video.py --device cuda   # adds channels_last and bf16 autocast rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from hdtf.modeling import HDTFAnimationToVideo, HDTFAnimationToVideoConfig
+from hdtf.modeling.convert_original import BGR_TO_RGB, hdtf_to_original, original_forward, probe_inputs
+
+
+def _timed(fn, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def best_times(fns: list, repeats: int, device: str) -> list[float]:
+    """Best wall time of each function, calls interleaved so that load from other processes hits all alike."""
+    for fn in fns:
+        fn()  # warm-up
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            best[i] = min(best[i], _timed(fn, device))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = HDTFAnimationToVideo(HDTFAnimationToVideoConfig()).eval().to(args.device)
+    original = {k: v.to(args.device) for k, v in hdtf_to_original(model.state_dict()).items()}
+    print(f"device {args.device}, threads {torch.get_num_threads()}, best of {args.repeats} after a warm-up")
+    print(f"{'size':>5} {'batch':>5} {'original s':>11} {'hdtf s':>8} {'speed-up':>9} {'max|diff|':>10}  variant")
+    for size in args.sizes:
+        for batch in args.batches:
+            rgb, flow = (t.to(args.device) for t in probe_inputs(size, batch=batch))
+            bgr = rgb[:, BGR_TO_RGB].contiguous()
+            with torch.inference_mode():
+                variants = [("fp32", {})]
+                if args.device != "cpu":
+                    variants.append(("bf16 autocast", {"autocast_dtype": torch.bfloat16}))
+                for name, kwargs in variants:
+                    t_orig, t_ours = best_times(
+                        [lambda: original_forward(original, bgr, flow), lambda: model(rgb, flow, **kwargs)],
+                        args.repeats,
+                        args.device,
+                    )
+                    diff = (model(rgb, flow, **kwargs).synthetic_image
+                            - original_forward(original, bgr, flow)["synthetic_image"][:, BGR_TO_RGB]).abs().max()
+                    print(f"{size:>5} {batch:>5} {t_orig:>11.3f} {t_ours:>8.3f} {t_orig / t_ours:>8.2f}x {diff:>10.2e}  {name}")
+                if args.device != "cpu":
+                    model.to(memory_format=torch.channels_last)
+                    (t_cl,) = best_times([lambda: model(rgb, flow, autocast_dtype=torch.bfloat16)], args.repeats, args.device)
+                    model.to(memory_format=torch.contiguous_format)
+                    print(f"{size:>5} {batch:>5} {t_orig:>11.3f} {t_cl:>8.3f} {t_orig / t_cl:>8.2f}x {'':>10}  channels_last+bf16")
+
+if __name__ == "__main__":
+    main()

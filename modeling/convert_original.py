@@ -1,0 +1,348 @@
+"""Convert the released ``checkpoint_animation2video.pth`` (BGR, DataParallel names) to an RGB HDTFAnimationToVideo.
+
+Names: strip ``module.``, ``dense_motion`` -> ``foreground_matting``, ``attention_mask`` -> ``matting_mask``.
+Colour: the original read frames with cv2 (BGR); every tensor whose rows or columns are image channels is reordered
+so the converted model takes and returns RGB and computes the same numbers. Those tensors are the encoder input conv,
+the per-channel anti-alias kernel of the image, the hourglass's first conv (reference image and warped image inputs),
+the three matting heads (their last 8 input channels are the hourglass input, concatenated back), and the decoder's
+output conv (weight rows and bias).
+
+``original_forward`` is the original data flow written directly over the original state dict (BGR in and out, full
+resolution blur then subsample, as the released code ran it); the converter uses it to check each conversion.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hdtf.errors import HDTFError
+
+from .configuration_animation2video import HDTFAnimationToVideoConfig
+from .model_card import build_model_card, write_model_card
+
+__all__ = [
+    "load_original_state_dict",
+    "original_to_hdtf",
+    "hdtf_to_original",
+    "config_from_original",
+    "original_forward",
+    "convert_original_checkpoint",
+]
+
+_RENAMES = (("dense_motion.", "foreground_matting."), ("foreground_matting.attention_mask.", "foreground_matting.matting_mask."))
+BGR_TO_RGB = [2, 1, 0]
+
+
+def _brief(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown} (+{len(names) - limit} more)" if len(names) > limit else shown
+
+
+def load_original_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """``torch.load(weights_only=True)['state_dict']['net_g']``, with one clear HDTFError for each way it can fail."""
+    path = Path(path)
+    if not path.is_file():
+        raise HDTFError(f"{path}: checkpoint file not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for foreign or damaged files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HDTFError(f"{path}: not a readable PyTorch checkpoint ({reason[:160]})") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        keys = _brief(sorted(map(str, checkpoint))) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise HDTFError(f"{path}: no 'state_dict' in the checkpoint (found: {keys})")
+    net_g = state.get("net_g")
+    if not isinstance(net_g, dict):
+        raise HDTFError(f"{path}: no 'net_g' generator weights under 'state_dict' (found: {_brief(sorted(map(str, state)))})")
+    bad = [k for k, v in net_g.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise HDTFError(f"{path}: 'net_g' holds non-tensor entries: {_brief(bad)}")
+    return dict(net_g)
+
+
+def _rename(key: str) -> str:
+    key = key.removeprefix("module.")
+    for old, new in _RENAMES:
+        if key.startswith(old):
+            key = new + key[len(old) :]
+    return key
+
+
+def _colour_orders(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, list[int]]]:
+    """For each tensor touching image channels (our names): the dim to permute and the permutation BGR <-> RGB."""
+    hg_in = state["foreground_matting.hourglass.encoder.down_blocks.0.conv.weight"].shape[1]  # 3 ref + 2 flow + 3 warped
+    hg_perm = BGR_TO_RGB + [3, 4] + [7, 6, 5]
+    if hg_in != 8:
+        raise HDTFError(f"hourglass input has {hg_in} channels, expected 8 (3 image + 2 flow + 3 warped image)")
+    heads_in = state["foreground_matting.matting.weight"].shape[1]
+    head_perm = list(range(heads_in - 8)) + [heads_in - 8 + i for i in hg_perm]
+    orders = {
+        "encoder.in_conv.conv.weight": (1, BGR_TO_RGB),
+        "foreground_matting.down_sample_image.weight": (0, BGR_TO_RGB),
+        "foreground_matting.hourglass.encoder.down_blocks.0.conv.weight": (1, hg_perm),
+        "decoder.out_conv.weight": (0, BGR_TO_RGB),
+        "decoder.out_conv.bias": (0, BGR_TO_RGB),
+    }
+    for head in ("foreground_mask", "matting_mask", "matting"):
+        orders[f"foreground_matting.{head}.weight"] = (1, head_perm)
+    return orders
+
+
+def _swap_colours(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Reorder image channels; the permutation is its own inverse, so this maps BGR->RGB and RGB->BGR alike."""
+    out = dict(state)
+    for key, (dim, perm) in _colour_orders(state).items():
+        out[key] = state[key].index_select(dim, torch.tensor(perm)).contiguous()
+    return out
+
+
+def original_to_hdtf(original: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Original (BGR, ``module.dense_motion...``) state dict -> HDTFAnimationToVideo (RGB) state dict."""
+    renamed = {_rename(k): v for k, v in original.items()}
+    if len(renamed) != len(original):
+        raise HDTFError("checkpoint has keys that collide after removing 'module.' and renaming")
+    required = ("encoder.in_conv.conv.weight", "foreground_matting.hourglass.encoder.down_blocks.0.conv.weight",
+                "foreground_matting.matting.weight", "decoder.out_conv.weight", "decoder.out_conv.bias")
+    missing = [k for k in required if k not in renamed]
+    if missing:
+        raise HDTFError(f"not an animation-to-video generator checkpoint: missing {_brief(missing)}")
+    return _swap_colours(renamed)
+
+
+def hdtf_to_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse: an HDTFAnimationToVideo state dict in the original's names and BGR order (for round trips)."""
+    swapped = _swap_colours(state)
+    out = {}
+    for key, value in swapped.items():
+        key = key.replace("foreground_matting.matting_mask.", "foreground_matting.attention_mask.")
+        key = key.replace("foreground_matting.", "dense_motion.", 1) if key.startswith("foreground_matting.") else key
+        out["module." + key] = value
+    return out
+
+
+def _count(state: dict[str, torch.Tensor], prefix: str) -> int:
+    return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
+
+
+def config_from_original(state: dict[str, torch.Tensor]) -> HDTFAnimationToVideoConfig:
+    """Read depth and widths off the converted tensors' shapes (the released checkpoint gives the defaults)."""
+    try:
+        in_w = state["encoder.in_conv.conv.weight"]
+        hg_last = _count(state, "foreground_matting.hourglass.decoder.up_blocks.") - 1
+        return HDTFAnimationToVideoConfig(
+            num_channels=in_w.shape[1],
+            out_channels=state["decoder.out_conv.weight"].shape[0],
+            block_expansion=in_w.shape[0],
+            num_down_blocks=_count(state, "encoder.down_blocks."),
+            num_bottleneck_blocks=_count(state, "bottleneck.bottleneck."),
+            hourglass_num_blocks=_count(state, "foreground_matting.hourglass.encoder.down_blocks."),
+            hourglass_block_expansion=state[f"foreground_matting.hourglass.decoder.up_blocks.{hg_last}.conv.weight"].shape[0],
+            matting_scale=1 / 2 ** _count(state, "encoder.down_blocks."),
+            mask_kernel_size=state["foreground_matting.matting.weight"].shape[-1],
+        )
+    except (KeyError, ValueError) as exc:
+        raise HDTFError(f"cannot read the generator's hyper-parameters from the checkpoint: {exc}") from None
+
+
+def _check_against(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    problems = []
+    if missing:
+        problems.append(f"missing keys: {_brief(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys: {_brief(unexpected)}")
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if mismatched:
+        problems.append(f"shape mismatches (checkpoint vs model): {_brief(mismatched, 3)}")
+    if problems:
+        raise HDTFError("checkpoint does not match the animation-to-video layout: " + "; ".join(problems))
+
+
+# ---- the original forward over the original state dict (BGR), used to verify conversions and as the benchmark baseline
+
+
+def _bn(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
+    return F.batch_norm(x, s[p + "running_mean"], s[p + "running_var"], s[p + "weight"], s[p + "bias"], False, 0.0, 1e-5)
+
+
+def _conv_bn_relu(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
+    w = s[p + "conv.weight"]
+    return F.relu(_bn(F.conv2d(x, w, s[p + "conv.bias"], padding=w.shape[-1] // 2), s, p + "norm."))
+
+
+def _conv(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
+    w = s[p + "weight"]
+    return F.conv2d(x, w, s[p + "bias"], padding=w.shape[-1] // 2)
+
+
+def _blur_subsample(x: torch.Tensor, kernel: torch.Tensor, scale: float) -> torch.Tensor:
+    pad = kernel.shape[-1] // 2
+    blurred = F.conv2d(F.pad(x, (pad, pad, pad, pad)), kernel, groups=kernel.shape[0])
+    return F.interpolate(blurred, scale_factor=(scale, scale))
+
+
+def original_forward(state: dict[str, torch.Tensor], image_bgr: torch.Tensor, flow: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The documented original generator over ``module.``-prefixed original weights, in eval mode, BGR in and out."""
+    s = {k.removeprefix("module."): v for k, v in state.items()}
+    n_down = _count(s, "encoder.down_blocks.")
+    n_hg = _count(s, "dense_motion.hourglass.encoder.down_blocks.")
+    scale = 1 / 2**n_down
+    h, w = image_bgr.shape[2:]
+
+    warped = F.grid_sample(image_bgr, flow, align_corners=False)
+    kernel_img, kernel_flow = s["dense_motion.down_sample_image.weight"], s["dense_motion.down_sample_flow.weight"]
+    hg_in = torch.cat(
+        [
+            _blur_subsample(image_bgr, kernel_img, scale),
+            _blur_subsample(flow.permute(0, 3, 1, 2), kernel_flow, scale),
+            _blur_subsample(warped, kernel_img, scale),
+        ],
+        dim=1,
+    )
+    skips = [hg_in]
+    for i in range(n_hg):
+        skips.append(F.avg_pool2d(_conv_bn_relu(skips[-1], s, f"dense_motion.hourglass.encoder.down_blocks.{i}."), 2))
+    out = skips.pop()
+    for i in range(n_hg):
+        up = F.interpolate(out, scale_factor=2.0)
+        out = torch.cat([_conv_bn_relu(up, s, f"dense_motion.hourglass.decoder.up_blocks.{i}."), skips.pop()], dim=1)
+    foreground = torch.sigmoid(_conv(out, s, "dense_motion.foreground_mask."))
+    matting_mask = torch.sigmoid(_conv(out, s, "dense_motion.attention_mask."))
+    matting = _conv(out, s, "dense_motion.matting.")
+
+    mask = F.interpolate(foreground, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    ys, xs = torch.linspace(-1, 1, h, dtype=flow.dtype), torch.linspace(-1, 1, w, dtype=flow.dtype)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    flow_fg = mask * flow + (1 - mask) * torch.stack([grid_x, grid_y], dim=-1)
+
+    x = _conv_bn_relu(image_bgr, s, "encoder.in_conv.")
+    for i in range(n_down):
+        x = F.avg_pool2d(_conv_bn_relu(x, s, f"encoder.down_blocks.{i}."), 2)
+    small_flow = F.interpolate(flow_fg.permute(0, 3, 1, 2), size=x.shape[2:], mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    x = F.grid_sample(x, small_flow, align_corners=False)
+    x = matting_mask * x + (1 - matting_mask) * matting
+    for i in range(_count(s, "bottleneck.bottleneck.")):
+        p = f"bottleneck.bottleneck.{i}."
+        r = F.conv2d(F.relu(_bn(x, s, p + "norm1.")), s[p + "conv1.weight"], s[p + "conv1.bias"], padding=1)
+        x = x + F.conv2d(F.relu(_bn(r, s, p + "norm2.")), s[p + "conv2.weight"], s[p + "conv2.bias"], padding=1)
+    for i in range(n_down):
+        x = _conv_bn_relu(F.interpolate(x, scale_factor=2.0), s, f"decoder.up_blocks.{i}.")
+    image = torch.sigmoid(_conv(x, s, "decoder.out_conv."))
+    return {
+        "synthetic_image": image,
+        "warped_image": warped,
+        "foreground_mask": foreground,
+        "matting_mask": matting_mask,
+        "dense_flow_foreground": flow_fg,
+    }
+
+
+def probe_inputs(size: int, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A smooth RGB picture and a smooth, non-trivial sampling grid (size x size), deterministic."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(batch, 3, 8, 8, generator=gen)
+    image = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    ys = torch.linspace(-1, 1, size)
+    grid_y, grid_x = torch.meshgrid(ys, ys, indexing="ij")
+    wobble = 0.08 * torch.rand(batch, 2, 4, 4, generator=gen) - 0.04
+    offset = F.interpolate(wobble, size=(size, size), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+    return image, torch.stack([grid_x, grid_y], dim=-1)[None] + offset
+
+
+def compare_with_original(model: Any, original: dict[str, torch.Tensor], size: int | None = None) -> float:
+    """Largest absolute difference between the converted model (RGB) and the original forward (BGR) on a probe."""
+    size = size or model.config.size_multiple
+    image, flow = probe_inputs(size)
+    with torch.no_grad():
+        ours = model(image, flow)
+        theirs = original_forward(original, image[:, BGR_TO_RGB], flow)
+    diffs = [
+        (ours.synthetic_image - theirs["synthetic_image"][:, BGR_TO_RGB]).abs().max(),
+        (ours.warped_image - theirs["warped_image"][:, BGR_TO_RGB]).abs().max(),
+        (ours.foreground_mask - theirs["foreground_mask"]).abs().max(),
+        (ours.matting_mask - theirs["matting_mask"]).abs().max(),
+        (ours.dense_flow_foreground - theirs["dense_flow_foreground"]).abs().max(),
+    ]
+    return float(torch.stack(diffs).max())
+
+
+def convert_original_checkpoint(
+    checkpoint: str | os.PathLike, output_dir: str | os.PathLike, verify: bool = True, overwrite: bool = False
+) -> dict[str, Any]:
+    """Convert, optionally check against the original forward (< 1e-4), and write a save_pretrained directory.
+
+    The directory is assembled under a temporary name beside ``output_dir`` and renamed into place, so a failed or
+    interrupted conversion never leaves something that looks like a model. Returns a summary dict.
+    """
+    from .modeling_animation2video import HDTFAnimationToVideo
+
+    checkpoint, output_dir = Path(checkpoint), Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise HDTFError(f"{output_dir}: already exists and is not empty (pass --overwrite to replace it)")
+    original = load_original_state_dict(checkpoint)
+    state = original_to_hdtf(original)
+    config = config_from_original(state)
+    model = HDTFAnimationToVideo(config).eval()
+    _check_against(model, state)
+    model.load_state_dict(state, strict=True)
+
+    max_diff = compare_with_original(model, original) if verify else None
+    if max_diff is not None and not max_diff < 1e-4:
+        raise HDTFError(f"{checkpoint}: converted model differs from the original forward by {max_diff:.3g} (> 1e-4)")
+
+    params = sum(p.numel() for p in model.parameters())
+    card = build_model_card(
+        title="HDTF animation-to-video generator (converted)",
+        summary=(
+            "Flow-guided one-shot talking-face generator from *Flow-guided One-shot Talking Face Generation with a "
+            "High-resolution Audio-visual Dataset* (Zhang et al., CVPR 2021), converted from the released "
+            f"`{checkpoint.name}` to RGB input/output."
+        ),
+        config=config,
+        parameters=params,
+        usage=(
+            "from hdtf.modeling import HDTFAnimationToVideo, construct_fapp\n"
+            "model = HDTFAnimationToVideo.from_pretrained(PATH).eval()\n"
+            "grid = construct_fapp(reference_points, driving_points, 512)  # (B, 512, 512, 2)\n"
+            "frame = model(reference_rgb, grid).synthetic_image  # (B, 3, 512, 512) RGB in [0, 1]"
+        ),
+        notes=[
+            "Weights: converted from the original release (BGR) by `hdtf convert-checkpoint`; the image-channel "
+            "tensors were reordered so inputs and outputs are RGB.",
+            f"Conversion check: max |converted - original| on a probe picture = "
+            f"{'not run' if max_diff is None else f'{max_diff:.2e}'}.",
+            "Licence of the weights: that of the original release; check it before redistribution.",
+        ],
+        tags=["talking-face", "image-to-image", "hdtf"],
+    )
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".partial", dir=output_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        write_model_card(staging, card)
+        if output_dir.exists():
+            old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
+            os.replace(output_dir, old)
+            os.replace(staging, output_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return {"output_dir": str(output_dir), "parameters": params, "tensors": len(state), "max_abs_diff": max_diff}

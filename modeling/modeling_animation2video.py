@@ -1,0 +1,345 @@
+"""The HDTF animation-to-video generator: reference image + dense FAPP flow -> synthetic frame.
+
+Data flow (docs/modeling.md has the full account and the reasons):
+  warped image  = grid_sample(reference, flow)
+  hourglass in  = gaussian-downsampled [reference, flow, warped image] at 1/4 scale        (3 + 2 + 3 = 8 channels)
+  heads         = foreground mask (sigmoid), matting mask (sigmoid), 256-ch matting features, from 64 + 8 channels
+  foreground flow = mask * flow + (1 - mask) * identity   (the background stays where it is)
+  features      = matting_mask * warp(encoder(reference), foreground flow) + (1 - matting_mask) * matting features
+  image         = sigmoid(decoder(bottleneck(features)))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_animation2video import HDTFAnimationToVideoConfig
+from .fapp import identity_grid
+
+__all__ = ["AnimationToVideoOutput", "HDTFAnimationToVideo", "HDTFAnimationToVideoPreTrainedModel", "gaussian_kernel"]
+
+
+@dataclass
+class AnimationToVideoOutput(ModelOutput):
+    """What the generator returns; images are RGB in [0, 1], masks in [0, 1] at the matting resolution.
+
+    synthetic_image: (B, 3, H, W) the generated frame.
+    warped_image: (B, 3, H, W) the reference warped by the input flow (what the matting branch sees).
+    foreground_mask: (B, 1, H/4, W/4) where the dense flow applies (1) versus static background (0).
+    matting_mask: (B, 1, H/4, W/4) where warped features are kept (1) versus replaced by matting features (0).
+    dense_flow_foreground: (B, H, W, 2) the flow actually used for the features: mask * flow + (1 - mask) * identity.
+    """
+
+    synthetic_image: torch.FloatTensor | None = None
+    warped_image: torch.FloatTensor | None = None
+    foreground_mask: torch.FloatTensor | None = None
+    matting_mask: torch.FloatTensor | None = None
+    dense_flow_foreground: torch.FloatTensor | None = None
+
+
+def gaussian_kernel(channels: int, sigma: float, size: int) -> torch.Tensor:
+    """Depthwise (channels, 1, size, size) normalised 2-D gaussian, the anti-aliasing filter before down-sampling."""
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = g[:, None] * g[None, :]
+    kernel = kernel / kernel.sum()
+    return kernel.to(torch.float32).expand(channels, 1, size, size).clone()
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels, affine=True) if kind == "batch" else nn.InstanceNorm2d(channels, affine=True)
+
+
+class ConvNormRelu(nn.Module):
+    """conv -> norm -> ReLU at constant resolution (the encoder's 7x7 input block)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, norm: str):
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2)
+        self.norm = _norm(norm, out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.norm(self.conv(x)))
+
+
+class DownBlock(ConvNormRelu):
+    """3x3 conv -> norm -> ReLU -> 2x2 average pool."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str):
+        super().__init__(in_ch, out_ch, 3, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(super().forward(x), 2)
+
+
+class UpBlock(ConvNormRelu):
+    """nearest x2 -> 3x3 conv -> norm -> ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, norm: str):
+        super().__init__(in_ch, out_ch, 3, norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ResBlock(nn.Module):
+    """Pre-activation residual block: x + conv2(relu(norm2(conv1(relu(norm1(x))))))."""
+
+    def __init__(self, channels: int, norm: str):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm1 = _norm(norm, channels)
+        self.norm2 = _norm(norm, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(self.norm1(x)))
+        return x + self.conv2(F.relu(self.norm2(out)))
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: HDTFAnimationToVideoConfig):
+        super().__init__()
+        c = config
+        self.in_conv = ConvNormRelu(c.num_channels, c.block_expansion, 7, c.norm_type)
+        widths = [min(c.max_features, c.block_expansion * 2**i) for i in range(c.num_down_blocks + 1)]
+        self.down_blocks = nn.ModuleList(DownBlock(widths[i], widths[i + 1], c.norm_type) for i in range(c.num_down_blocks))
+
+
+class Decoder(nn.Module):
+    def __init__(self, config: HDTFAnimationToVideoConfig):
+        super().__init__()
+        c = config
+        widths = [min(c.max_features, c.block_expansion * 2**i) for i in range(c.num_down_blocks, -1, -1)]
+        self.up_blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], c.norm_type) for i in range(c.num_down_blocks))
+        self.out_conv = nn.Conv2d(c.block_expansion, c.out_channels, 7, padding=3)
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, config: HDTFAnimationToVideoConfig):
+        super().__init__()
+        self.bottleneck = nn.ModuleList(
+            ResBlock(config.feature_channels, config.norm_type) for _ in range(config.num_bottleneck_blocks)
+        )
+
+
+class HourglassEncoder(nn.Module):
+    def __init__(self, in_features: int, expansion: int, max_features: int, num_blocks: int, norm: str):
+        super().__init__()
+        widths = [in_features] + [min(max_features, expansion * 2 ** (i + 1)) for i in range(num_blocks)]
+        self.down_blocks = nn.ModuleList(DownBlock(widths[i], widths[i + 1], norm) for i in range(num_blocks))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = [x]
+        for block in self.down_blocks:
+            outs.append(block(outs[-1]))
+        return outs
+
+
+class HourglassDecoder(nn.Module):
+    def __init__(self, expansion: int, max_features: int, num_blocks: int, norm: str):
+        super().__init__()
+        blocks = []
+        for i in reversed(range(num_blocks)):
+            in_ch = (1 if i == num_blocks - 1 else 2) * min(max_features, expansion * 2 ** (i + 1))
+            blocks.append(UpBlock(in_ch, min(max_features, expansion * 2**i), norm))
+        self.up_blocks = nn.ModuleList(blocks)
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        skips = list(skips)
+        out = skips.pop()
+        for block in self.up_blocks:
+            out = torch.cat([block(out), skips.pop()], dim=1)
+        return out
+
+
+class Hourglass(nn.Module):
+    """U-Net whose output concatenates the last up block with its own input (expansion + in_features channels)."""
+
+    def __init__(self, in_features: int, expansion: int, max_features: int, num_blocks: int, norm: str):
+        super().__init__()
+        self.encoder = HourglassEncoder(in_features, expansion, max_features, num_blocks, norm)
+        self.decoder = HourglassDecoder(expansion, max_features, num_blocks, norm)
+        self.out_channels = expansion + in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class AntiAliasDownsample(nn.Module):
+    """Gaussian blur then keep every (1/scale)-th pixel, as one strided depthwise convolution.
+
+    The original blurred at full resolution and then subsampled; a stride-(1/scale) convolution computes exactly the
+    kept outputs, 1/scale**2 of the work. The kernel is a buffer so converted checkpoints carry theirs.
+    """
+
+    def __init__(self, channels: int, scale: float, sigma: float, size: int):
+        super().__init__()
+        self.step = round(1 / scale)
+        self.register_buffer("weight", gaussian_kernel(channels, sigma, size))
+        self.sigma = sigma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight.to(x.dtype)
+        return F.conv2d(x, weight, stride=self.step, padding=weight.shape[-1] // 2, groups=weight.shape[0])
+
+
+class ForegroundMatting(nn.Module):
+    def __init__(self, config: HDTFAnimationToVideoConfig):
+        super().__init__()
+        c = config
+        sigma, size = c.antialias_kernel_sigma, c.antialias_kernel_size
+        self.down_sample_image = AntiAliasDownsample(c.num_channels, c.matting_scale, sigma, size)
+        self.down_sample_flow = AntiAliasDownsample(2, c.matting_scale, sigma, size)
+        in_features = 2 * c.num_channels + 2
+        self.hourglass = Hourglass(
+            in_features, c.hourglass_block_expansion, c.hourglass_max_features, c.hourglass_num_blocks, c.norm_type
+        )
+        k = c.mask_kernel_size
+        hc = self.hourglass.out_channels
+        self.foreground_mask = nn.Conv2d(hc, 1, k, padding=k // 2)
+        self.matting_mask = nn.Conv2d(hc, 1, k, padding=k // 2)
+        self.matting = nn.Conv2d(hc, c.feature_channels, k, padding=k // 2)
+
+    def forward(
+        self, reference: torch.Tensor, flow: torch.Tensor, warped: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        images = self.down_sample_image(torch.cat([reference, warped], dim=0))
+        small_ref, small_warped = images.chunk(2, dim=0)
+        small_flow = self.down_sample_flow(flow.permute(0, 3, 1, 2))
+        hidden = self.hourglass(torch.cat([small_ref, small_flow, small_warped], dim=1))
+        foreground = torch.sigmoid(self.foreground_mask(hidden))
+        matting_mask = torch.sigmoid(self.matting_mask(hidden))
+        return foreground, matting_mask, self.matting(hidden)
+
+
+def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """grid_sample with the flow resized bilinearly to the feature size when they differ (original convention)."""
+    if flow.shape[1:3] != features.shape[2:]:
+        flow = F.interpolate(flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    return F.grid_sample(features, flow.to(features.dtype), align_corners=False)
+
+
+class HDTFAnimationToVideoPreTrainedModel(PreTrainedModel):
+    config_class = HDTFAnimationToVideoConfig
+    config: HDTFAnimationToVideoConfig
+    base_model_prefix = "animation2video"
+    main_input_name = "reference_image"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """He-uniform convolutions (torch's default), unit norms, and the config's gaussian for anti-aliasing."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
+                bound = 1 / math.sqrt(fan_in)
+                init.uniform_(module.bias, -bound, bound)
+        elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)):
+            if module.weight is not None:
+                init.ones_(module.weight)
+                init.zeros_(module.bias)
+            if getattr(module, "running_mean", None) is not None:
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, AntiAliasDownsample):
+            channels, _, size, _ = module.weight.shape
+            init.copy_(module.weight, gaussian_kernel(channels, module.sigma, size))
+
+
+class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
+    """Flow-guided generator with foreground matting (HDTF, CVPR 2021), RGB in and out.
+
+    ``forward(reference_image (B,3,H,W) in [0,1], dense_flow (B,H,W,2) sampling grid)``. For GPU speed put the model
+    in ``channels_last`` (``model.to(memory_format=torch.channels_last)``; inputs follow automatically) and/or pass
+    ``autocast_dtype=torch.bfloat16``.
+    """
+
+    def __init__(self, config: HDTFAnimationToVideoConfig):
+        super().__init__(config)
+        self.encoder = Encoder(config)
+        self.foreground_matting = ForegroundMatting(config)
+        self.bottleneck = Bottleneck(config)
+        self.decoder = Decoder(config)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    def _call(self, module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
+        if self.gradient_checkpointing and self.training:
+            return self._gradient_checkpointing_func(module.__call__, *args)
+        return module(*args)
+
+    def _check_inputs(self, reference_image: torch.Tensor, dense_flow: torch.Tensor) -> None:
+        c = self.config
+        if reference_image.ndim != 4 or reference_image.shape[1] != c.num_channels:
+            raise ValueError(f"reference_image must be (B, {c.num_channels}, H, W), got {tuple(reference_image.shape)}")
+        b, _, h, w = reference_image.shape
+        if dense_flow.shape != (b, h, w, 2):
+            raise ValueError(f"dense_flow must be (B, H, W, 2) = {(b, h, w, 2)}, got {tuple(dense_flow.shape)}")
+        m = c.size_multiple
+        if h % m or w % m:
+            raise ValueError(f"image size {h}x{w} is not a multiple of {m} (1/matting_scale * 2**hourglass_num_blocks)")
+
+    def forward(
+        self,
+        reference_image: torch.Tensor,
+        dense_flow: torch.Tensor,
+        return_dict: bool = True,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> AnimationToVideoOutput | tuple[torch.Tensor, ...]:
+        self._check_inputs(reference_image, dense_flow)
+        dtype = self.encoder.in_conv.conv.weight.dtype
+        image = reference_image.to(dtype)
+        flow = dense_flow.to(dtype)
+        if self.encoder.in_conv.conv.weight.is_contiguous(memory_format=torch.channels_last):
+            image = image.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(image.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+            out = self._generate(image, flow)
+        out = tuple(t.float() if autocast_dtype is not None else t for t in out)
+        if not return_dict:
+            return out
+        return AnimationToVideoOutput(*out)
+
+    def _generate(self, image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        warped_image = F.grid_sample(image, flow.to(image.dtype), align_corners=False)
+        foreground, matting_mask, matting = self._call(self.foreground_matting, image, flow, warped_image)
+
+        height, width = image.shape[2:]
+        mask = F.interpolate(foreground, size=(height, width), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+        identity = identity_grid(height, image.device, flow.dtype, width=width)
+        flow_foreground = mask * flow + (1 - mask) * identity
+
+        features = self._call(self.encoder.in_conv, image)
+        for block in self.encoder.down_blocks:
+            features = self._call(block, features)
+        features = warp(features, flow_foreground)
+        features = matting_mask * features + (1 - matting_mask) * matting
+        for block in self.bottleneck.bottleneck:
+            features = self._call(block, features)
+        for block in self.decoder.up_blocks:
+            features = self._call(block, features)
+        synthetic = torch.sigmoid(self.decoder.out_conv(features))
+        return synthetic, warped_image, foreground, matting_mask, flow_foreground
+
+
+
+def _register_auto_classes() -> None:
+    """Make ``AutoConfig``/``AutoModel.from_pretrained`` resolve "hdtf_animation2video" once hdtf.modeling is imported."""
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(HDTFAnimationToVideoConfig.model_type, HDTFAnimationToVideoConfig, exist_ok=True)
+    AutoModel.register(HDTFAnimationToVideoConfig, HDTFAnimationToVideo, exist_ok=True)
+
+
+_register_auto_classes()
