@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/hdtf demo --output demo_output
+	.venv/bin/python examples/demo.py --output demo_output
 
 test: setup
 	.venv/bin/python -m pytest -q tests

@@ -24,7 +24,6 @@ COMMANDS: dict[str, str] = {
     "generate": "generate",
     "fit-expression-basis": "fit_expression_basis",
     "evaluate": "evaluate",
-    "demo": "demo",
 }
 
 

@@ -23,18 +23,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args: argparse.Namespace) -> int:
-    from transformers.utils import logging as hf_logging
-
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Fail on missing files and non-model directories before torch is imported (seconds saved per typo)."""
     from hdtf.errors import HDTFError
-    from hdtf.modeling.generator import HDTFGenerator
-    from hdtf.video_io import write_video
 
+    model = Path(args.model)
+    if model.is_dir() and not (model / "generator_config.json").is_file():
+        raise HDTFError(f"{model}: not an hdtf model directory (no generator_config.json; create one with hdtf init-model)")
     if args.batch_size < 1:
         raise HDTFError(f"--batch-size must be at least 1, not {args.batch_size}")
     for label, path in (("image", args.image), ("audio", args.audio), ("driving video", args.driving_video)):
         if path is not None and not path.is_file():
             raise HDTFError(f"{path}: {label} file not found")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_inputs(args)
+    from transformers.utils import logging as hf_logging
+
+    from hdtf.modeling.generator import HDTFGenerator
+    from hdtf.video_io import write_video
+
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     generator = HDTFGenerator.from_pretrained(args.model, device=args.device)

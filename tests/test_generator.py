@@ -1,0 +1,107 @@
+"""HDTFGenerator with the tiny preset's random weights on real photos and real speech: shapes, frame counts,
+exact save/load reproduction, seeded head motion, video-driven motion transfer, clear errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hdtf.errors import HDTFError
+from hdtf.modeling.generator import CONFIG_FILE, HDTFGenerator, prepare_reference
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def generator() -> HDTFGenerator:
+    return HDTFGenerator.from_preset("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def speech_3s(speech_wav) -> np.ndarray:
+    import soundfile as sf
+
+    audio, rate = sf.read(str(speech_wav), dtype="float32")
+    return audio[rate : 4 * rate]  # 3 s of real speech
+
+
+def test_audio_mode_save_load_reproduces(generator, face_photo, speech_3s, tmp_path):
+    start = time.perf_counter()
+    out = generator(face_photo, audio=speech_3s, seed=3, batch_size=25, return_intermediates=True)
+    elapsed = time.perf_counter() - start
+    print(f"\ntiny preset, CPU: photo + 3 s speech -> 75 frames in {elapsed:.1f} s")
+    assert out.frames.shape == (75, 128, 128, 3) and out.frames.dtype == np.uint8  # one frame per 40 ms
+    assert out.landmarks.shape == (75, 68, 2) and out.expression.shape[0] == 75 and out.pose.shape == (75, 6)
+    assert out.flows.shape == (75, 128, 128, 2) and out.foreground_mask.shape == (75, 128, 128)
+    assert out.audio.shape == (48000,) and out.sampling_rate == 16000
+    assert out.frames.std() > 1.0  # a picture, not a constant
+    # The reference face is framed like the training clips: landmarks inside, face about half the side.
+    lo, hi = out.reference_landmarks.min(0), out.reference_landmarks.max(0)
+    assert (lo > 0).all() and (hi < 128).all() and 0.35 < (hi - lo).max() / 128 < 0.75
+
+    generator.save_pretrained(tmp_path / "model")
+    names = {p.name for p in (tmp_path / "model").iterdir()}
+    assert names == {CONFIG_FILE, "README.md", "feature_extractor", "audio2animation", "animation2video",
+                     "expression_basis.safetensors"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    loaded = HDTFGenerator.from_pretrained(tmp_path / "model")
+    again = loaded(face_photo, audio=speech_3s, seed=3, batch_size=25)
+    np.testing.assert_array_equal(again.frames, out.frames)
+    np.testing.assert_array_equal(again.landmarks, out.landmarks)
+    other = loaded(face_photo, audio=speech_3s[:16000], seed=4)
+    assert other.frames.shape[0] == 25
+    assert not np.allclose(other.pose, out.pose[:25])  # another seed, another head motion
+
+
+def test_video_driven_transfers_motion(generator, face_photo, tmp_path):
+    from hdtf.synthetic import make_talking_face_video
+
+    video = make_talking_face_video(tmp_path / "driver.mp4", seconds=1.2, size=(640, 360), seed=1)
+    out = generator(face_photo, driving_video=video.path, batch_size=30)
+    assert out.frames.shape == (video.num_frames, 128, 128, 3)
+    assert out.audio is not None and len(out.audio) == round(video.num_frames / 25 * 16000)
+    # Motion is relative to the driver's first frame: frame 0 is the reference face itself.
+    np.testing.assert_allclose(out.landmarks[0], out.reference_landmarks, atol=1e-3)
+    # The driver's mouth opening (ground truth of the synthetic video) drives the reference's mouth.
+    drv_open = video.landmarks[:, 66, 1] - video.landmarks[:, 62, 1]
+    ref_open = out.landmarks[:, 66, 1] - out.landmarks[:, 62, 1]
+    assert np.corrcoef(drv_open, ref_open)[0, 1] > 0.8
+    # ...but not its face shape: the reference keeps its own inter-ocular/mouth-width ratio.
+    def ratio(p):
+        return np.linalg.norm(p[..., 54, :] - p[..., 48, :], axis=-1) / np.linalg.norm(p[..., 45, :] - p[..., 36, :], axis=-1)
+    assert abs(ratio(out.landmarks[0]) - ratio(out.reference_landmarks)) < 1e-3
+    assert abs(ratio(out.landmarks).mean() - ratio(video.landmarks).mean()) > abs(
+        ratio(out.landmarks).mean() - ratio(out.reference_landmarks))
+
+
+def test_reference_framing_on_a_wide_image(face_photo):
+    from PIL import Image
+
+    photo = np.asarray(Image.open(face_photo).convert("RGB"))
+    wide = np.zeros((512, 1100, 3), np.uint8)
+    wide[:, 500:1012] = photo
+    image, points = prepare_reference(wide, 128)
+    square, square_points = prepare_reference(photo, 128)
+    assert image.shape == (128, 128, 3)
+    np.testing.assert_allclose(points, square_points, atol=3.0)  # same framing wherever the face sits
+
+
+def test_errors_are_one_line(generator, tmp_path, speech_3s):
+    from PIL import Image
+
+    blank = tmp_path / "wall.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+    with pytest.raises(HDTFError, match="wall.png: no face"):
+        generator(blank, audio=speech_3s)
+    with pytest.raises(HDTFError, match="not found"):
+        HDTFGenerator.from_pretrained(tmp_path / "missing")
+    with pytest.raises(HDTFError, match="not an hdtf model directory"):
+        HDTFGenerator.from_pretrained(tmp_path)
+    with pytest.raises(HDTFError, match="cannot be downloaded from the Hugging Face Hub"):
+        HDTFGenerator.from_pretrained("nobody/no-such-model")
+    with pytest.raises(ValueError, match="exactly one"):
+        generator(blank)
