@@ -41,6 +41,33 @@ def best_times(fns: list, repeats: int, device: str) -> list[float]:
     return best
 
 
+def bench_case(model, original, rgb: torch.Tensor, flow: torch.Tensor, device: str, repeats: int) -> list[str]:
+    """Rows for one size and batch: fp32 on every device; bf16 autocast and channels_last+bf16 off the CPU."""
+    bgr = rgb[:, BGR_TO_RGB].contiguous()
+
+    def original_run():
+        return original_forward(original, bgr, flow)
+
+    variants = (
+        [("fp32", {})] if device == "cpu" else [("fp32", {}), ("bf16 autocast", {"autocast_dtype": torch.bfloat16})]
+    )
+    rows = []
+    for name, kwargs in variants:
+
+        def ours_run(kwargs=kwargs):
+            return model(rgb, flow, **kwargs)
+
+        t_orig, t_ours = best_times([original_run, ours_run], repeats, device)
+        diff = (ours_run().synthetic_image - original_run()["synthetic_image"][:, BGR_TO_RGB]).abs().max()
+        rows.append(f"{t_orig:>11.3f} {t_ours:>8.3f} {t_orig / t_ours:>8.2f}x {diff:>10.2e}  {name}")
+    if device != "cpu":
+        model.to(memory_format=torch.channels_last)
+        (t_cl,) = best_times([lambda: model(rgb, flow, autocast_dtype=torch.bfloat16)], repeats, device)
+        model.to(memory_format=torch.contiguous_format)
+        rows.append(f"{t_orig:>11.3f} {t_cl:>8.3f} {t_orig / t_cl:>8.2f}x {'':>10}  channels_last+bf16")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -59,25 +86,10 @@ def main() -> None:
     for size in args.sizes:
         for batch in args.batches:
             rgb, flow = (t.to(args.device) for t in probe_inputs(size, batch=batch))
-            bgr = rgb[:, BGR_TO_RGB].contiguous()
             with torch.inference_mode():
-                variants = [("fp32", {})]
-                if args.device != "cpu":
-                    variants.append(("bf16 autocast", {"autocast_dtype": torch.bfloat16}))
-                for name, kwargs in variants:
-                    t_orig, t_ours = best_times(
-                        [lambda: original_forward(original, bgr, flow), lambda: model(rgb, flow, **kwargs)],
-                        args.repeats,
-                        args.device,
-                    )
-                    diff = (model(rgb, flow, **kwargs).synthetic_image
-                            - original_forward(original, bgr, flow)["synthetic_image"][:, BGR_TO_RGB]).abs().max()
-                    print(f"{size:>5} {batch:>5} {t_orig:>11.3f} {t_ours:>8.3f} {t_orig / t_ours:>8.2f}x {diff:>10.2e}  {name}")
-                if args.device != "cpu":
-                    model.to(memory_format=torch.channels_last)
-                    (t_cl,) = best_times([lambda: model(rgb, flow, autocast_dtype=torch.bfloat16)], args.repeats, args.device)
-                    model.to(memory_format=torch.contiguous_format)
-                    print(f"{size:>5} {batch:>5} {t_orig:>11.3f} {t_cl:>8.3f} {t_orig / t_cl:>8.2f}x {'':>10}  channels_last+bf16")
+                for line in bench_case(model, original, rgb, flow, args.device, args.repeats):
+                    print(f"{size:>5} {batch:>5} {line}")
+
 
 if __name__ == "__main__":
     main()

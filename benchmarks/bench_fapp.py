@@ -39,8 +39,10 @@ def talking_landmarks(frames: int, size: int, seed: int = 0) -> tuple[np.ndarray
     s = size / 512
     t = np.linspace(-np.pi / 2, np.pi / 2, 17)
     jaw = np.stack([256 + 150 * np.sin(t), 250 + 160 * np.cos(t)], 1)[::-1]
-    brows = np.array([(150 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)]
-                     + [(262 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)])
+    brows = np.array(
+        [(150 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)]
+        + [(262 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)]
+    )
     nose = np.array([(256, 230 + 20 * i) for i in range(4)] + [(226 + 15 * i, 320) for i in range(5)])
     a = np.linspace(np.pi, 3 * np.pi, 7)[:6]
     eyes = np.concatenate([np.stack([c + 30 * np.cos(a), 245 + 12 * np.sin(a)], 1) for c in (196, 316)])
@@ -85,10 +87,15 @@ def main() -> None:
         construct_fapp(ref_t.float(), drv_t.float(), args.size)
         t_torch32.append(time.perf_counter() - start)
     diff = np.abs(got.numpy() - expected).max()
-    print(f"{args.frames} frames, {driving.shape[1]} points, {args.size}x{args.size}, torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.frames} frames, {driving.shape[1]} points, {args.size}x{args.size}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"scipy per frame      {min(t_scipy):8.3f} s")
     print(f"construct_fapp f64   {min(t_torch):8.3f} s   {min(t_scipy) / min(t_torch):6.1f}x   max |diff| {diff:.3g}")
-    print(f"construct_fapp f32   {min(t_torch32):8.3f} s   {min(t_scipy) / min(t_torch32):6.1f}x   (output cast to float32)")
+    print(
+        f"construct_fapp f32   {min(t_torch32):8.3f} s   {min(t_scipy) / min(t_torch32):6.1f}x   (float32 in and out)"
+    )
     if args.picture:
         from PIL import Image
 

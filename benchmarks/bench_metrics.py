@@ -69,7 +69,7 @@ def main() -> None:
         "csim descriptor (dlib resnet)": _time(lambda g, _r: face_descriptor(g, face), pairs),
     }
     wall, cpu = _time(sync_clip, pairs[:2])
-    results["lse: crop + syncnet + mfcc"] = (wall * 2 / len(gen), cpu * 2 / len(gen))
+    results["lse: crop + syncnet + mfcc"] = (wall / len(gen), cpu / len(gen))
     counted = [k for k in results if k != "ssim (torch cpu)"]
     total = sum(results[k][1] for k in counted)
     print(f"{args.frames} frames of 512x512, CPU, torch threads={args.threads}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,13 +50,24 @@ def make_source(cache: Path) -> Path:
     return path
 
 
-def _time(args: list[str]) -> float:
-    began = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True)
-    elapsed = time.perf_counter() - began
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {' '.join(args)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return elapsed
+class Cost:
+    """Wall seconds and CPU seconds (user + system of the child processes) spent on one variant."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def run(self, args: list[str]) -> None:
+        began, cpu = time.perf_counter(), _children_cpu()
+        done = subprocess.run(args, capture_output=True, text=True)
+        self.wall += time.perf_counter() - began
+        self.cpu += _children_cpu() - cpu
+        if done.returncode != 0:
+            sys.exit(f"failed ({done.returncode}): {' '.join(args)}\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _stamp(seconds: float) -> str:
@@ -78,32 +90,35 @@ def write_metadata(directory: Path) -> None:
         (directory / f"RD_{kind}.txt").write_text(text)
 
 
-def run_hdtf(work: Path, metadata: Path, raw: Path) -> float:
+def run_hdtf(work: Path, metadata: Path, raw: Path) -> Cost:
     out = work / "hdtf_out"
     shutil.rmtree(out, ignore_errors=True)
-    elapsed = _time([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir",
+    cost = Cost()
+    cost.run([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir",
                      str(metadata), "--subsets", "RD", "--videos", "Radio1", "--raw-dir", str(raw), "--no-progress"])
     made = sorted(p.name for p in (out / "clips").glob("*.mp4"))
     if len(made) != len(CLIPS):
         sys.exit(f"hdtf prepare made {made}, expected {len(CLIPS)} clips")
-    return elapsed
+    return cost
 
 
-def run_seeds(work: Path, src: Path) -> float:
+def run_seeds(work: Path, src: Path) -> Cost:
     x, y, w, h = CROP
-    total = 0.0
+    cost = Cost()
     for k, (start, end) in enumerate(CLIPS):
         inter, final = work / f"seeds_{k}_crop.mp4", work / f"seeds_{k}.mp4"
-        total += _time([*FFMPEG, "-i", str(src), "-ss", str(start), "-to", str(end), "-filter:v",
-                        f"crop={w}:{h}:{x}:{y}", str(inter)])
-        total += _time([*FFMPEG, "-i", str(inter), "-vf", "scale=512:512", "-r", "25", "-ar", "16000", "-ac", "1",
-                        str(final)])
-    return total
+        cost.run([*FFMPEG, "-i", str(src), "-ss", str(start), "-to", str(end), "-filter:v",
+                  f"crop={w}:{h}:{x}:{y}", str(inter)])
+        cost.run([*FFMPEG, "-i", str(inter), "-vf", "scale=512:512", "-r", "25", "-ar", "16000", "-ac", "1",
+                  str(final)])
+    return cost
 
 
-def run_floor(src: Path) -> float:
-    return sum(_time([*FFMPEG, "-ss", str(start), "-i", str(src), "-t", str(end - start), "-f", "null", "-"])
-               for start, end in CLIPS)
+def run_floor(src: Path) -> Cost:
+    cost = Cost()
+    for start, end in CLIPS:
+        cost.run([*FFMPEG, "-ss", str(start), "-i", str(src), "-t", str(end - start), "-f", "null", "-"])
+    return cost
 
 
 def quality(work: Path, src: Path) -> str:
@@ -136,16 +151,18 @@ def main() -> None:
         raw.mkdir()
         (raw / "RD_Radio1.mp4").symlink_to(src)
         write_metadata(metadata)
-        times: dict[str, list[float]] = {"hdtf": [], "seeds": [], "floor": []}
+        costs: dict[str, list[Cost]] = {"hdtf": [], "seeds": [], "floor": []}
         for round_ in range(args.rounds):
-            times["hdtf"].append(run_hdtf(work, metadata, raw))
-            times["seeds"].append(run_seeds(work, src))
-            times["floor"].append(run_floor(src))
-            print(f"round {round_ + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"median over {args.rounds} rounds: " + "  ".join(f"{k} {v:.2f}s" for k, v in med.items()))
-        print(f"seeds/hdtf  {med['seeds'] / med['hdtf']:.2f}  (target >= 2.5)")
-        print(f"hdtf/floor  {med['hdtf'] / med['floor']:.2f}  (target <= 1.6)")
+            costs["hdtf"].append(run_hdtf(work, metadata, raw))
+            costs["seeds"].append(run_seeds(work, src))
+            costs["floor"].append(run_floor(src))
+            print(f"round {round_ + 1}: " + "  ".join(
+                f"{k} {v[-1].wall:.2f}s (cpu {v[-1].cpu:.2f}s)" for k, v in costs.items()), flush=True)
+        for measure in ("wall", "cpu"):
+            med = {k: statistics.median(getattr(c, measure) for c in v) for k, v in costs.items()}
+            print(f"{measure} median of {args.rounds}: " + "  ".join(f"{k} {v:.2f}s" for k, v in med.items()))
+            print(f"  seeds/hdtf {med['seeds'] / med['hdtf']:.2f} (target >= 2.5)   "
+                  f"hdtf/floor {med['hdtf'] / med['floor']:.2f} (target <= 1.6)")
         print(f"hdtf clip quality vs lossless: {quality(work, src)}")
 
 

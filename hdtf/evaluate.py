@@ -1,4 +1,4 @@
-"""The two evaluation protocols of one-shot talking-face models, run over a prepared dataset.
+"""The two evaluation protocols of one-shot talking-face models, run over a prepared or exported dataset.
 
 - ``audio`` (HDTF paper): each test clip is generated from its first frame and its own audio, then compared with the
   real clip frame by frame.
@@ -22,6 +22,8 @@ import io
 import json
 import math
 import os
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from hdtf.errors import HDTFError
 from hdtf.metrics import fid as fid_metric
 from hdtf.metrics import sync as sync_metric
 from hdtf.metrics.video import METRICS, MetricTools, iter_frames, score_clip
+from hdtf.records import safe_name
 
 PROTOCOLS = ("audio", "reconstruction")
 SAMPLE_RATE = 16000
@@ -50,10 +53,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "csim": ("CSIM", "higher"),
     "lse_d": ("LSE-D", "lower"),
     "lse_c": ("LSE-C", "higher"),
+    "lse_d_real": ("LSE-D (real, reference)", "lower"),
+    "lse_c_real": ("LSE-C (real, reference)", "higher"),
 }
 METRIC_OF = {
     "psnr": "psnr", "ssim": "ssim", "cpbd": "cpbd", "cpbd_real": "cpbd", "m_lmd": "lmd", "f_lmd": "lmd",
     "m_lmd_iod": "lmd", "f_lmd_iod": "lmd", "csim": "csim", "lse_d": "lse", "lse_c": "lse",
+    "lse_d_real": "lse", "lse_c_real": "lse",
 }  # fmt: skip
 
 
@@ -79,8 +85,8 @@ class EvaluationOptions:
 
 
 def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
-    """Clips to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), or the mp4 files of
-    a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file."""
+    """Clip files to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), the mp4 files
+    of a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file."""
     data = Path(data)
     if data.is_file() and data.suffix.lower() == ".mp4":
         paths = [data]
@@ -93,14 +99,45 @@ def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
     elif data.is_dir():
         paths = sorted((data / "clips").glob("*.mp4")) or sorted(data.glob("*.mp4"))
         if not paths:
-            raise HDTFError(f"{data}: no manifest.json and no .mp4 clips to evaluate")
+            raise HDTFError(f"{data}: no manifest.json, no data/*.parquet and no .mp4 clips to evaluate")
     else:
-        raise HDTFError(f"{data}: not a prepared dataset folder or an .mp4 file")
+        raise HDTFError(f"{data}: not a prepared dataset, an exported dataset folder or an .mp4 file")
     clips = []
     for path in paths[:limit] if limit else paths:
         wav = path.with_suffix(".wav")
         clips.append(EvalClip(path.stem, path, wav if wav.is_file() else path))
     return clips
+
+
+def iter_clips(data: str | Path, limit: int | None = None) -> Iterable[EvalClip]:
+    """Like :func:`find_clips`, and also the ``clips`` rows of an exported dataset folder (``data/*.parquet``, as
+    ``hdtf export`` writes it): those rows are streamed, each written to a temporary mp4 + wav while it is evaluated.
+    Folders and files are checked at once; an export is read as the clips are consumed."""
+    data = Path(data)
+    shards = sorted((data / "data").glob("*.parquet")) if data.is_dir() else []
+    if not shards or (data / "manifest.json").is_file():
+        return find_clips(data, limit)
+    return _exported_clips(data, shards, limit)
+
+
+def _exported_clips(data: Path, shards: list[Path], limit: int | None) -> Iterator[EvalClip]:
+    import soundfile
+    from datasets import load_dataset
+
+    rows = load_dataset("parquet", data_files=[str(p) for p in shards], split="train", streaming=True)
+    with tempfile.TemporaryDirectory(prefix="hdtf-eval-") as tmp:
+        for index, row in enumerate(rows):
+            if limit and index >= limit:
+                break
+            if not isinstance(row.get("video"), (bytes, bytearray)) or row.get("audio") is None:
+                raise HDTFError(f"{data}: rows have no 'video' bytes and 'audio' samples (not an hdtf clips export)")
+            name = safe_name(str(row.get("id") or f"row{index:06d}"))
+            video, audio = Path(tmp) / f"{name}.mp4", Path(tmp) / f"{name}.wav"
+            video.write_bytes(row["video"])
+            soundfile.write(audio, np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]))
+            yield EvalClip(name, video, audio)
+            video.unlink()
+            audio.unlink()
 
 
 def reference_window(frame: np.ndarray, reference_points: np.ndarray, image_size: int) -> tuple[int, int, int]:
@@ -128,7 +165,7 @@ def _tools(options: EvaluationOptions) -> tuple[MetricTools, dict[str, str]]:
     """Load the user-weight networks that were asked for; metrics without weights get their 'n/a' reason."""
     wanted = frozenset(options.metrics)
     unavailable: dict[str, str] = {}
-    inception = sync = None
+    inception = sync = sync_real = None
     if "fid" in wanted:
         if options.fid_weights is None:
             unavailable["fid"] = fid_metric.MISSING
@@ -138,16 +175,21 @@ def _tools(options: EvaluationOptions) -> tuple[MetricTools, dict[str, str]]:
         if options.syncnet_weights is None:
             unavailable["lse"] = sync_metric.MISSING
         else:
-            sync = sync_metric.SyncScorer(sync_metric.load_syncnet(options.syncnet_weights, options.device), options.device)
-    return MetricTools(wanted, face_every=options.face_every, inception=inception, sync=sync), unavailable
+            net = sync_metric.load_syncnet(options.syncnet_weights, options.device)
+            sync = sync_metric.SyncScorer(net, options.device)
+            sync_real = sync_metric.SyncScorer(net, options.device)
+    tools = MetricTools(wanted, face_every=options.face_every, inception=inception, sync=sync, sync_real=sync_real)
+    return tools, unavailable
 
 
-def evaluate(model: str | Path, data: str | Path, output: str | Path, options: EvaluationOptions | None = None) -> dict[str, Any]:
+def evaluate(
+    model: str | Path, data: str | Path, output: str | Path, options: EvaluationOptions | None = None
+) -> dict[str, Any]:
     """Run a protocol over the clips of ``data`` and write the report into ``output``; returns the summary dict."""
     options = options or EvaluationOptions()
     if options.protocol not in PROTOCOLS:
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    clips = find_clips(data, options.limit)
+    clips = iter_clips(data, options.limit)
     tools, unavailable = _tools(options)
     from hdtf.modeling.generator import HDTFGenerator
 
@@ -196,7 +238,7 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, op
     row = score_clip(iter(out.frames), real, tools, source=out.reference_image, audio=speech, sample_rate=SAMPLE_RATE)
     still = None
     if compare:
-        path = output / "comparisons" / f"{clip.id}.mp4"
+        path = output / "comparisons" / f"{safe_name(clip.id)}.mp4"
         still = _write_comparison(path, out, iter_frames(clip.video, window, size), speech)
     return row, still
 

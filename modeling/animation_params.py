@@ -246,17 +246,19 @@ class ExpressionBasis:
 
     # ---- persistence -----------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write a safetensors file (atomically); group boundaries go into its metadata."""
+        """Write a safetensors file (atomically; a directory gets ``expression_basis.safetensors``), group
+        boundaries in its metadata."""
         from safetensors.numpy import save_file
 
         path = Path(path)
         if path.is_dir():
             path = path / BASIS_FILE
+        # float64, as computed: a saved and reloaded basis must give bit-identical landmarks.
         tensors = {
-            "mean": self.mean.astype(np.float32),
-            "components": self.components.astype(np.float32),
-            "explained_variance": self.explained_variance.astype(np.float32),
-            "out_of_plane": self.out_of_plane.astype(np.float32),
+            "mean": self.mean.astype(np.float64),
+            "components": self.components.astype(np.float64),
+            "explained_variance": self.explained_variance.astype(np.float64),
+            "out_of_plane": self.out_of_plane.astype(np.float64),
         }
         metadata = {"groups": ";".join(f"{k}:{a}:{b}" for k, (a, b) in self.groups.items()), "format": "hdtf-basis-1"}
         tmp = path.with_name(f".{path.name}.tmp")

@@ -36,7 +36,10 @@ __all__ = [
     "convert_original_checkpoint",
 ]
 
-_RENAMES = (("dense_motion.", "foreground_matting."), ("foreground_matting.attention_mask.", "foreground_matting.matting_mask."))
+_RENAMES = (
+    ("dense_motion.", "foreground_matting."),
+    ("foreground_matting.attention_mask.", "foreground_matting.matting_mask."),
+)
 BGR_TO_RGB = [2, 1, 0]
 
 
@@ -61,7 +64,9 @@ def load_original_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]
         raise HDTFError(f"{path}: no 'state_dict' in the checkpoint (found: {keys})")
     net_g = state.get("net_g")
     if not isinstance(net_g, dict):
-        raise HDTFError(f"{path}: no 'net_g' generator weights under 'state_dict' (found: {_brief(sorted(map(str, state)))})")
+        raise HDTFError(
+            f"{path}: no 'net_g' generator weights under 'state_dict' (found: {_brief(sorted(map(str, state)))})"
+        )
     bad = [k for k, v in net_g.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise HDTFError(f"{path}: 'net_g' holds non-tensor entries: {_brief(bad)}")
@@ -78,7 +83,9 @@ def _rename(key: str) -> str:
 
 def _colour_orders(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, list[int]]]:
     """For each tensor touching image channels (our names): the dim to permute and the permutation BGR <-> RGB."""
-    hg_in = state["foreground_matting.hourglass.encoder.down_blocks.0.conv.weight"].shape[1]  # 3 ref + 2 flow + 3 warped
+    hg_in = state["foreground_matting.hourglass.encoder.down_blocks.0.conv.weight"].shape[
+        1
+    ]  # 3 ref + 2 flow + 3 warped
     hg_perm = BGR_TO_RGB + [3, 4] + [7, 6, 5]
     if hg_in != 8:
         raise HDTFError(f"hourglass input has {hg_in} channels, expected 8 (3 image + 2 flow + 3 warped image)")
@@ -109,8 +116,13 @@ def original_to_hdtf(original: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     renamed = {_rename(k): v for k, v in original.items()}
     if len(renamed) != len(original):
         raise HDTFError("checkpoint has keys that collide after removing 'module.' and renaming")
-    required = ("encoder.in_conv.conv.weight", "foreground_matting.hourglass.encoder.down_blocks.0.conv.weight",
-                "foreground_matting.matting.weight", "decoder.out_conv.weight", "decoder.out_conv.bias")
+    required = (
+        "encoder.in_conv.conv.weight",
+        "foreground_matting.hourglass.encoder.down_blocks.0.conv.weight",
+        "foreground_matting.matting.weight",
+        "decoder.out_conv.weight",
+        "decoder.out_conv.bias",
+    )
     missing = [k for k in required if k not in renamed]
     if missing:
         raise HDTFError(f"not an animation-to-video generator checkpoint: missing {_brief(missing)}")
@@ -144,7 +156,9 @@ def config_from_original(state: dict[str, torch.Tensor]) -> HDTFAnimationToVideo
             num_down_blocks=_count(state, "encoder.down_blocks."),
             num_bottleneck_blocks=_count(state, "bottleneck.bottleneck."),
             hourglass_num_blocks=_count(state, "foreground_matting.hourglass.encoder.down_blocks."),
-            hourglass_block_expansion=state[f"foreground_matting.hourglass.decoder.up_blocks.{hg_last}.conv.weight"].shape[0],
+            hourglass_block_expansion=state[
+                f"foreground_matting.hourglass.decoder.up_blocks.{hg_last}.conv.weight"
+            ].shape[0],
             matting_scale=1 / 2 ** _count(state, "encoder.down_blocks."),
             mask_kernel_size=state["foreground_matting.matting.weight"].shape[-1],
         )
@@ -176,7 +190,9 @@ def _check_against(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> No
 
 
 def _bn(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
-    return F.batch_norm(x, s[p + "running_mean"], s[p + "running_var"], s[p + "weight"], s[p + "bias"], False, 0.0, 1e-5)
+    return F.batch_norm(
+        x, s[p + "running_mean"], s[p + "running_var"], s[p + "weight"], s[p + "bias"], False, 0.0, 1e-5
+    )
 
 
 def _conv_bn_relu(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
@@ -195,7 +211,9 @@ def _blur_subsample(x: torch.Tensor, kernel: torch.Tensor, scale: float) -> torc
     return F.interpolate(blurred, scale_factor=(scale, scale))
 
 
-def original_forward(state: dict[str, torch.Tensor], image_bgr: torch.Tensor, flow: torch.Tensor) -> dict[str, torch.Tensor]:
+def original_forward(
+    state: dict[str, torch.Tensor], image_bgr: torch.Tensor, flow: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """The documented original generator over ``module.``-prefixed original weights, in eval mode, BGR in and out."""
     s = {k.removeprefix("module."): v for k, v in state.items()}
     n_down = _count(s, "encoder.down_blocks.")
@@ -232,7 +250,9 @@ def original_forward(state: dict[str, torch.Tensor], image_bgr: torch.Tensor, fl
     x = _conv_bn_relu(image_bgr, s, "encoder.in_conv.")
     for i in range(n_down):
         x = F.avg_pool2d(_conv_bn_relu(x, s, f"encoder.down_blocks.{i}."), 2)
-    small_flow = F.interpolate(flow_fg.permute(0, 3, 1, 2), size=x.shape[2:], mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    small_flow = F.interpolate(
+        flow_fg.permute(0, 3, 1, 2), size=x.shape[2:], mode="bilinear", align_corners=False
+    ).permute(0, 2, 3, 1)
     x = F.grid_sample(x, small_flow, align_corners=False)
     x = matting_mask * x + (1 - matting_mask) * matting
     for i in range(_count(s, "bottleneck.bottleneck.")):

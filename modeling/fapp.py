@@ -1,4 +1,4 @@
-"""FAPP: sparse landmark motion -> dense sampling grid for ``grid_sample`` (the "facial animation parameter projection").
+"""FAPP: sparse landmark motion -> dense sampling grid for ``grid_sample`` (facial animation parameter projection).
 
 The original built the dense flow one frame at a time with ``scipy.interpolate.griddata(method="nearest")`` over a
 512x512 grid, then overwrote every row below the driving face with the mean motion (so neck and torso move rigidly).
@@ -52,43 +52,57 @@ def _as_batched(points: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     return tensor
 
 
+def _upsample2(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Each square's label to its four children, cropped to the child grid."""
+    return labels.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)[:, :rows, :cols]
+
+
 def _nearest_labels(
     sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
 ) -> torch.Tensor:
-    """Index (B, S, S) of the nearest site for every grid point (x = axis[col], y = axis[row]); N from ``row_limit`` on.
+    """Row index into ``values`` viewed as (B * (N + 1), 2) of the nearest site for every pixel, (B, S, S) int32.
 
-    Squared distances are formed as scipy's KD-tree forms them, dx*dx + dy*dy in float64, so the chosen index is the
-    same wherever the nearest site is unique; rows at or below ``row_limit`` get N, the index of the mean motion.
+    Pixel (row, col) sits at (x, y) = (axis[col], axis[row]). Squared distances are formed as scipy's KD-tree forms
+    them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Rows at or below
+    ``row_limit`` get index N of their frame: the mean motion. Labels of decided squares live in one small image per
+    level, each expanded into the next, so the full-size image is written once.
     Each square carries the sites that can be nearest anywhere inside it (within ``2 * half-diagonal`` of the best
     distance from its centre), so the work per square shrinks with the square.
     """
     batch, num_sites, _ = sites.shape
     size = axis.shape[0]
     device = sites.device
-    # Per-column and per-row squared offsets to every site: a pixel's distance is one gather from each and an add.
-    col_sq = (axis[None, :, None] - sites[:, None, :, 0]) ** 2  # (B, S, N)
-    row_sq = (axis[None, :, None] - sites[:, None, :, 1]) ** 2
-    labels = torch.empty(batch, size, size, dtype=torch.long, device=device)
+    base = (torch.arange(batch, device=device) * (num_sites + 1)).to(torch.int32)  # frame offset in the flat table
     ambiguous: list[torch.Tensor] = []
     inf = torch.tensor(float("inf"), dtype=torch.float64, device=device)
 
     tile = _TOP_TILE
-    starts = torch.arange(0, size, tile, device=device)
-    b, y0, x0 = (t.reshape(-1) for t in torch.meshgrid(torch.arange(batch, device=device), starts, starts, indexing="ij"))
-    keep = y0 < row_limit[b]
-    b, y0, x0 = b[keep], y0[keep], x0[keep]
+    grid = -(-size // tile)
+    starts = torch.arange(grid, device=device) * tile
+    coarse = (base + num_sites)[:, None, None].expand(batch, grid, grid).clone()
+    b, ty, tx = (
+        t.reshape(-1)
+        for t in torch.meshgrid(
+            torch.arange(batch, device=device),
+            torch.arange(grid, device=device),
+            torch.arange(grid, device=device),
+            indexing="ij",
+        )
+    )
+    keep = starts[ty] < row_limit[b]
+    b, ty, tx = b[keep], ty[keep], tx[keep]
     cand = torch.arange(num_sites, device=device).expand(b.numel(), -1)  # (M, K) candidate sites per square
     usable = torch.ones_like(cand, dtype=torch.bool)
-    while b.numel():
+    while True:
+        y0, x0 = ty * tile, tx * tile
         y1 = torch.clamp(y0 + tile, max=size) - 1
         x1 = torch.clamp(x0 + tile, max=size) - 1
         cy = torch.stack([y0, y0, y1, y1], dim=1)  # (M, 4) corner pixels
         cx = torch.stack([x0, x1, x0, x1], dim=1)
-        bb = b[:, None].expand(-1, 4)
-        flat_b = b[:, None, None].expand(-1, 4, cand.shape[1])
-        flat_c = cand[:, None, :].expand(-1, 4, -1)
-        dist = col_sq[flat_b, cx[:, :, None].expand_as(flat_c), flat_c] + row_sq[flat_b, cy[:, :, None].expand_as(flat_c), flat_c]
-        dist = torch.where(usable[:, None, :], dist, inf)  # (M, 4, K)
+        pts = sites[b[:, None], cand]  # (M, K, 2)
+        dx = axis[cx][:, :, None] - pts[:, None, :, 0]
+        dy = axis[cy][:, :, None] - pts[:, None, :, 1]
+        dist = torch.where(usable[:, None, :], dx * dx + dy * dy, inf)  # (M, 4, K)
         if dist.shape[-1] > 1:
             best2, idx2 = dist.topk(2, dim=-1, largest=False)
             clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
@@ -97,68 +111,62 @@ def _nearest_labels(
             clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=device)
         best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
         decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
-        if decided.any():
-            db, dy0, dx0, dlab = b[decided], y0[decided], x0[decided], best[decided, 0]
-            offsets = torch.arange(tile, device=device)
-            rows = (dy0[:, None] + offsets).clamp(max=size - 1)
-            cols = (dx0[:, None] + offsets).clamp(max=size - 1)
-            flat = (db[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
-            labels.view(-1)[flat.reshape(-1)] = dlab.repeat_interleave(tile * tile)
-        b, y0, x0 = b[~decided], y0[~decided], x0[~decided]
+        coarse[b[decided], ty[decided], tx[decided]] = best[decided, 0].to(torch.int32) + base[b[decided]]
+        b, ty, tx = b[~decided], ty[~decided], tx[~decided]
         cand, usable = cand[~decided], usable[~decided]
-        if tile <= _LEAF_TILE:
-            _label_leaves(labels, ambiguous, col_sq, row_sq, b, y0, x0, tile, cand, usable)
+        if tile <= _LEAF_TILE or not b.numel():
             break
         tile //= 2
+        grid = -(-size // tile)
+        coarse = _upsample2(coarse, grid, grid)
         b, cand, usable = (t.repeat_interleave(4, dim=0) for t in (b, cand, usable))
-        y0 = (y0[:, None] + torch.tensor([0, 0, tile, tile], device=device)).reshape(-1)
-        x0 = (x0[:, None] + torch.tensor([0, tile, 0, tile], device=device)).reshape(-1)
-        keep = (y0 < size) & (x0 < size) & (y0 < row_limit[b])
-        b, y0, x0, cand, usable = b[keep], y0[keep], x0[keep], cand[keep], usable[keep]
-        cand, usable = _prune_candidates(sites, axis, b, y0, x0, tile, cand, usable)
+        ty = (ty[:, None] * 2 + torch.tensor([0, 0, 1, 1], device=device)).reshape(-1)
+        tx = (tx[:, None] * 2 + torch.tensor([0, 1, 0, 1], device=device)).reshape(-1)
+        keep = (ty < grid) & (tx < grid) & (ty * tile < row_limit[b])
+        b, ty, tx, cand, usable = b[keep], ty[keep], tx[keep], cand[keep], usable[keep]
+        cand, usable = _prune_candidates(sites, axis, b, ty * tile, tx * tile, tile, cand, usable)
 
+    labels = coarse.repeat_interleave(tile, dim=1).repeat_interleave(tile, dim=2)[:, :size, :size].contiguous()
+    if b.numel():
+        _label_leaves(labels, ambiguous, sites, axis, b, ty * tile, tx * tile, tile, cand, usable, base)
     if ambiguous:
-        _break_ties_like_scipy(labels, torch.cat(ambiguous), sites, values, axis)
+        _break_ties_like_scipy(labels, torch.cat(ambiguous), sites, values, axis, base)
     for frame, first_row in enumerate(row_limit.tolist()):
-        labels[frame, first_row:] = num_sites
+        labels[frame, first_row:] = base[frame] + num_sites
     return labels
 
 
 def _label_leaves(
     labels: torch.Tensor,
     ambiguous: list[torch.Tensor],
-    col_sq: torch.Tensor,
-    row_sq: torch.Tensor,
+    sites: torch.Tensor,
+    axis: torch.Tensor,
     b: torch.Tensor,
     y0: torch.Tensor,
     x0: torch.Tensor,
     tile: int,
     cand: torch.Tensor,
     usable: torch.Tensor,
+    base: torch.Tensor,
 ) -> None:
     """Label every pixel of the undecided leaf squares by brute force over each square's few candidates."""
-    if not b.numel():
-        return
     size = labels.shape[-1]
     offsets = torch.arange(tile, device=b.device)
     rows = (y0[:, None] + offsets).clamp(max=size - 1)  # (M, T)
     cols = (x0[:, None] + offsets).clamp(max=size - 1)
-    bk = b[:, None, None].expand(-1, tile, cand.shape[1])
-    ck = cand[:, None, :].expand(-1, tile, -1)
-    col_part = col_sq[bk, cols[:, :, None].expand_as(ck), ck]  # (M, T, K)
-    row_part = row_sq[bk, rows[:, :, None].expand_as(ck), ck]
-    row_part = torch.where(usable[:, None, :], row_part, torch.tensor(float("inf"), dtype=row_part.dtype, device=b.device))
-    dist = row_part[:, :, None, :] + col_part[:, None, :, :]  # (M, T_y, T_x, K)
+    pts = sites[b[:, None], cand]  # (M, K, 2)
+    dx = axis[cols][:, :, None] - pts[:, None, :, 0]  # (M, T, K)
+    dy = axis[rows][:, :, None] - pts[:, None, :, 1]
+    dy2 = torch.where(usable[:, None, :], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
+    dist = dy2[:, :, None, :] + (dx * dx)[:, None, :, :]  # (M, T_y, T_x, K): dx*dx + dy*dy, as scipy sums
     best_dist, best_idx = dist.min(dim=-1)
-    label = torch.gather(cand[:, None, None, :].expand(-1, tile, tile, -1), 3, best_idx[..., None])[..., 0]
-    flat = (b[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
-    labels.view(-1)[flat.reshape(-1)] = label.reshape(-1)
+    label = torch.gather(cand, 1, best_idx.reshape(len(b), -1)).view(-1, tile, tile)
+    labels[b[:, None, None], rows[:, :, None], cols[:, None, :]] = label.to(torch.int32) + base[b][:, None, None]
     if cand.shape[1] > 1:
-        runner_up = dist.scatter(3, best_idx[..., None], float("inf")).amin(dim=-1)
+        runner_up = dist.scatter_(3, best_idx[..., None], float("inf")).amin(dim=-1)  # dist is ours to overwrite
         unclear = (runner_up - best_dist <= _TIE_RTOL * runner_up) & torch.isfinite(runner_up)
         if unclear.any():
-            where = unclear.nonzero()
-            m, ty, tx = where.unbind(1)
+            m, ty, tx = unclear.nonzero().unbind(1)
             ambiguous.append(torch.stack([b[m], rows[m, ty], cols[m, tx]], dim=1))
 
 
@@ -197,7 +205,12 @@ def _prune_candidates(
 
 
 def _break_ties_like_scipy(
-    labels: torch.Tensor, where: torch.Tensor, sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor
+    labels: torch.Tensor,
+    where: torch.Tensor,
+    sites: torch.Tensor,
+    values: torch.Tensor,
+    axis: torch.Tensor,
+    base: torch.Tensor,
 ) -> None:
     """Give (near-)tied pixels the index scipy's ``griddata`` picks; only where the tied sites' motions differ."""
     from scipy.interpolate import NearestNDInterpolator
@@ -207,7 +220,7 @@ def _break_ties_like_scipy(
     dist = (px[:, None] - sites[b, :, 0]) ** 2 + (py[:, None] - sites[b, :, 1]) ** 2
     best = dist.min(dim=1, keepdim=True).values
     tied = dist <= best * (1 + 4 * _TIE_RTOL)
-    chosen_values = values[b, labels[b, row, col]]
+    chosen_values = values[b, (labels[b, row, col] - base[b]).long()]
     differs = (tied & (values[b] != chosen_values[:, None, :]).any(-1)).any(dim=1)
     if not differs.any():
         return
@@ -220,7 +233,8 @@ def _break_ties_like_scipy(
         pick = NearestNDInterpolator(sites_np[frame], np.arange(sites_np.shape[1]))
         chosen = pick((axis_np[col_np[sel]], axis_np[row_np[sel]]))
         sel_t = torch.as_tensor(sel, device=labels.device)
-        labels[b[sel_t], row[sel_t], col[sel_t]] = torch.as_tensor(chosen, device=labels.device, dtype=torch.long)
+        chosen_t = torch.as_tensor(chosen, device=labels.device, dtype=torch.int32)
+        labels[b[sel_t], row[sel_t], col[sel_t]] = chosen_t + base[b[sel_t]]
 
 
 def _linear_flow(
@@ -299,9 +313,8 @@ def construct_fapp(
     row_limit = drv_px[..., 1].amax(dim=1).trunc().clamp(0, size).long()
 
     labels = _nearest_labels(drv, values, axis, row_limit)
-    batch, num_points = values.shape[:2]
+    batch = values.shape[0]
     table = torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)  # index N = mean motion (torso)
-    labels += (torch.arange(batch, device=device) * (num_points + 1))[:, None, None]
     flow = table.view(-1, 2).index_select(0, labels.view(-1)).view(batch, size, size, 2)
     if method == "linear":
         _linear_flow(drv, values, axis, row_limit, flow)
@@ -309,7 +322,9 @@ def construct_fapp(
     return flow.to(out_dtype)
 
 
-def flow_to_color(grid_or_flow: torch.Tensor | np.ndarray, is_grid: bool = True, max_norm: float | None = None) -> np.ndarray:
+def flow_to_color(
+    grid_or_flow: torch.Tensor | np.ndarray, is_grid: bool = True, max_norm: float | None = None
+) -> np.ndarray:
     """uint8 RGB picture(s) of a sampling grid's displacement: hue = direction, brightness = magnitude.
 
     ``grid_or_flow`` is (H, W, 2) or (B, H, W, 2); with ``is_grid`` the identity grid is subtracted first. Magnitudes

@@ -36,7 +36,7 @@ from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
 from .model_card import build_model_card, write_model_card
 from .modeling_animation2video import HDTFAnimationToVideo
-from .modeling_audio2animation import HDTFAudioToAnimation
+from .modeling_audio2animation import HDTFAudioToAnimation, realign_weights
 from .presets import preset
 
 CONFIG_FILE = "generator_config.json"
@@ -208,7 +208,7 @@ class HDTFGenerator:
             HDTFFeatureExtractor.from_pretrained(directory / "feature_extractor"),
             ExpressionBasis.load(directory / BASIS_FILE),
             HDTFAudioToAnimation.from_pretrained(directory / "audio2animation"),
-            HDTFAnimationToVideo.from_pretrained(directory / "animation2video"),
+            realign_weights(HDTFAnimationToVideo.from_pretrained(directory / "animation2video")),
             config,
         )
         return generator.to(device=device, dtype=dtype)

@@ -1,4 +1,4 @@
-"""README.md model cards for the hdtf models: YAML metadata the Hub reads, then what the weights are and how to use them.
+"""README.md model cards for hdtf models: YAML metadata the Hub reads, then what the weights are and how to use them.
 
 Every model directory the project writes (converted checkpoints, init-model, training runs) gets one, so the same
 facts (origin, hyper-parameters, intended use, limits) travel with the weights.

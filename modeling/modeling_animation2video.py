@@ -111,7 +111,9 @@ class Encoder(nn.Module):
         c = config
         self.in_conv = ConvNormRelu(c.num_channels, c.block_expansion, 7, c.norm_type)
         widths = [min(c.max_features, c.block_expansion * 2**i) for i in range(c.num_down_blocks + 1)]
-        self.down_blocks = nn.ModuleList(DownBlock(widths[i], widths[i + 1], c.norm_type) for i in range(c.num_down_blocks))
+        self.down_blocks = nn.ModuleList(
+            DownBlock(widths[i], widths[i + 1], c.norm_type) for i in range(c.num_down_blocks)
+        )
 
 
 class Decoder(nn.Module):
@@ -224,7 +226,9 @@ class ForegroundMatting(nn.Module):
 def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """grid_sample with the flow resized bilinearly to the feature size when they differ (original convention)."""
     if flow.shape[1:3] != features.shape[2:]:
-        flow = F.interpolate(flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+        flow = F.interpolate(
+            flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear", align_corners=False
+        ).permute(0, 2, 3, 1)
     return F.grid_sample(features, flow.to(features.dtype), align_corners=False)
 
 
@@ -304,7 +308,9 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
         flow = dense_flow.to(dtype)
         if self.encoder.in_conv.conv.weight.is_contiguous(memory_format=torch.channels_last):
             image = image.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(image.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
+        with torch.autocast(
+            image.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+        ):
             out = self._generate(image, flow)
         out = tuple(t.float() if autocast_dtype is not None else t for t in out)
         if not return_dict:
@@ -333,9 +339,8 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
         return synthetic, warped_image, foreground, matting_mask, flow_foreground
 
 
-
 def _register_auto_classes() -> None:
-    """Make ``AutoConfig``/``AutoModel.from_pretrained`` resolve "hdtf_animation2video" once hdtf.modeling is imported."""
+    """Let ``AutoConfig``/``AutoModel.from_pretrained`` resolve "hdtf_animation2video" once hdtf.modeling is loaded."""
     from transformers import AutoConfig, AutoModel
 
     AutoConfig.register(HDTFAnimationToVideoConfig.model_type, HDTFAnimationToVideoConfig, exist_ok=True)

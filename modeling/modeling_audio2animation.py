@@ -58,6 +58,22 @@ def decode_normalised_landmarks(
     return rotated * torch.exp(pose[..., 0])[..., None, None] + pose[..., None, 2:4]
 
 
+def realign_weights(module: nn.Module) -> nn.Module:
+    """Copy parameters/buffers that sit at unaligned addresses (memory-mapped safetensors) into fresh memory.
+
+    CPU kernels (GRU, matmul) pick vector code paths by alignment, so an unaligned copy of the very same weights
+    can differ in the last bit of the outputs; realigning makes a saved-and-reloaded model reproduce exactly.
+    """
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.numel() and tensor.data_ptr() % 64:
+                tensor.data = tensor.data.clone()
+    for sub in module.modules():
+        if isinstance(sub, nn.RNNBase):
+            sub.flatten_parameters()
+    return module
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``values`` (B, T, …) over frames where ``mask`` (B, T) is set."""
     weights = mask.to(values.dtype).reshape(*mask.shape, *([1] * (values.ndim - mask.ndim)))
@@ -163,6 +179,11 @@ class HDTFAudioToAnimation(PreTrainedModel):
         self.register_buffer("basis_components", torch.zeros(k, NUM_LANDMARKS, 2))
         self.register_buffer("basis_out_of_plane", torch.zeros(2, NUM_LANDMARKS, 2))
         self.post_init()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs) -> HDTFAudioToAnimation:
+        """``PreTrainedModel.from_pretrained`` with the weights realigned (see ``realign_weights``)."""
+        return realign_weights(super().from_pretrained(*args, **kwargs))
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Conv2d)):

@@ -11,8 +11,15 @@ from hdtf.modeling import HDTFAnimationToVideo, HDTFAnimationToVideoConfig, iden
 from hdtf.modeling.convert_original import BGR_TO_RGB, hdtf_to_original, original_forward, probe_inputs
 from hdtf.modeling.model_card import build_model_card, write_model_card
 
-TINY = dict(block_expansion=8, max_features=32, hourglass_num_blocks=2, hourglass_block_expansion=8,
-            hourglass_max_features=32, num_bottleneck_blocks=1, image_size=32)
+TINY = dict(
+    block_expansion=8,
+    max_features=32,
+    hourglass_num_blocks=2,
+    hourglass_block_expansion=8,
+    hourglass_max_features=32,
+    num_bottleneck_blocks=1,
+    image_size=32,
+)
 
 
 def tiny_model(seed: int = 0, **overrides) -> HDTFAnimationToVideo:
@@ -68,7 +75,7 @@ def test_other_resolutions_and_clear_size_errors():
 
 
 def test_matches_documented_original_forward_after_colour_swap():
-    """The module tree computes the same as the functional original (BGR) on the same weights, for a non-default size."""
+    """The module tree computes what the functional original (BGR) computes on the same weights, at a small size."""
     model = tiny_model(seed=1)
     image, flow = probe_inputs(32, seed=3)
     original = hdtf_to_original(model.state_dict())
@@ -123,8 +130,15 @@ def test_channels_last_and_bf16_autocast_paths():
 
 
 def test_model_card(tmp_path):
-    text = build_model_card("T", "summary here", HDTFAnimationToVideoConfig(), usage="x = 1", parameters=2_000_000,
-                            notes=["a note"], tags=["talking-face"])
+    text = build_model_card(
+        "T",
+        "summary here",
+        HDTFAnimationToVideoConfig(),
+        usage="x = 1",
+        parameters=2_000_000,
+        notes=["a note"],
+        tags=["talking-face"],
+    )
     assert text.startswith("---\nlibrary_name: transformers\n") and "- talking-face" in text
     assert "| `hourglass_num_blocks` | `5` |" in text and "Parameters: 2.0 M." in text and "- a note" in text
     assert write_model_card(tmp_path, text).read_text() == text

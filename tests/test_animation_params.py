@@ -113,8 +113,8 @@ def test_fit_save_load(tmp_path):
     path = basis.save(tmp_path / "b.safetensors")
     loaded = ExpressionBasis.load(path)
     assert loaded.groups == basis.groups
-    np.testing.assert_allclose(loaded.components, basis.components, atol=1e-6)
-    np.testing.assert_allclose(loaded.mean, basis.mean, atol=1e-6)
+    np.testing.assert_array_equal(loaded.components, basis.components)
+    np.testing.assert_array_equal(loaded.mean, basis.mean)
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
     with pytest.raises(ValueError, match="at least one clip"):
         ExpressionBasis.fit([np.full((5, 68, 2), np.nan)])
@@ -122,3 +122,34 @@ def test_fit_save_load(tmp_path):
 
 def test_mouth_indices():
     assert list(MOUTH) == list(range(48, 68))
+
+
+def test_fit_expression_basis_command(tmp_path, capsys):
+    from hdtf.cli import main
+    from hdtf.modeling.generator import HDTFGenerator
+    from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
+
+    clips = tmp_path / "data" / "clips"
+    clips.mkdir(parents=True)
+    for k, track in enumerate(procedural_landmarks(4, 40, seed=9)):
+        found = np.ones(len(track), bool)
+        found[::7] = False  # frames without a face are left out of the fit
+        track[~found] = 0.0
+        np.savez(clips / f"clip_{k}.landmarks.npz", points=track.astype(np.float32), found=found)
+    (clips / "broken.landmarks.npz").write_bytes(b"not an npz")
+    assert main(["fit-expression-basis", str(tmp_path / "data"), str(tmp_path / "basis.safetensors"),
+                 "--components", "mouth=4,eyebrows=2"]) == 0
+    captured = capsys.readouterr()
+    assert "from 4 clips" in captured.out and "broken.landmarks.npz" in captured.err
+    assert ExpressionBasis.load(tmp_path / "basis.safetensors").groups == {"mouth": (0, 4), "eyebrows": (4, 6)}
+
+    model = tmp_path / "model"
+    HDTFGenerator.from_preset("tiny").save_pretrained(model)
+    assert main(["fit-expression-basis", str(tmp_path / "data"), str(model), "--components", "mouth=4"]) == 2
+    assert "expects 18 expression components" in capsys.readouterr().err
+    assert main(["fit-expression-basis", str(tmp_path / "data"), str(model)]) == 0
+    stored = ExpressionBasis.load(model)
+    buffers = HDTFAudioToAnimation.from_pretrained(model / "audio2animation").basis_components.numpy()
+    np.testing.assert_allclose(buffers, stored.components, atol=1e-6)
+    assert not np.allclose(stored.components, default_basis().components)
+    assert main(["fit-expression-basis", str(tmp_path / "nothing"), str(tmp_path / "b2.safetensors")]) == 2

@@ -81,23 +81,22 @@ def test_pose_follows_audio_energy(basis):
 
 def test_losses_and_a_few_steps_reduce_them(basis):
     model = _model(basis)
-    expr_t, pose_t = _targets(basis, 2, 24)
+    expr_t, pose_t = _targets(basis, 2, 16)
     expr_t, pose_t = expr_t + 0.3, pose_t + 0.2  # an offset the heads can learn in a few steps
-    x = torch.randn(2, 24, 20, 40)
-    mask = torch.ones(2, 24)
-    mask[1, 20:] = 0
-    out = model(x, frame_mask=mask, expression_target=expr_t, pose_target=pose_t, noise=torch.zeros(2, 24, 4))
+    x = torch.randn(2, 16, 20, 40)
+    mask = torch.ones(2, 16)
+    mask[1, 12:] = 0
+    kwargs = dict(frame_mask=mask, expression_target=expr_t, pose_target=pose_t, noise=torch.zeros(2, 16, 4))
+    out = model(x, **kwargs)
     assert set(out.losses) == {"landmark", "velocity", "pose", "expression", "loss"}
-    assert out.loss.ndim == 0 and out.loss > 0
+    assert out.loss.ndim == 0
+    first = out.loss.item()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = None
-    for _ in range(15):
-        out = model(x, frame_mask=mask, expression_target=expr_t, pose_target=pose_t, noise=torch.zeros(2, 24, 4))
-        first = first if first is not None else out.loss.item()
+    for _ in range(10):
         opt.zero_grad()
-        out.loss.backward()
+        model(x, **kwargs).loss.backward()
         opt.step()
-    assert out.loss.item() < 0.5 * first
+    assert model(x, **kwargs).loss.item() < 0.6 * first
 
 
 def test_loss_is_zero_for_perfect_prediction_and_masks_padding(basis):

@@ -45,7 +45,7 @@ def layout(shared_dir: Path) -> dict[str, tuple[int, ...]]:
 
 
 def random_original(layout: dict[str, tuple[int, ...]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights of the documented shapes, trained-looking BatchNorm statistics, random per-channel blur kernels."""
+    """Random weights of the documented shapes, trained-looking BatchNorm statistics, random per-channel blur kernel."""
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for key, shape in layout.items():

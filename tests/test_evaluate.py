@@ -19,17 +19,50 @@ from hdtf.metrics.video import MetricTools, iter_frames, score_clip  # noqa: E40
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory, speech_wav) -> Path:
-    """A 1.2 s, 256x256, 25 fps talking-face clip of a real photo (prepared-dataset layout: mp4 + wav beside)."""
+def prepared(tmp_path_factory, speech_wav) -> Path:
+    """A prepared dataset (status file + manifest, clips/{id}.mp4 + .wav): a 1.2 s, 256x256, 25 fps talking-face
+    clip of a real photo, and a clip without a face that evaluation must report and skip."""
     import soundfile as sf
 
-    from hdtf.synthetic import make_talking_face_video
+    from hdtf.manifest import write_manifest
+    from hdtf.pipeline import STATUS_VERSION, write_json_atomic
+    from hdtf.synthetic import make_no_face_video, make_talking_face_video
 
     root = tmp_path_factory.mktemp("prepared")
-    video = make_talking_face_video(root / "clips" / "WRA_Test_000.mp4", audio=speech_wav, seconds=1.2, size=(256, 256))
+    make_talking_face_video(root / "clips" / "WRA_Test_000.mp4", audio=speech_wav, seconds=1.2, size=(256, 256))
+    make_no_face_video(root / "clips" / "WRA_Test_001.mp4", seconds=0.4, size=(128, 128))
     audio, rate = sf.read(speech_wav, dtype="float32")
-    sf.write(root / "clips" / "WRA_Test_000.wav", audio[: int(1.2 * rate)], rate)
-    return video.path
+    clips = []
+    for name, seconds in (("WRA_Test_000", 1.2), ("WRA_Test_001", 0.4)):
+        sf.write(root / "clips" / f"{name}.wav", audio[: int(seconds * rate)], rate)
+        clips.append({"id": name, "status": "done", "path": f"clips/{name}.mp4", "audio_path": f"clips/{name}.wav"})
+    video = {"source": "hdtf", "subset": "WRA", "name": "Test", "key": "WRA_Test"}
+    status = {"version": STATUS_VERSION, "video": video, "status": "done", "reason": None, "clips": clips}
+    write_json_atomic(root / "status" / "WRA_Test.json", status)
+    write_manifest(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clip(prepared) -> Path:
+    return prepared / "clips" / "WRA_Test_000.mp4"
+
+
+@pytest.fixture(scope="module")
+def user_weights(tmp_path_factory) -> tuple[Path, Path]:
+    """Stand-ins for the user's files in the real formats: a TorchScript feature extractor, a SyncNet state dict."""
+    from hdtf.metrics.sync import build_syncnet
+
+    class Pool(torch.nn.Module):
+        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    root = tmp_path_factory.mktemp("weights")
+    with pytest.warns(DeprecationWarning):
+        torch.jit.script(Pool()).save(str(root / "inception.pt"))
+    torch.manual_seed(0)
+    torch.save(build_syncnet().state_dict(), root / "syncnet_v2.model")
+    return root / "inception.pt", root / "syncnet_v2.model"
 
 
 def _blur(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -69,22 +102,17 @@ def test_shorter_side_bounds_the_comparison_and_sizes_must_match(clip):
         MetricTools(frozenset({"niqe"}))
 
 
-def test_fid_and_lse_run_with_user_weights(clip, tmp_path):
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_fid_and_lse_run_with_user_weights(clip, user_weights):
     from hdtf.metrics.fid import InceptionFeatures, fid_from_stats
-    from hdtf.metrics.sync import SyncScorer, build_syncnet, load_syncnet
+    from hdtf.metrics.sync import SyncScorer, load_syncnet
 
-    class Pool(torch.nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
-
-    with pytest.warns(DeprecationWarning):
-        torch.jit.script(Pool()).save(str(tmp_path / "pool.pt"))
-    torch.manual_seed(0)
-    torch.save(build_syncnet().state_dict(), tmp_path / "syncnet.model")
+    net = load_syncnet(user_weights[1])
     tools = MetricTools(
         frozenset({"fid", "lse"}),
-        inception=InceptionFeatures(tmp_path / "pool.pt"),
-        sync=SyncScorer(load_syncnet(tmp_path / "syncnet.model"), batch=8),
+        inception=InceptionFeatures(user_weights[0]),
+        sync=SyncScorer(net, batch=8),
+        sync_real=SyncScorer(net, batch=8),
     )
     import soundfile as sf
 
@@ -94,13 +122,18 @@ def test_fid_and_lse_run_with_user_weights(clip, tmp_path):
     assert tools.fid_generated.n == tools.fid_real.n == 12
     assert fid_from_stats(tools.fid_generated, tools.fid_real) == pytest.approx(0.0, abs=1e-6)
     assert np.isfinite(row["lse_d"]) and row["lse_c"] >= 0 and -15 <= row["lse_offset"] <= 15
+    assert (row["lse_d_real"], row["lse_c_real"]) == (row["lse_d"], row["lse_c"])  # same frames, same scores
 
 
-def test_find_clips_reads_folders_and_names_bad_input(clip, tmp_path):
-    found = find_clips(clip.parent.parent)
-    assert [c.id for c in found] == ["WRA_Test_000"] and found[0].audio.suffix == ".wav"
+def test_find_clips_reads_folders_and_names_bad_input(prepared, clip, tmp_path):
+    found = find_clips(prepared)
+    assert [c.id for c in found] == ["WRA_Test_000", "WRA_Test_001"] and found[0].audio.suffix == ".wav"
+    assert [c.id for c in find_clips(prepared, limit=1)] == ["WRA_Test_000"]
     assert find_clips(clip)[0].video == clip
-    with pytest.raises(HDTFError, match="no manifest.json and no .mp4"):
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "a.mp4").write_bytes(clip.read_bytes())
+    assert [(c.id, c.audio.name) for c in find_clips(tmp_path / "loose")] == [("a", "a.mp4")]
+    with pytest.raises(HDTFError, match=r"no manifest.json, no data/\*.parquet and no .mp4"):
         find_clips(tmp_path)
 
 
@@ -127,29 +160,33 @@ def tiny_model(tmp_path_factory) -> Path:
     return HDTFGenerator.from_preset("tiny", seed=0).save_pretrained(tmp_path_factory.mktemp("model") / "tiny")
 
 
-@pytest.mark.parametrize("protocol", ["audio", "reconstruction"])
-def test_hdtf_evaluate_end_to_end(protocol, clip, tiny_model, tmp_path, capsys):
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize(("protocol", "with_weights"), [("audio", True), ("reconstruction", False)])
+def test_hdtf_evaluate_end_to_end(protocol, with_weights, prepared, tiny_model, user_weights, tmp_path, capsys):
     from hdtf.cli import main
-    from hdtf.synthetic import make_no_face_video
 
-    data = clip.parent.parent
-    if not (data / "clips" / "WRA_Zzz_000.mp4").exists():  # a clip that must fail without stopping the run
-        make_no_face_video(data / "clips" / "WRA_Zzz_000.mp4", seconds=0.4, size=(128, 128))
     out = tmp_path / "report"
-    code = main(["evaluate", "--model", str(tiny_model), "--data", str(data), "--protocol", protocol,
-                 "--metrics", "psnr,ssim,lmd,fid,lse", "--face-every", "5", "--output", str(out), "--compare", "1"])
+    weights = ["--fid-weights", str(user_weights[0]), "--syncnet-weights", str(user_weights[1])] if with_weights else []
+    code = main(["evaluate", "--model", str(tiny_model), "--data", str(prepared), "--protocol", protocol,
+                 "--metrics", "psnr,ssim,lmd,fid,lse", "--face-every", "5", "--output", str(out), "--compare", "1",
+                 *weights])
     assert code == 0
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["protocol"] == protocol and summary["clips"] == 2 and summary["scored"] == 1
-    assert summary["failed"][0]["id"] == "WRA_Zzz_000" and "no face" in summary["failed"][0]["reason"]
+    assert summary["failed"][0]["id"] == "WRA_Test_001" and "no face" in summary["failed"][0]["reason"]
     metrics = summary["metrics"]
     assert 0 < metrics["psnr"] < 60 and -1 <= metrics["ssim"] <= 1
-    assert metrics["fid"] == "n/a (weights not provided: --fid-weights)"
-    assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
-    assert isinstance(metrics["m_lmd"], (float, str))  # an untrained model may draw no face at all
+    # An untrained model may draw no face at all; then LMD says so instead of a number.
+    assert metrics["m_lmd"] == "n/a (no face found in the generated frames)" or metrics["m_lmd"] >= 0
     table = (out / "report.md").read_text()
-    assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in table
-    assert "WRA_Zzz_000" in capsys.readouterr().out
+    if with_weights:
+        assert metrics["fid"] > 0 and np.isfinite(metrics["lse_d"]) and metrics["lse_c"] >= 0
+        assert np.isfinite(metrics["lse_d_real"]) and metrics["lse_d"] != metrics["lse_d_real"]
+    else:
+        assert metrics["fid"] == "n/a (weights not provided: --fid-weights)"
+        assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
+        assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in table
+    assert "WRA_Test_001: failed" in capsys.readouterr().out
     rows = (out / "per_clip.csv").read_text().splitlines()
     assert rows[0].startswith("id,status,reason") and len(rows) == 3
     frames = list(iter_frames(out / "comparisons" / "WRA_Test_000.mp4"))
@@ -158,3 +195,23 @@ def test_hdtf_evaluate_end_to_end(protocol, clip, tiny_model, tmp_path, capsys):
     # The real panel is the generator's reference crop of the real clip: frame 0 equals the source panel.
     source, real = frames[0][:, :128].astype(int), frames[0][:, 256:384].astype(int)
     assert np.abs(source - real).mean() < 3.0
+
+
+def test_exported_parquet_rows_are_streamed_as_clips(clip, tmp_path):
+    import datasets
+    import soundfile as sf
+
+    from hdtf.evaluate import iter_clips
+
+    audio, rate = sf.read(clip.with_suffix(".wav"), dtype="float32")
+    rows = {"id": ["WRA_Row_000", "WRA_Row_001"], "video": [clip.read_bytes()] * 2, "audio": [audio] * 2,
+            "sample_rate": [rate] * 2}
+    (tmp_path / "data").mkdir()
+    datasets.Dataset.from_dict(rows).to_parquet(str(tmp_path / "data" / "train-00000-of-00001.parquet"))
+    seen = []
+    for item in iter_clips(tmp_path, limit=1):
+        frames = list(iter_frames(item.video))
+        back, back_rate = sf.read(item.audio, dtype="float32")
+        seen.append((item.id, len(frames), back_rate, len(back)))
+    assert seen == [("WRA_Row_000", 30, rate, len(audio))]
+    assert not item.video.exists()  # the temporary copy is gone once the clip was evaluated

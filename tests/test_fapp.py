@@ -36,7 +36,10 @@ def face_layout(size: int) -> np.ndarray:
         (262 + 25 * i, 200 - 10 * np.sin(i * np.pi / 4)) for i in range(5)
     ]
     nose = [(256, 230 + 20 * i) for i in range(4)] + [(226 + 15 * i, 320 - 5 * (i in (0, 4))) for i in range(5)]
-    eye = lambda cx: [(cx + 30 * np.cos(t), 245 + 12 * np.sin(t)) for t in np.linspace(np.pi, 3 * np.pi, 7)[:6]]
+
+    def eye(cx: float) -> list[tuple[float, float]]:
+        return [(cx + 30 * np.cos(t), 245 + 12 * np.sin(t)) for t in np.linspace(np.pi, 3 * np.pi, 7)[:6]]
+
     outer = [(256 + 60 * np.cos(t), 380 + 25 * np.sin(t)) for t in np.linspace(np.pi, 3 * np.pi, 13)[:12]]
     inner = [(216, 380), (236, 380), (256, 380), (276, 380), (296, 380), (276, 380), (256, 380), (236, 380)]
     points = np.array(jaw + brows + nose + eye(196) + eye(316) + outer + inner, dtype=np.float64)
@@ -69,7 +72,9 @@ def test_tie_break_matters_and_follows_scipy():
     drv = driving / size * 2 - 1
     axis = np.linspace(-1, 1, size)
     gx, gy = np.meshgrid(axis, axis)
-    dist = (gx[None, :, :, None] - drv[:, None, None, :, 0]) ** 2 + (gy[None, :, :, None] - drv[:, None, None, :, 1]) ** 2
+    dist = (gx[None, :, :, None] - drv[:, None, None, :, 0]) ** 2 + (
+        gy[None, :, :, None] - drv[:, None, None, :, 1]
+    ) ** 2
     naive = (reference / size * 2 - 1)[None] - drv
     naive_flow = np.take_along_axis(naive, dist.reshape(2, -1, 68).argmin(-1)[..., None], axis=1)
     expected = scipy_fapp(reference, driving, size)

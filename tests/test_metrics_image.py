@@ -54,7 +54,8 @@ def test_batches_float_and_torch_give_the_same_numbers(pair):
     clean, noisy = pair
     batch_a, batch_b = np.stack([clean, clean]), np.stack([clean, noisy])
     per_frame = ssim(batch_a, batch_b)
-    assert per_frame.shape == (2,) and per_frame[0] == pytest.approx(1.0) and per_frame[1] == pytest.approx(ssim(clean, noisy))
+    assert per_frame.shape == (2,) and per_frame[0] == pytest.approx(1.0)
+    assert per_frame[1] == pytest.approx(ssim(clean, noisy))
     assert ssim(clean / 255.0, noisy / 255.0) == pytest.approx(ssim(clean, noisy), abs=1e-9)
     assert ssim(torch.from_numpy(batch_a), torch.from_numpy(batch_b)) == pytest.approx(per_frame, abs=1e-9)
     assert psnr(torch.from_numpy(batch_a), torch.from_numpy(batch_b)) == pytest.approx(psnr(batch_a, batch_b))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 HELP = "animate a face photo with speech (--audio) or with another face's motion (--driving-video)"
+SAMPLING_RATE = 16000  # speech is decoded at this rate; the model's feature extractor resamples if it differs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +40,14 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_inputs(args)
+    from hdtf.video_io import read_audio, write_video
+
+    # Decode the speech before loading torch and the model: unreadable or empty audio fails in a moment.
+    speech = None if args.audio is None else read_audio(args.audio, SAMPLING_RATE)
+
     from transformers.utils import logging as hf_logging
 
     from hdtf.modeling.generator import HDTFGenerator
-    from hdtf.video_io import write_video
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -50,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     fps = float(generator.config["fps"])
     out = generator(
         args.image,
-        audio=args.audio,
+        audio=speech,
+        sampling_rate=SAMPLING_RATE,
         driving_video=args.driving_video,
         fps=fps,
         seed=args.seed,

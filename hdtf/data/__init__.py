@@ -8,7 +8,7 @@ Both are map-style, so ``accelerate`` shards them across processes with its samp
 of epoch ``e`` depends only on ``(seed, e, i)``. decord readers are opened lazily per worker process.
 """
 
-from hdtf.data.clips import PreparedClip, load_prepared_clips
+from hdtf.data.clips import PreparedClip, clips_from_rows, load_prepared_clips
 from hdtf.data.datasets import AnimationPairDataset, AudioAnimationDataset
 
-__all__ = ["AnimationPairDataset", "AudioAnimationDataset", "PreparedClip", "load_prepared_clips"]
+__all__ = ["AnimationPairDataset", "AudioAnimationDataset", "PreparedClip", "clips_from_rows", "load_prepared_clips"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +69,57 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[
         hint = " (prepare with --landmarks or --crop-method landmarks)" if without else ""
         raise HDTFError(f"{root}: no clip has a usable landmark track{hint}")
     return clips
+
+
+def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2) -> list[PreparedClip]:
+    """PreparedClip records for ``datasets`` rows of the ``clips`` schema (``hdtf.rows.clip_features``).
+
+    decord needs a file to seek in, so each row's mp4 bytes and waveform are written once into
+    ``cache_dir/clips/`` (temporary name, then rename; an existing file of the right size is reused); landmarks stay
+    in memory. Rows without landmarks are skipped, as in :func:`load_prepared_clips`.
+    """
+    import soundfile
+
+    from hdtf.records import safe_name
+
+    folder = Path(cache_dir) / "clips"
+    folder.mkdir(parents=True, exist_ok=True)
+    clips, without = [], 0
+    for row in rows:
+        if row.get("landmarks") is None or row.get("landmarks_found") is None:
+            without += 1
+            continue
+        found = np.asarray(row["landmarks_found"], dtype=bool)
+        if found.sum() < min_found_frames:
+            continue
+        name = safe_name(row["id"])
+        video = folder / f"{name}.mp4"
+        if not video.is_file() or video.stat().st_size != len(row["video"]):
+            tmp = folder / f".{name}.mp4.partial"
+            tmp.write_bytes(row["video"])
+            os.replace(tmp, video)
+        audio_path = None
+        if row.get("audio") is not None and len(row["audio"]):
+            audio_path = folder / f"{name}.wav"
+            if not audio_path.is_file():
+                tmp = folder / f".{name}.partial.wav"
+                soundfile.write(str(tmp), np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]),
+                                subtype="PCM_16")
+                os.replace(tmp, audio_path)
+        clips.append(
+            PreparedClip(
+                id=row["id"],
+                video_path=video,
+                audio_path=audio_path,
+                fps=float(row["fps"]),
+                num_frames=min(int(row["num_frames"]), len(found)),
+                size=int(row["width"]),
+                sample_rate=row.get("sample_rate"),
+                points=np.asarray(row["landmarks"], dtype=np.float32),
+                found=found,
+            )
+        )
+    if not clips:
+        hint = " (the rows have no landmarks: prepare with landmarks=True or crop_method='landmarks')" if without else ""
+        raise HDTFError(f"{cache_dir}: no dataset row has a usable landmark track{hint}")
+    return sorted(clips, key=lambda c: c.id)

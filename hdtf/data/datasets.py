@@ -51,6 +51,7 @@ class _ClipSampling(Dataset):
         self.samples_per_clip = samples_per_clip
         self.seed = seed
         self.epoch = 0
+        self._order: tuple[int, np.ndarray] | None = None
 
     def set_epoch(self, epoch: int) -> None:
         """Draw different pairs/windows each epoch while staying reproducible."""
@@ -60,16 +61,23 @@ class _ClipSampling(Dataset):
         return len(self.clips) * self.samples_per_clip
 
     def _pick(self, index: int) -> tuple[PreparedClip, np.random.Generator]:
+        """The clip and random generator of item ``index``; the clip order is shuffled per epoch *inside* the
+        dataset, so a plain sequential sampler (what accelerate shards and skips exactly on resume) still mixes
+        clips within a batch."""
         if not 0 <= index < len(self):
             raise IndexError(index)
-        return self.clips[index % len(self.clips)], np.random.default_rng([self.seed, self.epoch, index])
+        if self._order is None or self._order[0] != self.epoch:
+            self._order = (self.epoch, np.random.default_rng([self.seed, self.epoch]).permutation(len(self)))
+        slot = int(self._order[1][index])
+        return self.clips[slot % len(self.clips)], np.random.default_rng([self.seed, self.epoch, index])
 
 
 class AnimationPairDataset(_ClipSampling):
     """(reference, driving) frame pairs from one clip with their landmarks and the approximate dense flow Fapp.
 
     Items: ``reference_image``/``driving_image`` (3,R,R) float RGB in [0,1], ``reference_points``/``driving_points``
-    (68,2) in pixels of the R x R image, and ``dense_flow`` (R,R,2) built from them with
+    (68,2) in pixels of the R x R image, ``reference_index``/``driving_index`` (frame numbers in the clip), and
+    ``dense_flow`` (R,R,2) built from them with
     :func:`hdtf.modeling.fapp.construct_fapp` (skip with ``build_fapp=False`` to build it batched on the device).
     Only frames whose landmarks were found are sampled.
     """
@@ -102,6 +110,8 @@ class AnimationPairDataset(_ClipSampling):
             "driving_image": images[1],
             "reference_points": points[0],
             "driving_points": points[1],
+            "reference_index": torch.tensor(ref),
+            "driving_index": torch.tensor(drv),
         }
         if self.build_fapp:
             from hdtf.modeling.fapp import construct_fapp
@@ -113,10 +123,17 @@ class AnimationPairDataset(_ClipSampling):
 class AudioAnimationDataset(_ClipSampling):
     """Windows of ``num_frames`` video frames: the aligned speech samples and the landmark sequence.
 
-    Items: ``audio`` float32 (num_frames * sample_rate/fps + 2 * context) samples — the window's own audio plus
-    ``context_frames`` of neighbouring audio on each side, zero-padded at the clip's ends — ``landmarks``
-    (num_frames,68,2) in output pixels, ``landmarks_mask`` (num_frames,) bool (False where no face was found),
-    ``image_size``. Audio is read from the clip's WAV with partial reads, never whole.
+    Items: ``audio`` float32 (num_frames + 2 * context_frames) * sample_rate/fps samples — the window's own audio
+    plus ``context_frames`` of neighbouring audio on each side, zero-padded at the clip's ends — ``landmarks``
+    (num_frames,68,2) in output pixels (0 where no face was found), ``landmarks_mask`` (num_frames,) bool,
+    ``start`` (first frame of the window), ``sample_rate``, ``image_size``. Audio is read from the clip's WAV with
+    partial reads, never whole. Windows are drawn where at least half the frames have a face.
+
+    With a ``feature_extractor`` (``HDTFFeatureExtractor``) items also carry the model inputs ``input_features``
+    (num_frames, window, C) and ``attention_mask``: the context audio is real speech, not silence, so window edges
+    look like they do inside a long utterance. With an ``expression_basis`` they carry the targets
+    ``expression_target`` (num_frames, K) and ``pose_target`` (num_frames, 6), relative to the whole clip's rest
+    state (``animation_params.clip_targets`` over its found frames), as at generation time.
     """
 
     def __init__(
@@ -127,6 +144,8 @@ class AudioAnimationDataset(_ClipSampling):
         context_frames: int = 2,
         samples_per_clip: int = 16,
         seed: int = 0,
+        feature_extractor=None,
+        expression_basis=None,
     ) -> None:
         super().__init__(source, samples_per_clip=samples_per_clip, seed=seed)
         self.clips = [c for c in self.clips if c.audio_path is not None and c.num_frames >= num_frames]
@@ -135,13 +154,35 @@ class AudioAnimationDataset(_ClipSampling):
 
             raise HDTFError(f"no clip has audio and at least {num_frames} frames")
         self.num_frames = num_frames
-        self.context_frames = context_frames
+        self.feature_extractor = feature_extractor
+        self.context_frames = feature_extractor.context_frames if feature_extractor is not None else context_frames
+        self.expression_basis = expression_basis
+        self._targets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _starts(self, clip: PreparedClip) -> np.ndarray:
+        found = clip.found[: clip.num_frames].astype(np.int64)
+        counts = np.convolve(found, np.ones(self.num_frames, np.int64), mode="valid")
+        good = np.flatnonzero(2 * counts >= self.num_frames)
+        return good if len(good) else np.arange(len(counts))
+
+    def _clip_targets(self, clip: PreparedClip) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame (expression, pose) targets of the whole clip, zero where no face was found; cached."""
+        if clip.id not in self._targets:
+            from hdtf.modeling.animation_params import clip_targets
+
+            found = np.flatnonzero(clip.found)
+            expression, pose = clip_targets(self.expression_basis, clip.points[found].astype(np.float64))
+            full_e = np.zeros((len(clip.found), expression.shape[1]), np.float32)
+            full_p = np.zeros((len(clip.found), pose.shape[1]), np.float32)
+            full_e[found], full_p[found] = expression, pose
+            self._targets[clip.id] = (full_e, full_p)
+        return self._targets[clip.id]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         import soundfile
 
         clip, rng = self._pick(index)
-        start = int(rng.integers(0, clip.num_frames - self.num_frames + 1))
+        start = int(rng.choice(self._starts(clip)))
         with soundfile.SoundFile(clip.audio_path) as wav:
             per_frame = wav.samplerate / clip.fps
             first = round((start - self.context_frames) * per_frame)
@@ -151,10 +192,22 @@ class AudioAnimationDataset(_ClipSampling):
             sample_rate = wav.samplerate
         audio = np.pad(audio, (max(-first, 0), length - max(-first, 0) - len(audio)))
         window = slice(start, start + self.num_frames)
-        return {
+        found = clip.found[window]
+        item = {
             "audio": torch.from_numpy(audio),
-            "landmarks": torch.from_numpy(clip.points[window]),
-            "landmarks_mask": torch.from_numpy(clip.found[window]),
+            "landmarks": torch.from_numpy(np.where(found[:, None, None], clip.points[window], 0.0).astype(np.float32)),
+            "landmarks_mask": torch.from_numpy(found.copy()),
+            "start": torch.tensor(start),
             "sample_rate": torch.tensor(sample_rate),
             "image_size": torch.tensor(clip.size),
         }
+        if self.feature_extractor is not None:
+            ctx, frames = self.context_frames, self.num_frames
+            feats = self.feature_extractor(audio, sampling_rate=sample_rate, num_frames=frames + 2 * ctx)
+            item["input_features"] = torch.from_numpy(feats["input_features"][0, ctx : ctx + frames])
+            item["attention_mask"] = torch.from_numpy(feats["attention_mask"][0, ctx : ctx + frames])
+        if self.expression_basis is not None:
+            expression, pose = self._clip_targets(clip)
+            item["expression_target"] = torch.from_numpy(expression[window])
+            item["pose_target"] = torch.from_numpy(pose[window])
+        return item

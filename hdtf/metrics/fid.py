@@ -75,13 +75,16 @@ class InceptionFeatures:
             raise HDTFError(f"FID: {MISSING}")
         path = Path(weights)
         if not path.is_file():
-            raise HDTFError(f"FID weights {path}: file not found (expected a TorchScript Inception, see docs/evaluation.md)")
+            raise HDTFError(
+                f"FID weights {path}: file not found (expected a TorchScript Inception, see docs/evaluation.md)"
+            )
         import torch
 
         try:
             self.model = torch.jit.load(str(path), map_location=device).eval()
         except RuntimeError as exc:
-            raise HDTFError(f"FID weights {path}: not a TorchScript file torch.jit.load can read ({str(exc).splitlines()[0]})") from exc
+            reason = str(exc).splitlines()[0]
+            raise HDTFError(f"FID weights {path}: not a TorchScript file torch.jit.load can read ({reason})") from exc
         self.device = device
         names = [a.name for a in self.model.forward.schema.arguments]
         self.kwargs = {"return_features": True} if "return_features" in names else {}

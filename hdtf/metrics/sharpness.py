@@ -17,6 +17,9 @@ reference software that most talking-face papers ran (the ``cpbd`` package), so 
   or +-180 (falling) degrees are measured, the others are not horizontal enough for a row walk; ``dx == 0`` counts as
   0 degrees; a walk stops after 100 steps; widths count both sides plus one pixel each;
 - only whole 64x64 blocks are used; an image without any edge block scores 0.
+
+One deliberate difference: the package skips width measurement for an image whose gradient directions are all
+exactly 0 degrees (a synthetic rising step, say) and scores it 0; here such edges are measured like any other.
 """
 
 from __future__ import annotations

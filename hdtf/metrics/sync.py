@@ -77,7 +77,7 @@ def _mel_to_hz(mel):
 
 
 def mel_filterbank(n_filters: int = 26, n_fft: int = 512, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Triangular mel filters on FFT bins, edges snapped to ``floor((n_fft+1) * f / sr)``: ``(n_filters, n_fft//2+1)``."""
+    """Triangular mel filters ``(n_filters, n_fft//2+1)``, edges snapped to FFT bins ``floor((n_fft+1) * f / sr)``."""
     mels = np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2), n_filters + 2)
     edges = np.floor((n_fft + 1) * _mel_to_hz(mels) / sample_rate).astype(int)
     bins = np.arange(n_fft // 2 + 1)
@@ -266,7 +266,8 @@ class SyncScorer:
         audio_frames = len(np.asarray(audio).reshape(-1)) // (SAMPLE_RATE // 25)
         count = min(frames, audio_frames) - WINDOW  # as syncnet_python: the last full window is left out
         if count < 1:
-            raise ValueError(f"LSE needs at least {WINDOW + 1} frames of video and audio, got {min(frames, audio_frames)}")
+            got = min(frames, audio_frames)
+            raise ValueError(f"LSE needs at least {WINDOW + 1} frames of video and audio, got {got}")
         coeffs = mfcc(audio, sample_rate)
         return sync_from_embeddings(video[:count], self._audio_embeddings(coeffs, count))
 

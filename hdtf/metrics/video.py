@@ -28,7 +28,9 @@ FACE_METRICS = frozenset({"lmd", "csim", "lse"})
 FID_BATCH = 16
 
 
-def iter_frames(path: str | Path, window: tuple[int, int, int] | None = None, size: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | Path, window: tuple[int, int, int] | None = None, size: int | None = None
+) -> Iterator[np.ndarray]:
     """RGB uint8 frames of a video, decoded one at a time; optionally cropped to the square ``window`` (x, y, side)
     and resized to ``size`` x ``size`` (Lanczos, like the generator's reference crop)."""
     import av
@@ -58,7 +60,8 @@ class MetricTools:
     metrics: frozenset[str]
     face_every: int = 1  # run the face detector/recogniser on every n-th frame (LMD, CSIM); LSE holds the box
     inception: InceptionFeatures | None = None
-    sync: SyncScorer | None = None
+    sync: SyncScorer | None = None  # scores the generated frames
+    sync_real: SyncScorer | None = None  # scores the real frames too (the reference LSE of the data)
     fid_generated: FeatureStats = field(default_factory=FeatureStats)
     fid_real: FeatureStats = field(default_factory=FeatureStats)
 
@@ -96,50 +99,64 @@ def score_clip(
     source_id = face_descriptor(source, source_face) if source_face is not None and "csim" in wanted else None
     last_box = source_face.box if source_face is not None else None
     use_sync = "lse" in wanted and tools.sync is not None and audio is not None
+    use_sync_real = use_sync and tools.sync_real is not None
+    last_real_box = last_box
     fid_batch: list[tuple[np.ndarray, np.ndarray]] = []
     if use_sync:
         tools.sync.reset()
+    if use_sync_real:
+        tools.sync_real.reset()
 
     def flush_fid() -> None:
         tools.fid_generated.update(tools.inception(np.stack([g for g, _ in fid_batch])))
         tools.fid_real.update(tools.inception(np.stack([r for _, r in fid_batch])))
         fid_batch.clear()
 
-    for gen, ref in zip(generated, real):
-        if gen.shape != ref.shape:
-            raise HDTFError(f"generated frame {gen.shape} and real frame {ref.shape} differ in size")
-        frames += 1
-        frame_size = gen.shape[:2]
-        if "psnr" in wanted:
-            sums["psnr"].append(psnr(gen, ref))
-        if "ssim" in wanted:
-            sums["ssim"].append(ssim(gen, ref))
-        if "cpbd" in wanted:
-            sums["cpbd"].append(cpbd(gen))
-            sums["cpbd_real"].append(cpbd(ref))
-        if "fid" in wanted and tools.inception is not None:
-            fid_batch.append((gen, ref))
-            if len(fid_batch) == FID_BATCH:
-                flush_fid()
-        if not wanted & FACE_METRICS:
-            continue
-        observed = (frames - 1) % tools.face_every == 0
-        face = observe_face(gen) if observed else None
-        if use_sync:
-            last_box = face.box if face is not None else last_box
-            if last_box is None:
-                raise HDTFError("LSE: no face in the source image or the first generated frame to crop the mouth from")
-            tools.sync.add(face_crop(gen, last_box))
-        if not observed:
-            continue
-        missing_generated += face is None
-        if "lmd" in wanted:
-            real_face = observe_face(ref)
-            missing_real += real_face is None
-            if face is not None and real_face is not None:
-                lmd_rows.append((face.points, real_face.points))
-        if source_id is not None and face is not None:
-            sums["csim"].append(cosine(source_id, face_descriptor(gen, face)))
+    try:
+        for gen, ref in zip(generated, real):
+            if gen.shape != ref.shape:
+                raise HDTFError(f"generated frame {gen.shape} and real frame {ref.shape} differ in size")
+            frames += 1
+            frame_size = gen.shape[:2]
+            if "psnr" in wanted:
+                sums["psnr"].append(psnr(gen, ref))
+            if "ssim" in wanted:
+                sums["ssim"].append(ssim(gen, ref))
+            if "cpbd" in wanted:
+                sums["cpbd"].append(cpbd(gen))
+                sums["cpbd_real"].append(cpbd(ref))
+            if "fid" in wanted and tools.inception is not None:
+                fid_batch.append((gen, ref))
+                if len(fid_batch) == FID_BATCH:
+                    flush_fid()
+            if not wanted & FACE_METRICS:
+                continue
+            observed = (frames - 1) % tools.face_every == 0
+            face = observe_face(gen) if observed else None
+            real_face = observe_face(ref) if observed and ("lmd" in wanted or use_sync_real) else None
+            if use_sync:
+                last_box = face.box if face is not None else last_box
+                if last_box is None:
+                    raise HDTFError("LSE: no face in the source image or the first generated frame to crop")
+                tools.sync.add(face_crop(gen, last_box))
+            if use_sync_real:
+                last_real_box = real_face.box if real_face is not None else last_real_box
+                if last_real_box is not None:
+                    tools.sync_real.add(face_crop(ref, last_real_box))
+            if not observed:
+                continue
+            missing_generated += face is None
+            if "lmd" in wanted:
+                missing_real += real_face is None
+                if face is not None and real_face is not None:
+                    lmd_rows.append((face.points, real_face.points))
+            if source_id is not None and face is not None:
+                sums["csim"].append(cosine(source_id, face_descriptor(gen, face)))
+    finally:  # stop the decoders early when one side is shorter
+        for side in (generated, real):
+            close = getattr(side, "close", None)
+            if close is not None:
+                close()
     if fid_batch:
         flush_fid()
 
@@ -162,4 +179,7 @@ def score_clip(
     if use_sync:
         result = tools.sync.finish(audio, sample_rate)
         row.update(lse_d=result.distance, lse_c=result.confidence, lse_offset=result.offset)
+    if use_sync_real and tools.sync_real.frames == frames:
+        result = tools.sync_real.finish(audio, sample_rate)
+        row.update(lse_d_real=result.distance, lse_c_real=result.confidence, lse_offset_real=result.offset)
     return row
