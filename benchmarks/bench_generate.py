@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from hdtf.modeling.fapp import construct_fapp
 from hdtf.modeling.generator import HDTFGenerator, _to_uint8, prepare_reference
+
 from hdtf.video_io import read_audio, write_video
 
 

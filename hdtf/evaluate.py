@@ -82,6 +82,7 @@ class EvaluationOptions:
     compare: int = 2  # clips that get a side-by-side video
     batch_size: int = 8
     face_every: int = 1  # observe faces (LMD, CSIM) on every n-th frame
+    max_seconds: float | None = None  # evaluate only the start of each clip (generation holds its frames in memory)
 
 
 def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
@@ -227,9 +228,15 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, op
         raise HDTFError(f"{clip.video}: {clip_fps:g} fps, but the model works at {fps:g} fps")
     first = _first_frame(clip.video)
     speech = read_audio(clip.audio, SAMPLE_RATE)
+    if options.max_seconds:
+        speech = speech[: int(round(options.max_seconds * SAMPLE_RATE))]
     common = dict(fps=fps, seed=options.seed, batch_size=options.batch_size, return_intermediates=compare)
     if options.protocol == "audio":
         out = generator(first, audio=speech, sampling_rate=SAMPLE_RATE, **common)
+    elif options.max_seconds:
+        with tempfile.TemporaryDirectory(prefix="hdtf-eval-") as tmp:
+            driving = _head_of(clip.video, options.max_seconds, Path(tmp) / "driving.mp4")
+            out = generator(first, driving_video=driving, **common)
     else:
         out = generator(first, driving_video=clip.video, **common)
     size = generator.image_size
@@ -241,6 +248,22 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, op
         path = output / "comparisons" / f"{safe_name(clip.id)}.mp4"
         still = _write_comparison(path, out, iter_frames(clip.video, window, size), speech)
     return row, still
+
+
+def _head_of(video: Path, seconds: float, target: Path) -> Path:
+    """The first ``seconds`` of a clip, cut without re-encoding (the cut starts at 0, a keyframe, so it is exact)."""
+    import shutil
+    import subprocess
+
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise HDTFError("ffmpeg not found on PATH (needed to cut the driving video for --max-seconds)")
+    cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", str(video), "-t", f"{seconds:.3f}",
+           "-map", "0", "-c", "copy", str(target)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise HDTFError(f"{video}: cannot cut its first {seconds:g} s ({done.stderr.strip().splitlines()[-1:]})")
+    return target
 
 
 def _write_comparison(path: Path, out, real, speech: np.ndarray) -> np.ndarray:

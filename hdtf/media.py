@@ -23,10 +23,11 @@ from pathlib import Path
 from hdtf.errors import HDTFError
 from hdtf.records import CropBox
 
-# libx264 settings measured with benchmarks/bench_prepare.py and an SSIM/PSNR check against lossless encodes of a
-# 512x512 face: every preset from ultrafast to fast at CRF 18 lands at ~46 dB PSNR / 0.986 SSIM, while encoding
-# costs +15% (ultrafast) to +40% (veryfast) on top of decoding a 1080p source. ultrafast turns off CABAC and the
-# deblocking filter; both are turned back on at no measurable cost (smaller files, no blocking at scene cuts).
+# libx264 settings, measured with benchmarks/bench_prepare.py and SSIM/PSNR against lossless encodes of a moving
+# 512x512 face: at CRF 18 the presets ultrafast..fast all give 45-46 dB PSNR / SSIM 0.982-0.986 (visually
+# lossless), while encoding adds ~20% (ultrafast) to ~40% (veryfast) CPU on top of decoding a 1080p source.
+# ultrafast turns CABAC and the deblocking filter off; both are turned back on at no measurable CPU cost (CABAC:
+# 5-8% smaller files; deblocking: no block edges in flat regions).
 X264_OPTIONS = ("-preset", "ultrafast", "-crf", "18", "-x264-params", "cabac=1:deblock=0,0")
 AAC_BITRATE = "64k"
 INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
@@ -104,8 +105,12 @@ def _rate(text: str | None) -> float:
     return float(value)
 
 
-def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
-    """Stream facts of ``path``; ``count_frames`` counts video packets (exact for any container, reads the file)."""
+def probe(path: Path, *, count_frames: bool = False, timeline: bool = True) -> MediaInfo:
+    """Stream facts of ``path``; ``count_frames`` counts video packets (exact for any container, reads the file).
+
+    ``timeline`` False skips the second ffprobe run that measures the decode delay (0 then); clip read-back
+    needs no timeline facts.
+    """
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"cannot read {path}: no such file")
@@ -133,7 +138,7 @@ def probe(path: Path, *, count_frames: bool = False) -> MediaInfo:
         sample_rate=int(audio["sample_rate"]) if audio is not None and audio.get("sample_rate") else None,
         start_time=_seconds(data.get("format", {}).get("start_time")),
         video_start=_seconds(video.get("start_time")),
-        video_decode_delay=_decode_delay(path),
+        video_decode_delay=_decode_delay(path) if timeline else 0.0,
     )
 
 
@@ -190,9 +195,11 @@ def cut_clip(
 ) -> ClipFacts:
     """Cut ``[start, end)`` of ``src`` into ``dst_mp4`` (and ``dst_wav``) with one ffmpeg process; atomic.
 
-    ``crop`` is in ``src`` pixels; ``size`` None keeps the crop size (rounded down to even), ``fps`` None keeps the
-    source rate, ``sample_rate`` None keeps the source rate (mono either way). ``info`` is ``probe(src)`` when the
-    caller already has it. ``threads`` 0 lets ffmpeg choose. Returns the facts probed from the written mp4.
+    ``crop`` is in ``src`` pixels (None: the whole frame, scaled to ``size`` x ``size`` without keeping its aspect);
+    ``size`` None keeps the crop size (rounded down to even), ``fps`` None keeps the source rate, ``sample_rate``
+    None keeps the source rate (mono either way). ``info`` is ``probe(src)`` when the caller already has it.
+    ``threads`` 0 lets ffmpeg choose (set 1 when many clips are cut in parallel). Without source audio no WAV is
+    written (and a stale one at ``dst_wav`` is removed). Returns the facts probed from the written mp4.
     """
     src, dst_mp4 = Path(src), Path(dst_mp4)
     if end <= start:
@@ -209,18 +216,19 @@ def cut_clip(
         split = f",asplit={copies}" + "".join(f"[a{i}]" for i in range(copies)) if copies > 1 else "[a0]"
         graph.append(f"[0:a:0]{resample}aformat=channel_layouts=mono{split}")
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    args += ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", str(src)]
+    # Absolute paths: a name beginning with '-' is never an option, one with ':' never a protocol.
+    args += ["-ss", f"{start:.3f}", "-t", f"{end - start:.3f}", "-i", str(src.absolute())]
     args += ["-filter_complex", ";".join(graph), "-map", "[v]"]
     args += ["-c:v", "libx264", *X264_OPTIONS, "-threads", str(threads)]
     if has_audio:
         args += ["-map", "[a0]", "-c:a", "aac", "-b:a", AAC_BITRATE]
-    args += ["-movflags", "+faststart", str(tmp_mp4)]
+    args += ["-movflags", "+faststart", str(tmp_mp4.absolute())]
     if has_audio and tmp_wav is not None:
-        args += ["-map", "[a1]", "-c:a", "pcm_s16le", str(tmp_wav)]
+        args += ["-map", "[a1]", "-c:a", "pcm_s16le", str(tmp_wav.absolute())]
     dst_mp4.parent.mkdir(parents=True, exist_ok=True)
     try:
         _run(args, src, f"cut {start:.3f}-{end:.3f}s of")
-        out = probe(tmp_mp4, count_frames=True)
+        out = probe(tmp_mp4, count_frames=True, timeline=False)
         if not out.nb_frames:
             raise MediaError(f"cannot cut {start:.3f}-{end:.3f}s of {src}: the clip has no video frames")
         facts = ClipFacts(
@@ -232,8 +240,11 @@ def cut_clip(
             has_audio=out.has_audio,
             sample_rate=out.sample_rate,
         )
-        if has_audio and tmp_wav is not None:
-            os.replace(tmp_wav, Path(dst_wav))
+        if tmp_wav is not None:
+            if has_audio:
+                os.replace(tmp_wav, Path(dst_wav))
+            else:
+                Path(dst_wav).unlink(missing_ok=True)
         os.replace(tmp_mp4, dst_mp4)
     finally:
         tmp_mp4.unlink(missing_ok=True)

@@ -274,6 +274,7 @@ def _make_clip(
         facts = media_mod.cut_clip(
             source, mp4, start=resolved.start - offset, end=resolved.end - offset, crop=crop, size=options.size,
             fps=options.fps, sample_rate=options.sample_rate, dst_wav=wav, deinterlace=media.interlaced,
+            info=media,
         )
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None

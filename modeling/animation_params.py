@@ -175,7 +175,9 @@ class ExpressionBasis:
         pose = np.concatenate([sim, params[..., :2]], -1)
         return pose, params[..., 2:], residual.reshape(shapes.shape)
 
-    def shape_from(self, expression: np.ndarray, yaw_pitch: np.ndarray, residual: np.ndarray | None = None) -> np.ndarray:
+    def shape_from(
+        self, expression: np.ndarray, yaw_pitch: np.ndarray, residual: np.ndarray | None = None
+    ) -> np.ndarray:
         """Pose-normalised shape (…, 68, 2) from expression (…, K) and out-of-plane (…, 2) coefficients."""
         params = np.concatenate([yaw_pitch, expression], -1)
         shape = self.mean + np.tensordot(params, np.concatenate([self.out_of_plane, self.components]), axes=1)
@@ -275,7 +277,7 @@ class ExpressionBasis:
             path = path / BASIS_FILE
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
-            t = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}
+            t = {k: f.get_tensor(k).astype(np.float64) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
         groups = {}
         for item in filter(None, meta.get("groups", "").split(";")):
             name, a, b = item.split(":")

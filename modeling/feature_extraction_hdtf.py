@@ -81,7 +81,7 @@ class HDTFFeatureExtractor(SequenceFeatureExtractor):
     # ---- geometry --------------------------------------------------------------------------------------------
     @property
     def samples_per_frame(self) -> int:
-        return int(round(self.sampling_rate / self.fps))
+        return round(self.sampling_rate / self.fps)
 
     @property
     def mel_per_frame(self) -> int:
@@ -94,7 +94,7 @@ class HDTFFeatureExtractor(SequenceFeatureExtractor):
 
     def num_frames(self, num_samples: int) -> int:
         """Video frames for ``num_samples`` of audio: one per 1/fps seconds (40 ms at 25 fps), at least one."""
-        return max(1, int(math.floor(num_samples / self.samples_per_frame + 0.5)))
+        return max(1, math.floor(num_samples / self.samples_per_frame + 0.5))
 
     # ---- features --------------------------------------------------------------------------------------------
     def _mel_filters(self) -> np.ndarray:

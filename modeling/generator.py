@@ -30,7 +30,13 @@ import torch
 
 from hdtf.errors import HDTFError
 
-from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
+from .animation_params import (
+    BASIS_FILE,
+    ExpressionBasis,
+    animate_points,
+    default_basis,
+    pose_delta,
+)
 from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
@@ -92,10 +98,10 @@ def prepare_reference(image: Any, image_size: int) -> tuple[np.ndarray, np.ndarr
         raise NoFaceError(f"{name}: no face found in the image") from None
     h, w = image.shape[:2]
     lo, hi = points.min(0), points.max(0)
-    side = int(round(min(h, w, max(hi - lo) / FACE_FRACTION)))
+    side = round(min(h, w, max(hi - lo) / FACE_FRACTION))
     cx, cy = (lo + hi) / 2
-    x0 = int(round(min(max(cx - side / 2, 0), w - side)))
-    y0 = int(round(min(max(cy - side / 2, 0), h - side)))
+    x0 = round(min(max(cx - side / 2, 0), w - side))
+    y0 = round(min(max(cy - side / 2, 0), h - side))
     from PIL import Image
 
     crop = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((image_size, image_size), Image.LANCZOS)
@@ -128,8 +134,10 @@ def _model_card(generator: HDTFGenerator) -> str:
     )
     params = sum(p.numel() for m in (generator.audio2animation, generator.animation2video) for p in m.parameters())
     notes = [
-        "Sub-folders: feature_extractor/, audio2animation/, animation2video/ (each loads on its own with "
-        "from_pretrained), expression_basis.safetensors, generator_config.json.",
+        (
+            "Sub-folders: feature_extractor/, audio2animation/, animation2video/ (each loads on its own with "
+            "from_pretrained), expression_basis.safetensors, generator_config.json."
+        ),
         f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
         + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
     ]
@@ -184,23 +192,29 @@ class HDTFGenerator:
         *,
         revision: str | None = None,
         token: str | bool | None = None,
+        cache_dir: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> HDTFGenerator:
-        """Load from a local directory, or a Hub repo id (downloaded with ``snapshot_download``)."""
+        """Load from a local directory, or a Hub repo id (``snapshot_download``: uses the Hub cache, and only the
+        cache when ``HF_HUB_OFFLINE=1``)."""
         directory = Path(path_or_repo)
         if not directory.exists():
             if not _REPO_ID.match(str(path_or_repo)):
                 raise HDTFError(f"{path_or_repo}: model directory not found")
-            directory = _download(str(path_or_repo), revision, token)
+            directory = _download(str(path_or_repo), revision, token, cache_dir)
         if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
-            raise HDTFError(f"{path_or_repo}: not an hdtf model directory (no {CONFIG_FILE}; create one with hdtf init-model)")
+            raise HDTFError(
+                f"{path_or_repo}: not an hdtf model directory (no {CONFIG_FILE}; create one with hdtf init-model)"
+            )
         try:
             config = json.loads((directory / CONFIG_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise HDTFError(f"{directory / CONFIG_FILE}: unreadable generator config ({exc})") from exc
         if config.get("format") != FORMAT:
-            raise HDTFError(f"{directory / CONFIG_FILE}: not an hdtf generator config (format {config.get('format')!r})")
+            raise HDTFError(
+                f"{directory / CONFIG_FILE}: not an hdtf generator config (format {config.get('format')!r})"
+            )
         for part in ("feature_extractor", "audio2animation", "animation2video", BASIS_FILE):
             if not (directory / part).exists():
                 raise HDTFError(f"{path_or_repo}: incomplete model directory ({part} is missing)")
@@ -237,7 +251,7 @@ class HDTFGenerator:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if push_to_hub:
-            self.push_to_hub(hub_kwargs.pop("repo_id", target.name), _folder=target, **hub_kwargs)
+            _upload(target, hub_kwargs.pop("repo_id", target.name), **hub_kwargs)
         return target
 
     def push_to_hub(
@@ -247,17 +261,11 @@ class HDTFGenerator:
         private: bool | None = None,
         token: str | None = None,
         commit_message: str = "Upload HDTFGenerator",
-        _folder: Path | None = None,
     ) -> str:
-        """Create (if needed) the model repo and upload the whole directory in one commit; returns the commit URL."""
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        """Save to a temporary directory and upload it to the model repo ``repo_id`` (created if needed)."""
         with tempfile.TemporaryDirectory(prefix="hdtf-push-") as tmp:
-            folder = _folder or self.save_pretrained(Path(tmp) / "model")
-            info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message)
-        return str(info)
+            folder = self.save_pretrained(Path(tmp) / "model")
+            return _upload(folder, repo_id, private=private, token=token, commit_message=commit_message)
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> HDTFGenerator:
         """Move both networks; the audio model stays float32 below float32 dtypes (GRUs are fragile in half)."""
@@ -303,6 +311,22 @@ class HDTFGenerator:
         expression = out.expression[0].double().cpu().numpy()
         pose = out.pose[0].double().cpu().numpy()
         return animate_points(self.expression_basis, reference_points, pose, expression), expression, pose
+
+    def style_from_video(self, video: str | os.PathLike, fps: float = 25.0) -> np.ndarray:
+        """A reference motion clip (T, 6) for ``style_motion``: a video's head-pose deltas from its mean pose.
+
+        This is how a speaker's head-motion style (amplitude, rhythm of nods and turns) is given to the audio model.
+        """
+        from hdtf.face.track import track_video
+
+        if not Path(video).is_file():
+            raise HDTFError(f"{video}: style video not found")
+        track = track_video(Path(video), fps=fps)
+        found = np.asarray(track.found, dtype=bool)
+        if found.sum() < 2:
+            raise HDTFError(f"{video}: no face found in the style video")
+        pose, _, _ = self.expression_basis.encode(np.asarray(track.points, dtype=np.float64)[found])
+        return pose_delta(pose, pose.mean(0)).astype(np.float32)
 
     def animate_from_landmarks(
         self, reference_points: np.ndarray, driving_points: np.ndarray
@@ -380,7 +404,7 @@ class HDTFGenerator:
             points, expression, pose = self.animate_from_audio(ref_points, speech, rate, seed, style_motion)
         rendered = self.render(ref_image, ref_points, points, batch_size, return_intermediates, progress)
         if speech is not None:
-            need = int(round(len(points) / fps * rate))
+            need = round(len(points) / fps * rate)
             speech = np.pad(speech[:need], (0, max(0, need - len(speech))))
         return HDTFGeneratorOutput(
             frames=rendered["frames"],
@@ -398,7 +422,9 @@ class HDTFGenerator:
             matting_mask=rendered.get("matting_mask"),
         )
 
-    def _driving_landmarks(self, video: str | os.PathLike, fps: float, rate: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def _driving_landmarks(
+        self, video: str | os.PathLike, fps: float, rate: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Tracked landmarks of a driving video resampled to ``fps`` (gaps held), and its audio (None without)."""
         from hdtf.face.track import track_video
         from hdtf.video_io import has_audio, read_audio
@@ -448,12 +474,32 @@ def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     return m[:, 0].cpu().numpy()
 
 
-def _download(repo_id: str, revision: str | None, token: str | bool | None) -> Path:
+def _upload(
+    folder: Path,
+    repo_id: str,
+    *,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload HDTFGenerator",
+) -> str:
+    """One commit with the whole model directory; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message))
+
+
+def _download(
+    repo_id: str, revision: str | None, token: str | bool | None, cache_dir: str | os.PathLike | None
+) -> Path:
     """``snapshot_download`` of a model repo; one-line HDTFError when offline or missing."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id, repo_type="model", revision=revision, token=token))
+        return Path(
+            snapshot_download(repo_id, repo_type="model", revision=revision, token=token, cache_dir=cache_dir)
+        )
     except Exception as exc:  # offline mode, no network, missing repo, auth: all mean "cannot get it from the Hub"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HDTFError(

@@ -132,6 +132,16 @@ def audio2animation_losses(
     return losses
 
 
+def _run_rnn(rnn: nn.GRU, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Run a batch-first GRU; with padded sequences, pack them so the backward direction starts at each real end."""
+    if frame_mask is None or bool(frame_mask.all()):
+        return rnn(x)[0]
+    lengths = frame_mask.sum(1).clamp_min(1).cpu()
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = rnn(packed)
+    return nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+
 class AudioWindowEncoder(nn.Module):
     """(N, window, feature) spectrogram patch → (N, hidden): strided 2-D convolutions, then global average pooling."""
 
@@ -196,7 +206,9 @@ class HDTFAudioToAnimation(PreTrainedModel):
     def set_basis(self, basis: ExpressionBasis) -> None:
         """Copy the expression basis into the model's buffers (its K must equal ``config.num_expression``)."""
         if basis.num_components != self.config.num_expression:
-            raise ValueError(f"basis has {basis.num_components} components, the model expects {self.config.num_expression}")
+            raise ValueError(
+                f"basis has {basis.num_components} components, the model expects {self.config.num_expression}"
+            )
         with torch.no_grad():
             for name, value in (
                 ("basis_mean", basis.mean),
@@ -217,7 +229,10 @@ class HDTFAudioToAnimation(PreTrainedModel):
     def encode_style(
         self, style_motion: torch.Tensor | None, style_id: torch.Tensor | None, batch: int, ref: torch.Tensor
     ) -> torch.Tensor:
-        """Style vector (B, style_dim): a reference motion clip (B, L, 6) of pose deltas, a style id, or neutral zeros."""
+        """Style vector (B, style_dim) from a reference motion clip (B, L, 6) of pose deltas and/or a style id.
+
+        Neither given: zeros, the neutral style.
+        """
         style = ref.new_zeros(batch, self.config.style_dim)
         if style_motion is not None:
             motion = style_motion.to(ref.dtype)
@@ -247,15 +262,15 @@ class HDTFAudioToAnimation(PreTrainedModel):
         """``input_features`` (B, T, W, C) → expression (B, T, K), pose (B, T, 6); losses when targets are given.
 
         ``noise`` (B, T, noise_dim) overrides sampling; otherwise it is drawn from ``generator`` (same seed ⇒ same
-        head motion). ``attention_mask`` (B, T, W) zeroes features outside the audio; ``frame_mask`` (B, T)
-        excludes padded frames from the losses.
+        head motion). ``attention_mask`` (B, T, W) zeroes features outside the audio; ``frame_mask`` (B, T) marks
+        real frames of padded batches: the GRUs skip the padding and the losses ignore it.
         """
         b, t, w, c = input_features.shape
         x = input_features.to(self.dtype)
         if attention_mask is not None:
             x = x * attention_mask.to(x.dtype)[..., None]
         emb = self.dropout(self.audio_encoder(x.reshape(b * t, w, c)).reshape(b, t, -1))
-        expr_h, _ = self.expression_rnn(emb)
+        expr_h = _run_rnn(self.expression_rnn, emb, frame_mask)
         expression = self.expression_head(self.dropout(expr_h))
 
         if noise is None:
@@ -267,7 +282,7 @@ class HDTFAudioToAnimation(PreTrainedModel):
         pose_in = torch.cat(
             [self.audio_to_pose(emb), self.prosody(x), style[:, None].expand(b, t, -1), noise], -1
         )
-        pose_h, _ = self.pose_rnn(F.gelu(self.pose_in(pose_in)))
+        pose_h = _run_rnn(self.pose_rnn, F.gelu(self.pose_in(pose_in)), frame_mask)
         pose = self.pose_head(self.dropout(pose_h))
 
         loss = losses = None
@@ -291,3 +306,17 @@ class HDTFAudioToAnimation(PreTrainedModel):
             loss = losses["loss"]
         output = HDTFAudioToAnimationOutput(loss=loss, expression=expression, pose=pose, style=style, losses=losses)
         return output if return_dict else output.to_tuple()
+
+
+def _register_auto_classes() -> None:
+    """Let the Auto classes resolve "hdtf_audio2animation" (and its feature extractor) once hdtf.modeling is loaded."""
+    from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+
+    from .feature_extraction_hdtf import HDTFFeatureExtractor
+
+    AutoConfig.register(HDTFAudioToAnimationConfig.model_type, HDTFAudioToAnimationConfig, exist_ok=True)
+    AutoModel.register(HDTFAudioToAnimationConfig, HDTFAudioToAnimation, exist_ok=True)
+    AutoFeatureExtractor.register(HDTFAudioToAnimationConfig, HDTFFeatureExtractor, exist_ok=True)
+
+
+_register_auto_classes()

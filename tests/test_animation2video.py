@@ -143,3 +143,15 @@ def test_model_card(tmp_path):
     assert "| `hourglass_num_blocks` | `5` |" in text and "Parameters: 2.0 M." in text and "- a note" in text
     assert write_model_card(tmp_path, text).read_text() == text
     assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv_equals_nearest_upsample_then_conv(channels_last):
+    from hdtf.modeling.modeling_animation2video import upsample_conv3x3
+
+    torch.manual_seed(0)
+    x, weight, bias = torch.rand(2, 5, 9, 7), torch.randn(4, 5, 3, 3), torch.randn(4)
+    expected = torch.nn.functional.conv2d(torch.nn.functional.interpolate(x, scale_factor=2.0), weight, bias, padding=1)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(upsample_conv3x3(x, weight, bias), expected, atol=1e-5, rtol=0)

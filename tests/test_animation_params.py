@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from hdtf.modeling.animation_params import (
     MOUTH,
     REGIONS,
@@ -125,9 +124,10 @@ def test_mouth_indices():
 
 
 def test_fit_expression_basis_command(tmp_path, capsys):
-    from hdtf.cli import main
     from hdtf.modeling.generator import HDTFGenerator
     from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
+
+    from hdtf.cli import main
 
     clips = tmp_path / "data" / "clips"
     clips.mkdir(parents=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from hdtf.modeling.animation_params import clip_targets, default_basis, procedural_landmarks
+from hdtf.modeling.animation_params import (
+    clip_targets,
+    default_basis,
+    procedural_landmarks,
+)
 from hdtf.modeling.configuration_audio2animation import HDTFAudioToAnimationConfig
 from hdtf.modeling.modeling_audio2animation import (
     HDTFAudioToAnimation,
@@ -86,7 +89,7 @@ def test_losses_and_a_few_steps_reduce_them(basis):
     x = torch.randn(2, 16, 20, 40)
     mask = torch.ones(2, 16)
     mask[1, 12:] = 0
-    kwargs = dict(frame_mask=mask, expression_target=expr_t, pose_target=pose_t, noise=torch.zeros(2, 16, 4))
+    kwargs = {"frame_mask": mask, "expression_target": expr_t, "pose_target": pose_t, "noise": torch.zeros(2, 16, 4)}
     out = model(x, **kwargs)
     assert set(out.losses) == {"landmark", "velocity", "pose", "expression", "loss"}
     assert out.loss.ndim == 0
@@ -97,6 +100,20 @@ def test_losses_and_a_few_steps_reduce_them(basis):
         model(x, **kwargs).loss.backward()
         opt.step()
     assert model(x, **kwargs).loss.item() < 0.6 * first
+
+
+def test_padding_does_not_change_real_frames(basis):
+    model = _model(basis).eval()
+    x, noise = torch.randn(1, 12, 20, 40), torch.randn(1, 12, 4)
+    padded = torch.cat([x, torch.randn(1, 5, 20, 40)], 1)
+    padded_noise = torch.cat([noise, torch.randn(1, 5, 4)], 1)
+    mask = torch.cat([torch.ones(1, 12), torch.zeros(1, 5)], 1)
+    with torch.no_grad():
+        alone = model(x, noise=noise)
+        batched = model(torch.cat([padded, padded]), noise=torch.cat([padded_noise, padded_noise]),
+                        frame_mask=torch.cat([mask, torch.ones(1, 17)]))
+    torch.testing.assert_close(batched.expression[0, :12], alone.expression[0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(batched.pose[0, :12], alone.pose[0], atol=1e-5, rtol=1e-5)
 
 
 def test_loss_is_zero_for_perfect_prediction_and_masks_padding(basis):
@@ -124,7 +141,10 @@ def test_torch_decode_matches_numpy_basis(basis):
 def test_save_load_round_trip(tmp_path, basis):
     model = _model(basis).eval()
     model.save_pretrained(tmp_path)
+    from transformers import AutoModel
+
     loaded = HDTFAudioToAnimation.from_pretrained(tmp_path).eval()
+    assert type(AutoModel.from_pretrained(tmp_path)) is HDTFAudioToAnimation
     assert torch.equal(loaded.basis_components, model.basis_components)
     x, noise = torch.randn(1, 12, 20, 40), torch.randn(1, 12, 4)
     with torch.no_grad():

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from fixtures.talking_face import no_face_video  # noqa: F401
+from fixtures.talking_face import (  # noqa: F401
+    no_face_video,
+    talking_face_factory,
+    talking_face_small,
+)
 
 HDTF = [sys.executable, "-m", "hdtf.cli"]
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*HDTF, *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*HDTF, *map(str, args)], capture_output=True, text=True, timeout=300, check=False)
 
 
 def _streams(path: Path) -> dict[str, dict]:
@@ -48,7 +51,7 @@ def espeak_wav(tmp_path_factory) -> Path:
     return path
 
 
-def test_generate_astronaut_with_espeak(model_dir, espeak_wav, tmp_path):
+def test_generate_astronaut_with_espeak(model_dir, espeak_wav, talking_face_small, tmp_path):  # noqa: F811
     import soundfile as sf
     from PIL import Image
     from skimage import data
@@ -56,7 +59,8 @@ def test_generate_astronaut_with_espeak(model_dir, espeak_wav, tmp_path):
     Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
     out = tmp_path / "out" / "talk.mp4"
     done = _run("generate", "--model", model_dir, "--image", tmp_path / "astronaut.png", "--audio", espeak_wav,
-                "--output", out, "--save-intermediates", tmp_path / "inter", "--no-progress", "--seed", "1")
+                "--output", out, "--save-intermediates", tmp_path / "inter", "--no-progress", "--seed", "1",
+                "--style-video", talking_face_small.path)
     assert done.returncode == 0, done.stderr
     info = sf.info(str(espeak_wav))
     expected = max(1, int(np.floor(info.frames / info.samplerate * 25 + 0.5)))  # one frame per 40 ms

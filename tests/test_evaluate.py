@@ -17,6 +17,8 @@ from hdtf.errors import HDTFError  # noqa: E402
 from hdtf.evaluate import find_clips, reference_window  # noqa: E402
 from hdtf.metrics.video import MetricTools, iter_frames, score_clip  # noqa: E402
 
+from fixtures.prepared_faces import prepared_faces  # noqa: E402,F401 (session fixture shared across modules)
+
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, speech_wav) -> Path:
@@ -161,32 +163,24 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize(("protocol", "with_weights"), [("audio", True), ("reconstruction", False)])
-def test_hdtf_evaluate_end_to_end(protocol, with_weights, prepared, tiny_model, user_weights, tmp_path, capsys):
+def test_hdtf_evaluate_audio_protocol_with_user_weights(prepared, tiny_model, user_weights, tmp_path, capsys):
     from hdtf.cli import main
 
     out = tmp_path / "report"
-    weights = ["--fid-weights", str(user_weights[0]), "--syncnet-weights", str(user_weights[1])] if with_weights else []
-    code = main(["evaluate", "--model", str(tiny_model), "--data", str(prepared), "--protocol", protocol,
+    code = main(["evaluate", "--model", str(tiny_model), "--data", str(prepared), "--protocol", "audio",
                  "--metrics", "psnr,ssim,lmd,fid,lse", "--face-every", "5", "--output", str(out), "--compare", "1",
-                 *weights])
+                 "--fid-weights", str(user_weights[0]), "--syncnet-weights", str(user_weights[1])])
     assert code == 0
     summary = json.loads((out / "metrics.json").read_text())
-    assert summary["protocol"] == protocol and summary["clips"] == 2 and summary["scored"] == 1
+    assert summary["protocol"] == "audio" and summary["clips"] == 2 and summary["scored"] == 1
     assert summary["failed"][0]["id"] == "WRA_Test_001" and "no face" in summary["failed"][0]["reason"]
+    assert "WRA_Test_001: failed" in capsys.readouterr().out
     metrics = summary["metrics"]
     assert 0 < metrics["psnr"] < 60 and -1 <= metrics["ssim"] <= 1
     # An untrained model may draw no face at all; then LMD says so instead of a number.
     assert metrics["m_lmd"] == "n/a (no face found in the generated frames)" or metrics["m_lmd"] >= 0
-    table = (out / "report.md").read_text()
-    if with_weights:
-        assert metrics["fid"] > 0 and np.isfinite(metrics["lse_d"]) and metrics["lse_c"] >= 0
-        assert np.isfinite(metrics["lse_d_real"]) and metrics["lse_d"] != metrics["lse_d_real"]
-    else:
-        assert metrics["fid"] == "n/a (weights not provided: --fid-weights)"
-        assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
-        assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in table
-    assert "WRA_Test_001: failed" in capsys.readouterr().out
+    assert metrics["fid"] > 0 and np.isfinite(metrics["lse_d"]) and metrics["lse_c"] >= 0
+    assert np.isfinite(metrics["lse_d_real"]) and metrics["lse_d"] != metrics["lse_d_real"]
     rows = (out / "per_clip.csv").read_text().splitlines()
     assert rows[0].startswith("id,status,reason") and len(rows) == 3
     frames = list(iter_frames(out / "comparisons" / "WRA_Test_000.mp4"))
@@ -195,6 +189,25 @@ def test_hdtf_evaluate_end_to_end(protocol, with_weights, prepared, tiny_model, 
     # The real panel is the generator's reference crop of the real clip: frame 0 equals the source panel.
     source, real = frames[0][:, :128].astype(int), frames[0][:, 256:384].astype(int)
     assert np.abs(source - real).mean() < 3.0
+
+
+def test_reconstruction_protocol_on_hdtf_prepare_output(prepared_faces, tiny_model, tmp_path):
+    """The real thing: a folder written by ``hdtf prepare`` (manifest, status, clips with wav and landmarks)."""
+    from hdtf.cli import main
+
+    out = tmp_path / "report"
+    code = main(["evaluate", "--model", str(tiny_model), "--data", str(prepared_faces.root), "--protocol",
+                 "reconstruction", "--metrics", "psnr,ssim,lmd,fid,lse", "--face-every", "4", "--compare", "0",
+                 "--max-seconds", "0.6", "--output", str(out)])
+    assert code == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["scored"] == summary["clips"] == 1 and summary["frames"] == 15  # the first 0.6 s at 25 fps
+    metrics = summary["metrics"]
+    assert 0 < metrics["psnr"] < 60
+    assert metrics["fid"] == "n/a (weights not provided: --fid-weights)"
+    assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
+    assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in (out / "report.md").read_text()
+    assert not (out / "comparisons").exists()
 
 
 def test_exported_parquet_rows_are_streamed_as_clips(clip, tmp_path):
@@ -215,3 +228,18 @@ def test_exported_parquet_rows_are_streamed_as_clips(clip, tmp_path):
         seen.append((item.id, len(frames), back_rate, len(back)))
     assert seen == [("WRA_Row_000", 30, rate, len(audio))]
     assert not item.video.exists()  # the temporary copy is gone once the clip was evaluated
+
+
+def test_cli_names_bad_input_in_one_line(prepared, tmp_path, capsys):
+    from hdtf.cli import main
+
+    base = ["evaluate", "--model", str(tmp_path / "model"), "--data", str(prepared), "--output", str(tmp_path / "r")]
+    assert main([*base, "--fid-weights", str(tmp_path / "inception.pt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hdtf evaluate: error: FID weights") and "file not found" in err and "\n" not in err
+    assert main([*base, "--metrics", "psnr"]) == 2
+    assert "model directory not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--metrics", "psnr,niqe"])
+    assert "unknown metric" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing that looks like a report

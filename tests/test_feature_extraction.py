@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from hdtf.modeling.feature_extraction_hdtf import HDTFFeatureExtractor
 
 

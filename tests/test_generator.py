@@ -3,15 +3,16 @@ exact save/load reproduction, seeded head motion, video-driven motion transfer, 
 
 from __future__ import annotations
 
+import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fixtures.talking_face import talking_face_factory, talking_face_small  # noqa: F401
+from hdtf.modeling.generator import CONFIG_FILE, HDTFGenerator, prepare_reference
 
 from hdtf.errors import HDTFError
-from hdtf.modeling.generator import CONFIG_FILE, HDTFGenerator, prepare_reference
 
 torch.set_num_threads(2)
 
@@ -47,21 +48,27 @@ def test_audio_mode_save_load_reproduces(generator, face_photo, speech_3s, tmp_p
     names = {p.name for p in (tmp_path / "model").iterdir()}
     assert names == {CONFIG_FILE, "README.md", "feature_extractor", "audio2animation", "animation2video",
                      "expression_basis.safetensors"}
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
     loaded = HDTFGenerator.from_pretrained(tmp_path / "model")
     again = loaded(face_photo, audio=speech_3s, seed=3, batch_size=25)
     np.testing.assert_array_equal(again.frames, out.frames)
     np.testing.assert_array_equal(again.landmarks, out.landmarks)
+    # A Hub repo id resolves through the Hub cache (offline here: HF_HUB_OFFLINE=1 from conftest).
+    snapshot = tmp_path / "hub" / "models--someone--tiny-talker" / "snapshots" / ("0" * 40)
+    shutil.copytree(tmp_path / "model", snapshot)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    from_hub = HDTFGenerator.from_pretrained("someone/tiny-talker", cache_dir=tmp_path / "hub")
+    assert from_hub.config == loaded.config
+
     other = loaded(face_photo, audio=speech_3s[:16000], seed=4)
     assert other.frames.shape[0] == 25
     assert not np.allclose(other.pose, out.pose[:25])  # another seed, another head motion
 
 
-def test_video_driven_transfers_motion(generator, face_photo, tmp_path):
-    from hdtf.synthetic import make_talking_face_video
-
-    video = make_talking_face_video(tmp_path / "driver.mp4", seconds=1.2, size=(640, 360), seed=1)
-    out = generator(face_photo, driving_video=video.path, batch_size=30)
+def test_video_driven_transfers_motion(generator, face_photo, talking_face_small):  # noqa: F811
+    video = talking_face_small  # the astronaut speaking (espeak-ng), 2 s at 640x360, ground-truth landmarks
+    out = generator(face_photo, driving_video=video.path, batch_size=25)
     assert out.frames.shape == (video.num_frames, 128, 128, 3)
     assert out.audio is not None and len(out.audio) == round(video.num_frames / 25 * 16000)
     # Motion is relative to the driver's first frame: frame 0 is the reference face itself.
@@ -71,11 +78,24 @@ def test_video_driven_transfers_motion(generator, face_photo, tmp_path):
     ref_open = out.landmarks[:, 66, 1] - out.landmarks[:, 62, 1]
     assert np.corrcoef(drv_open, ref_open)[0, 1] > 0.8
     # ...but not its face shape: the reference keeps its own inter-ocular/mouth-width ratio.
-    def ratio(p):
-        return np.linalg.norm(p[..., 54, :] - p[..., 48, :], axis=-1) / np.linalg.norm(p[..., 45, :] - p[..., 36, :], axis=-1)
+    def ratio(p):  # mouth width / outer eye-corner distance
+        width = np.linalg.norm(p[..., 54, :] - p[..., 48, :], axis=-1)
+        return width / np.linalg.norm(p[..., 45, :] - p[..., 36, :], axis=-1)
+
     assert abs(ratio(out.landmarks[0]) - ratio(out.reference_landmarks)) < 1e-3
     assert abs(ratio(out.landmarks).mean() - ratio(video.landmarks).mean()) > abs(
         ratio(out.landmarks).mean() - ratio(out.reference_landmarks))
+
+
+def test_style_video_sets_head_motion_style(generator, face_photo, speech_3s, talking_face_small):  # noqa: F811
+    style = generator.style_from_video(talking_face_small.path)
+    assert style.shape == (talking_face_small.num_frames, 6)
+    np.testing.assert_allclose(style[:, [0, 1, 4, 5]].mean(0), 0, atol=1e-5)  # deltas from the mean pose
+    assert style[:, 2:4].std() > 0.01  # the synthetic speaker moves its head
+    plain = generator(face_photo, audio=speech_3s[:16000], seed=0)
+    styled = generator(face_photo, audio=speech_3s[:16000], seed=0, style_motion=style)
+    assert not np.allclose(plain.pose, styled.pose)
+    np.testing.assert_array_equal(plain.expression, styled.expression)
 
 
 def test_reference_framing_on_a_wide_image(face_photo):

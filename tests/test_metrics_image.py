@@ -59,6 +59,8 @@ def test_batches_float_and_torch_give_the_same_numbers(pair):
     assert ssim(clean / 255.0, noisy / 255.0) == pytest.approx(ssim(clean, noisy), abs=1e-9)
     assert ssim(torch.from_numpy(batch_a), torch.from_numpy(batch_b)) == pytest.approx(per_frame, abs=1e-9)
     assert psnr(torch.from_numpy(batch_a), torch.from_numpy(batch_b)) == pytest.approx(psnr(batch_a, batch_b))
+    assert psnr(torch.from_numpy(clean), torch.from_numpy(noisy)) == pytest.approx(psnr(clean, noisy))
+    assert ssim(torch.from_numpy(clean), torch.from_numpy(noisy)) == pytest.approx(ssim(clean, noisy), abs=1e-9)
 
 
 def test_mismatched_shapes_are_refused(pair):

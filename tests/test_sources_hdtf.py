@@ -98,7 +98,8 @@ def test_youtube_id_forms(url):
     assert youtube_id(url) == "uBWJJvynXpA"
 
 
-@pytest.mark.parametrize("url", ["https://example.com/watch?v=uBWJJvynXpA", "https://www.youtube.com/watch?v=short"])
+@pytest.mark.parametrize("url", ["https://example.com/watch?v=uBWJJvynXpA", "https://www.youtube.com/watch?v=short",
+                                 "https://notyoutube.com/watch?v=uBWJJvynXpA"])
 def test_youtube_id_rejects(url):
     assert youtube_id(url) is None
 
@@ -248,6 +249,8 @@ def test_resolve_truncates_end_and_rejects_late_start():
     assert resolved.end == 42.5 and any("truncated" in note for note in resolved.notes)
     with pytest.raises(ValueError, match="lasts only"):
         resolve_clip(_clip(start=50.0, end=60.0), _media(1280, 720, duration=42.5), _no_keyframes)
+    unknown = resolve_clip(_clip(end=90.0), _media(1280, 720, duration=0.0), _no_keyframes)
+    assert unknown.end == 90.0 and "duration unknown" in unknown.notes[0]
 
 
 def test_resolve_unknown_resolution_and_no_crop():

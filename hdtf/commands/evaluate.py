@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", type=int, default=2,
                         help="write side-by-side comparison videos for the first N clips (default 2; 0 = none)")
     parser.add_argument("--batch-size", type=int, default=8, help="frames rendered per generator batch (default 8)")
+    parser.add_argument("--max-seconds", type=float,
+                        help="evaluate only the first S seconds of each clip (HDTF clips run for minutes and the "
+                             "generated clip is held in memory; default: whole clips)")
     parser.add_argument("--face-every", type=int, default=1,
                         help="run the face detector and recogniser (LMD, CSIM) on every N-th frame only: dlib's "
                              "recogniser costs ~0.1-0.4 s a frame on CPU (default 1 = every frame)")
@@ -51,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise HDTFError(f"--limit must be at least 1, got {args.limit}")
+    if args.max_seconds is not None and args.max_seconds <= 0:
+        raise HDTFError(f"--max-seconds must be positive, got {args.max_seconds}")
     if args.face_every < 1:
         raise HDTFError(f"--face-every must be at least 1, got {args.face_every}")
     options = EvaluationOptions(
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         compare=max(0, args.compare),
         batch_size=args.batch_size,
         face_every=args.face_every,
+        max_seconds=args.max_seconds,
     )
     summary = evaluate(args.model, args.data, args.output, options)
     print((args.output / "report.md").read_text(encoding="utf-8"), end="")

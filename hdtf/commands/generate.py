@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--audio", type=Path, help="speech to lip-sync to (any format ffmpeg reads)")
     source.add_argument("--driving-video", type=Path, help="video whose head and face motion to transfer")
     parser.add_argument("--output", type=Path, required=True, help="mp4 to write (25 fps, H.264 + AAC)")
+    parser.add_argument("--style-video", type=Path,
+                        help="audio mode: a video of someone talking whose head-motion style to imitate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
     parser.add_argument("--batch-size", type=int, default=8, help="frames rendered per batch (default 8)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -30,10 +32,16 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
     model = Path(args.model)
     if model.is_dir() and not (model / "generator_config.json").is_file():
-        raise HDTFError(f"{model}: not an hdtf model directory (no generator_config.json; create one with hdtf init-model)")
+        raise HDTFError(
+            f"{model}: not an hdtf model directory (no generator_config.json; create one with hdtf init-model)"
+        )
     if args.batch_size < 1:
         raise HDTFError(f"--batch-size must be at least 1, not {args.batch_size}")
-    for label, path in (("image", args.image), ("audio", args.audio), ("driving video", args.driving_video)):
+    if args.style_video is not None and args.audio is None:
+        raise HDTFError("--style-video applies to --audio generation only")
+    inputs = (("image", args.image), ("audio", args.audio), ("driving video", args.driving_video),
+              ("style video", args.style_video))
+    for label, path in inputs:
         if path is not None and not path.is_file():
             raise HDTFError(f"{path}: {label} file not found")
 
@@ -51,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
-    generator = HDTFGenerator.from_pretrained(args.model, device=args.device)
+    generator = HDTFGenerator.from_pretrained(args.model, device=_device(args.device))
+    style = None if args.style_video is None else generator.style_from_video(args.style_video)
     fps = float(generator.config["fps"])
     out = generator(
         args.image,
@@ -61,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         fps=fps,
         seed=args.seed,
         batch_size=args.batch_size,
+        style_motion=style,
         return_intermediates=args.save_intermediates is not None,
         progress=not args.no_progress,
     )
@@ -71,6 +81,23 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: {len(out.frames)} frames, {seconds:.2f} s at {fps:g} fps, "
           f"{out.frames.shape[2]}x{out.frames.shape[1]}{', with audio' if out.audio is not None else ', no audio'}")
     return 0
+
+
+def _device(name: str):
+    """A torch device that exists here, or a one-line error (instead of torch's assertion deep in .to())."""
+    import torch
+
+    from hdtf.errors import HDTFError
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise HDTFError(f"--device {name}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HDTFError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise HDTFError(f"--device {name}: MPS is not available on this machine")
+    return device
 
 
 def save_intermediates(directory: Path, out) -> None:

@@ -67,7 +67,7 @@ def psnr(a: Any, b: Any, data_range: float | None = None) -> float | np.ndarray:
 
         diff = a.to(torch.float64) - b.to(torch.float64)
         dims = tuple(range(1, diff.ndim)) if diff.ndim == 4 else tuple(range(diff.ndim))
-        mse = diff.square().mean(dim=dims).cpu().numpy()
+        mse = np.atleast_1d(diff.square().mean(dim=dims).cpu().numpy())
     else:
         diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
         mse = np.square(_as_nhwc(diff)).mean(axis=(1, 2, 3))

@@ -55,10 +55,10 @@ def sync_from_embeddings(video: np.ndarray, audio: np.ndarray, max_shift: int = 
         raise ValueError(f"sync: need two (N,D) embedding arrays of equal shape, got {video.shape} and {audio.shape}")
     n = len(video)
     padded = np.concatenate([np.zeros((max_shift, audio.shape[1])), audio, np.zeros((max_shift, audio.shape[1]))])
-    shifts = np.arange(2 * max_shift + 1)
-    partners = padded[np.arange(n)[:, None] + shifts[None, :]]  # (N, S, D): audio i+k-max_shift
-    dists = np.linalg.norm(video[:, None, :] - partners + PAIRWISE_EPS, axis=2)
-    curve = dists.mean(axis=0)
+    # One shift at a time keeps memory at O(N*D) for clips of minutes; padded[k : k+n] is audio i + k - max_shift.
+    curve = np.array(
+        [np.linalg.norm(video - padded[k : k + n] + PAIRWISE_EPS, axis=1).mean() for k in range(2 * max_shift + 1)]
+    )
     best = int(np.argmin(curve))
     return SyncResult(
         offset=max_shift - best,

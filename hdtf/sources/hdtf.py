@@ -66,9 +66,10 @@ def youtube_id(url: str) -> str | None:
     parsed = urlparse(url.strip())
     host = (parsed.hostname or "").lower()
     candidates: list[str] = []
-    if host == "youtu.be" or host.endswith(".youtu.be"):
+    domain = ".".join(host.split(".")[-2:])
+    if domain == "youtu.be":
         candidates.append(parsed.path.strip("/").split("/")[0])
-    elif host.endswith("youtube.com") or host.endswith("youtube-nocookie.com"):
+    elif domain in ("youtube.com", "youtube-nocookie.com"):
         candidates += parse_qs(parsed.query).get("v", [])
         parts = [p for p in parsed.path.split("/") if p]
         if len(parts) >= 2 and parts[0] in ("embed", "shorts", "v", "live", "e"):
@@ -98,10 +99,10 @@ class _Line:
 
 
 class _SubsetReader:
-    """Reads one subset's files line by line, reporting every deviation into the shared report."""
+    """Reads metadata files line by line, reporting every deviation into the shared report."""
 
-    def __init__(self, directory: Path, subset: str, report: ParseReport) -> None:
-        self.directory, self.subset, self.report = directory, subset, report
+    def __init__(self, directory: Path, report: ParseReport) -> None:
+        self.directory, self.report = directory, report
 
     def lines(self, file: str) -> list[_Line]:
         data = (self.directory / file).read_bytes()
@@ -195,7 +196,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         warnings.warn(message, stacklevel=3)
         log.warning(message)
         return []
-    reader = _SubsetReader(directory, subset, report)
+    reader = _SubsetReader(directory, report)
     urls = reader.keyed(files["video_url"], 2)
     resolutions = reader.keyed(files["resolution"], 2)
     annotations = reader.keyed(files["annotion_time"], None)
@@ -375,12 +376,14 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
     """
     del keyframes
     notes: list[str] = []
-    if clip.start >= media.duration:
+    end = clip.end
+    if media.duration <= 0:
+        notes.append("video duration unknown; interval used as annotated")
+    elif clip.start >= media.duration:
         raise ValueError(
             f"clip {clip.id} starts at {clip.start:.2f}s but the video lasts only {media.duration:.2f}s"
         )
-    end = clip.end
-    if end > media.duration:
+    elif end > media.duration:
         notes.append(f"end {clip.end:.2f}s truncated to the video's duration {media.duration:.2f}s")
         end = media.duration
     crop = clip.crop
