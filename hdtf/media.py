@@ -25,7 +25,7 @@ from hdtf.records import CropBox
 
 # libx264 settings, measured with benchmarks/bench_prepare.py and SSIM/PSNR against lossless encodes of a moving
 # 512x512 face: at CRF 18 the presets ultrafast..fast all give 45-46 dB PSNR / SSIM 0.982-0.986 (visually
-# lossless), while encoding adds ~20% (ultrafast) to ~40% (veryfast) CPU on top of decoding a 1080p source.
+# lossless), while encoding adds 15-25% (ultrafast) to ~40% (veryfast) CPU on top of decoding 1080p.
 # ultrafast turns CABAC and the deblocking filter off; both are turned back on at no measurable CPU cost (CABAC:
 # 5-8% smaller files; deblocking: no block edges in flat regions).
 X264_OPTIONS = ("-preset", "ultrafast", "-crf", "18", "-x264-params", "cabac=1:deblock=0,0")

@@ -5,8 +5,8 @@ The original built the dense flow one frame at a time with ``scipy.interpolate.g
 ``construct_fapp(method="nearest")`` returns bit-identical values, batched and on any device, by walking a quadtree
 over the image: a square of pixels whose four corners share one strict nearest point lies entirely in that point's
 Voronoi cell (the difference of two squared distances is affine, so its sign at the corners bounds it inside), so only
-squares on cell borders are refined down to single pixels. Exact distance ties between points whose motion differs
-are resolved by scipy's own KD-tree so the tie-break is scipy's.
+squares on cell borders are refined, and 8x8 leaves are brute-forced over the few points that can still win there.
+Exact distance ties between points whose motions differ are resolved by scipy's own KD-tree: the tie-break is scipy's.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -53,8 +54,6 @@ def _frames(path: Path) -> np.ndarray:
 
 
 def _stream(path: Path, kind: str) -> dict:
-    import json
-
     out = subprocess.run(["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-select_streams", kind,
                           str(path)], check=True, capture_output=True, text=True).stdout
     streams = json.loads(out)["streams"]
