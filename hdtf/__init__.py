@@ -1,16 +1,17 @@
 """hdtf: HDTF / TalkingHead-1KH as training-ready talking-face clips with audio, and the flow-guided one-shot model.
 
-``import hdtf`` is cheap: it registers the ``datasets`` builders (so ``load_dataset("hdtf")`` works) and nothing else.
-torch, transformers and dlib are imported only when a model or face function is first used.
+``import hdtf`` is cheap: it arranges for the ``datasets`` builders to be registered (so ``load_dataset("hdtf")``
+works, whichever of the two is imported first) and nothing else. datasets, torch, transformers and dlib are imported
+only when first used.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from hdtf._registry import register_datasets_builders
+from hdtf._registry import register_when_imported
 
-register_datasets_builders()
+register_when_imported()
 
 _LAZY = {
     "HDTFGenerator": "hdtf.modeling",

@@ -3,12 +3,17 @@
 datasets 5 no longer runs loading scripts; its packaged-module table is the supported lookup for names such as
 ``"csv"``. Adding our builder module there makes ``load_dataset("hdtf", ...)`` resolve to ``hdtf_loader`` without any
 network access. The hash keys the datasets cache, so it follows the builder's source code.
+
+``import hdtf`` does not import ``datasets`` (0.5-1 s): :func:`register_when_imported` registers at once when
+``datasets`` is already loaded, and otherwise right after its first import, through a one-shot import hook.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import importlib.util
+import sys
 from pathlib import Path
 
 # Dataset name -> module holding its builder. datasets takes the first builder class defined in a module, so each
@@ -58,3 +63,31 @@ def _skip_data_file_search() -> None:
 
     get_module._hdtf_wrapped = True
     factory.get_module = get_module
+
+
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``datasets`` like the normal machinery, then registers our builders once its module has executed."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "datasets":
+            return None
+        sys.meta_path.remove(self)  # one shot; also keeps the lookup below from finding us again
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            register_datasets_builders()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def register_when_imported() -> None:
+    """Register now if ``datasets`` is loaded, else as soon as anything imports it."""
+    if "datasets" in sys.modules:
+        register_datasets_builders()
+    elif not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterImport())

@@ -5,18 +5,26 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 
 def test_import_is_light():
-    code = "import sys, hdtf; bad = [m for m in ('torch', 'transformers', 'dlib', 'cv2') if m in sys.modules]; print(bad)"
+    heavy = "('torch', 'transformers', 'dlib', 'cv2', 'datasets', 'yt_dlp')"
+    code = f"import sys, hdtf; bad = [m for m in {heavy} if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]", f"import hdtf pulled in heavy modules: {out}"
 
 
-def test_builder_registered_with_datasets():
-    import hdtf  # noqa: F401
-    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
-
-    assert _PACKAGED_DATASETS_MODULES["hdtf"][0] == "hdtf_loader"
+@pytest.mark.parametrize("first", ["hdtf", "datasets"])
+def test_builder_registered_with_datasets_in_either_import_order(first):
+    second = "datasets" if first == "hdtf" else "hdtf"
+    code = (
+        f"import {first}, {second}\n"
+        "from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES as table\n"
+        "print(table['hdtf'][0], table['talkinghead_1kh'][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["hdtf_loader", "hdtf.loaders.talkinghead_1kh"]
 
 
 def test_modeling_installed_as_subpackage():
