@@ -42,6 +42,7 @@ logger = logging.getLogger("hdtf.train")
 STAGES = ("animation2video", "audio2animation", "all")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOG_FILE = "train_log.jsonl"
+STATE_FILE = "train_state.json"  # readable copy of the registered TrainState, checked before loading anything
 # animation2video loss weights: reconstruction dominates; the warp term keeps the foreground flow meaningful (the
 # warped reference alone should already resemble the target); smoothness only discourages seams in the mask.
 A2V_WEIGHTS = {"l1": 1.0, "ms_l1_ssim": 1.0, "warp": 0.5, "flow_smoothness": 0.01}
@@ -116,15 +117,18 @@ class TrainState:
 def build_generator(args: argparse.Namespace):
     """The HDTFGenerator to train: pretrained, a preset, or a preset with --model_config overrides."""
     from hdtf.modeling.generator import HDTFGenerator
+    from hdtf.modeling.presets import preset
 
     if args.pretrained_model_name_or_path:
         generator = HDTFGenerator.from_pretrained(args.pretrained_model_name_or_path)
         if args.resolution and args.resolution != generator.image_size:
             raise HDTFError(f"--resolution {args.resolution}: the pretrained model works at {generator.image_size}")
         return generator
-    if args.model_config is None and not args.resolution:
-        return HDTFGenerator.from_preset(args.model_preset or "tiny", seed=args.seed)
-    return _generator_from_spec(_model_spec(args), args.model_preset or "tiny", args.seed)
+    name = args.model_preset or "tiny"
+    spec = _model_spec(args)
+    if args.model_config is None and spec["image_size"] == preset(name)["image_size"]:
+        return HDTFGenerator.from_preset(name, seed=args.seed)
+    return _generator_from_spec(spec, name, args.seed)
 
 
 def _model_spec(args: argparse.Namespace) -> dict:
@@ -181,7 +185,7 @@ def load_clips(args: argparse.Namespace, accelerator):
                                          **args.dataset_kwargs)
         except HDTFError:
             raise
-        except Exception as exc:  # any loading failure is the user's dataset argument: name it in one line
+        except Exception as exc:  # noqa: BLE001 - any loading failure is about the user's dataset argument
             raise HDTFError(f"--dataset_name {args.dataset_name}: cannot load ({type(exc).__name__}: {exc})") from None
         missing = {"id", "video", "landmarks", "landmarks_found", "fps", "num_frames", "width"} - set(rows.column_names)
         if missing:
@@ -234,14 +238,15 @@ class AnimationStage:
     name = "animation2video"
 
     def __init__(self, generator, clips, args: argparse.Namespace) -> None:
-        from hdtf.data import AnimationPairDataset
         from hdtf.modeling.losses import MultiScalePatchDiscriminator
+
+        from hdtf.data import AnimationPairDataset
 
         self.args = args
         self.resolution = args.resolution or generator.image_size
         self.model = generator.animation2video
         if args.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            getattr(self.model, "activation_checkpointing_enable", self.model.gradient_checkpointing_enable)()
         method = generator.config.get("fapp_method", "nearest")
         self.dataset = AnimationPairDataset(clips, resolution=self.resolution, samples_per_clip=args.samples_per_clip,
                                             seed=args.seed, fapp_method=method)
@@ -313,9 +318,8 @@ class AnimationStage:
     @torch.no_grad()
     def validate(self, accelerator, step: int, output_dir: Path) -> dict[str, float]:
         """A grid, one row per item: reference | driving | Fapp colour | synthetic; PNG plus tracker image."""
-        from PIL import Image
-
         from hdtf.modeling.fapp import flow_to_color
+        from PIL import Image
 
         count = min(self.args.num_validation_images, len(self.validation))
         items = [self.validation[i] for i in range(count)]
@@ -356,8 +360,8 @@ class AudioStage:
 
         self.args = args
         self.model = generator.audio2animation
-        common = dict(num_frames=args.audio_window_frames, feature_extractor=generator.feature_extractor,
-                      expression_basis=generator.expression_basis)
+        common = {"num_frames": args.audio_window_frames, "feature_extractor": generator.feature_extractor,
+                  "expression_basis": generator.expression_basis}
         self.dataset = AudioAnimationDataset(clips, samples_per_clip=args.samples_per_clip, seed=args.seed, **common)
         self.validation = AudioAnimationDataset(clips, samples_per_clip=_per_clip(args.num_validation_images, clips),
                                                 seed=args.seed + 1, **common)
@@ -422,6 +426,17 @@ def resolve_resume(args: argparse.Namespace) -> Path | None:
     return path
 
 
+def check_checkpoint(path: Path, stage: str) -> None:
+    """Refuse, in one line, a folder that is not a checkpoint of this stage (before accelerate loads a model into
+    the wrong network)."""
+    try:
+        saved = json.loads((path / STATE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        raise HDTFError(f"{path}: not a checkpoint of examples/train.py (no readable {STATE_FILE})") from None
+    if saved.get("stage") != stage:
+        raise HDTFError(f"{path}: the checkpoint was made by --stage {saved.get('stage')}, not --stage {stage}")
+
+
 def save_checkpoint(accelerator, args: argparse.Namespace, step: int) -> None:
     """``save_state`` into a hidden folder, then rename to checkpoint-{step}; prune to the total limit."""
     final = args.output_dir / f"checkpoint-{step}"
@@ -432,6 +447,7 @@ def save_checkpoint(accelerator, args: argparse.Namespace, step: int) -> None:
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        (tmp / STATE_FILE).write_text(json.dumps({"stage": args.stage, "step": step}) + "\n")
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -474,11 +490,11 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
         "audio2animation": "landmark L1 (mouth weighted) + velocity + pose + expression",
     }
     lines = ["", "## Training", "",
-             f"Trained with `examples/train.py --stage {args.stage}` for {step} optimisation steps "
-             f"(batch {args.train_batch_size} x {args.gradient_accumulation_steps} accumulation, lr {args.learning_rate}, "
-             f"{facts['resolution']} px) on {len(clips)} clip(s) from {data}, in {elapsed / 60:.1f} min.", ""]
+             (f"Trained with `examples/train.py --stage {args.stage}` for {step} optimisation steps (batch "
+              f"{args.train_batch_size} x {args.gradient_accumulation_steps} accumulation, lr {args.learning_rate}, "
+              f"{facts['resolution']} px) on {len(clips)} clip(s) from {data}, in {elapsed / 60:.1f} min."), ""]
     lines += [f"- {s.name} losses: {losses[s.name]}." for s in stages]
-    lines += [f"- Final logged losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()) + ".",
+    lines += ["- Final logged losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()) + ".",
               f"- Per-step losses: `{LOG_FILE}` (one JSON object per optimisation step).", ""]
     readme = args.output_dir / "README.md"
     write_model_card(args.output_dir, readme.read_text() + "\n".join(lines))
@@ -494,7 +510,7 @@ def push(args: argparse.Namespace) -> None:
         api.create_repo(repo, repo_type="model", exist_ok=True)
         url = api.upload_folder(repo_id=repo, folder_path=str(args.output_dir), commit_message="Upload HDTFGenerator",
                                 ignore_patterns=["checkpoint-*", ".*", "logs/*", "data_cache/*", "validation/*"])
-    except Exception as exc:  # offline, no token, no permission: one line naming the repo and why
+    except Exception as exc:  # noqa: BLE001 - offline, no token, no permission: one line naming repo and why
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise HDTFError(f"--push_to_hub: could not push {args.output_dir} to {repo} ({type(exc).__name__}: {reason})") from None
     logger.info("pushed to %s", url)
@@ -519,6 +535,9 @@ def train(args: argparse.Namespace) -> None:
         logger.setLevel(logging.WARNING)
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    resume = resolve_resume(args)
+    if resume is not None:
+        check_checkpoint(resume, args.stage)
 
     generator = build_generator(args)
     clips = load_clips(args, accelerator)
@@ -544,7 +563,6 @@ def train(args: argparse.Namespace) -> None:
     state = TrainState(args.stage)
     accelerator.register_for_checkpointing(state)
 
-    resume = resolve_resume(args)
     if resume is not None:
         accelerator.load_state(str(resume))
         logger.info("resumed from %s at step %d", resume, state.step)
@@ -587,10 +605,10 @@ def train(args: argparse.Namespace) -> None:
             if accelerator.is_main_process:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            if state.step % args.validation_steps == 0 or state.step == max_steps:
-                if accelerator.is_main_process:
-                    for stage in stages:
-                        accelerator.log(stage.validate(accelerator, state.step, args.output_dir), step=state.step)
+            validate = state.step % args.validation_steps == 0 or state.step == max_steps
+            if validate and accelerator.is_main_process:
+                for stage in stages:
+                    accelerator.log(stage.validate(accelerator, state.step, args.output_dir), step=state.step)
             if state.step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, args, state.step)
             if state.step % 10 == 0:

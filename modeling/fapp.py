@@ -16,7 +16,7 @@ import torch
 
 __all__ = ["construct_fapp", "identity_grid", "flow_to_color"]
 
-_TOP_TILE = 32
+_TOP_TILE = 64
 _LEAF_TILE = 8
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
 # (~1e-16 relative), far below any real separation between landmarks.
@@ -66,15 +66,14 @@ def _nearest_labels(
     them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Rows at or below
     ``row_limit`` get index N of their frame: the mean motion. Labels of decided squares live in one small image per
     level, each expanded into the next, so the full-size image is written once.
-    Each square carries the sites that can be nearest anywhere inside it (within ``2 * half-diagonal`` of the best
-    distance from its centre), so the work per square shrinks with the square.
+    Each square carries only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner
+    distances, so the work per square shrinks with the square.
     """
     batch, num_sites, _ = sites.shape
     size = axis.shape[0]
     device = sites.device
     base = (torch.arange(batch, device=device) * (num_sites + 1)).to(torch.int32)  # frame offset in the flat table
     ambiguous: list[torch.Tensor] = []
-    inf = torch.tensor(float("inf"), dtype=torch.float64, device=device)
 
     tile = _TOP_TILE
     grid = -(-size // tile)
@@ -94,26 +93,16 @@ def _nearest_labels(
     cand = torch.arange(num_sites, device=device).expand(b.numel(), -1)  # (M, K) candidate sites per square
     usable = torch.ones_like(cand, dtype=torch.bool)
     while True:
-        y0, x0 = ty * tile, tx * tile
-        y1 = torch.clamp(y0 + tile, max=size) - 1
-        x1 = torch.clamp(x0 + tile, max=size) - 1
-        cy = torch.stack([y0, y0, y1, y1], dim=1)  # (M, 4) corner pixels
-        cx = torch.stack([x0, x1, x0, x1], dim=1)
-        pts = sites[b[:, None], cand]  # (M, K, 2)
-        dx = axis[cx][:, :, None] - pts[:, None, :, 0]
-        dy = axis[cy][:, :, None] - pts[:, None, :, 1]
-        dist = torch.where(usable[:, None, :], dx * dx + dy * dy, inf)  # (M, 4, K)
-        if dist.shape[-1] > 1:
-            best2, idx2 = dist.topk(2, dim=-1, largest=False)
-            clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
-        else:
-            idx2 = torch.zeros_like(dist, dtype=torch.long)
-            clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=device)
-        best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
-        decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
-        coarse[b[decided], ty[decided], tx[decided]] = best[decided, 0].to(torch.int32) + base[b[decided]]
-        b, ty, tx = b[~decided], ty[~decided], tx[~decided]
-        cand, usable = cand[~decided], usable[~decided]
+        parts = []
+        for group, width in _by_width(usable):
+            gb, gty, gtx = b[group], ty[group], tx[group]
+            label, decided, gcand, gusable = _corner_pass(
+                sites, axis, gb, gty, gtx, tile, cand[group, :width], usable[group, :width]
+            )
+            coarse[gb[decided], gty[decided], gtx[decided]] = label[decided] + base[gb[decided]]
+            parts.append((gb[~decided], gty[~decided], gtx[~decided], gcand, gusable))
+        b, ty, tx = (torch.cat([part[i] for part in parts]) for i in range(3))
+        cand, usable = _pad_cat([part[3] for part in parts], [part[4] for part in parts])
         if tile <= _LEAF_TILE or not b.numel():
             break
         tile //= 2
@@ -124,16 +113,85 @@ def _nearest_labels(
         tx = (tx[:, None] * 2 + torch.tensor([0, 1, 0, 1], device=device)).reshape(-1)
         keep = (ty < grid) & (tx < grid) & (ty * tile < row_limit[b])
         b, ty, tx, cand, usable = b[keep], ty[keep], tx[keep], cand[keep], usable[keep]
-        cand, usable = _prune_candidates(sites, axis, b, ty * tile, tx * tile, tile, cand, usable)
 
     labels = coarse.repeat_interleave(tile, dim=1).repeat_interleave(tile, dim=2)[:, :size, :size].contiguous()
-    if b.numel():
-        _label_leaves(labels, ambiguous, sites, axis, b, ty * tile, tx * tile, tile, cand, usable, base)
+    for group, width in _by_width(usable):
+        args = (b[group], ty[group] * tile, tx[group] * tile, tile, cand[group, :width], usable[group, :width], base)
+        _label_leaves(labels, ambiguous, sites, axis, *args)
     if ambiguous:
         _break_ties_like_scipy(labels, torch.cat(ambiguous), sites, values, axis, base)
     for frame, first_row in enumerate(row_limit.tolist()):
         labels[frame, first_row:] = base[frame] + num_sites
     return labels
+
+
+def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
+    """Squares grouped by how many candidates still compete in them (kept first), so no group pads far beyond need."""
+    if not usable.numel():
+        return []
+    counts = usable.sum(dim=1)
+    groups, low = [], 0
+    for high in (1, 2, 4, 8, 16, usable.shape[1]):
+        high = min(high, usable.shape[1])
+        if high > low:
+            group = (counts > low) & (counts <= high)
+            if group.any():
+                groups.append((group, high))
+            low = high
+    return groups
+
+
+def _pad_cat(cands: list[torch.Tensor], usables: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate candidate lists of different widths, padding with unusable slots."""
+    width = max(c.shape[1] for c in cands)
+    cand = torch.cat([_pad_to(c, width, 0) for c in cands])
+    usable = torch.cat([_pad_to(u, width, False) for u in usables])
+    return cand, usable
+
+
+def _pad_to(t: torch.Tensor, width: int, value: int | bool) -> torch.Tensor:
+    """Widen (M, k) to (M, width) with ``value``."""
+    if t.shape[1] == width:
+        return t
+    return torch.cat([t, torch.full((t.shape[0], width - t.shape[1]), value, dtype=t.dtype, device=t.device)], 1)
+
+
+def _corner_pass(
+    sites: torch.Tensor,
+    axis: torch.Tensor,
+    b: torch.Tensor,
+    ty: torch.Tensor,
+    tx: torch.Tensor,
+    tile: int,
+    cand: torch.Tensor,
+    usable: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Nearest site at the four corners of each square; decided = one strict winner at all four.
+
+    Returns the winner (int32), the decided mask, and for the undecided squares their compacted contenders.
+    """
+    size = axis.shape[0]
+    y0, x0 = ty * tile, tx * tile
+    y1 = torch.clamp(y0 + tile, max=size) - 1
+    x1 = torch.clamp(x0 + tile, max=size) - 1
+    cy = torch.stack([y0, y0, y1, y1], dim=1)  # (M, 4) corner pixels
+    cx = torch.stack([x0, x1, x0, x1], dim=1)
+    pts = sites[b[:, None], cand]  # (M, K, 2)
+    dx = axis[cx][:, :, None] - pts[:, None, :, 0]
+    dy = axis[cy][:, :, None] - pts[:, None, :, 1]
+    inf = torch.tensor(float("inf"), dtype=dx.dtype, device=dx.device)
+    dist = torch.where(usable[:, None, :], dx * dx + dy * dy, inf)  # (M, 4, K)
+    if dist.shape[-1] > 1:
+        best2, idx2 = dist.topk(2, dim=-1, largest=False)
+        clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
+    else:
+        idx2 = torch.zeros_like(dist, dtype=torch.long)
+        clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=dist.device)
+    best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
+    decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
+    undecided = ~decided
+    cand, usable = _contenders(dist[undecided], idx2[undecided][:, 0, 0], cand[undecided], usable[undecided])
+    return best[:, 0].to(torch.int32), decided, cand, usable
 
 
 def _label_leaves(
@@ -170,37 +228,23 @@ def _label_leaves(
             ambiguous.append(torch.stack([b[m], rows[m, ty], cols[m, tx]], dim=1))
 
 
-def _prune_candidates(
-    sites: torch.Tensor,
-    axis: torch.Tensor,
-    b: torch.Tensor,
-    y0: torch.Tensor,
-    x0: torch.Tensor,
-    tile: int,
-    cand: torch.Tensor,
-    usable: torch.Tensor,
+def _contenders(
+    dist: torch.Tensor, ref: torch.Tensor, cand: torch.Tensor, usable: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keep the candidates that can be nearest somewhere in each square: |centre - s| <= best + 2 * half-diagonal.
+    """The candidates that can be nearest, or within the tie tolerance of it, somewhere in each square.
 
-    (If s is nearest to p in the square, |p - s| <= |p - best| <= best + r, so |centre - s| <= best + 2r.)
-    The bound is widened by a relative 1e-9 so that near-ties, which the tie-break must see, are never dropped.
+    ``dist`` (M, 4, K) holds squared distances at the corners, ``ref`` the slot of one corner's nearest site i.
+    For any j, d_j^2 - d_i^2 is affine over the square, so it is smallest at a corner: j can beat (or tie) i somewhere
+    only if it does so at a corner. Everything else can never be nearest inside, for this square and its children.
+    The result is compacted (kept candidates first) and padded to the widest square.
     """
-    if not b.numel():
+    d_ref = dist.gather(2, ref[:, None, None].expand(-1, 4, 1))[..., 0]  # (M, 4)
+    margin = 4 * _TIE_RTOL * d_ref.amax(dim=1, keepdim=True)
+    keep = ((dist - d_ref[..., None]).amin(dim=1) <= margin) & usable
+    if not keep.numel():
         return cand, usable
-    size = axis.shape[0]
-    y1 = torch.clamp(y0 + tile, max=size) - 1
-    x1 = torch.clamp(x0 + tile, max=size) - 1
-    centre_x = (axis[x0] + axis[x1]) / 2
-    centre_y = (axis[y0] + axis[y1]) / 2
-    radius = torch.sqrt((axis[x1] - axis[x0]) ** 2 + (axis[y1] - axis[y0]) ** 2) / 2
-    pts = sites[b[:, None], cand]  # (M, K, 2)
-    dist = torch.sqrt((pts[..., 0] - centre_x[:, None]) ** 2 + (pts[..., 1] - centre_y[:, None]) ** 2)
-    dist = torch.where(usable, dist, torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device))
-    bound = (dist.min(dim=1, keepdim=True).values + 2 * radius[:, None]) * (1 + 1e-9) + 1e-12
-    keep = dist <= bound
     width = int(keep.sum(dim=1).max())
-    order = torch.where(keep, dist, torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device))
-    order = order.topk(width, dim=1, largest=False).indices
+    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices[:, :width]
     return torch.gather(cand, 1, order), torch.gather(keep, 1, order)
 
 
@@ -315,7 +359,9 @@ def construct_fapp(
     labels = _nearest_labels(drv, values, axis, row_limit)
     batch = values.shape[0]
     table = torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)  # index N = mean motion (torso)
-    flow = table.view(-1, 2).index_select(0, labels.view(-1)).view(batch, size, size, 2)
+    # One 16-byte complex per (x, y) pair gathers faster than rows of two floats.
+    flow = torch.view_as_real(torch.view_as_complex(table.view(-1, 2)).index_select(0, labels.view(-1)))
+    flow = flow.view(batch, size, size, 2)
     if method == "linear":
         _linear_flow(drv, values, axis, row_limit, flow)
     flow += identity_grid(size, device, torch.float64)

@@ -58,6 +58,19 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels, affine=True) if kind == "batch" else nn.InstanceNorm2d(channels, affine=True)
 
 
+def fold_batch_norm(conv: nn.Conv2d, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Weight and bias of ``norm(conv(x))`` as one convolution, when ``norm`` is a BatchNorm using running statistics.
+
+    In inference the BatchNorm is an affine map per channel, so folding it into the convolution saves a full pass over
+    the activations; None while training (batch statistics) or for other norms.
+    """
+    if not isinstance(norm, nn.BatchNorm2d) or norm.training or norm.running_var is None:
+        return None
+    scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(norm.running_mean)
+    return conv.weight * scale[:, None, None, None], (bias - norm.running_mean) * scale + norm.bias
+
+
 class ConvNormRelu(nn.Module):
     """conv -> norm -> ReLU at constant resolution (the encoder's 7x7 input block)."""
 
@@ -67,7 +80,10 @@ class ConvNormRelu(nn.Module):
         self.norm = _norm(norm, out_ch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.norm(self.conv(x)))
+        folded = fold_batch_norm(self.conv, self.norm)
+        if folded is None:
+            return F.relu(self.norm(self.conv(x)))
+        return F.relu(F.conv2d(x, *folded, padding=self.conv.padding), inplace=True)
 
 
 class DownBlock(ConvNormRelu):
@@ -119,7 +135,10 @@ class UpBlock(ConvNormRelu):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] * x.shape[-1] < _PHASE_MIN_PIXELS:  # small maps: folding the kernel costs more than it saves
             return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-        return F.relu(self.norm(upsample_conv3x3(x, self.conv.weight, self.conv.bias)))
+        folded = fold_batch_norm(self.conv, self.norm)
+        if folded is None:
+            return F.relu(self.norm(upsample_conv3x3(x, self.conv.weight, self.conv.bias)))
+        return F.relu(upsample_conv3x3(x, *folded), inplace=True)
 
 
 class ResBlock(nn.Module):
@@ -133,8 +152,12 @@ class ResBlock(nn.Module):
         self.norm2 = _norm(norm, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.norm1(x)))
-        return x + self.conv2(F.relu(self.norm2(out)))
+        folded = fold_batch_norm(self.conv1, self.norm2)
+        if folded is None:
+            out = F.relu(self.norm2(self.conv1(F.relu(self.norm1(x)))))
+        else:
+            out = F.relu(F.conv2d(F.relu(self.norm1(x)), *folded, padding=1), inplace=True)
+        return x + self.conv2(out)
 
 
 class Encoder(nn.Module):

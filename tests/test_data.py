@@ -9,7 +9,13 @@ import pytest
 import torch
 from fixtures.prepared_faces import SIZE, prepared_faces  # noqa: F401
 
-from hdtf.data import AnimationPairDataset, AudioAnimationDataset, PreparedClip, clips_from_rows, load_prepared_clips
+from hdtf.data import (
+    AnimationPairDataset,
+    AudioAnimationDataset,
+    PreparedClip,
+    clips_from_rows,
+    load_prepared_clips,
+)
 from hdtf.errors import HDTFError
 
 RATE, FPS = 16000, 25
@@ -54,7 +60,7 @@ def test_pairs_are_deterministic_per_seed_and_change_per_epoch(clips):
     def pairs(ds):
         return [(int(it["reference_index"]), int(it["driving_index"])) for it in (ds[i] for i in range(len(ds)))]
 
-    kwargs = dict(resolution=32, samples_per_clip=12, build_fapp=False)
+    kwargs = {"resolution": 32, "samples_per_clip": 12, "build_fapp": False}
     first = pairs(AnimationPairDataset(clips, seed=7, **kwargs))
     assert first == pairs(AnimationPairDataset(clips, seed=7, **kwargs))
     assert first != pairs(AnimationPairDataset(clips, seed=8, **kwargs))
@@ -129,7 +135,7 @@ def test_model_inputs_and_targets_line_up_with_the_window(clips, tmp_path):
 def test_loader_workers_give_the_same_batches(clips):
     ds = AnimationPairDataset(clips, resolution=32, samples_per_clip=8, seed=5)
     ds[0]  # a reader is open in this process before the workers fork: they must open their own
-    loader = lambda workers: torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers)  # noqa: E731
+    loader = lambda workers: torch.utils.data.DataLoader(ds, batch_size=2, num_workers=workers, timeout=60 if workers else 0)
     serial = list(loader(0))
     parallel = list(loader(2))
     assert len(parallel) == 4

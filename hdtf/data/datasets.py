@@ -13,6 +13,10 @@ from torch.utils.data import Dataset
 
 from hdtf.data.clips import PreparedClip, load_prepared_clips
 
+# Readers inherited across a fork, kept alive on purpose: a decord reader's destructor joins decoder threads that
+# exist only in the process that made it, and aborts (or hangs) when run in a forked DataLoader worker.
+_INHERITED: list[object] = []
+
 
 class _ReaderCache:
     """decord readers opened lazily in the process that uses them: a reader must never cross a fork into a worker."""
@@ -26,6 +30,8 @@ class _ReaderCache:
         import decord
 
         if self._pid != os.getpid():  # first use in this process (or inherited across a fork): start afresh
+            if self._readers:
+                _INHERITED.append(self._readers)
             self._pid, self._readers = os.getpid(), OrderedDict()
         reader = self._readers.pop(path, None)
         if reader is None:
