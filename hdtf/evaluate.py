@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import math
-import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.metrics import fid as fid_metric
 from hdtf.metrics import sync as sync_metric
@@ -296,10 +296,8 @@ def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
     for k, name in enumerate(PANELS):
         draw.text((k * panel + 6, 6), name, fill="black")
     rows = [np.asarray(header)] + [np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in stills]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    Image.fromarray(np.concatenate(rows)).save(tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        Image.fromarray(np.concatenate(rows)).save(tmp)
 
 
 def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], tools: MetricTools,
@@ -339,13 +337,6 @@ def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]]
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _format(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -368,15 +359,15 @@ def _write_report(output: Path, summary: dict[str, Any], rows: list[dict[str, An
         lines.append(f"| {label} | {_format(value)} | {direction} |")
     if summary["failed"]:
         lines += ["", "Clips not scored:", ""] + [f"- `{f['id']}`: {f['reason']}" for f in summary["failed"]]
-    _atomic_write(output / "report.md", "\n".join(lines) + "\n")
+    atomic.write_text(output / "report.md", "\n".join(lines) + "\n")
     document = _plain({**summary, "per_clip": rows})
-    _atomic_write(output / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
+    atomic.write_text(output / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
     fields = ["id", "status", "reason"] + sorted({k for r in rows for k in r} - {"id", "status", "reason"})
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(output / "per_clip.csv", buffer.getvalue())
+    atomic.write_text(output / "per_clip.csv", buffer.getvalue())
 
 
 def _plain(value: Any) -> Any:

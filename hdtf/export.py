@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import tempfile
 from collections import Counter
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 FORMATS = ("parquet", "webdataset")
@@ -73,7 +73,7 @@ def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: in
         layout=to,
     )
     card_path = output / "README.md"
-    _write_atomic(card_path, card.encode("utf-8"))
+    atomic.write_text(card_path, card)
     return ExportResult(tuple(files), card_path, len(entries))
 
 
@@ -130,15 +130,6 @@ def _shard_name(stem: str, index: int, count: int, suffix: str) -> str:
     return f"{stem}-{index:05d}-of-{count:05d}{suffix}"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def _remove_stale(output: Path, pattern: str, keep: Sequence[Path]) -> None:
     """Shards from an earlier export into the same folder (another shard count) would be loaded too: remove them."""
     kept = {p.resolve() for p in keep}
@@ -175,12 +166,8 @@ def _write_parquet(prepared_dir: Path, output: Path, shards: list[list[dict[str,
                 writer_batch_size=4,
             )
             path = data / _shard_name("train", index, len(shards), ".parquet")
-            temp = path.with_name(f".{path.name}.partial")
-            try:
+            with atomic.replacing(path) as temp:
                 ds.to_parquet(str(temp), batch_size=4)
-                os.replace(temp, path)
-            finally:
-                temp.unlink(missing_ok=True)
             ds.cleanup_cache_files()
             del ds
             files.append(path)
@@ -199,15 +186,10 @@ def _write_webdataset(prepared_dir: Path, output: Path, shards: list[list[dict[s
     files = []
     for index, entries in enumerate(shards):
         path = output / _shard_name("train", index, len(shards), ".tar")
-        temp = path.with_name(f".{path.name}.partial")
-        try:
-            with tarfile.open(temp, "w", format=tarfile.PAX_FORMAT) as tar:
-                for entry in entries:
-                    for name, payload in _sample_members(prepared_dir, entry):
-                        _add(tar, name, payload)
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic.replacing(path) as temp, tarfile.open(temp, "w", format=tarfile.PAX_FORMAT) as tar:
+            for entry in entries:
+                for name, payload in _sample_members(prepared_dir, entry):
+                    _add(tar, name, payload)
         files.append(path)
     return files
 

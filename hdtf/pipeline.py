@@ -15,7 +15,6 @@ Where the faces stage plugs in: :func:`choose_window` (the single place a clip's
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
 
@@ -146,14 +146,8 @@ def status_path(output_dir: Path, video: VideoSpec) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary name in the same folder and rename it, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        temp.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    """Write JSON so that a reader never sees half a file (:mod:`hdtf.atomic`)."""
+    atomic.write_json(path, data)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

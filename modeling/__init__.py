@@ -8,3 +8,19 @@ from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
 from .generator import HDTFGenerator, HDTFGeneratorOutput
 from .modeling_audio2animation import HDTFAudioToAnimation, HDTFAudioToAnimationOutput
+
+__all__ = [
+    "AnimationToVideoOutput",
+    "ExpressionBasis",
+    "HDTFAnimationToVideo",
+    "HDTFAnimationToVideoConfig",
+    "HDTFAudioToAnimation",
+    "HDTFAudioToAnimationConfig",
+    "HDTFAudioToAnimationOutput",
+    "HDTFFeatureExtractor",
+    "HDTFGenerator",
+    "HDTFGeneratorOutput",
+    "construct_fapp",
+    "flow_to_color",
+    "identity_grid",
+]

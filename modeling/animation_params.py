@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hdtf import atomic
+
 NUM_LANDMARKS = 68
 POSE_NAMES = ("log_scale", "roll", "tx", "ty", "yaw", "pitch")
 POSE_DIM = len(POSE_NAMES)
@@ -263,9 +265,8 @@ class ExpressionBasis:
             "out_of_plane": self.out_of_plane.astype(np.float64),
         }
         metadata = {"groups": ";".join(f"{k}:{a}:{b}" for k, (a, b) in self.groups.items()), "format": "hdtf-basis-1"}
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
         return path
 
     @classmethod

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from hdtf import atomic
 
 __all__ = ["build_model_card", "write_model_card"]
 
@@ -57,14 +58,6 @@ def build_model_card(
 
 def write_model_card(directory: str | os.PathLike, text: str) -> Path:
     """Write ``README.md`` in ``directory`` atomically (temporary file in the same folder, then rename)."""
-    directory = Path(directory)
-    fd, tmp = tempfile.mkstemp(prefix=".README.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        target = directory / "README.md"
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = Path(directory) / "README.md"
+    atomic.write_text(target, text)
     return target

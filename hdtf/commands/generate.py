@@ -103,10 +103,9 @@ def _device(name: str):
 def save_intermediates(directory: Path, out) -> None:
     """intermediates.mp4 (generated frame + landmarks | Fapp colour map | warped | foreground | matting mask) and
     animation.npz (landmarks, expression, pose deltas) — what to look at when a result is wrong."""
-    import os
-
     import numpy as np
 
+    from hdtf import atomic
     from hdtf.modeling.fapp import flow_to_color, identity_grid
     from hdtf.video_io import write_video
 
@@ -123,11 +122,9 @@ def save_intermediates(directory: Path, out) -> None:
             yield np.concatenate([overlay, colour, out.warped[k], *masks], axis=1)
 
     write_video(directory / "intermediates.mp4", panels(), out.fps)
-    tmp = directory / ".animation.partial.npz"
-    with open(tmp, "wb") as handle:
-        np.savez(handle, landmarks=out.landmarks, expression=out.expression, pose=out.pose,
+    with atomic.replacing(directory / "animation.npz") as tmp:
+        np.savez(tmp, landmarks=out.landmarks, expression=out.expression, pose=out.pose,
                  reference_landmarks=out.reference_landmarks)
-    os.replace(tmp, directory / "animation.npz")
 
 
 def draw_points(image, points, radius: int = 1, color=(0, 255, 0)):

@@ -10,12 +10,12 @@ Two separate tracks, on purpose:
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from hdtf import atomic
 from hdtf.face.detect import MultipleFacesWarning, NoFaceError
 from hdtf.face.track import LandmarkTrack, track_video
 from hdtf.face.window import landmark_crop_window
@@ -57,13 +57,8 @@ def write_clip_landmarks(mp4: Path) -> tuple[Path, list[str]]:
     """
     track = _track(Path(mp4))
     dst = landmarks_path(mp4)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, points=track.points.astype(np.float32), found=track.found.astype(bool))
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic.replacing(dst) as tmp:
+        np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))
     if not track.found.any():
         return dst, ["landmarks: no face found in the clip"]
     return dst, [f"landmarks: {note}" for note in track.notes]

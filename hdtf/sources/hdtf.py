@@ -26,7 +26,6 @@ Nothing here knows about ffmpeg: ``resolve_clip`` only reads a probed ``MediaInf
 from __future__ import annotations
 
 import logging
-import os
 import re
 import urllib.error
 import urllib.request
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
 
@@ -351,18 +351,9 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise HDTFError(f"cannot download HDTF metadata {url}: {reason}") from exc
-            _write_atomic(target, data)
-    _write_atomic(marker, commit.encode() + b"\n")
+            atomic.write_bytes(target, data)
+    atomic.write_bytes(marker, commit.encode() + b"\n")
     return dest
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temp = path.with_name(f".{path.name}.partial")
-    try:
-        temp.write_bytes(data)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[float]]) -> ResolvedClip:
