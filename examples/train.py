@@ -519,13 +519,16 @@ def push(args: argparse.Namespace) -> None:
 # ---- main ----------------------------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
     from transformers import get_scheduler
 
     if args.push_to_hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         raise HDTFError("--push_to_hub: HF_HUB_OFFLINE is set, the Hub cannot be reached; unset it or drop --push_to_hub")
+    # The audio model has branches a batch may not use (style encoder, style embeddings): DDP must not wait for them.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=args.stage != "animation2video")
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
+        kwargs_handlers=[ddp],
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(project_dir=str(args.output_dir), logging_dir=str(args.output_dir / "logs")),
     )

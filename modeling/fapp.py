@@ -11,6 +11,9 @@ Exact distance ties between points whose motions differ are resolved by scipy's 
 
 from __future__ import annotations
 
+import math
+import mmap
+
 import numpy as np
 import torch
 
@@ -18,6 +21,8 @@ __all__ = ["construct_fapp", "identity_grid", "flow_to_color"]
 
 _TOP_TILE = 64
 _LEAF_TILE = 8
+# Results at least this large get huge pages (see _fresh_buffer).
+_HUGE_PAGE_MIN_BYTES = 1 << 24
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
 # (~1e-16 relative), far below any real separation between landmarks.
 _TIE_RTOL = 1e-12
@@ -58,27 +63,28 @@ def _upsample2(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 
 
 def _nearest_labels(
-    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
-) -> torch.Tensor:
-    """Row index into ``values`` viewed as (B * (N + 1), 2) of the nearest site for every pixel, (B, S, S) int32.
+    sites: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
+    """Nearest site for every pixel, as indices into the per-frame table of N sites + the mean motion (index N).
 
     Pixel (row, col) sits at (x, y) = (axis[col], axis[row]). Squared distances are formed as scipy's KD-tree forms
-    them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Rows at or below
-    ``row_limit`` get index N of their frame: the mean motion. Labels of decided squares live in one small image per
-    level, each expanded into the next, so the full-size image is written once.
-    Each square carries only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner
-    distances, so the work per square shrinks with the square.
+    them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Each square carries
+    only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner distances, so the
+    work per square shrinks with the square. Returns ``(coarse, leaves, ambiguous)``: ``coarse`` (B, G, G) holds the
+    label of every leaf square (G = ceil(S / leaf)), N for squares at or below ``row_limit``; ``leaves`` the squares
+    that are not uniform, as (frame, leaf row, leaf col, labels (M, leaf, leaf)); ``ambiguous`` (frame, row, col,
+    label) for pixels whose two best distances are within the tie tolerance.
     """
     batch, num_sites, _ = sites.shape
     size = axis.shape[0]
     device = sites.device
-    base = (torch.arange(batch, device=device) * (num_sites + 1)).to(torch.int32)  # frame offset in the flat table
+    leaves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
     ambiguous: list[torch.Tensor] = []
 
     tile = _TOP_TILE
     grid = -(-size // tile)
     starts = torch.arange(grid, device=device) * tile
-    coarse = (base + num_sites)[:, None, None].expand(batch, grid, grid).clone()
+    coarse = torch.full((batch, grid, grid), num_sites, dtype=torch.int32, device=device)
     b, ty, tx = (
         t.reshape(-1)
         for t in torch.meshgrid(
@@ -99,7 +105,7 @@ def _nearest_labels(
             label, decided, gcand, gusable = _corner_pass(
                 sites, axis, gb, gty, gtx, tile, cand[group, :width], usable[group, :width]
             )
-            coarse[gb[decided], gty[decided], gtx[decided]] = label[decided] + base[gb[decided]]
+            coarse[gb[decided], gty[decided], gtx[decided]] = label[decided]
             parts.append((gb[~decided], gty[~decided], gtx[~decided], gcand, gusable))
         b, ty, tx = (torch.cat([part[i] for part in parts]) for i in range(3))
         cand, usable = _pad_cat([part[3] for part in parts], [part[4] for part in parts])
@@ -114,15 +120,16 @@ def _nearest_labels(
         keep = (ty < grid) & (tx < grid) & (ty * tile < row_limit[b])
         b, ty, tx, cand, usable = b[keep], ty[keep], tx[keep], cand[keep], usable[keep]
 
-    labels = coarse.repeat_interleave(tile, dim=1).repeat_interleave(tile, dim=2)[:, :size, :size].contiguous()
+    scale = tile // _LEAF_TILE
+    grid = -(-size // _LEAF_TILE)
+    coarse = coarse.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)[:, :grid, :grid]
+    below = torch.arange(grid, device=device) * _LEAF_TILE >= row_limit[:, None]  # (B, G) leaf rows in the torso
+    coarse = torch.where(below[:, :, None], num_sites, coarse)
     for group, width in _by_width(usable):
-        args = (b[group], ty[group] * tile, tx[group] * tile, tile, cand[group, :width], usable[group, :width], base)
-        _label_leaves(labels, ambiguous, sites, axis, *args)
-    if ambiguous:
-        _break_ties_like_scipy(labels, torch.cat(ambiguous), sites, values, axis, base)
-    for frame, first_row in enumerate(row_limit.tolist()):
-        labels[frame, first_row:] = base[frame] + num_sites
-    return labels
+        leaves.append(
+            _label_leaves(ambiguous, sites, axis, b[group], ty[group], tx[group], cand[group, :width], usable[group, :width])
+        )
+    return coarse, leaves, ambiguous
 
 
 def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
@@ -195,37 +202,38 @@ def _corner_pass(
 
 
 def _label_leaves(
-    labels: torch.Tensor,
     ambiguous: list[torch.Tensor],
     sites: torch.Tensor,
     axis: torch.Tensor,
     b: torch.Tensor,
-    y0: torch.Tensor,
-    x0: torch.Tensor,
-    tile: int,
+    ty: torch.Tensor,
+    tx: torch.Tensor,
     cand: torch.Tensor,
     usable: torch.Tensor,
-    base: torch.Tensor,
-) -> None:
-    """Label every pixel of the undecided leaf squares by brute force over each square's few candidates."""
-    size = labels.shape[-1]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Label every pixel of the undecided leaf squares by brute force over each square's few candidates.
+
+    Pixels past the image edge (the last leaf of a size that is not a multiple of the leaf) repeat the edge pixel.
+    """
+    size = axis.shape[0]
+    tile = _LEAF_TILE
     offsets = torch.arange(tile, device=b.device)
-    rows = (y0[:, None] + offsets).clamp(max=size - 1)  # (M, T)
-    cols = (x0[:, None] + offsets).clamp(max=size - 1)
+    rows = (ty[:, None] * tile + offsets).clamp(max=size - 1)  # (M, T)
+    cols = (tx[:, None] * tile + offsets).clamp(max=size - 1)
     pts = sites[b[:, None], cand]  # (M, K, 2)
     dx = axis[cols][:, :, None] - pts[:, None, :, 0]  # (M, T, K)
     dy = axis[rows][:, :, None] - pts[:, None, :, 1]
     dy2 = torch.where(usable[:, None, :], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
     dist = dy2[:, :, None, :] + (dx * dx)[:, None, :, :]  # (M, T_y, T_x, K): dx*dx + dy*dy, as scipy sums
     best_dist, best_idx = dist.min(dim=-1)
-    label = torch.gather(cand, 1, best_idx.reshape(len(b), -1)).view(-1, tile, tile)
-    labels[b[:, None, None], rows[:, :, None], cols[:, None, :]] = label.to(torch.int32) + base[b][:, None, None]
+    label = torch.gather(cand, 1, best_idx.reshape(len(b), -1)).view(-1, tile, tile).to(torch.int32)
     if cand.shape[1] > 1:
         runner_up = dist.scatter_(3, best_idx[..., None], float("inf")).amin(dim=-1)  # dist is ours to overwrite
         unclear = (runner_up - best_dist <= _TIE_RTOL * runner_up) & torch.isfinite(runner_up)
         if unclear.any():
-            m, ty, tx = unclear.nonzero().unbind(1)
-            ambiguous.append(torch.stack([b[m], rows[m, ty], cols[m, tx]], dim=1))
+            m, py, px = unclear.nonzero().unbind(1)
+            ambiguous.append(torch.stack([b[m], rows[m, py], cols[m, px], label[m, py, px].long()], dim=1))
+    return b, ty, tx, label
 
 
 def _contenders(
@@ -249,42 +257,35 @@ def _contenders(
 
 
 def _break_ties_like_scipy(
-    labels: torch.Tensor,
-    where: torch.Tensor,
-    sites: torch.Tensor,
-    values: torch.Tensor,
-    axis: torch.Tensor,
-    base: torch.Tensor,
-) -> None:
-    """Give (near-)tied pixels the index scipy's ``griddata`` picks; only where the tied sites' motions differ."""
+    ambiguous: torch.Tensor, sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor
+) -> torch.Tensor:
+    """Rows (frame, row, col, label) of the (near-)tied pixels whose label must change to the one scipy picks.
+
+    Only pixels where the tied sites' motions differ are asked of scipy's own ``NearestNDInterpolator``.
+    """
     from scipy.interpolate import NearestNDInterpolator
 
-    b, row, col = where.unbind(1)
+    b, row, col, label = ambiguous.unbind(1)
     px, py = axis[col], axis[row]
     dist = (px[:, None] - sites[b, :, 0]) ** 2 + (py[:, None] - sites[b, :, 1]) ** 2
     best = dist.min(dim=1, keepdim=True).values
     tied = dist <= best * (1 + 4 * _TIE_RTOL)
-    chosen_values = values[b, (labels[b, row, col] - base[b]).long()]
-    differs = (tied & (values[b] != chosen_values[:, None, :]).any(-1)).any(dim=1)
-    if not differs.any():
-        return
-    b, row, col = b[differs], row[differs], col[differs]
+    differs = (tied & (values[b] != values[b, label][:, None, :]).any(-1)).any(dim=1)
+    ambiguous = ambiguous[differs]
     sites_np = sites.detach().cpu().numpy()
     axis_np = axis.cpu().numpy()
-    row_np, col_np, b_np = row.cpu().numpy(), col.cpu().numpy(), b.cpu().numpy()
-    for frame in np.unique(b_np):
-        sel = b_np == frame
+    where = ambiguous.cpu().numpy()
+    for frame in np.unique(where[:, 0]):
+        sel = where[:, 0] == frame
         pick = NearestNDInterpolator(sites_np[frame], np.arange(sites_np.shape[1]))
-        chosen = pick((axis_np[col_np[sel]], axis_np[row_np[sel]]))
-        sel_t = torch.as_tensor(sel, device=labels.device)
-        chosen_t = torch.as_tensor(chosen, device=labels.device, dtype=torch.int32)
-        labels[b[sel_t], row[sel_t], col[sel_t]] = chosen_t + base[b[sel_t]]
+        where[sel, 3] = pick((axis_np[where[sel, 2]], axis_np[where[sel, 1]]))
+    return torch.as_tensor(where, device=ambiguous.device)
 
 
 def _linear_flow(
-    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, flow: torch.Tensor
+    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, grid: torch.Tensor
 ) -> None:
-    """Overwrite ``flow`` (nearest) with barycentric interpolation inside each frame's Delaunay triangulation."""
+    """Overwrite ``grid`` (nearest) with barycentric interpolation inside each frame's Delaunay triangulation."""
     from scipy.spatial import Delaunay
 
     size = axis.shape[0]
@@ -305,7 +306,7 @@ def _linear_flow(
         w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
         vals = values[frame][corners]  # (P, 3, 2)
         interp = (1 - w1 - w2)[:, None] * vals[:, 0] + w1[:, None] * vals[:, 1] + w2[:, None] * vals[:, 2]
-        flow[frame].view(-1, 2)[inside] = interp
+        grid[frame].view(-1, 2)[inside] = interp + p
 
 
 def _mean_like_numpy(values: torch.Tensor) -> torch.Tensor:
@@ -356,16 +357,68 @@ def construct_fapp(
     # Rows at or below the lowest driving point (pixels, truncated like int()) take the mean motion.
     row_limit = drv_px[..., 1].amax(dim=1).trunc().clamp(0, size).long()
 
-    labels = _nearest_labels(drv, values, axis, row_limit)
-    batch = values.shape[0]
-    table = torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)  # index N = mean motion (torso)
-    # One 16-byte complex per (x, y) pair gathers faster than rows of two floats.
-    flow = torch.view_as_real(torch.view_as_complex(table.view(-1, 2)).index_select(0, labels.view(-1)))
-    flow = flow.view(batch, size, size, 2)
+    grid = _nearest_grid(drv, values, axis, row_limit)
     if method == "linear":
-        _linear_flow(drv, values, axis, row_limit, flow)
-    flow += identity_grid(size, device, torch.float64)
-    return flow.to(out_dtype)
+        _linear_flow(drv, values, axis, row_limit, grid)
+    if out_dtype == torch.float64:
+        return grid
+    return _fresh_buffer(grid.shape, out_dtype, device).copy_(grid)
+
+
+def _nearest_grid(sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor) -> torch.Tensor:
+    """Nearest flow + identity grid, (B, S, S, 2) float64, each pixel written once except leaf squares and torso edges.
+
+    Each (x, y) pair is handled as one complex128, so a flow value plus an identity value is one complex addition
+    (exactly the two float64 additions) and gathers move 16 bytes at a time. Uniform leaf squares are written in one
+    broadcast addition over the whole batch; the mixed leaf squares, scipy's tie-breaks and the rows between the
+    torso limit and the next leaf boundary then overwrite their pixels.
+    """
+    batch, num_sites, _ = sites.shape
+    size, leaf = axis.shape[0], _LEAF_TILE
+    device = sites.device
+    coarse, leaves, ambiguous = _nearest_labels(sites, axis, row_limit)
+    grid_n = coarse.shape[1]
+    padded = grid_n * leaf
+    table = torch.view_as_complex(torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1))  # (B, N + 1)
+    axis_p = axis[torch.arange(padded, device=device).clamp(max=size - 1)]  # edge pixel repeated past the image
+    identity = torch.complex(axis_p[None, :].expand(padded, -1), axis_p[:, None].expand(-1, padded))  # (P, P)
+
+    out = torch.view_as_complex(_fresh_buffer((batch, padded, padded, 2), torch.float64, device))
+    frame = torch.arange(batch, device=device)
+    row_values = table[frame[:, None, None], coarse].repeat_interleave(leaf, dim=2)  # (B, G, P)
+    torch.add(row_values[:, :, None], identity.view(grid_n, leaf, padded), out=out.view(batch, grid_n, leaf, padded))
+
+    out_leaves = out.view(batch, grid_n, leaf, grid_n, leaf).permute(0, 1, 3, 2, 4)
+    id_leaves = identity.view(grid_n, leaf, grid_n, leaf).permute(0, 2, 1, 3)
+    for b, ty, tx, label in leaves:
+        out_leaves[b, ty, tx] = table[b[:, None, None], label] + id_leaves[ty, tx]
+    if ambiguous:
+        ambiguous = torch.cat(ambiguous)
+        ambiguous = ambiguous[ambiguous[:, 1] < row_limit[ambiguous[:, 0]]]
+        b, row, col, label = _break_ties_like_scipy(ambiguous, sites, values, axis).unbind(1)
+        out[b, row, col] = table[b, label] + identity[row, col]
+    for f, first_row in enumerate(row_limit.tolist()):  # torso rows above the first leaf row that is wholly torso
+        last_row = min(-(-first_row // leaf) * leaf, padded)
+        out[f, first_row:last_row] = table[f, num_sites] + identity[first_row:last_row]
+    grid = torch.view_as_real(out)
+    return grid if padded == size else grid[:, :size, :size].contiguous()
+
+
+def _fresh_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Uninitialised tensor; on Linux CPU backed by transparent huge pages where the kernel offers them.
+
+    A 25-frame 512x512 float64 grid is 100 MB: faulting it in 4 KiB pages (~40 ms here) costs more than computing
+    it, in 2 MiB pages it costs a few ms. ``torch.frombuffer`` keeps the mapping alive as long as the tensor.
+    """
+    nbytes = math.prod(shape) * dtype.itemsize
+    if device.type != "cpu" or nbytes < _HUGE_PAGE_MIN_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype, device=device)
+    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:  # kernel without transparent huge pages: ordinary pages, still correct
+        pass
+    return torch.frombuffer(buffer, dtype=dtype).view(shape)
 
 
 def flow_to_color(

@@ -163,3 +163,24 @@ def _check_stage_mismatch_is_refused(data: Path, out: Path) -> None:
     assert status == 2
     assert "checkpoint was made by --stage all, not --stage audio2animation" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_losses_are_zero_exactly_when_they_should_be():
+    import torch.nn.functional as F
+    from hdtf.modeling import losses as L
+    from hdtf.modeling.fapp import identity_grid
+
+    torch.manual_seed(0)
+    image, other = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    assert float(L.ssim(image, image)) == pytest.approx(1.0, abs=1e-5) and float(L.ssim(image, other)) < 0.2
+    assert float(L.multiscale_l1_ssim_loss(image, image)) == pytest.approx(0.0, abs=1e-5)
+    assert float(L.multiscale_l1_ssim_loss(image, other)) > 0.2
+    still = identity_grid(32).expand(2, -1, -1, -1)
+    assert float(L.flow_smoothness_loss(still)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.flow_smoothness_loss(still + 0.05 * torch.randn(2, 32, 32, 2))) > 0.01
+    disc = L.MultiScalePatchDiscriminator(num_scales=2, base_channels=8, max_channels=32)
+    with torch.no_grad():
+        real, fake = disc(F.interpolate(image, scale_factor=2)), disc(F.interpolate(other, scale_factor=2))
+    assert len(real) == 2 and real[1][0].shape[-1] < real[0][0].shape[-1], "the second scale sees a smaller image"
+    assert float(L.feature_matching_loss(real, real)) == 0.0 and float(L.feature_matching_loss(real, fake)) > 0
+    assert float(L.discriminator_loss(real, fake)) > 0 and float(L.generator_adversarial_loss(fake)) > 0
