@@ -519,7 +519,11 @@ def push(args: argparse.Namespace) -> None:
 # ---- main ----------------------------------------------------------------------------------------------------------
 def train(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+    from accelerate.utils import (
+        DistributedDataParallelKwargs,
+        ProjectConfiguration,
+        set_seed,
+    )
     from transformers import get_scheduler
 
     if args.push_to_hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
@@ -604,14 +608,16 @@ def train(args: argparse.Namespace) -> None:
             last = {k: v / micro for k, v in sums.items()}
             sums, micro = {}, 0
             record = {"step": state.step, **last, "lr": stages[0].scheduler.get_last_lr()[0]}
+            validate = state.step % args.validation_steps == 0 or state.step == max_steps
+            if validate and accelerator.is_main_process:
+                for stage in stages:
+                    prefix = "" if len(stages) == 1 else f"{stage.name}/"
+                    found = stage.validate(accelerator, state.step, args.output_dir)
+                    record.update({prefix + k: v for k, v in found.items()})
             accelerator.log(record, step=state.step)
             if accelerator.is_main_process:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            validate = state.step % args.validation_steps == 0 or state.step == max_steps
-            if validate and accelerator.is_main_process:
-                for stage in stages:
-                    accelerator.log(stage.validate(accelerator, state.step, args.output_dir), step=state.step)
             if state.step % args.checkpointing_steps == 0:
                 save_checkpoint(accelerator, args, state.step)
             if state.step % 10 == 0:

@@ -23,6 +23,8 @@ _TOP_TILE = 64
 _LEAF_TILE = 8
 # Results at least this large get huge pages (see _fresh_buffer).
 _HUGE_PAGE_MIN_BYTES = 1 << 24
+# Mixed leaf squares are labelled this many at a time: temporaries stay in cache and malloc recycles them.
+_LEAF_CHUNK = 1024
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
 # (~1e-16 relative), far below any real separation between landmarks.
 _TIE_RTOL = 1e-12
@@ -64,23 +66,19 @@ def _upsample2(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 
 def _nearest_labels(
     sites: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
-    """Nearest site for every pixel, as indices into the per-frame table of N sites + the mean motion (index N).
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
+    """Nearest site of every uniform leaf square, and the mixed leaf squares with the sites that compete in them.
 
     Pixel (row, col) sits at (x, y) = (axis[col], axis[row]). Squared distances are formed as scipy's KD-tree forms
     them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Each square carries
     only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner distances, so the
-    work per square shrinks with the square. Returns ``(coarse, leaves, ambiguous)``: ``coarse`` (B, G, G) holds the
-    label of every leaf square (G = ceil(S / leaf)), N for squares at or below ``row_limit``; ``leaves`` the squares
-    that are not uniform, as (frame, leaf row, leaf col, labels (M, leaf, leaf)); ``ambiguous`` (frame, row, col,
-    label) for pixels whose two best distances are within the tie tolerance.
+    work per square shrinks with the square. Returns ``(coarse, mixed)``: ``coarse`` (B, G, G) holds the label of
+    every leaf square (G = ceil(S / leaf); N = the mean motion for squares at or below ``row_limit``), and ``mixed``
+    the undecided leaf squares as groups of (frame, leaf row, leaf col, candidates (M, K), usable (M, K)).
     """
     batch, num_sites, _ = sites.shape
     size = axis.shape[0]
     device = sites.device
-    leaves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
-    ambiguous: list[torch.Tensor] = []
-
     tile = _TOP_TILE
     grid = -(-size // tile)
     starts = torch.arange(grid, device=device) * tile
@@ -125,11 +123,8 @@ def _nearest_labels(
     coarse = coarse.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)[:, :grid, :grid]
     below = torch.arange(grid, device=device) * _LEAF_TILE >= row_limit[:, None]  # (B, G) leaf rows in the torso
     coarse = torch.where(below[:, :, None], num_sites, coarse)
-    for group, width in _by_width(usable):
-        leaves.append(
-            _label_leaves(ambiguous, sites, axis, b[group], ty[group], tx[group], cand[group, :width], usable[group, :width])
-        )
-    return coarse, leaves, ambiguous
+    mixed = [(b[g], ty[g], tx[g], cand[g, :width], usable[g, :width]) for g, width in _by_width(usable)]
+    return coarse, mixed
 
 
 def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
@@ -210,30 +205,34 @@ def _label_leaves(
     tx: torch.Tensor,
     cand: torch.Tensor,
     usable: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Label every pixel of the undecided leaf squares by brute force over each square's few candidates.
 
-    Pixels past the image edge (the last leaf of a size that is not a multiple of the leaf) repeat the edge pixel.
+    Returns rows (M, T), cols (M, T) and labels (M, T, T). Pixels past the image edge (the last leaf of a size that is not a multiple of the leaf) repeat the edge pixel.
     """
     size = axis.shape[0]
     tile = _LEAF_TILE
     offsets = torch.arange(tile, device=b.device)
     rows = (ty[:, None] * tile + offsets).clamp(max=size - 1)  # (M, T)
     cols = (tx[:, None] * tile + offsets).clamp(max=size - 1)
-    pts = sites[b[:, None], cand]  # (M, K, 2)
-    dx = axis[cols][:, :, None] - pts[:, None, :, 0]  # (M, T, K)
-    dy = axis[rows][:, :, None] - pts[:, None, :, 1]
-    dy2 = torch.where(usable[:, None, :], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
-    dist = dy2[:, :, None, :] + (dx * dx)[:, None, :, :]  # (M, T_y, T_x, K): dx*dx + dy*dy, as scipy sums
-    best_dist, best_idx = dist.min(dim=-1)
-    label = torch.gather(cand, 1, best_idx.reshape(len(b), -1)).view(-1, tile, tile).to(torch.int32)
-    if cand.shape[1] > 1:
-        runner_up = dist.scatter_(3, best_idx[..., None], float("inf")).amin(dim=-1)  # dist is ours to overwrite
-        unclear = (runner_up - best_dist <= _TIE_RTOL * runner_up) & torch.isfinite(runner_up)
-        if unclear.any():
-            m, py, px = unclear.nonzero().unbind(1)
-            ambiguous.append(torch.stack([b[m], rows[m, py], cols[m, px], label[m, py, px].long()], dim=1))
-    return b, ty, tx, label
+    pts = sites[b[None, :], cand.T]  # (K, M, 2): candidates outermost, so every step runs over whole squares
+    dx = axis[cols][None] - pts[:, :, None, 0]  # (K, M, T)
+    dy = axis[rows][None] - pts[:, :, None, 1]
+    dy2 = torch.where(usable.T[:, :, None], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
+    dist = dy2[:, :, :, None] + (dx * dx)[:, :, None, :]  # (K, M, T_y, T_x): dx*dx + dy*dy, as scipy sums
+    best_dist, runner_up = dist[0], torch.full_like(dist[0], float("inf"))
+    best_slot = torch.zeros(dist.shape[1:], dtype=torch.long, device=b.device)
+    for slot in range(1, dist.shape[0]):  # running best and runner-up: K is small, the squares are many
+        closer = dist[slot] < best_dist
+        runner_up = torch.where(closer, best_dist, torch.minimum(runner_up, dist[slot]))
+        best_slot.masked_fill_(closer, slot)
+        best_dist = torch.where(closer, dist[slot], best_dist)
+    label = torch.gather(cand, 1, best_slot.view(len(b), -1)).view(-1, tile, tile)
+    unclear = best_dist >= runner_up * (1 - _TIE_RTOL)
+    if unclear.any():
+        m, py, px = unclear.nonzero().unbind(1)
+        ambiguous.append(torch.stack([b[m], rows[m, py], cols[m, px], label[m, py, px]], dim=1))
+    return rows, cols, label
 
 
 def _contenders(
@@ -376,30 +375,36 @@ def _nearest_grid(sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor,
     batch, num_sites, _ = sites.shape
     size, leaf = axis.shape[0], _LEAF_TILE
     device = sites.device
-    coarse, leaves, ambiguous = _nearest_labels(sites, axis, row_limit)
+    coarse, mixed = _nearest_labels(sites, axis, row_limit)
     grid_n = coarse.shape[1]
     padded = grid_n * leaf
-    table = torch.view_as_complex(torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1))  # (B, N + 1)
+    table = torch.view_as_complex(torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)).view(-1)
+    base = torch.arange(batch, device=device) * (num_sites + 1)  # frame offset into the flat (B * (N + 1)) table
     axis_p = axis[torch.arange(padded, device=device).clamp(max=size - 1)]  # edge pixel repeated past the image
     identity = torch.complex(axis_p[None, :].expand(padded, -1), axis_p[:, None].expand(-1, padded))  # (P, P)
 
     out = torch.view_as_complex(_fresh_buffer((batch, padded, padded, 2), torch.float64, device))
-    frame = torch.arange(batch, device=device)
-    row_values = table[frame[:, None, None], coarse].repeat_interleave(leaf, dim=2)  # (B, G, P)
-    torch.add(row_values[:, :, None], identity.view(grid_n, leaf, padded), out=out.view(batch, grid_n, leaf, padded))
+    square_values = table[coarse + base[:, None, None]][:, :, None, :, None]  # (B, G, 1, G, 1)
+    torch.add(square_values, identity.view(grid_n, leaf, grid_n, leaf), out=out.view(batch, grid_n, leaf, grid_n, leaf))
 
-    out_leaves = out.view(batch, grid_n, leaf, grid_n, leaf).permute(0, 1, 3, 2, 4)
-    id_leaves = identity.view(grid_n, leaf, grid_n, leaf).permute(0, 2, 1, 3)
-    for b, ty, tx, label in leaves:
-        out_leaves[b, ty, tx] = table[b[:, None, None], label] + id_leaves[ty, tx]
+    flat_out = out.view(-1)
+    ambiguous: list[torch.Tensor] = []
+    for b, ty, tx, cand, usable in mixed:
+        for part in torch.arange(len(b), device=device).split(_LEAF_CHUNK):
+            rows, cols, label = _label_leaves(ambiguous, sites, axis, b[part], ty[part], tx[part], cand[part], usable[part])
+            value = table[label + base[b[part], None, None]]  # (M, T, T)
+            torch.view_as_real(value)[..., 0] += axis[cols][:, None, :]
+            torch.view_as_real(value)[..., 1] += axis[rows][:, :, None]
+            pixel = (b[part, None, None] * padded + rows[:, :, None]) * padded + cols[:, None, :]
+            flat_out.index_copy_(0, pixel.view(-1), value.view(-1))
     if ambiguous:
         ambiguous = torch.cat(ambiguous)
         ambiguous = ambiguous[ambiguous[:, 1] < row_limit[ambiguous[:, 0]]]
         b, row, col, label = _break_ties_like_scipy(ambiguous, sites, values, axis).unbind(1)
-        out[b, row, col] = table[b, label] + identity[row, col]
+        out[b, row, col] = table[label + base[b]] + identity[row, col]
     for f, first_row in enumerate(row_limit.tolist()):  # torso rows above the first leaf row that is wholly torso
         last_row = min(-(-first_row // leaf) * leaf, padded)
-        out[f, first_row:last_row] = table[f, num_sites] + identity[first_row:last_row]
+        out[f, first_row:last_row] = table[base[f] + num_sites] + identity[first_row:last_row]
     grid = torch.view_as_real(out)
     return grid if padded == size else grid[:, :size, :size].contiguous()
 

@@ -54,6 +54,7 @@ def test_loss_falls_and_everything_is_logged(first_run):
     assert [r["step"] for r in log] == list(range(1, 31))
     assert {"loss", "l1", "ms_l1_ssim", "warp", "flow_smoothness", "lr"} <= set(log[0])
     assert "adversarial" not in log[18] and {"adversarial", "feature_matching", "discriminator"} <= set(log[20])
+    assert [r["step"] for r in log if "val_l1" in r] == [15, 30] and log[-1]["val_l1"] < log[14]["val_l1"]
     early = np.mean([r["l1"] for r in log[:5]])
     late = np.mean([r["l1"] for r in log[-5:]])
     assert late < 0.8 * early, f"L1 did not fall: {early:.4f} -> {late:.4f}"
