@@ -36,13 +36,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 logger = logging.getLogger("hdtf.train")
 STAGES = ("animation2video", "audio2animation", "all")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOG_FILE = "train_log.jsonl"
-STATE_FILE = "train_state.json"  # readable copy of the registered TrainState, checked before loading anything
+STATE_FILE = "train_state.json"  # stage and global step of a checkpoint: JSON, so resuming unpickles nothing of ours
 # animation2video loss weights: reconstruction dominates; the warp term keeps the foreground flow meaningful (the
 # warped reference alone should already resemble the target); smoothness only discourages seams in the mask.
 A2V_WEIGHTS = {"l1": 1.0, "ms_l1_ssim": 1.0, "warp": 0.5, "flow_smoothness": 0.01}
@@ -95,22 +96,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
         p.error("--checkpoints_total_limit must be at least 1")
     return args
-
-
-# ---- the global step, saved in every checkpoint -------------------------------------------------------------------
-class TrainState:
-    """Registered with the Accelerator so ``save_state``/``load_state`` carry the step and the stage trained."""
-
-    def __init__(self, stage: str) -> None:
-        self.stage, self.step = stage, 0
-
-    def state_dict(self) -> dict:
-        return {"stage": self.stage, "step": self.step}
-
-    def load_state_dict(self, state: dict) -> None:
-        if state["stage"] != self.stage:
-            raise HDTFError(f"the checkpoint was made by --stage {state['stage']}, not --stage {self.stage}")
-        self.step = int(state["step"])
 
 
 # ---- model and data --------------------------------------------------------------------------------------------
@@ -337,11 +322,8 @@ class AnimationStage:
         colours = flow_to_color(flow.cpu())
         rows = [np.concatenate(cols, axis=1) for cols in zip(rgb(ref), rgb(drv), colours, rgb(synthetic))]
         grid = np.concatenate(rows, axis=0)
-        folder = output_dir / "validation"
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".step-{step:06d}.partial.png"
-        Image.fromarray(grid).save(tmp)
-        os.replace(tmp, folder / f"step-{step:06d}.png")
+        with atomic.replacing(output_dir / "validation" / f"step-{step:06d}.png") as tmp:
+            Image.fromarray(grid).save(tmp)
         for tracker in accelerator.trackers:
             if tracker.name == "tensorboard":
                 tracker.log_images({"validation": grid}, step=step, dataformats="HWC")
@@ -426,15 +408,16 @@ def resolve_resume(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def check_checkpoint(path: Path, stage: str) -> None:
-    """Refuse, in one line, a folder that is not a checkpoint of this stage (before accelerate loads a model into
-    the wrong network)."""
+def checkpoint_step(path: Path, stage: str) -> int:
+    """The global step saved in a checkpoint of this stage; refuses, in one line, any other folder (before
+    accelerate loads a model into the wrong network)."""
     try:
         saved = json.loads((path / STATE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         raise HDTFError(f"{path}: not a checkpoint of examples/train.py (no readable {STATE_FILE})") from None
     if saved.get("stage") != stage:
         raise HDTFError(f"{path}: the checkpoint was made by --stage {saved.get('stage')}, not --stage {stage}")
+    return int(saved["step"])
 
 
 def save_checkpoint(accelerator, args: argparse.Namespace, step: int) -> None:
@@ -463,9 +446,7 @@ def trim_log(path: Path, last_step: int) -> None:
     if not path.is_file():
         return
     lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= last_step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(ln + "\n" for ln in lines))
-    os.replace(tmp, path)
+    atomic.write_text(path, "".join(ln + "\n" for ln in lines))
 
 
 # ---- the end -------------------------------------------------------------------------------------------------------
@@ -543,8 +524,7 @@ def train(args: argparse.Namespace) -> None:
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(args)
-    if resume is not None:
-        check_checkpoint(resume, args.stage)
+    step = 0 if resume is None else checkpoint_step(resume, args.stage)
 
     generator = build_generator(args)
     clips = load_clips(args, accelerator)
@@ -567,32 +547,29 @@ def train(args: argparse.Namespace) -> None:
 
     for stage in stages:
         stage.prepare(accelerator, schedulers)
-    state = TrainState(args.stage)
-    accelerator.register_for_checkpointing(state)
-
     if resume is not None:
         accelerator.load_state(str(resume))
-        logger.info("resumed from %s at step %d", resume, state.step)
+        logger.info("resumed from %s at step %d", resume, step)
     log_path = args.output_dir / LOG_FILE
     if accelerator.is_main_process:
-        trim_log(log_path, state.step)
+        trim_log(log_path, step)
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                   if isinstance(v, (int, float, str, bool, Path))}
         accelerator.init_trackers("hdtf-train", config=config)
     logger.info("stage %s: %d clip(s), %d optimisation step(s) per epoch, training to step %d", args.stage,
                 len(clips), per_epoch, max_steps)
 
-    first_batch = state.step * args.gradient_accumulation_steps
+    first_batch = step * args.gradient_accumulation_steps
     streams = [batches(accelerator, s.loader, first_batch) for s in stages]
     models = [m for s in stages for m in s.models]
     sums: dict[str, float] = {}
     micro, last, started = 0, {}, time.monotonic()
     with log_path.open("a", encoding="utf-8") if accelerator.is_main_process else open(os.devnull, "w") as log:
-        while state.step < max_steps:
+        while step < max_steps:
             with accelerator.accumulate(*models):
                 parts = {}
                 for stage, stream in zip(stages, streams):
-                    out = stage.train_step(accelerator, next(stream), state.step)
+                    out = stage.train_step(accelerator, next(stream), step)
                     prefix = "" if len(stages) == 1 else f"{stage.name}/"
                     parts.update({prefix + k: v.detach().float() for k, v in out.items()})
                 if len(stages) > 1:
@@ -604,30 +581,30 @@ def train(args: argparse.Namespace) -> None:
             micro += 1
             if not accelerator.sync_gradients:
                 continue
-            state.step += 1
+            step += 1
             last = {k: v / micro for k, v in sums.items()}
             sums, micro = {}, 0
-            record = {"step": state.step, **last, "lr": stages[0].scheduler.get_last_lr()[0]}
-            validate = state.step % args.validation_steps == 0 or state.step == max_steps
+            record = {"step": step, **last, "lr": stages[0].scheduler.get_last_lr()[0]}
+            validate = step % args.validation_steps == 0 or step == max_steps
             if validate and accelerator.is_main_process:
                 for stage in stages:
                     prefix = "" if len(stages) == 1 else f"{stage.name}/"
-                    found = stage.validate(accelerator, state.step, args.output_dir)
+                    found = stage.validate(accelerator, step, args.output_dir)
                     record.update({prefix + k: v for k, v in found.items()})
-            accelerator.log(record, step=state.step)
+            accelerator.log(record, step=step)
             if accelerator.is_main_process:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-            if state.step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, args, state.step)
-            if state.step % 10 == 0:
-                logger.info("step %d/%d loss %.4f", state.step, max_steps, last["loss"])
+            if step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, args, step)
+            if step % 10 == 0:
+                logger.info("step %d/%d loss %.4f", step, max_steps, last["loss"])
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         for stage in stages:
             setattr(generator, stage.name, accelerator.unwrap_model(stage.model).eval())
-        save_final(generator, stages, args, state.step, last, clips, time.monotonic() - started)
+        save_final(generator, stages, args, step, last, clips, time.monotonic() - started)
         logger.info("saved the generator to %s", args.output_dir)
         if args.push_to_hub:
             push(args)

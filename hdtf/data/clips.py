@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 
@@ -95,17 +95,14 @@ def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2) -
         name = safe_name(row["id"])
         video = folder / f"{name}.mp4"
         if not video.is_file() or video.stat().st_size != len(row["video"]):
-            tmp = folder / f".{name}.mp4.partial"
-            tmp.write_bytes(row["video"])
-            os.replace(tmp, video)
+            atomic.write_bytes(video, row["video"])
         audio_path = None
         if row.get("audio") is not None and len(row["audio"]):
             audio_path = folder / f"{name}.wav"
             if not audio_path.is_file():
-                tmp = folder / f".{name}.partial.wav"
-                soundfile.write(str(tmp), np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]),
-                                subtype="PCM_16")
-                os.replace(tmp, audio_path)
+                with atomic.replacing(audio_path) as tmp:
+                    soundfile.write(str(tmp), np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]),
+                                    subtype="PCM_16")
         clips.append(
             PreparedClip(
                 id=row["id"],
