@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import datasets
 from datasets.data_files import DataFilesDict
 
+from hdtf.card import CITATION
 from hdtf.errors import HDTFError
 from hdtf.records import VideoSpec
 
@@ -39,16 +40,6 @@ _DESCRIPTION = (
     "roughly 300 subjects, annotated as clips with face crop windows. The `clips` config turns the metadata into "
     "square face clips with 16 kHz mono audio; the `metadata` config lists the annotated clips."
 )
-
-_CITATION = """\
-@inproceedings{zhang2021flow,
-  title     = {Flow-Guided One-Shot Talking Face Generation With a High-Resolution Audio-Visual Dataset},
-  author    = {Zhang, Zhimeng and Li, Lincheng and Ding, Yu and Fan, Changjie},
-  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-  pages     = {3661--3670},
-  year      = {2021}
-}
-"""
 
 _HOMEPAGE = "https://github.com/MRzzm/HDTF"
 
@@ -113,7 +104,7 @@ class HDTF(datasets.GeneratorBasedBuilder):
             features=features,
             homepage=_HOMEPAGE,
             license="cc-by-4.0",
-            citation=_CITATION,
+            citation=CITATION,
         )
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
