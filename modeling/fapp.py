@@ -7,6 +7,11 @@ over the image: a square of pixels whose four corners share one strict nearest p
 Voronoi cell (the difference of two squared distances is affine, so its sign at the corners bounds it inside), so only
 squares on cell borders are refined, and 8x8 leaves are brute-forced over the few points that can still win there.
 Exact distance ties between points whose motions differ are resolved by scipy's own KD-tree: the tie-break is scipy's.
+
+No full-size label map is built: one broadcast addition writes (motion of the leaf square's point + identity grid)
+for every pixel, then the mixed leaf squares, the tie-broken pixels and the torso's first rows are overwritten. At
+25 frames of 512x512 the float64 result is 100 MB, so it lives in transparent huge pages where Linux offers them
+(faulting it in 4 KiB pages took longer than computing it).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ _LEAF_TILE = 8
 # Results at least this large get huge pages (see _fresh_buffer).
 _HUGE_PAGE_MIN_BYTES = 1 << 24
 # Mixed leaf squares are labelled this many at a time: temporaries stay in cache and malloc recycles them.
-_LEAF_CHUNK = 1024
+_LEAF_CHUNK = 256
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
 # (~1e-16 relative), far below any real separation between landmarks.
 _TIE_RTOL = 1e-12
@@ -74,61 +79,54 @@ def _nearest_labels(
     only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner distances, so the
     work per square shrinks with the square. Returns ``(coarse, mixed)``: ``coarse`` (B, G, G) holds the label of
     every leaf square (G = ceil(S / leaf); N = the mean motion for squares at or below ``row_limit``), and ``mixed``
-    the undecided leaf squares as groups of (frame, leaf row, leaf col, candidates (M, K), usable (M, K)).
+    the undecided leaf squares as groups of (positions (M, 3) = frame, leaf row, leaf col; candidates (M, K);
+    usable (M, K)).
     """
     batch, num_sites, _ = sites.shape
     size = axis.shape[0]
     device = sites.device
     tile = _TOP_TILE
     grid = -(-size // tile)
-    starts = torch.arange(grid, device=device) * tile
     coarse = torch.full((batch, grid, grid), num_sites, dtype=torch.int32, device=device)
-    b, ty, tx = (
-        t.reshape(-1)
-        for t in torch.meshgrid(
-            torch.arange(batch, device=device),
-            torch.arange(grid, device=device),
-            torch.arange(grid, device=device),
-            indexing="ij",
-        )
-    )
-    keep = starts[ty] < row_limit[b]
-    b, ty, tx = b[keep], ty[keep], tx[keep]
-    cand = torch.arange(num_sites, device=device).expand(b.numel(), -1)  # (M, K) candidate sites per square
+    pos = torch.cartesian_prod(*(torch.arange(n, device=device) for n in (batch, grid, grid)))  # (M, 3) frame, ty, tx
+    pos = pos[pos[:, 1] * tile < row_limit[pos[:, 0]]]
+    cand = torch.arange(num_sites, device=device).expand(len(pos), -1)  # (M, K) candidate sites per square
     usable = torch.ones_like(cand, dtype=torch.bool)
-    while True:
+    children = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]], device=device)
+    doubling = torch.tensor([1, 2, 2], device=device)
+    while len(pos):
         parts = []
         for group, width in _by_width(usable):
-            gb, gty, gtx = b[group], ty[group], tx[group]
+            gpos = pos[group]
             label, decided, gcand, gusable = _corner_pass(
-                sites, axis, gb, gty, gtx, tile, cand[group, :width], usable[group, :width]
+                sites, axis, gpos, tile, cand[group, :width], usable[group, :width]
             )
-            coarse[gb[decided], gty[decided], gtx[decided]] = label[decided]
-            parts.append((gb[~decided], gty[~decided], gtx[~decided], gcand, gusable))
-        b, ty, tx = (torch.cat([part[i] for part in parts]) for i in range(3))
-        cand, usable = _pad_cat([part[3] for part in parts], [part[4] for part in parts])
-        if tile <= _LEAF_TILE or not b.numel():
+            done = gpos[decided]
+            coarse[done[:, 0], done[:, 1], done[:, 2]] = label[decided]
+            parts.append((gpos[~decided], gcand, gusable))
+        pos = torch.cat([part[0] for part in parts])
+        cand, usable = _pad_cat([part[1] for part in parts], [part[2] for part in parts])
+        if tile <= _LEAF_TILE:
             break
         tile //= 2
         grid = -(-size // tile)
         coarse = _upsample2(coarse, grid, grid)
-        b, cand, usable = (t.repeat_interleave(4, dim=0) for t in (b, cand, usable))
-        ty = (ty[:, None] * 2 + torch.tensor([0, 0, 1, 1], device=device)).reshape(-1)
-        tx = (tx[:, None] * 2 + torch.tensor([0, 1, 0, 1], device=device)).reshape(-1)
-        keep = (ty < grid) & (tx < grid) & (ty * tile < row_limit[b])
-        b, ty, tx, cand, usable = b[keep], ty[keep], tx[keep], cand[keep], usable[keep]
+        pos = (pos[:, None] * doubling + children).view(-1, 3)
+        cand, usable = (t.repeat_interleave(4, dim=0) for t in (cand, usable))
+        keep = (pos[:, 1] < grid) & (pos[:, 2] < grid) & (pos[:, 1] * tile < row_limit[pos[:, 0]])
+        pos, cand, usable = pos[keep], cand[keep], usable[keep]
 
     scale = tile // _LEAF_TILE
     grid = -(-size // _LEAF_TILE)
     coarse = coarse.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)[:, :grid, :grid]
     below = torch.arange(grid, device=device) * _LEAF_TILE >= row_limit[:, None]  # (B, G) leaf rows in the torso
     coarse = torch.where(below[:, :, None], num_sites, coarse)
-    mixed = [(b[g], ty[g], tx[g], cand[g, :width], usable[g, :width]) for g, width in _by_width(usable)]
+    mixed = [(pos[group], cand[group, :width], usable[group, :width]) for group, width in _by_width(usable)]
     return coarse, mixed
 
 
 def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-    """Squares grouped by how many candidates still compete in them (kept first), so no group pads far beyond need."""
+    """Square indices grouped by how many candidates still compete in them (kept first): no group pads far beyond."""
     if not usable.numel():
         return []
     counts = usable.sum(dim=1)
@@ -138,7 +136,7 @@ def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
         if high > low:
             group = (counts > low) & (counts <= high)
             if group.any():
-                groups.append((group, high))
+                groups.append((group.nonzero().squeeze(1), high))
             low = high
     return groups
 
@@ -158,12 +156,16 @@ def _pad_to(t: torch.Tensor, width: int, value: int | bool) -> torch.Tensor:
     return torch.cat([t, torch.full((t.shape[0], width - t.shape[1]), value, dtype=t.dtype, device=t.device)], 1)
 
 
+def _gather_sites(sites: torch.Tensor, frame: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+    """``sites[frame, slot]`` as one row gather from the flattened (B * N, 2) table (several times faster)."""
+    index = frame * sites.shape[1] + slot
+    return sites.view(-1, 2).index_select(0, index.reshape(-1)).view(*index.shape, 2)
+
+
 def _corner_pass(
     sites: torch.Tensor,
     axis: torch.Tensor,
-    b: torch.Tensor,
-    ty: torch.Tensor,
-    tx: torch.Tensor,
+    pos: torch.Tensor,
     tile: int,
     cand: torch.Tensor,
     usable: torch.Tensor,
@@ -173,16 +175,14 @@ def _corner_pass(
     Returns the winner (int32), the decided mask, and for the undecided squares their compacted contenders.
     """
     size = axis.shape[0]
-    y0, x0 = ty * tile, tx * tile
+    b, y0, x0 = pos[:, 0], pos[:, 1] * tile, pos[:, 2] * tile
     y1 = torch.clamp(y0 + tile, max=size) - 1
     x1 = torch.clamp(x0 + tile, max=size) - 1
-    cy = torch.stack([y0, y0, y1, y1], dim=1)  # (M, 4) corner pixels
-    cx = torch.stack([x0, x1, x0, x1], dim=1)
-    pts = sites[b[:, None], cand]  # (M, K, 2)
-    dx = axis[cx][:, :, None] - pts[:, None, :, 0]
-    dy = axis[cy][:, :, None] - pts[:, None, :, 1]
-    inf = torch.tensor(float("inf"), dtype=dx.dtype, device=dx.device)
-    dist = torch.where(usable[:, None, :], dx * dx + dy * dy, inf)  # (M, 4, K)
+    pts = _gather_sites(sites, b[:, None], cand)  # (M, K, 2)
+    dx = axis[torch.stack([x0, x1], dim=1)][:, :, None] - pts[:, None, :, 0]  # (M, 2, K): left and right edge
+    dy = axis[torch.stack([y0, y1], dim=1)][:, :, None] - pts[:, None, :, 1]  # top and bottom edge
+    dy2 = torch.where(usable[:, None, :], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=dy.device))
+    dist = (dy2[:, :, None] + (dx * dx)[:, None]).view(len(pos), 4, -1)  # corners (y0 x0, y0 x1, y1 x0, y1 x1)
     if dist.shape[-1] > 1:
         best2, idx2 = dist.topk(2, dim=-1, largest=False)
         clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
@@ -191,7 +191,7 @@ def _corner_pass(
         clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=dist.device)
     best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
     decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
-    undecided = ~decided
+    undecided = (~decided).nonzero().squeeze(1)
     cand, usable = _contenders(dist[undecided], idx2[undecided][:, 0, 0], cand[undecided], usable[undecided])
     return best[:, 0].to(torch.int32), decided, cand, usable
 
@@ -200,33 +200,34 @@ def _label_leaves(
     ambiguous: list[torch.Tensor],
     sites: torch.Tensor,
     axis: torch.Tensor,
-    b: torch.Tensor,
-    ty: torch.Tensor,
-    tx: torch.Tensor,
+    pos: torch.Tensor,
     cand: torch.Tensor,
     usable: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Label every pixel of the undecided leaf squares by brute force over each square's few candidates.
 
-    Returns rows (M, T), cols (M, T) and labels (M, T, T). Pixels past the image edge (the last leaf of a size that is not a multiple of the leaf) repeat the edge pixel.
+    Returns rows (M, T), cols (M, T) and labels (M, T, T). Pixels past the image edge (in the last leaf of a size
+    that is not a multiple of the leaf) repeat the edge pixel. Candidates are the outermost dimension, so each step
+    of the running minimum runs over all squares at once; (near-)tied pixels are appended to ``ambiguous`` as
+    (frame, row, col, label).
     """
     size = axis.shape[0]
     tile = _LEAF_TILE
+    b = pos[:, 0]
     offsets = torch.arange(tile, device=b.device)
-    rows = (ty[:, None] * tile + offsets).clamp(max=size - 1)  # (M, T)
-    cols = (tx[:, None] * tile + offsets).clamp(max=size - 1)
-    pts = sites[b[None, :], cand.T]  # (K, M, 2): candidates outermost, so every step runs over whole squares
+    rows = (pos[:, 1, None] * tile + offsets).clamp(max=size - 1)  # (M, T)
+    cols = (pos[:, 2, None] * tile + offsets).clamp(max=size - 1)
+    pts = _gather_sites(sites, b[None, :], cand.T)  # (K, M, 2)
     dx = axis[cols][None] - pts[:, :, None, 0]  # (K, M, T)
     dy = axis[rows][None] - pts[:, :, None, 1]
     dy2 = torch.where(usable.T[:, :, None], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
     dist = dy2[:, :, :, None] + (dx * dx)[:, :, None, :]  # (K, M, T_y, T_x): dx*dx + dy*dy, as scipy sums
     best_dist, runner_up = dist[0], torch.full_like(dist[0], float("inf"))
     best_slot = torch.zeros(dist.shape[1:], dtype=torch.long, device=b.device)
-    for slot in range(1, dist.shape[0]):  # running best and runner-up: K is small, the squares are many
-        closer = dist[slot] < best_dist
-        runner_up = torch.where(closer, best_dist, torch.minimum(runner_up, dist[slot]))
-        best_slot.masked_fill_(closer, slot)
-        best_dist = torch.where(closer, dist[slot], best_dist)
+    for slot in range(1, dist.shape[0]):  # running best and runner-up, in place
+        best_slot.masked_fill_(dist[slot] < best_dist, slot)
+        torch.minimum(runner_up, torch.maximum(best_dist, dist[slot]), out=runner_up)
+        torch.minimum(best_dist, dist[slot], out=best_dist)
     label = torch.gather(cand, 1, best_slot.view(len(b), -1)).view(-1, tile, tile)
     unclear = best_dist >= runner_up * (1 - _TIE_RTOL)
     if unclear.any():
@@ -364,7 +365,9 @@ def construct_fapp(
     return _fresh_buffer(grid.shape, out_dtype, device).copy_(grid)
 
 
-def _nearest_grid(sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor) -> torch.Tensor:
+def _nearest_grid(
+    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
+) -> torch.Tensor:
     """Nearest flow + identity grid, (B, S, S, 2) float64, each pixel written once except leaf squares and torso edges.
 
     Each (x, y) pair is handled as one complex128, so a flow value plus an identity value is one complex addition
@@ -389,22 +392,24 @@ def _nearest_grid(sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor,
 
     flat_out = out.view(-1)
     ambiguous: list[torch.Tensor] = []
-    for b, ty, tx, cand, usable in mixed:
-        for part in torch.arange(len(b), device=device).split(_LEAF_CHUNK):
-            rows, cols, label = _label_leaves(ambiguous, sites, axis, b[part], ty[part], tx[part], cand[part], usable[part])
-            value = table[label + base[b[part], None, None]]  # (M, T, T)
+    for pos, cand, usable in mixed:
+        for start in range(0, len(pos), _LEAF_CHUNK):
+            part = slice(start, start + _LEAF_CHUNK)
+            rows, cols, label = _label_leaves(ambiguous, sites, axis, pos[part], cand[part], usable[part])
+            frame = pos[part, 0, None, None]
+            value = table[label + base[frame]]  # (M, T, T)
             torch.view_as_real(value)[..., 0] += axis[cols][:, None, :]
             torch.view_as_real(value)[..., 1] += axis[rows][:, :, None]
-            pixel = (b[part, None, None] * padded + rows[:, :, None]) * padded + cols[:, None, :]
+            pixel = (frame * padded + rows[:, :, None]) * padded + cols[:, None, :]
             flat_out.index_copy_(0, pixel.view(-1), value.view(-1))
     if ambiguous:
-        ambiguous = torch.cat(ambiguous)
-        ambiguous = ambiguous[ambiguous[:, 1] < row_limit[ambiguous[:, 0]]]
-        b, row, col, label = _break_ties_like_scipy(ambiguous, sites, values, axis).unbind(1)
-        out[b, row, col] = table[label + base[b]] + identity[row, col]
-    for f, first_row in enumerate(row_limit.tolist()):  # torso rows above the first leaf row that is wholly torso
+        tied = torch.cat(ambiguous)
+        tied = tied[tied[:, 1] < row_limit[tied[:, 0]]]  # the torso rows are overwritten below anyway
+        frame, row, col, label = _break_ties_like_scipy(tied, sites, values, axis).unbind(1)
+        out[frame, row, col] = table[label + base[frame]] + identity[row, col]
+    for index, first_row in enumerate(row_limit.tolist()):  # torso rows above the first leaf row wholly in the torso
         last_row = min(-(-first_row // leaf) * leaf, padded)
-        out[f, first_row:last_row] = table[base[f] + num_sites] + identity[first_row:last_row]
+        out[index, first_row:last_row] = table[base[index] + num_sites] + identity[first_row:last_row]
     grid = torch.view_as_real(out)
     return grid if padded == size else grid[:, :size, :size].contiguous()
 

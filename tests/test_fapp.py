@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 import torch
@@ -63,6 +65,34 @@ def test_nearest_is_identical_to_scipy_on_landmarks(size):
     got = construct_fapp(torch.from_numpy(reference), torch.from_numpy(driving), size)
     assert got.shape == (4, size, size, 2) and got.dtype == torch.float64
     np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_nearest_full_size_batch_float64_and_float32():
+    """The benchmark's shape class: big enough for the huge-page result buffer and several chunks of mixed leaves."""
+    size = 512
+    reference, driving = _frames(size, 8, seed=5)
+    expected = scipy_fapp(reference, driving, size)
+    got = construct_fapp(torch.from_numpy(reference), torch.from_numpy(driving), size)
+    assert got.shape == (8, size, size, 2) and got.is_contiguous()
+    np.testing.assert_array_equal(got.numpy(), expected)
+    ref32, drv32 = torch.from_numpy(reference).float(), torch.from_numpy(driving).float()
+    got32 = construct_fapp(ref32, drv32, size)
+    assert got32.dtype == torch.float32  # = the float64 result for the same (float32) points, rounded once
+    np.testing.assert_array_equal(got32.numpy(), construct_fapp(ref32.double(), drv32.double(), size).float().numpy())
+    del got32, ref32, drv32
+    gc.collect()
+    np.testing.assert_array_equal(got.numpy(), expected)  # the result's memory lives as long as the tensor
+
+
+def test_all_rows_torso_and_points_outside_image():
+    """Lowest driving point above row 1: every row is torso. Points outside the image still drive the flow."""
+    size = 40
+    rng = np.random.default_rng(2)
+    reference = rng.uniform(0, size, (12, 2))
+    top = np.concatenate([rng.uniform(-10, size + 10, (2, 12, 1)), rng.uniform(-5, 0.9, (2, 12, 1))], axis=-1)
+    outside = rng.uniform(-0.5 * size, 1.5 * size, (2, 12, 2))
+    driving = np.concatenate([top, outside])
+    np.testing.assert_array_equal(construct_fapp(reference, driving, size).numpy(), scipy_fapp(reference, driving, size))
 
 
 def test_tie_break_matters_and_follows_scipy():
