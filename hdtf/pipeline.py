@@ -18,7 +18,8 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class PrepareOptions:
     rate_limit: str | None = None
     sections: bool = False
     retry_unavailable: bool = False
+    clip_workers: int = 2  # ffmpeg cuts of one video running at once (ffmpeg alone leaves part of 2 cores idle)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
@@ -69,6 +71,8 @@ class PrepareOptions:
             raise HDTFError(f"output size {self.size} is too small (at least 16 pixels)")
         if self.fps is not None and not self.fps > 0:
             raise HDTFError(f"fps {self.fps} must be positive (or None to keep the source rate)")
+        if self.clip_workers < 1:
+            raise HDTFError(f"clip workers {self.clip_workers} must be at least 1")
         if self.sample_rate is not None and self.sample_rate < 1000:
             raise HDTFError(f"sample rate {self.sample_rate} is too low")
         if self.url_template is not None:
@@ -243,19 +247,30 @@ def extra_outputs(clip: ClipSpec, mp4: Path, options: PrepareOptions) -> tuple[d
     return {"landmarks_path": _rel(options.output_dir, path)}, notes
 
 
-def _make_clip(
+@dataclass(frozen=True)
+class _ClipPlan:
+    """A clip resolved against its source and given a window: everything its ffmpeg pass needs."""
+
+    clip: ClipSpec
+    source: Path
+    media: Any
+    start: float  # in ``source``'s time
+    end: float
+    crop: CropBox | None
+    notes: tuple[str, ...]
+
+
+def _plan_clip(
     clip: ClipSpec,
     source: Path,
     media: Any,
     offset: float,
     options: PrepareOptions,
     keyframes: Callable[[], list[float]],
-) -> dict[str, Any]:
-    """Resolve, choose the window, cut, and describe one clip. ``offset``: source time of ``source``'s time 0."""
-    from hdtf import media as media_mod
+) -> _ClipPlan:
+    """Resolve the clip and choose its window (may track faces). ``offset``: source time of ``source``'s time 0."""
     from hdtf.sources import get_source
 
-    settings = options.clip_settings()
     if not media.has_audio:
         raise ClipSkipped("the source video has no audio track; talking-face clips need speech")
     try:
@@ -263,24 +278,50 @@ def _make_clip(
     except ValueError as exc:
         raise ClipFailed(str(exc), retry=False) from None
     crop, notes = choose_window(clip, resolved, source, offset, media, options)
-    mp4, wav = clip_paths(options.output_dir, clip)
+    return _ClipPlan(clip, source, media, resolved.start - offset, resolved.end - offset, crop,
+                     (*resolved.notes, *notes))
+
+
+def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
+    """The clip's one ffmpeg pass (runs in a worker thread: it only waits on its ffmpeg process)."""
+    from hdtf import media as media_mod
+
+    mp4, wav = clip_paths(options.output_dir, plan.clip)
     try:
-        facts = media_mod.cut_clip(
-            source, mp4, start=resolved.start - offset, end=resolved.end - offset, crop=crop, size=options.size,
-            fps=options.fps, sample_rate=options.sample_rate, dst_wav=wav, deinterlace=media.interlaced,
-            info=media,
+        return media_mod.cut_clip(
+            plan.source, mp4, start=plan.start, end=plan.end, crop=plan.crop, size=options.size, fps=options.fps,
+            sample_rate=options.sample_rate, dst_wav=wav, deinterlace=plan.media.interlaced, info=plan.media,
         )
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None
-    extra, extra_notes = extra_outputs(clip, mp4, options)
-    out = options.output_dir
+
+
+def _finish_clip(plan: _ClipPlan, facts: Any, options: PrepareOptions) -> dict[str, Any]:
+    """Extra per-clip files and the clip's done record."""
+    mp4, wav = clip_paths(options.output_dir, plan.clip)
+    extra, extra_notes = extra_outputs(plan.clip, mp4, options)
+    out, media = options.output_dir, plan.media
     return _clip_record(
-        clip, "done", None, settings, path=_rel(out, mp4), audio_path=_rel(out, wav) if wav.is_file() else None,
-        fps=facts.fps, num_frames=facts.num_frames, width=facts.width, height=facts.height,
-        duration=facts.duration, sample_rate=facts.sample_rate, source_width=media.width,
-        source_height=media.height, applied_crop=None if crop is None else list(crop.as_tuple()),
-        adjustments=[*resolved.notes, *notes, *extra_notes], **extra,
+        plan.clip, "done", None, options.clip_settings(), path=_rel(out, mp4),
+        audio_path=_rel(out, wav) if wav.is_file() else None, fps=facts.fps, num_frames=facts.num_frames,
+        width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
+        source_width=media.width, source_height=media.height,
+        applied_crop=None if plan.crop is None else list(plan.crop.as_tuple()),
+        adjustments=[*plan.notes, *extra_notes], **extra,
     )
+
+
+def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[[], Any]) -> Any:
+    """``step()``, or the clip's skipped/failed record when it raises: one clip never stops the others."""
+    try:
+        return step()
+    except ClipSkipped as exc:
+        return _clip_record(clip, "skipped", str(exc), settings)
+    except ClipFailed as exc:
+        return _clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
+    except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return _clip_record(clip, "failed", reason, settings, retry=True)
 
 
 # ----------------------------------------------------------------------------------------------- raw videos
@@ -426,21 +467,32 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     except HDTFError as exc:  # an unreadable download is deleted so that the next run fetches it again
         _release_raw(raw, replace(options, keep_raw=False))
         return _give_up(todo, records, "failed", str(exc), settings, finish, download, downloaded=raw.downloaded)
-    for source, offset, info, clips in units:
-        source_media = source_media or asdict(info)
-        keyframes = _lazy_keyframes(source, offset, media_mod)
-        for clip in clips:
-            try:
-                records[clip.id] = _make_clip(clip, source, info, offset, options, keyframes)
-            except ClipSkipped as exc:
-                records[clip.id] = _clip_record(clip, "skipped", str(exc), settings)
-            except ClipFailed as exc:
-                records[clip.id] = _clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
-            except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
-                reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-                records[clip.id] = _clip_record(clip, "failed", reason, settings, retry=True)
-            _write_status(video, options, records, "running", None, {"download": download,
-                                                                     "source_media": source_media})
+    def record(clip: ClipSpec, result: dict[str, Any]) -> None:
+        records[clip.id] = result
+        _write_status(video, options, records, "running", None, {"download": download, "source_media": source_media})
+
+    # Windows and landmark files are made here, one clip at a time (face tracking is not thread-safe); only the
+    # ffmpeg passes overlap, up to options.clip_workers of them.
+    with ThreadPoolExecutor(max_workers=options.clip_workers) as pool:
+        cutting: dict[Future, _ClipPlan] = {}
+
+        def settle(futures: Iterable[Future]) -> None:
+            for future in futures:
+                plan = cutting.pop(future)
+                record(plan.clip, _outcome(plan.clip, settings, lambda: _finish_clip(plan, future.result(), options)))
+
+        for source, offset, info, clips in units:
+            source_media = source_media or asdict(info)
+            keyframes = _lazy_keyframes(source, offset, media_mod)
+            for clip in clips:
+                plan = _outcome(clip, settings, lambda: _plan_clip(clip, source, info, offset, options, keyframes))
+                if not isinstance(plan, _ClipPlan):
+                    record(clip, plan)
+                    continue
+                if len(cutting) >= options.clip_workers:
+                    settle(wait(cutting, return_when=FIRST_COMPLETED).done)
+                cutting[pool.submit(_cut, plan, options)] = plan
+        settle(list(cutting))
     if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
         _release_raw(raw, options)
         shutil.rmtree(out / "raw" / f".{video.key}.partial", ignore_errors=True)

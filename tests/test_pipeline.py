@@ -159,3 +159,17 @@ def test_clip_past_the_end_fails_once_and_is_not_retried(hdtf_sources, parsed, t
     before = status_file.stat().st_mtime_ns
     again = process_video(video, options)
     assert again.status == "partial" and status_file.stat().st_mtime_ns == before, "settled clips were redone"
+
+
+def test_one_cut_at_a_time_gives_the_same_clips(hdtf_sources, parsed, run, tmp_path):
+    """Clips cut concurrently (the default, clip_workers=2) equal clips cut one after the other, byte for byte."""
+    videos, _ = parsed
+    alpha = next(v for v in videos if v.name == "Alpha")
+    with serve_directory(hdtf_sources.served) as base:
+        options = PrepareOptions(output_dir=tmp_path, url_template=TEMPLATE.replace("{base}", base), clip_workers=1)
+        result = process_video(alpha, options)
+    assert result.count("done") == 2
+    for clip in result.clips:
+        concurrent = run["clips"][clip["id"]]
+        assert {k: v for k, v in clip.items() if k != "updated"} == {k: v for k, v in concurrent.items() if k != "updated"}
+        assert (tmp_path / clip["path"]).read_bytes() == (run["out"] / concurrent["path"]).read_bytes()

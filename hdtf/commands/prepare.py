@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw-dir", type=Path,
                         help="folder of raw videos you already have ({subset}_{name}.mp4 or {name}.mp4)")
     parser.add_argument("--workers", type=int, default=1, help="videos processed in parallel (default 1)")
+    parser.add_argument("--clip-workers", type=int, default=2,
+                        help="ffmpeg cuts of one video running at once (default 2)")
     parser.add_argument("--crop-method", choices=("fixed", "landmarks", "auto"), default="fixed",
                         help="fixed: the metadata crop window; landmarks: track the face; auto: metadata, else face")
     parser.add_argument("--landmarks", action=argparse.BooleanOptionalAction, default=None,
@@ -90,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         sample_rate=args.sample_rate, landmarks=args.landmarks, keep_raw=args.keep_raw,
         url_template=args.url_template, raw_dir=args.raw_dir, cookies=args.cookies, proxy=args.proxy,
         rate_limit=args.rate_limit, sections=args.sections, retry_unavailable=args.retry_unavailable,
+        clip_workers=args.clip_workers,
     )
     options.validate()
     if args.source == "talkinghead-1kh":
