@@ -1,4 +1,4 @@
-"""FAPP: the batched torch version against the original per-frame scipy algorithm, written out here as the baseline."""
+"""FAPP: the batched torch version against the original per-frame scipy algorithm (fapp.reference_fapp)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,8 @@ import gc
 import numpy as np
 import pytest
 import torch
-from scipy.interpolate import griddata
 
-from hdtf.modeling.fapp import construct_fapp, flow_to_color, identity_grid
-
-
-def scipy_fapp(reference: np.ndarray, driving: np.ndarray, size: int, method: str = "nearest") -> np.ndarray:
-    """The original algorithm, one frame at a time: griddata over linspace(-1, 1) by distance to the driving points."""
-    axis = np.linspace(-1, 1, size)
-    grid_x, grid_y = np.meshgrid(axis, axis)
-    ref = reference / size * 2 - 1
-    frames = []
-    for points in driving:
-        drv = points / size * 2 - 1
-        values = ref - drv
-        flow = griddata(drv, values, (grid_x, grid_y), method="nearest")
-        if method == "linear":
-            inside = griddata(drv, values, (grid_x, grid_y), method="linear")
-            flow = np.where(np.isnan(inside), flow, inside)
-        flow[int(points[:, 1].max()) :] = values.mean(axis=0)
-        frames.append(flow + np.stack([grid_x, grid_y], axis=-1))
-    return np.stack(frames)
+from hdtf.modeling.fapp import construct_fapp, flow_to_color, identity_grid, reference_fapp
 
 
 def face_layout(size: int) -> np.ndarray:
@@ -61,7 +42,7 @@ def _frames(size: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("size", [128, 100])
 def test_nearest_is_identical_to_scipy_on_landmarks(size):
     reference, driving = _frames(size, 4, seed=size)
-    expected = scipy_fapp(reference, driving, size)
+    expected = reference_fapp(reference, driving, size)
     got = construct_fapp(torch.from_numpy(reference), torch.from_numpy(driving), size)
     assert got.shape == (4, size, size, 2) and got.dtype == torch.float64
     np.testing.assert_array_equal(got.numpy(), expected)
@@ -71,7 +52,7 @@ def test_nearest_full_size_batch_float64_and_float32():
     """The benchmark's shape class: big enough for the huge-page result buffer and several chunks of mixed leaves."""
     size = 512
     reference, driving = _frames(size, 8, seed=5)
-    expected = scipy_fapp(reference, driving, size)
+    expected = reference_fapp(reference, driving, size)
     got = construct_fapp(torch.from_numpy(reference), torch.from_numpy(driving), size)
     assert got.shape == (8, size, size, 2) and got.is_contiguous()
     np.testing.assert_array_equal(got.numpy(), expected)
@@ -92,7 +73,7 @@ def test_all_rows_torso_and_points_outside_image():
     top = np.concatenate([rng.uniform(-10, size + 10, (2, 12, 1)), rng.uniform(-5, 0.9, (2, 12, 1))], axis=-1)
     outside = rng.uniform(-0.5 * size, 1.5 * size, (2, 12, 2))
     driving = np.concatenate([top, outside])
-    np.testing.assert_array_equal(construct_fapp(reference, driving, size).numpy(), scipy_fapp(reference, driving, size))
+    np.testing.assert_array_equal(construct_fapp(reference, driving, size).numpy(), reference_fapp(reference, driving, size))
 
 
 def test_tie_break_matters_and_follows_scipy():
@@ -107,7 +88,7 @@ def test_tie_break_matters_and_follows_scipy():
     ) ** 2
     naive = (reference / size * 2 - 1)[None] - drv
     naive_flow = np.take_along_axis(naive, dist.reshape(2, -1, 68).argmin(-1)[..., None], axis=1)
-    expected = scipy_fapp(reference, driving, size)
+    expected = reference_fapp(reference, driving, size)
     rows = np.arange(size)[None, :, None] < driving[:, :, 1].max(1).astype(int)[:, None, None]
     naive_grid = naive_flow.reshape(2, size, size, 2) + np.stack([gx, gy], -1)
     assert ((naive_grid != expected).any(-1) & rows).any(), "layout has no consequential ties: test would be vacuous"
@@ -120,7 +101,7 @@ def test_nearest_random_points_and_broadcast_reference():
     size = 64
     reference = rng.uniform(0, size, (30, 2))
     driving = rng.uniform(0, size * 0.8, (3, 30, 2))
-    expected = scipy_fapp(reference, driving, size)
+    expected = reference_fapp(reference, driving, size)
     batched_ref = torch.from_numpy(np.repeat(reference[None], 3, axis=0))
     np.testing.assert_array_equal(construct_fapp(batched_ref, torch.from_numpy(driving), size).numpy(), expected)
     np.testing.assert_array_equal(construct_fapp(reference, driving, size).numpy(), expected)
@@ -129,7 +110,7 @@ def test_nearest_random_points_and_broadcast_reference():
 def test_linear_matches_scipy_triangulation():
     size = 80
     reference, driving = _frames(size, 2, seed=11)
-    expected = scipy_fapp(reference, driving, size, method="linear")
+    expected = reference_fapp(reference, driving, size, method="linear")
     got = construct_fapp(reference, driving, size, method="linear").numpy()
     np.testing.assert_allclose(got, expected, atol=1e-9)
     nearest = construct_fapp(reference, driving, size).numpy()
