@@ -79,9 +79,11 @@ def test_find_raw_accepts_both_names(tmp_path):
     assert find_raw(tmp_path, video) == tmp_path / "RD_Alpha.mp4"
 
 
-def _formats(*heights: int) -> list[dict]:
+def _formats(*heights: int, av1: bool = False) -> list[dict]:
     video = [{"format_id": f"v{h}", "height": h, "width": h * 16 // 9, "ext": "mp4", "vcodec": "avc1.4d401f",
               "acodec": "none", "url": f"http://127.0.0.1:9/v{h}.mp4", "protocol": "https"} for h in heights]
+    if av1:  # YouTube also serves AV1 in mp4, listed after H.264 and at a higher bitrate
+        video += [{**f, "format_id": f"{f['format_id']}av1", "vcodec": "av01.0.08M.08", "tbr": 3000} for f in video]
     audio = {"format_id": "a", "ext": "m4a", "vcodec": "none", "acodec": "mp4a.40.2", "abr": 128,
              "url": "http://127.0.0.1:9/a.m4a", "protocol": "https"}
     return [*video, audio]
@@ -103,3 +105,16 @@ def test_format_choice_prefers_the_reference_resolution(tmp_path, resolution, he
             "webpage_url": "http://127.0.0.1:9/x", "formats": _formats(*heights)}
     with yt_dlp.YoutubeDL(ytdlp_options(video, tmp_path)) as ydl:
         assert ydl.process_ie_result(info, download=False)["format_id"] == chosen
+
+
+@pytest.mark.parametrize("resolution", [720, None])
+def test_format_choice_prefers_h264_at_the_chosen_height(tmp_path, resolution):
+    import yt_dlp
+
+    from hdtf.download import ytdlp_options
+
+    video = VideoSpec("hdtf", "RD", "X", None, None, resolution, ())
+    info = {"id": "x", "title": "x", "extractor": "generic", "extractor_key": "Generic",
+            "webpage_url": "http://127.0.0.1:9/x", "formats": _formats(360, 720, av1=True)}
+    with yt_dlp.YoutubeDL(ytdlp_options(video, tmp_path)) as ydl:
+        assert ydl.process_ie_result(info, download=False)["format_id"] == "v720+a"
