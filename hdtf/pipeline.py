@@ -296,8 +296,9 @@ def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
         raise ClipFailed(str(exc)) from None
 
 
-def _finish_clip(plan: _ClipPlan, facts: Any, options: PrepareOptions) -> dict[str, Any]:
-    """Extra per-clip files and the clip's done record."""
+def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions) -> dict[str, Any]:
+    """Extra per-clip files and the clip's done record, once its cut has finished (its error re-raised here)."""
+    facts = cut.result()
     mp4, wav = clip_paths(options.output_dir, plan.clip)
     extra, extra_notes = extra_outputs(plan.clip, mp4, options)
     out, media = options.output_dir, plan.media
@@ -311,10 +312,10 @@ def _finish_clip(plan: _ClipPlan, facts: Any, options: PrepareOptions) -> dict[s
     )
 
 
-def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[[], Any]) -> Any:
-    """``step()``, or the clip's skipped/failed record when it raises: one clip never stops the others."""
+def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[..., Any], *args: Any) -> Any:
+    """``step(*args)``, or the clip's skipped/failed record when it raises: one clip never stops the others."""
     try:
-        return step()
+        return step(*args)
     except ClipSkipped as exc:
         return _clip_record(clip, "skipped", str(exc), settings)
     except ClipFailed as exc:
@@ -479,13 +480,13 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         def settle(futures: Iterable[Future]) -> None:
             for future in futures:
                 plan = cutting.pop(future)
-                record(plan.clip, _outcome(plan.clip, settings, lambda: _finish_clip(plan, future.result(), options)))
+                record(plan.clip, _outcome(plan.clip, settings, _finish_clip, plan, future, options))
 
         for source, offset, info, clips in units:
             source_media = source_media or asdict(info)
             keyframes = _lazy_keyframes(source, offset, media_mod)
             for clip in clips:
-                plan = _outcome(clip, settings, lambda: _plan_clip(clip, source, info, offset, options, keyframes))
+                plan = _outcome(clip, settings, _plan_clip, clip, source, info, offset, options, keyframes)
                 if not isinstance(plan, _ClipPlan):
                     record(clip, plan)
                     continue
