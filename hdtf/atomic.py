@@ -46,3 +46,12 @@ def write_json(path: str | os.PathLike, data: Any, **dump_kwargs: Any) -> None:
     dump_kwargs.setdefault("indent", 1)
     dump_kwargs.setdefault("default", str)
     write_text(path, json.dumps(data, **dump_kwargs) + "\n")
+
+
+def make_shareable(directory: str | os.PathLike) -> None:
+    """Give a staged folder the usual 0755/0644 permissions: ``tempfile.mkdtemp`` and safetensors create owner-only
+    ones, but model folders are made to be shared, pushed and mounted into other users' jobs."""
+    directory = Path(directory)
+    directory.chmod(0o755)
+    for item in directory.rglob("*"):
+        item.chmod(0o755 if item.is_dir() else 0o644)

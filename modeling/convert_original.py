@@ -22,6 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 from .configuration_animation2video import HDTFAnimationToVideoConfig
@@ -355,6 +356,7 @@ def convert_original_checkpoint(
     try:
         model.save_pretrained(staging)
         write_model_card(staging, card)
+        atomic.make_shareable(staging)
         if output_dir.exists():
             old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
             os.replace(output_dir, old)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 from .animation_params import (
@@ -238,6 +239,7 @@ class HDTFGenerator:
             self.animation2video.save_pretrained(staging / "animation2video")
             self.expression_basis.save(staging / BASIS_FILE)
             write_model_card(staging, _model_card(self))
+            atomic.make_shareable(staging)
             target.mkdir(exist_ok=True)
             (target / CONFIG_FILE).unlink(missing_ok=True)
             for item in sorted(staging.iterdir()):

@@ -127,3 +127,12 @@ def test_errors_are_one_line(generator, tmp_path, speech_3s):
         HDTFGenerator.from_pretrained("nobody/no-such-model")
     with pytest.raises(ValueError, match="exactly one"):
         generator(blank)
+
+
+def test_saved_model_directory_is_readable_by_others(tmp_path):
+    """safetensors and mkdtemp make owner-only files; a model directory is meant to be shared."""
+    import stat
+
+    HDTFGenerator.from_preset("tiny").save_pretrained(tmp_path / "model")
+    for item in [tmp_path / "model", *(tmp_path / "model").rglob("*")]:
+        assert item.stat().st_mode & stat.S_IROTH, item
