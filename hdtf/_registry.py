@@ -21,11 +21,18 @@ from pathlib import Path
 BUILDERS = {"hdtf": "hdtf_loader", "talkinghead_1kh": "hdtf.loaders.talkinghead_1kh"}
 
 
+# Modules whose code decides what a row holds, besides each builder's own module: part of every cache hash.
+ROW_MODULES = ("hdtf_loader", "hdtf.rows")
+
+
 def _source_hash(module_name: str) -> str:
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.origin is None:
-        raise ImportError(f"hdtf: cannot find the dataset builder module {module_name!r}")
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name in dict.fromkeys((module_name, *ROW_MODULES)):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ImportError(f"hdtf: cannot find the dataset builder module {name!r}")
+        digest.update(Path(spec.origin).read_bytes())
+    return digest.hexdigest()
 
 
 def register_datasets_builders() -> bool:
