@@ -108,8 +108,13 @@ def raw_name(video: VideoSpec) -> str:
 
 
 def find_raw(raw_dir: Path, video: VideoSpec) -> Path | None:
-    """A raw video the user already has: ``{subset}_{name}.mp4`` or ``{name}.mp4`` in ``raw_dir``."""
-    for name in (raw_name(video), f"{safe_name(video.name)}.mp4"):
+    """A raw video the user already has: ``{subset}_{name}.mp4`` or ``{name}.mp4`` in ``raw_dir``.
+
+    The name is looked up as sanitised and, when it is a plain file name, as written too: official downloaders
+    save TalkingHead-1KH videos as ``{youtube_id}.mp4`` and ids may begin with '-'.
+    """
+    literal = [f"{video.name}.mp4"] if video.name not in (".", "..") and not set("/\\\0") & set(video.name) else []
+    for name in (raw_name(video), f"{safe_name(video.name)}.mp4", *literal):
         path = Path(raw_dir) / name
         if path.is_file():
             return path

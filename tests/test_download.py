@@ -118,3 +118,15 @@ def test_format_choice_prefers_h264_at_the_chosen_height(tmp_path, resolution):
             "webpage_url": "http://127.0.0.1:9/x", "formats": _formats(360, 720, av1=True)}
     with yt_dlp.YoutubeDL(ytdlp_options(video, tmp_path)) as ydl:
         assert ydl.process_ie_result(info, download=False)["format_id"] == "v720+a"
+
+
+def test_find_raw_takes_official_names_beginning_with_a_dash(tmp_path):
+    from hdtf.download import find_raw
+
+    video = VideoSpec("talkinghead_1kh", "val", "-Y9imYnfBw", None, "-Y9imYnfBw", None, ())
+    assert find_raw(tmp_path, video) is None
+    (tmp_path / "-Y9imYnfBw.mp4").write_bytes(b"x")
+    assert find_raw(tmp_path, video) == tmp_path / "-Y9imYnfBw.mp4"
+    sneaky = VideoSpec("hdtf", "RD", "../escape", None, None, None, ())
+    (tmp_path.parent / "escape.mp4").write_bytes(b"x")
+    assert find_raw(tmp_path, sneaky) is None
