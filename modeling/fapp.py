@@ -2,14 +2,16 @@
 
 The original built the dense flow one frame at a time with ``scipy.interpolate.griddata(method="nearest")`` over a
 512x512 grid, then overwrote every row below the driving face with the mean motion (so neck and torso move rigidly).
-``construct_fapp(method="nearest")`` returns bit-identical values, batched and on any device, by walking a quadtree
-over the image: a square of pixels whose four corners share one strict nearest point lies entirely in that point's
-Voronoi cell (the difference of two squared distances is affine, so its sign at the corners bounds it inside), so only
-squares on cell borders are refined, and 8x8 leaves are brute-forced over the few points that can still win there.
-Exact distance ties between points whose motions differ are resolved by scipy's own KD-tree: the tie-break is scipy's.
+``construct_fapp(method="nearest")`` returns bit-identical values, batched and on any device, by scan lines: along a
+pixel row the nearest point changes only where a Voronoi ridge crosses the row, so each row is its exact first label
+plus a running sum of the label changes at the crossings (Qhull's diagram of the distinct points, all rows of all
+ridges at once). Only what rounding could get wrong is recomputed exactly with scipy's distance formula: pixels within
+1e-7 of a crossing, rows within 1e-7 of a Voronoi vertex or a ridge parallel to the rows, rows whose chain of changes
+does not end on their exact last label, the cells of coincident points, and frames Qhull cannot handle (collinear,
+fewer than three points). Exact distance ties between points whose motions differ are resolved by scipy's own
+KD-tree: the tie-break is scipy's.
 
-No full-size label map is built: one broadcast addition writes (motion of the leaf square's point + identity grid)
-for every pixel, then the mixed leaf squares, the tie-broken pixels and the torso's first rows are overwritten. At
+Each frame's label map is gathered from a motion table and added to the identity grid in cache-sized bands. At
 25 frames of 512x512 the float64 result is 100 MB, so it lives in transparent huge pages where Linux offers them
 (faulting it in 4 KiB pages took longer than computing it).
 """
@@ -24,12 +26,14 @@ import torch
 
 __all__ = ["construct_fapp", "identity_grid", "flow_to_color", "reference_fapp"]
 
-_TOP_TILE = 64
-_LEAF_TILE = 8
 # Results at least this large get huge pages (see _fresh_buffer).
 _HUGE_PAGE_MIN_BYTES = 1 << 24
-# Mixed leaf squares are labelled this many at a time: temporaries stay in cache and malloc recycles them.
-_LEAF_CHUNK = 256
+# Doubtful rows are recomputed exactly this many at a time, so the (pixels, sites) distances stay small.
+_ROW_CHUNK = 16
+# Geometry closer than this (relative) to a pixel centre or row is not trusted to the rounding of Qhull and numpy.
+_GEOM_EPS = 1e-7
+# Rows per band when gathering motions into the result.
+_FILL_ROWS = 64
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
 # (~1e-16 relative), far below any real separation between landmarks.
 _TIE_RTOL = 1e-12
@@ -64,196 +68,139 @@ def _as_batched(points: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     return tensor
 
 
-def _upsample2(labels: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """Each square's label to its four children, cropped to the child grid."""
-    return labels.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)[:, :rows, :cols]
+def _exact_nearest(sites: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest site of each pixel (xs, ys) over all sites, as scipy forms distances, and whether it is (nearly) tied."""
+    dx = xs[:, None] - sites[None, :, 0]
+    dy = ys[:, None] - sites[None, :, 1]
+    dist = dx * dx + dy * dy
+    if sites.shape[0] == 1:
+        return np.zeros(len(xs), np.int64), np.zeros(len(xs), bool)
+    two = np.partition(dist, 1, axis=1)[:, :2]
+    return dist.argmin(axis=1), two[:, 0] >= two[:, 1] * (1 - _TIE_RTOL)
 
 
-def _nearest_labels(
-    sites: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
-) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
-    """Nearest site of every uniform leaf square, and the mixed leaf squares with the sites that compete in them.
+def _ridge_crossings(
+    sites: np.ndarray, axis: np.ndarray, rows: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Where each Voronoi ridge of the distinct ``sites`` crosses each of the first ``rows`` pixel rows.
 
-    Pixel (row, col) sits at (x, y) = (axis[col], axis[row]). Squared distances are formed as scipy's KD-tree forms
-    them, dx*dx + dy*dy in float64, so the chosen site is the same wherever the nearest is unique. Each square carries
-    only the sites that can be nearest (or nearly tied) somewhere inside it, found from its corner distances, so the
-    work per square shrinks with the square. Returns ``(coarse, mixed)``: ``coarse`` (B, G, G) holds the label of
-    every leaf square (G = ceil(S / leaf); N = the mean motion for squares at or below ``row_limit``), and ``mixed``
-    the undecided leaf squares as groups of (positions (M, 3) = frame, leaf row, leaf col; candidates (M, K);
-    usable (M, K)).
+    Returns (row, col, sides, flagged pixel rows/cols as (2, F), bad rows), or None when Qhull cannot build the
+    diagram (fewer than three sites, all collinear). ``col`` is the first column right of the crossing and ``sides``
+    (2, C) the sites right and left of it, where the label changes; ridges parallel to the rows never change a label
+    within a row.
+    Crossings within rounding of a pixel centre flag that pixel; rows within rounding of a Voronoi vertex, of a
+    horizontal ridge or of column 0 are flagged whole (``bad``) and recomputed exactly.
     """
-    batch, num_sites, _ = sites.shape
+    from scipy.spatial import QhullError, Voronoi
+
+    if sites.shape[0] < 3:
+        return None
+    try:
+        vor = Voronoi(sites)
+    except QhullError:
+        return None
     size = axis.shape[0]
-    device = sites.device
-    tile = _TOP_TILE
-    grid = -(-size // tile)
-    coarse = torch.full((batch, grid, grid), num_sites, dtype=torch.int32, device=device)
-    pos = torch.cartesian_prod(*(torch.arange(n, device=device) for n in (batch, grid, grid)))  # (M, 3) frame, ty, tx
-    pos = pos[pos[:, 1] * tile < row_limit[pos[:, 0]]]
-    cand = torch.arange(num_sites, device=device).expand(len(pos), -1)  # (M, K) candidate sites per square
-    usable = torch.ones_like(cand, dtype=torch.bool)
-    children = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 0], [0, 1, 1]], device=device)
-    doubling = torch.tensor([1, 2, 2], device=device)
-    while len(pos):
-        parts = []
-        for group, width in _by_width(usable):
-            gpos = pos[group]
-            label, decided, gcand, gusable = _corner_pass(
-                sites, axis, gpos, tile, cand[group, :width], usable[group, :width]
-            )
-            done = gpos[decided]
-            coarse[done[:, 0], done[:, 1], done[:, 2]] = label[decided]
-            parts.append((gpos[~decided], gcand, gusable))
-        pos = torch.cat([part[0] for part in parts])
-        cand, usable = _pad_cat([part[1] for part in parts], [part[2] for part in parts])
-        if tile <= _LEAF_TILE:
-            break
-        tile //= 2
-        grid = -(-size // tile)
-        coarse = _upsample2(coarse, grid, grid)
-        pos = (pos[:, None] * doubling + children).view(-1, 3)
-        cand, usable = (t.repeat_interleave(4, dim=0) for t in (cand, usable))
-        keep = (pos[:, 1] < grid) & (pos[:, 2] < grid) & (pos[:, 1] * tile < row_limit[pos[:, 0]])
-        pos, cand, usable = pos[keep], cand[keep], usable[keep]
-
-    scale = tile // _LEAF_TILE
-    grid = -(-size // _LEAF_TILE)
-    coarse = coarse.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)[:, :grid, :grid]
-    below = torch.arange(grid, device=device) * _LEAF_TILE >= row_limit[:, None]  # (B, G) leaf rows in the torso
-    coarse = torch.where(below[:, :, None], num_sites, coarse)
-    mixed = [(pos[group], cand[group, :width], usable[group, :width]) for group, width in _by_width(usable)]
-    return coarse, mixed
-
-
-def _by_width(usable: torch.Tensor) -> list[tuple[torch.Tensor, int]]:
-    """Square indices grouped by how many candidates still compete in them (kept first): no group pads far beyond."""
-    if not usable.numel():
-        return []
-    counts = usable.sum(dim=1)
-    groups, low = [], 0
-    for high in (1, 2, 4, 8, 16, usable.shape[1]):
-        high = min(high, usable.shape[1])
-        if high > low:
-            group = (counts > low) & (counts <= high)
-            if group.any():
-                groups.append((group.nonzero().squeeze(1), high))
-            low = high
-    return groups
+    ridge_sites = vor.ridge_points
+    ridge_verts = np.asarray(vor.ridge_vertices).reshape(-1, 2)
+    verts = vor.vertices
+    first = verts[np.where(ridge_verts[:, 0] >= 0, ridge_verts[:, 0], ridge_verts[:, 1])]
+    second = verts[np.where(ridge_verts[:, 1] >= 0, ridge_verts[:, 1], ridge_verts[:, 0])]
+    unbounded = (ridge_verts < 0).any(axis=1)
+    s_i, s_j = sites[ridge_sites[:, 0]], sites[ridge_sites[:, 1]]
+    t = s_j - s_i
+    ylo = np.minimum(first[:, 1], second[:, 1])
+    yhi = np.maximum(first[:, 1], second[:, 1])
+    normal = np.stack([-t[:, 1], t[:, 0]], axis=1)
+    outward = np.sign((((s_i + s_j) / 2 - sites.mean(axis=0)) * normal).sum(axis=1)) * t[:, 0]  # ray's y direction
+    ylo = np.where(unbounded & (outward < 0), -np.inf, ylo)
+    yhi = np.where(unbounded & (outward > 0), np.inf, yhi)
+    vert_eps = _GEOM_EPS * (1 + np.abs(verts).max(initial=0.0))
+    flat = t[:, 0] == 0
+    doubtful = np.concatenate([ylo, yhi, (s_i + s_j)[flat, 1] / 2])
+    doubtful = doubtful[np.isfinite(doubtful)]
+    cover = np.zeros(rows + 1, np.int64)
+    np.add.at(cover, np.searchsorted(axis[:rows], doubtful - vert_eps), 1)
+    np.add.at(cover, np.searchsorted(axis[:rows], doubtful + vert_eps), -1)
+    bad = np.cumsum(cover[:rows]) > 0
+    keep = ~flat
+    ridge_sites, s_i, s_j, t, ylo, yhi = ridge_sites[keep], s_i[keep], s_j[keep], t[keep], ylo[keep], yhi[keep]
+    low = np.searchsorted(axis[:rows], ylo + vert_eps)
+    high = np.searchsorted(axis[:rows], yhi - vert_eps)
+    count = np.maximum(high - low, 0)
+    ridge = np.repeat(np.arange(len(t)), count)
+    row = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - low, count)
+    offset = ((s_j * s_j).sum(axis=1) - (s_i * s_i).sum(axis=1)) / (2 * t[:, 0])
+    slope = t[:, 1] / t[:, 0]
+    x = offset[ridge] - slope[ridge] * axis[row]
+    eps = (_GEOM_EPS * (1 + np.abs(offset) + np.abs(slope)))[ridge]
+    # Column coordinate of the crossing; the linspace lattice is within a few ulps of -1 + col * step.
+    u = (x + 1) * ((size - 1) / 2)
+    col = np.ceil(u).astype(np.int64)
+    lo_col = np.ceil(u - eps * size).astype(np.int64)
+    hi_col = np.floor(u + eps * size).astype(np.int64) + 1
+    bad[row[(lo_col <= 0) & (hi_col > 0)]] = True  # crossing at column 0: row-start label and chain could disagree
+    near = hi_col > lo_col
+    bad[row[hi_col > lo_col + 1]] = True  # ill-conditioned ridge: more than one doubtful pixel
+    flagged = np.stack([row[near], np.clip(lo_col[near], 0, size - 1)])
+    right = np.where(t[:, 0] > 0, ridge_sites[:, 1], ridge_sites[:, 0])
+    left = np.where(t[:, 0] > 0, ridge_sites[:, 0], ridge_sites[:, 1])
+    inside = (col > 0) & (col < size)
+    return row[inside], col[inside], np.stack([right, left])[:, ridge[inside]], flagged, bad
 
 
-def _pad_cat(cands: list[torch.Tensor], usables: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Concatenate candidate lists of different widths, padding with unusable slots."""
-    width = max(c.shape[1] for c in cands)
-    cand = torch.cat([_pad_to(c, width, 0) for c in cands])
-    usable = torch.cat([_pad_to(u, width, False) for u in usables])
-    return cand, usable
+def _frame_labels(
+    sites: np.ndarray,
+    axis: np.ndarray,
+    offset: int,
+    ambiguous: list[np.ndarray],
+    frame: int,
+    labels: np.ndarray,
+    marks: np.ndarray,
+) -> None:
+    """Write ``offset`` + the nearest-site label of every pixel in the first rows of one frame into ``labels``.
 
+    ``labels`` and ``marks`` are (rows, S) int32; ``marks`` is scratch space.
 
-def _pad_to(t: torch.Tensor, width: int, value: int | bool) -> torch.Tensor:
-    """Widen (M, k) to (M, width) with ``value``."""
-    if t.shape[1] == width:
-        return t
-    return torch.cat([t, torch.full((t.shape[0], width - t.shape[1]), value, dtype=t.dtype, device=t.device)], 1)
-
-
-def _gather_sites(sites: torch.Tensor, frame: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
-    """``sites[frame, slot]`` as one row gather from the flattened (B * N, 2) table (several times faster)."""
-    index = frame * sites.shape[1] + slot
-    return sites.view(-1, 2).index_select(0, index.reshape(-1)).view(*index.shape, 2)
-
-
-def _corner_pass(
-    sites: torch.Tensor,
-    axis: torch.Tensor,
-    pos: torch.Tensor,
-    tile: int,
-    cand: torch.Tensor,
-    usable: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Nearest site at the four corners of each square; decided = one strict winner at all four.
-
-    Returns the winner (int32), the decided mask, and for the undecided squares their compacted contenders.
+    Scan lines: the label changes only where a Voronoi ridge crosses the row, so each row is its exact first label
+    plus a running sum of the changes at the crossings. Pixels the rounding of a crossing could put on either side,
+    whole doubtful rows, and the cells of coincident sites are recomputed exactly; (near-)tied pixels are appended
+    to ``ambiguous`` as (frame, row, col, label) for scipy's tie-break.
     """
-    size = axis.shape[0]
-    b, y0, x0 = pos[:, 0], pos[:, 1] * tile, pos[:, 2] * tile
-    y1 = torch.clamp(y0 + tile, max=size) - 1
-    x1 = torch.clamp(x0 + tile, max=size) - 1
-    pts = _gather_sites(sites, b[:, None], cand)  # (M, K, 2)
-    dx = axis[torch.stack([x0, x1], dim=1)][:, :, None] - pts[:, None, :, 0]  # (M, 2, K): left and right edge
-    dy = axis[torch.stack([y0, y1], dim=1)][:, :, None] - pts[:, None, :, 1]  # top and bottom edge
-    dy2 = torch.where(usable[:, None, :], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=dy.device))
-    dist = (dy2[:, :, None] + (dx * dx)[:, None]).view(len(pos), 4, -1)  # corners (y0 x0, y0 x1, y1 x0, y1 x1)
-    if dist.shape[-1] > 1:
-        best2, idx2 = dist.topk(2, dim=-1, largest=False)
-        clear = (best2[..., 1] - best2[..., 0] > _TIE_RTOL * best2[..., 1]) | torch.isinf(best2[..., 1])
-    else:
-        idx2 = torch.zeros_like(dist, dtype=torch.long)
-        clear = torch.ones(dist.shape[:2], dtype=torch.bool, device=dist.device)
-    best = torch.gather(cand, 1, idx2[..., 0])  # (M, 4) site index
-    decided = clear.all(dim=1) & (best == best[:, :1]).all(dim=1)
-    undecided = (~decided).nonzero().squeeze(1)
-    cand, usable = _contenders(dist[undecided], idx2[undecided][:, 0, 0], cand[undecided], usable[undecided])
-    return best[:, 0].to(torch.int32), decided, cand, usable
-
-
-def _label_leaves(
-    ambiguous: list[torch.Tensor],
-    sites: torch.Tensor,
-    axis: torch.Tensor,
-    pos: torch.Tensor,
-    cand: torch.Tensor,
-    usable: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Label every pixel of the undecided leaf squares by brute force over each square's few candidates.
-
-    Returns rows (M, T), cols (M, T) and labels (M, T, T). Pixels past the image edge (in the last leaf of a size
-    that is not a multiple of the leaf) repeat the edge pixel. Candidates are the outermost dimension, so each step
-    of the running minimum runs over all squares at once; (near-)tied pixels are appended to ``ambiguous`` as
-    (frame, row, col, label).
-    """
-    size = axis.shape[0]
-    tile = _LEAF_TILE
-    b = pos[:, 0]
-    offsets = torch.arange(tile, device=b.device)
-    rows = (pos[:, 1, None] * tile + offsets).clamp(max=size - 1)  # (M, T)
-    cols = (pos[:, 2, None] * tile + offsets).clamp(max=size - 1)
-    pts = _gather_sites(sites, b[None, :], cand.T)  # (K, M, 2)
-    dx = axis[cols][None] - pts[:, :, None, 0]  # (K, M, T)
-    dy = axis[rows][None] - pts[:, :, None, 1]
-    dy2 = torch.where(usable.T[:, :, None], dy * dy, torch.tensor(float("inf"), dtype=dy.dtype, device=b.device))
-    dist = dy2[:, :, :, None] + (dx * dx)[:, :, None, :]  # (K, M, T_y, T_x): dx*dx + dy*dy, as scipy sums
-    best_dist, runner_up = dist[0], torch.full_like(dist[0], float("inf"))
-    best_slot = torch.zeros(dist.shape[1:], dtype=torch.long, device=b.device)
-    for slot in range(1, dist.shape[0]):  # running best and runner-up, in place
-        best_slot.masked_fill_(dist[slot] < best_dist, slot)
-        torch.minimum(runner_up, torch.maximum(best_dist, dist[slot]), out=runner_up)
-        torch.minimum(best_dist, dist[slot], out=best_dist)
-    label = torch.gather(cand, 1, best_slot.view(len(b), -1)).view(-1, tile, tile)
-    unclear = best_dist >= runner_up * (1 - _TIE_RTOL)
-    if unclear.any():
-        m, py, px = unclear.nonzero().unbind(1)
-        ambiguous.append(torch.stack([b[m], rows[m, py], cols[m, px], label[m, py, px]], dim=1))
-    return rows, cols, label
-
-
-def _contenders(
-    dist: torch.Tensor, ref: torch.Tensor, cand: torch.Tensor, usable: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The candidates that can be nearest, or within the tie tolerance of it, somewhere in each square.
-
-    ``dist`` (M, 4, K) holds squared distances at the corners, ``ref`` the slot of one corner's nearest site i.
-    For any j, d_j^2 - d_i^2 is affine over the square, so it is smallest at a corner: j can beat (or tie) i somewhere
-    only if it does so at a corner. Everything else can never be nearest inside, for this square and its children.
-    The result is compacted (kept candidates first) and padded to the widest square.
-    """
-    d_ref = dist.gather(2, ref[:, None, None].expand(-1, 4, 1))[..., 0]  # (M, 4)
-    margin = 4 * _TIE_RTOL * d_ref.amax(dim=1, keepdim=True)
-    keep = ((dist - d_ref[..., None]).amin(dim=1) <= margin) & usable
-    if not keep.numel():
-        return cand, usable
-    width = int(keep.sum(dim=1).max())
-    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True).indices[:, :width]
-    return torch.gather(cand, 1, order), torch.gather(keep, 1, order)
+    (rows, size), num_sites = labels.shape, sites.shape[0]
+    distinct, first_index, inverse = np.unique(sites, axis=0, return_index=True, return_inverse=True)
+    crossings = _ridge_crossings(distinct, axis, rows)
+    redo_rows = np.arange(rows)
+    fixes = []
+    if crossings is not None:
+        row, col, sides, flagged, bad = crossings
+        ends_x = np.repeat(axis[[0, -1]], rows)[:, None] - sites[None, :, 0]
+        ends_y = np.tile(axis[:rows], 2)[:, None] - sites[None, :, 1]
+        ends = (ends_x * ends_x + ends_y * ends_y).argmin(axis=1)  # exact first and last label of each row
+        marks.fill(0)
+        marks[:, 0] = ends[:rows] + offset
+        np.add.at(marks, (row, col), (first_index[sides[0]] - first_index[sides[1]]).astype(np.int32))
+        np.cumsum(marks, axis=1, dtype=np.int32, out=labels)
+        last = np.clip(labels[:, -1] - offset, 0, num_sites - 1)
+        end_d = (axis[-1] - sites[last, 0]) ** 2 + (axis[:rows] - sites[last, 1]) ** 2
+        best_d = (axis[-1] - sites[ends[rows:], 0]) ** 2 + (axis[:rows] - sites[ends[rows:], 1]) ** 2
+        bad |= end_d > best_d * (1 + 4 * _TIE_RTOL)  # a broken chain of crossings: redo the row
+        bad |= (labels.min(axis=1) < offset) | (labels.max(axis=1) >= offset + num_sites)
+        redo_rows = np.flatnonzero(bad)
+        shared = np.bincount(inverse.reshape(-1), minlength=len(distinct))[inverse.reshape(-1)] > 1
+        if shared.any():
+            lookup = np.zeros(offset + num_sites + 1, bool)
+            lookup[offset : offset + num_sites] = shared
+            fixes.append(np.nonzero(lookup[np.clip(labels, 0, offset + num_sites)]))
+        fixes.append((flagged[0], flagged[1]))
+    for chunk in range(0, len(redo_rows), _ROW_CHUNK):
+        part = redo_rows[chunk : chunk + _ROW_CHUNK]
+        fixes.append((np.repeat(part, size), np.tile(np.arange(size), len(part))))
+    for r, c in fixes:
+        if len(r):
+            label, unclear = _exact_nearest(sites, axis[c], axis[r])
+            labels[r, c] = label + offset
+            if unclear.any():
+                ambiguous.append(np.stack([np.full(unclear.sum(), frame), r[unclear], c[unclear], label[unclear]], 1))
 
 
 def _break_ties_like_scipy(
@@ -354,10 +301,14 @@ def construct_fapp(
     ref = reference.to(torch.float64) / size * 2 - 1
     values = (ref - drv).contiguous()  # sparse flow, (B, N, 2)
     axis = _linspace(size, device)
-    # Rows at or below the lowest driving point (pixels, truncated like int()) take the mean motion.
-    row_limit = drv_px[..., 1].amax(dim=1).trunc().clamp(0, size).long()
+    # Rows at or below the lowest driving point (pixels, truncated like int()) take the mean motion; a negative
+    # limit counts from the bottom, as the original's slice ``flow[int(y):]`` does.
+    lowest = drv_px[..., 1].amax(dim=1).trunc()
+    row_limit = torch.where(lowest < 0, lowest + size, lowest).clamp(0, size).long()
 
-    grid = _nearest_grid(drv, values, axis, row_limit)
+    if method == "nearest" and out_dtype in (torch.float32, torch.float64):
+        return _nearest_grid(drv, values, axis, row_limit, out_dtype)
+    grid = _nearest_grid(drv, values, axis, row_limit, torch.float64)
     if method == "linear":
         _linear_flow(drv, values, axis, row_limit, grid)
     if out_dtype == torch.float64:
@@ -366,52 +317,52 @@ def construct_fapp(
 
 
 def _nearest_grid(
-    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor
+    sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Nearest flow + identity grid, (B, S, S, 2) float64, each pixel written once except leaf squares and torso edges.
+    """Nearest flow + identity grid, (B, S, S, 2) in ``dtype`` (float64 or float32), from per-frame label maps.
 
     Each (x, y) pair is handled as one complex128, so a flow value plus an identity value is one complex addition
-    (exactly the two float64 additions) and gathers move 16 bytes at a time. Uniform leaf squares are written in one
-    broadcast addition over the whole batch; the mixed leaf squares, scipy's tie-breaks and the rows between the
-    torso limit and the next leaf boundary then overwrite their pixels.
+    (exactly the two float64 additions); a float32 result is that sum rounded once as it is stored, so the float64
+    grid is never written. scipy's tie-breaks then overwrite their pixels.
     """
     batch, num_sites, _ = sites.shape
-    size, leaf = axis.shape[0], _LEAF_TILE
+    size = axis.shape[0]
     device = sites.device
-    coarse, mixed = _nearest_labels(sites, axis, row_limit)
-    grid_n = coarse.shape[1]
-    padded = grid_n * leaf
+    sites_np = sites.detach().cpu().numpy()
+    axis_np = axis.cpu().numpy()
     table = torch.view_as_complex(torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)).view(-1)
-    base = torch.arange(batch, device=device) * (num_sites + 1)  # frame offset into the flat (B * (N + 1)) table
-    axis_p = axis[torch.arange(padded, device=device).clamp(max=size - 1)]  # edge pixel repeated past the image
-    identity = torch.complex(axis_p[None, :].expand(padded, -1), axis_p[:, None].expand(-1, padded))  # (P, P)
+    identity = torch.complex(axis[None, :].expand(size, -1), axis[:, None].expand(-1, size))
+    out = torch.view_as_complex(_fresh_buffer((batch, size, size, 2), dtype, device))
+    ambiguous: list[np.ndarray] = []
+    limits = row_limit.tolist()
 
-    out = torch.view_as_complex(_fresh_buffer((batch, padded, padded, 2), torch.float64, device))
-    square_values = table[coarse + base[:, None, None]][:, :, None, :, None]  # (B, G, 1, G, 1)
-    torch.add(square_values, identity.view(grid_n, leaf, grid_n, leaf), out=out.view(batch, grid_n, leaf, grid_n, leaf))
+    def fill(frames: range) -> None:
+        labels, marks = np.empty((size, size), np.int32), np.empty((size, size), np.int32)  # reused: no page faults
+        index = torch.from_numpy(labels)
+        for frame in frames:
+            offset, rows = frame * (num_sites + 1), limits[frame]
+            labels[rows:] = offset + num_sites
+            if rows:
+                _frame_labels(sites_np[frame], axis_np, offset, ambiguous, frame, labels[:rows], marks[:rows])
+            on_device = index.to(device)
+            for start in range(0, size, _FILL_ROWS):  # a band at a time: the gathered values stay in cache
+                band = slice(start, start + _FILL_ROWS)
+                gathered = table.index_select(0, on_device[band].reshape(-1)).view(-1, size)
+                torch.add(gathered, identity[band], out=out[frame, band])
 
-    flat_out = out.view(-1)
-    ambiguous: list[torch.Tensor] = []
-    for pos, cand, usable in mixed:
-        for start in range(0, len(pos), _LEAF_CHUNK):
-            part = slice(start, start + _LEAF_CHUNK)
-            rows, cols, label = _label_leaves(ambiguous, sites, axis, pos[part], cand[part], usable[part])
-            frame = pos[part, 0, None, None]
-            value = table[label + base[frame]]  # (M, T, T)
-            torch.view_as_real(value)[..., 0] += axis[cols][:, None, :]
-            torch.view_as_real(value)[..., 1] += axis[rows][:, :, None]
-            pixel = (frame * padded + rows[:, :, None]) * padded + cols[:, None, :]
-            flat_out.index_copy_(0, pixel.view(-1), value.view(-1))
+    workers = min(torch.get_num_threads(), batch)
+    if workers > 1:  # numpy, Qhull and torch release the GIL in the heavy parts: frames run side by side
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, [range(k, batch, workers) for k in range(workers)]))
+    else:
+        fill(range(batch))
     if ambiguous:
-        tied = torch.cat(ambiguous)
-        tied = tied[tied[:, 1] < row_limit[tied[:, 0]]]  # the torso rows are overwritten below anyway
+        tied = torch.as_tensor(np.concatenate(ambiguous), device=device)
         frame, row, col, label = _break_ties_like_scipy(tied, sites, values, axis).unbind(1)
-        out[frame, row, col] = table[label + base[frame]] + identity[row, col]
-    for index, first_row in enumerate(row_limit.tolist()):  # torso rows above the first leaf row wholly in the torso
-        last_row = min(-(-first_row // leaf) * leaf, padded)
-        out[index, first_row:last_row] = table[base[index] + num_sites] + identity[first_row:last_row]
-    grid = torch.view_as_real(out)
-    return grid if padded == size else grid[:, :size, :size].contiguous()
+        out[frame, row, col] = (table[label + frame * (num_sites + 1)] + identity[row, col]).to(out.dtype)
+    return torch.view_as_real(out)
 
 
 def _fresh_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -142,3 +142,35 @@ def test_flow_to_color():
     assert picture.shape == (16, 16, 3) and picture.dtype == np.uint8
     assert picture[0, 0].tolist() == [255, 0, 0]
     assert flow_to_color(grid[None].repeat(2, 1, 1, 1)).shape == (2, 16, 16, 3)
+
+
+def _awkward_points(kind: str, size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Driving points (2, count, 2) that stress the scan-line geometry's special cases."""
+    if kind == "duplicates":  # coarse integer lattice: many coincident points and equal coordinates
+        return rng.integers(0, max(size // 4, 2), (2, count, 2)).astype(np.float64) * 4
+    if kind == "outside":
+        return rng.uniform(-size, 2 * size, (2, count, 2))
+    if kind == "collinear":  # Qhull cannot build a diagram: every row is computed exactly
+        start, step = np.round(rng.uniform(0, size, (2, 1, 2))), np.round(rng.uniform(-4, 4, (2, 1, 2)))
+        return start + step * rng.integers(-5, 5, (2, count, 1))
+    if kind == "torso":  # lowest point above the image: int(y) <= 0, the original's slice then counts from the end
+        return np.concatenate([rng.uniform(-10, size + 10, (2, count, 1)), rng.uniform(-5, 0.9, (2, count, 1))], -1)
+    if kind == "mirrored":  # symmetric, even-pixel layouts: many exact ties on the lattice
+        points = np.round(rng.uniform(0, size, (2, count, 2)) / 2) * 2
+        points[:, : count // 2] = points[:, count - count // 2 :][:, : count // 2]
+        return points
+    return rng.uniform(0, size, (2, count, 2))
+
+
+@pytest.mark.parametrize("kind", ["uniform", "duplicates", "outside", "collinear", "torso", "mirrored"])
+def test_nearest_awkward_inputs_match_scipy(kind):
+    rng = np.random.default_rng(len(kind))
+    for size, count in [(1, 3), (2, 1), (3, 2), (7, 4), (33, 8), (64, 20), (99, 68), (300, 68)]:
+        driving = _awkward_points(kind, size, count, rng)
+        reference = rng.uniform(0, size, (count, 2))
+        expected = reference_fapp(reference, driving, size)
+        got = construct_fapp(reference, torch.from_numpy(driving), size)
+        np.testing.assert_array_equal(got.numpy(), expected, err_msg=f"{kind} size {size} points {count}")
+        ref32, drv32 = torch.from_numpy(reference).float(), torch.from_numpy(driving).float()
+        exact32 = reference_fapp(ref32.double().numpy(), drv32.double().numpy(), size)
+        np.testing.assert_array_equal(construct_fapp(ref32, drv32, size).numpy(), exact32.astype(np.float32))
