@@ -1,4 +1,4 @@
-"""Small ffmpeg helpers for the generator: read a video's frames/audio, write frames + speech as an H.264/AAC mp4.
+"""Small ffmpeg helpers for the generator: read a file's audio, write frames + speech as an H.264/AAC mp4.
 
 Everything goes through ffmpeg with argument lists and raw pipes (rgb24 video, f32le audio); writes are atomic.
 """
@@ -53,35 +53,6 @@ def has_audio(path: str | os.PathLike) -> bool:
     from hdtf.media import probe
 
     return probe(Path(path)).has_audio
-
-
-def read_video_frames(
-    path: str | os.PathLike, fps: float | None = None, max_frames: int | None = None
-) -> tuple[np.ndarray, float]:
-    """RGB frames (T, H, W, 3) uint8 of a video and their rate; ``fps`` resamples in time (drop/duplicate).
-
-    HDTFError naming the file when it is unreadable or has no frames.
-    """
-    from hdtf.media import probe
-
-    path = Path(path)
-    info = probe(path)
-    rate = float(fps) if fps else info.fps
-    cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path), "-an"]
-    if fps:
-        cmd += ["-vf", f"fps={Fraction(fps).limit_denominator(1001)}"]
-    if max_frames:
-        cmd += ["-frames:v", str(int(max_frames))]
-    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
-    done = subprocess.run(cmd, capture_output=True, check=False)
-    if done.returncode != 0:
-        raise HDTFError(f"{path}: cannot read video ({_last_line(done.stderr)})")
-    frame_bytes = info.width * info.height * 3
-    count = len(done.stdout) // frame_bytes
-    if count == 0:
-        raise HDTFError(f"{path}: video has no frames")
-    frames = np.frombuffer(done.stdout[: count * frame_bytes], np.uint8).reshape(count, info.height, info.width, 3)
-    return frames, rate
 
 
 def write_video(

@@ -84,9 +84,8 @@ def _rename(key: str) -> str:
 
 def _colour_orders(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, list[int]]]:
     """For each tensor touching image channels (our names): the dim to permute and the permutation BGR <-> RGB."""
-    hg_in = state["foreground_matting.hourglass.encoder.down_blocks.0.conv.weight"].shape[
-        1
-    ]  # 3 ref + 2 flow + 3 warped
+    # hourglass input channels: 3 reference image + 2 flow + 3 warped image
+    hg_in = state["foreground_matting.hourglass.encoder.down_blocks.0.conv.weight"].shape[1]
     hg_perm = BGR_TO_RGB + [3, 4] + [7, 6, 5]
     if hg_in != 8:
         raise HDTFError(f"hourglass input has {hg_in} channels, expected 8 (3 image + 2 flow + 3 warped image)")
