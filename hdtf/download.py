@@ -9,11 +9,11 @@ Why this shape:
   anything else (network, throttling, 403) is "failed" and worth a retry later.
 
 Whole video vs time sections (``sections``: yt-dlp ``download_ranges`` + ffmpeg stream copy), measured with
-``benchmarks/bench_download_sections.py`` (60 s 1280x720 source, 16 MB; two 5 s clips, then both cut; 2 busy cores):
+``benchmarks/bench_sections.py`` through the whole per-video job (60 s 1280x720 source, 16 MB; two 5 s clips):
 
     loopback unpaced:        sections/whole  download 1.04x  download+cut 1.03x  bytes ~1x (buffering hides it)
-    loopback at 8 MB/s:      whole 2.94 s / 16.0 MB, sections 1.07 s / 3.3 MB
-                             sections/whole  download 0.36x  download+cut 0.59x  bytes 0.21x
+    loopback at 8 MB/s:      whole 2.99 s / 16.0 MB, sections 1.32 s / 3.3 MB
+                             sections/whole  download+cut 0.44x  bytes 0.20x
 
 Sections save bytes in proportion to the part of the video the clips cover. HDTF's annotated intervals cover most
 of each video (e.g. 00:05-04:40), so whole-video download is the default: about the same bytes, one sequential
