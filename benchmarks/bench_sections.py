@@ -1,7 +1,7 @@
 """Whole-video download vs yt-dlp time sections, through the real per-video job (prints one run's ratios).
 
 Each scenario serves a source over the loopback server, paced at ``--rate`` MB/s per connection (default 8 =
-64 Mbit/s, so that transfer cost is what is measured), and runs ``hdtf.pipeline.process_video`` twice into fresh
+64 Mbit/s, so that transfer cost is what is measured), and runs ``hdtf.job.process_video`` twice into fresh
 folders, once downloading the whole video and once only the clips' time ranges (``sections=True``): download, probe
 and two 512x512 25 fps clips. It reports wall time, the bytes the server sent (an upper bound for sections: ffmpeg
 drops connections after seeking) and the clips' frame counts, which must agree.
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from hdtf.loopback import serve_directory
-from hdtf.pipeline import PrepareOptions, process_video
+from hdtf.job import process_video
+from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, VideoSpec
 from hdtf.sources.talkinghead_1kh import parse_data_list
 

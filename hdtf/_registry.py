@@ -16,21 +16,25 @@ import importlib.util
 import sys
 from pathlib import Path
 
-# Dataset name -> module holding its builder. datasets takes the first builder class defined in a module, so each
-# name needs a module of its own.
+# Dataset name (also its source's name in hdtf.sources.SOURCES) -> module holding its builder. datasets takes the first
+# builder class defined in a module, so each name needs a module of its own.
 BUILDERS = {"hdtf": "hdtf_loader", "talkinghead_1kh": "hdtf.loaders.talkinghead_1kh"}
 
 
-# Modules whose code decides what a row holds, besides each builder's own module: part of every cache hash.
-ROW_MODULES = ("hdtf_loader", "hdtf.rows")
+# Modules whose code decides what a row holds, besides each builder's own module and its source's (which reads the
+# lists): part of every cache hash.
+ROW_MODULES = ("hdtf.loaders.prepared", "hdtf.options", "hdtf.layout", "hdtf.rows", "hdtf.records")
 
 
-def _source_hash(module_name: str) -> str:
+def _source_hash(name: str) -> str:
+    """The cache hash of dataset ``name``: the code of its builder, its source and the row modules."""
+    from hdtf.sources import SOURCES
+
     digest = hashlib.sha256()
-    for name in dict.fromkeys((module_name, *ROW_MODULES)):
-        spec = importlib.util.find_spec(name)
+    for module_name in dict.fromkeys((BUILDERS[name], SOURCES[name], *ROW_MODULES)):
+        spec = importlib.util.find_spec(module_name)
         if spec is None or spec.origin is None:
-            raise ImportError(f"hdtf: cannot find the dataset builder module {name!r}")
+            raise ImportError(f"hdtf: cannot find the dataset builder module {module_name!r}")
         digest.update(Path(spec.origin).read_bytes())
     return digest.hexdigest()
 
@@ -42,7 +46,7 @@ def register_datasets_builders() -> bool:
     from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
 
     for name, module in BUILDERS.items():
-        _PACKAGED_DATASETS_MODULES[name] = (module, _source_hash(module))
+        _PACKAGED_DATASETS_MODULES[name] = (module, _source_hash(name))
     _skip_data_file_search()
     return True
 

@@ -80,7 +80,7 @@ def dataset_card(
 ) -> str:
     """README.md text for an export: front matter, description, how it was made, licence and citation.
 
-    ``options`` are the pipeline options the clips were prepared with (from the manifest); ``skipped`` counts clips
+    ``options`` are the prepare options the clips were made with (from the manifest); ``skipped`` counts clips
     that did not make it, by reason.
     """
     import yaml

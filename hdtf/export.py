@@ -26,8 +26,6 @@ FORMATS = ("parquet", "webdataset")
 # Clips per shard. HDTF clips average about two minutes (~25 MB of 512x512 video plus float32 audio), so 16 clips
 # make shards of a few hundred MB, the size the Hub recommends.
 DEFAULT_SHARD_SIZE = 16
-# Pipeline options that describe the clips; paths, proxies and cookies stay out of a shareable card.
-CARD_OPTIONS = ("crop_method", "size", "fps", "sample_rate", "landmarks", "sections")
 PARQUET_FILES = "data/train-*.parquet"
 WEBDATASET_FILES = "train-*.tar"
 
@@ -113,13 +111,16 @@ def _finished(prepared_dir: Path) -> list[dict[str, Any]]:
 
 
 def _provenance(prepared_dir: Path) -> tuple[dict[str, Any], dict[str, int]]:
-    """The clip-describing options of the last prepare run and the not-done clips counted by reason."""
-    from hdtf.manifest import MANIFEST, load_manifest
+    """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
+    cookies in a shareable card) and the not-done clips counted by reason."""
+    from hdtf.layout import Layout
+    from hdtf.options import card_options
 
-    if not (prepared_dir / MANIFEST).is_file():
+    layout = Layout(prepared_dir)
+    if not layout.has_manifest():
         return {}, {}
-    manifest = load_manifest(prepared_dir)
-    options = {k: v for k, v in (manifest.get("options") or {}).items() if k in CARD_OPTIONS}
+    manifest = layout.read_manifest()
+    options = card_options(manifest.get("options") or {})
     skipped = Counter(
         f"{c.get('status')}: {c.get('reason')}" for c in manifest.get("clips", []) if c.get("status") != "done"
     )
@@ -197,11 +198,13 @@ def _write_webdataset(prepared_dir: Path, output: Path, shards: list[list[dict[s
 def _sample_members(prepared_dir: Path, entry: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     import numpy as np
 
+    from hdtf.layout import Layout
     from hdtf.rows import clip_fields, read_landmarks
 
     key = sample_key(entry["id"])
-    yield f"{key}.mp4", (prepared_dir / entry["path"]).read_bytes()
-    yield f"{key}.wav", (prepared_dir / entry["audio_path"]).read_bytes()
+    layout = Layout(prepared_dir)
+    yield f"{key}.mp4", layout.file(entry["path"]).read_bytes()
+    yield f"{key}.wav", layout.file(entry["audio_path"]).read_bytes()
     points, found = read_landmarks(prepared_dir, entry)
     meta = {**clip_fields(entry), "landmarks_found": found}
     yield f"{key}.json", json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")

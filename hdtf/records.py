@@ -1,6 +1,6 @@
 """Plain records shared by every stage: what a source annotates (VideoSpec/ClipSpec) and crop windows (CropBox).
 
-Sources produce these, the pipeline consumes them; nothing here knows about files, ffmpeg or yt-dlp.
+Sources produce these, the per-video job consumes them; nothing here knows about files, ffmpeg or yt-dlp.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class ClipSpec:
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """A raw source video and its annotated clips: the unit of work of the pipeline (one download, many clips)."""
+    """A raw source video and its annotated clips: the unit of work of a per-video job (one download, many clips)."""
 
     source: str
     subset: str

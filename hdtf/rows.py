@@ -1,7 +1,7 @@
 """Dataset rows: the ``datasets`` features of both configs and how one row is built.
 
-The builder (``hdtf_loader``) and the exporters (``hdtf.export``) build rows with these functions, so a row loaded with
-``load_dataset("hdtf", "clips")`` and a row read back from an exported parquet shard are the same thing.
+The builders (``hdtf.loaders.prepared``) and the exporters (``hdtf.export``) build rows with these functions, so a row
+loaded with ``load_dataset("hdtf", "clips")`` and a row read back from an exported parquet shard are the same thing.
 
 The waveform is stored as a float32 array, not as ``datasets.Audio``: in datasets 5 ``Audio.encode_example`` imports
 torchcodec even for ready-made WAV bytes, and this package must work without torchcodec. The video is the mp4 file's
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hdtf.layout import Layout
 from hdtf.records import ClipSpec, VideoSpec
 
 if TYPE_CHECKING:
@@ -97,27 +98,27 @@ def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def read_landmarks(prepared_dir: Path, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
+def read_landmarks(prepared_dir: str | Path, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
     """(points (T, 68, 2) float32, found per frame) from the entry's landmarks file, or (None, None) without one."""
     import numpy as np
 
     if not entry.get("landmarks_path"):
         return None, None
-    with np.load(Path(prepared_dir) / entry["landmarks_path"]) as npz:
+    with np.load(Layout(prepared_dir).file(entry["landmarks_path"])) as npz:
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
-def clip_row(prepared_dir: Path, entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of the prepared directory.
+def clip_row(prepared_dir: str | Path, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
     Reads the mp4 bytes, the wav as float32 and, when the entry names one, the landmarks file.
     """
     import soundfile
 
-    prepared_dir = Path(prepared_dir)
+    layout = Layout(prepared_dir)
     row = clip_fields(entry)
-    row["video"] = (prepared_dir / entry["path"]).read_bytes()
-    audio, rate = soundfile.read(str(prepared_dir / entry["audio_path"]), dtype="float32", always_2d=True)
+    row["video"] = layout.file(entry["path"]).read_bytes()
+    audio, rate = soundfile.read(str(layout.file(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     row["sample_rate"] = int(rate)
     row["landmarks"], row["landmarks_found"] = read_landmarks(prepared_dir, entry)

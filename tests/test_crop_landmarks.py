@@ -87,7 +87,8 @@ def _video(name: str, clips: list[tuple[float, float, tuple[int, int, int, int] 
 @pytest.fixture(scope="module")
 def prepared(talking_face, tmp_path_factory):
     """``auto`` over a talking face (clip 0 has a metadata window, clip 1 none) and a faceless video."""
-    from hdtf.pipeline import PrepareOptions, prepare
+    from hdtf.options import PrepareOptions
+    from hdtf.run import prepare
     from hdtf.synthetic import make_no_face_video
 
     raw = tmp_path_factory.mktemp("raw")
@@ -144,7 +145,7 @@ def test_clip_without_face_fails_with_no_face_and_the_run_goes_on(prepared):
 
 
 def test_landmarks_crop_turns_landmark_files_on_by_default(tmp_path):
-    from hdtf.pipeline import PrepareOptions
+    from hdtf.options import PrepareOptions
 
     assert PrepareOptions(output_dir=tmp_path, crop_method="landmarks").landmarks is True
     assert PrepareOptions(output_dir=tmp_path, crop_method="landmarks", landmarks=False).landmarks is False

@@ -27,7 +27,8 @@ def prepared(tmp_path_factory, speech_wav) -> Path:
     import soundfile as sf
 
     from hdtf.manifest import write_manifest
-    from hdtf.pipeline import STATUS_VERSION, write_json_atomic
+    from hdtf.atomic import write_json as write_json_atomic
+    from hdtf.layout import STATUS_VERSION
     from hdtf.synthetic import make_no_face_video, make_talking_face_video
 
     root = tmp_path_factory.mktemp("prepared")

@@ -155,3 +155,10 @@ def test_num_proc_2_gives_the_same_rows(hdtf_clips, tmp_path):  # noqa: F811
         assert a == b
     assert np.allclose(ds[1]["audio"], ref[1]["audio"], atol=1e-4)
     assert any((tmp_path / "hdtf_prepared").rglob("RD_Alpha_000.mp4")), "default output_dir is in the cache dir"
+
+
+def test_process_executor_gives_the_same_rows_in_list_order(hdtf_clips, tmp_path):  # noqa: F811
+    kwargs = {**hdtf_clips.kwargs, "output_dir": str(tmp_path / "prepared")}
+    ds = datasets.load_dataset("hdtf", "clips", split="train", cache_dir=str(tmp_path / "cache"), executor="process",
+                               workers=2, **kwargs)
+    assert ds["id"] == hdtf_clips.dataset["id"] and ds["video"] == hdtf_clips.dataset["video"]

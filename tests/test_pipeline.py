@@ -12,7 +12,9 @@ from fixtures.sources import ALPHA, BETA, frame_colours, first_index, hdtf_sourc
 from hdtf import media
 from hdtf.loopback import serve_directory
 from hdtf.manifest import done_clips, load_manifest
-from hdtf.pipeline import PrepareOptions, prepare, process_video
+from hdtf.job import process_video
+from hdtf.options import PrepareOptions
+from hdtf.run import prepare
 from hdtf.sources.hdtf import parse_metadata
 
 TEMPLATE = "{base}/{subset}_{name}.mp4"

@@ -36,9 +36,11 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[
     Training needs landmarks: a prepared dir made without them (crop method ``fixed`` and no ``--landmarks``) is an
     error naming the fix rather than an empty dataset.
     """
+    from hdtf.layout import Layout
     from hdtf.manifest import done_clips
 
     root = Path(root)
+    layout = Layout(root)
     rows = done_clips(root)
     if not rows:
         raise HDTFError(f"{root}: no done clips (is it an 'hdtf prepare' output? see 'hdtf status {root}')")
@@ -47,7 +49,7 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[
         if not row.get("landmarks_path"):
             without += 1
             continue
-        with np.load(root / row["landmarks_path"]) as track:
+        with np.load(layout.file(row["landmarks_path"])) as track:
             points = track["points"].astype(np.float32)
             found = track["found"].astype(bool)
         if found.sum() < min_found_frames:
@@ -55,8 +57,8 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[
         clips.append(
             PreparedClip(
                 id=row["id"],
-                video_path=root / row["path"],
-                audio_path=root / row["audio_path"] if row.get("audio_path") else None,
+                video_path=layout.file(row["path"]),
+                audio_path=layout.file(row["audio_path"]) if row.get("audio_path") else None,
                 fps=float(row["fps"]),
                 num_frames=min(int(row["num_frames"]), len(found)),
                 size=int(row["width"]),

@@ -49,14 +49,15 @@ def landmarks_path(mp4: Path) -> Path:
     return Path(mp4).with_suffix(".landmarks.npz")
 
 
-def write_clip_landmarks(mp4: Path) -> tuple[Path, list[str]]:
-    """Track the finished clip and write its landmarks file atomically; returns (path, notes).
+def write_clip_landmarks(mp4: Path, dst: Path | None = None) -> tuple[Path, list[str]]:
+    """Track the finished clip and write its landmarks file (``dst``, default beside it) atomically; returns
+    (path, notes).
 
     ``points`` (T, 68, 2) float32 in the clip's pixels (NaN where unknown), ``found`` (T,) bool. A clip without any
     face still gets its file (all not found) and a note: the clip itself may be fine (e.g. a fixed window).
     """
     track = _track(Path(mp4))
-    dst = landmarks_path(mp4)
+    dst = landmarks_path(mp4) if dst is None else Path(dst)
     with atomic.replacing(dst) as tmp:
         np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))
     if not track.found.any():

@@ -38,12 +38,14 @@ from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
+from hdtf.options import names, option
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
 
 NAME = "hdtf"
+SPLITS = ("train",)  # HDTF has no official split
 SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
@@ -324,6 +326,36 @@ def parse_metadata(
     report = ParseReport()
     videos = [video for subset in chosen for video in _parse_subset(directory, subset, report)]
     return videos, report
+
+
+@dataclass(frozen=True)
+class Options:
+    """HDTF's list options: ``hdtf prepare --metadata-dir/--subsets``, builder ``metadata_dir=``/``subsets=``."""
+
+    metadata_dir: Path | None = option(None, parser=Path, builder=True, canonical="path", folder_key=True,
+                                       help="HDTF metadata files (default: the pinned lists, fetched into "
+                                            "OUTPUT/metadata)")
+    subsets: list[str] | None = option(None, parser=names, builder=True, canonical="set",
+                                       help="comma-separated subsets (default: RD,WDA,WRA)")
+
+
+def selected_splits(options: Options) -> None:
+    """HDTF's one split holds every subset."""
+    del options
+    return None
+
+
+def list_videos(options: Options, split: str, *, fetch_dir: Path,
+                offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
+    """The annotated videos of the chosen subsets; without ``metadata_dir``, the pinned lists (fetched once into
+    ``fetch_dir``)."""
+    del split
+    metadata_dir = options.metadata_dir
+    if metadata_dir is None:
+        if offline and not (fetch_dir / ".commit").is_file():
+            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet: pass metadata_dir=")
+        metadata_dir = fetch_metadata(fetch_dir)
+    return parse_metadata(metadata_dir, options.subsets)
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hdtf.errors import HDTFError
+from hdtf.options import option, single
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
 
 if TYPE_CHECKING:
@@ -215,6 +216,40 @@ def parse_data_list(
                                 f"give the same file name {clip.id!r}")
             ids_seen[clip.id] = clip.extra["official_name"]
     return videos, report
+
+
+@dataclass(frozen=True)
+class Options:
+    """TalkingHead-1KH's list options: ``hdtf prepare --data-list/--split``, builder ``data_list=``, ``splits=``,
+    ``min_frames=``."""
+
+    data_list: Path | None = option(None, parser=Path, required=True, builder=True, canonical="path",
+                                    folder_key=True,
+                                    help="the extracted data_list folder or data_list.zip of "
+                                         "tcwang0509/TalkingHead-1KH")
+    splits: list[str] | None = option(None, flag="--split", parser=single, metavar="SPLIT", cli_default=["small"],
+                                      builder=True, canonical="set",
+                                      help=f"which list to prepare: {', '.join(SPLITS)} (default small)")
+    min_frames: int | None = option(None, cli=False, builder=True, folder_key=True,
+                                    help=f"tubes with fewer frames are skipped (default {MIN_TUBE_FRAMES})")
+
+
+def selected_splits(options: Options) -> list[str] | None:
+    if options.splits is None:
+        return None
+    splits = [options.splits] if isinstance(options.splits, str) else list(options.splits)
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise HDTFError(f"splits {unknown} are not TalkingHead-1KH splits ({', '.join(SPLITS)})")
+    return splits
+
+
+def list_videos(options: Options, split: str, *, fetch_dir: Path,
+                offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
+    """The split's videos from the data list (never fetched: the release's lists are the user's download)."""
+    del fetch_dir, offline
+    min_frames = MIN_TUBE_FRAMES if options.min_frames is None else options.min_frames
+    return parse_data_list(options.data_list, split, min_frames=min_frames)
 
 
 def _video(split: str, youtube_id: str, tubes: list[Tube], file: str, report: ParseReport) -> VideoSpec:

@@ -1,12 +1,14 @@
-"""The per-video job: raw video -> clips (mp4 + wav) -> ``status/{key}.json``; and ``prepare`` over many videos.
+"""The per-video job: raw video -> clips (mp4 + wav) -> ``status/{key}.json``.
 
-``process_video`` is the one unit of work every executor runs (the process pool here, the ``datasets`` builder's
-``num_proc`` shards). It is a plain top-level function of picklable arguments, safe to run again at any time:
+``process_video`` is the one unit of work every executor runs (``hdtf.executors``; the ``datasets`` builders run it
+through them too). It is a plain top-level function of picklable arguments, safe to run again at any time:
 
-- the status file is the source of truth: a clip counts as done only when its status says so AND its files exist;
-  it is rewritten (temp name + rename) after every clip, so a run killed at any moment loses at most one clip;
+- the status file is the source of truth: a clip counts as done only when its status says so AND its files exist
+  (``Layout.clip_is_done``); it is rewritten atomically after every clip, so a run killed at any moment loses at most
+  one clip;
 - clip files are written by ``media.cut_clip`` under temporary names and renamed when complete;
-- a clip failure is recorded and the other clips go on; nothing but a programming error escapes.
+- a clip failure is recorded and the other clips go on; nothing but a programming error escapes (and an executor
+  turns that into the video's failed result with :func:`crashed`).
 
 Where the faces stage plugs in: :func:`choose_window` (the single place a clip's crop window is decided) and
 :func:`extra_outputs` (the single place per-clip extra files such as landmarks are made).
@@ -14,7 +16,6 @@ Where the faces stage plugs in: :func:`choose_window` (the single place a clip's
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter
@@ -24,86 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hdtf import atomic
 from hdtf.errors import HDTFError
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
-
-CROP_METHODS = ("fixed", "landmarks", "auto")
-STATUS_VERSION = 1
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """Everything a per-video job needs besides the video itself (picklable; stored in status and manifest)."""
-
-    output_dir: Path
-    crop_method: str = "fixed"
-    size: int | None = 512
-    fps: float | None = 25.0
-    sample_rate: int | None = 16000
-    landmarks: bool | None = None  # None: on for crop_method "landmarks", off otherwise
-    keep_raw: bool = False
-    url_template: str | None = None
-    raw_dir: Path | None = None
-    cookies: Path | None = None
-    proxy: str | None = None
-    rate_limit: str | None = None
-    sections: bool = False
-    retry_unavailable: bool = False
-    clip_workers: int = 2  # ffmpeg cuts of one video running at once (ffmpeg alone leaves part of 2 cores idle)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "output_dir", Path(self.output_dir))
-        if self.landmarks is None:
-            object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, Path(value))
-
-    def validate(self) -> None:
-        """Raise HDTFError for options no video could succeed with, before any work starts."""
-        from hdtf.download import check_url_template, parse_rate
-
-        if self.crop_method not in CROP_METHODS:
-            raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
-        if self.size is not None and self.size < 16:
-            raise HDTFError(f"output size {self.size} is too small (at least 16 pixels)")
-        if self.fps is not None and not self.fps > 0:
-            raise HDTFError(f"fps {self.fps} must be positive (or None to keep the source rate)")
-        if self.clip_workers < 1:
-            raise HDTFError(f"clip workers {self.clip_workers} must be at least 1")
-        if self.sample_rate is not None and self.sample_rate < 1000:
-            raise HDTFError(f"sample rate {self.sample_rate} is too low")
-        if self.url_template is not None:
-            check_url_template(self.url_template)
-        parse_rate(self.rate_limit)
-        if self.raw_dir is not None and not self.raw_dir.is_dir():
-            raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
-        if self.cookies is not None and not self.cookies.is_file():
-            raise HDTFError(f"cookies file {self.cookies} not found")
-
-    def clip_settings(self) -> dict[str, Any]:
-        """The options that change a clip's content: a done clip made with other settings is made again."""
-        return {"crop_method": self.crop_method, "size": self.size, "fps": self.fps,
-                "sample_rate": self.sample_rate, "landmarks": self.landmarks}
-
-    def to_json(self) -> dict[str, Any]:
-        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-        if self.proxy:
-            data["proxy"] = _redact(self.proxy)
-        return data
-
-
-def _redact(url: str) -> str:
-    """A proxy URL without its password, for files that may be shared."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+from hdtf.layout import clip_record
+from hdtf.options import PrepareOptions
+from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 
 
 @dataclass
@@ -116,6 +41,9 @@ class VideoResult:
     clips: list[dict[str, Any]] = field(default_factory=list)
     downloaded: bool = False
     elapsed: float = 0.0
+    # Facts the executor adds about where the job ran ({"executor": ..., "pid": ..., "attempts": ...}); the run
+    # records them in the manifest's video entry.
+    worker: dict[str, Any] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for clip in self.clips if clip["status"] == status)
@@ -137,58 +65,7 @@ class ClipFailed(Exception):
         self.retry = retry
 
 
-# ---------------------------------------------------------------------------------------------------- layout
-
-
-def clip_paths(output_dir: Path, clip: ClipSpec) -> tuple[Path, Path]:
-    name = safe_name(clip.id)
-    return Path(output_dir) / "clips" / f"{name}.mp4", Path(output_dir) / "clips" / f"{name}.wav"
-
-
-def status_path(output_dir: Path, video: VideoSpec) -> Path:
-    return Path(output_dir) / "status" / f"{video.key}.json"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader never sees half a file (:mod:`hdtf.atomic`)."""
-    atomic.write_json(path, data)
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    """A status file, or None when it is absent or unreadable (then the video is simply done again)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("version") == STATUS_VERSION else None
-
-
-def _rel(output_dir: Path, path: Path | None) -> str | None:
-    return None if path is None else Path(path).relative_to(output_dir).as_posix()
-
-
-def clip_is_done(output_dir: Path, record: dict[str, Any], settings: dict[str, Any]) -> bool:
-    """Settled = recorded as done (every file it names on disk) or as a final failure, with the same settings."""
-    if record.get("settings") != settings:
-        return False
-    if record.get("status") == "failed" and record.get("retry") is False:
-        return True
-    if record.get("status") != "done":
-        return False
-    files = [record.get(k) for k in ("path", "audio_path", "landmarks_path")]
-    return all((Path(output_dir) / f).is_file() for f in files if f)
-
-
-# ---------------------------------------------------------------------------------------------- clip records
-
-
-def _clip_record(clip: ClipSpec, status: str, reason: str | None, settings: dict[str, Any], **facts: Any) -> dict:
-    record = clip.to_row()
-    record.update(status=status, reason=reason, path=None, audio_path=None, landmarks_path=None, fps=None,
-                  num_frames=None, width=None, height=None, duration=None, sample_rate=None, source_width=None,
-                  source_height=None, applied_crop=None, adjustments=[], settings=settings)
-    record.update(facts)
-    return record
+# ----------------------------------------------------------------------------------------------------- clips
 
 
 _PENDING = "not made yet (the run was interrupted or is still going)"
@@ -230,21 +107,22 @@ def choose_window(
         raise ClipFailed(str(exc)) from None
 
 
-def extra_outputs(clip: ClipSpec, mp4: Path, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
+def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
     """Per-clip files made from the finished clip: (clip-record fields to set, notes).
 
-    The faces stage adds landmarks here (``{"landmarks_path": <relative to output_dir>}``); every file a record
+    The faces stage adds landmarks here (``{"landmarks_path": <name in the layout>}``); every file a record
     names must exist for the clip to count as done on the next run.
     """
     if not options.landmarks:
         return {}, []
     from hdtf.face.clips import write_clip_landmarks
 
+    files = options.layout.clip_files(clip.id)
     try:
-        path, notes = write_clip_landmarks(mp4)
+        path, notes = write_clip_landmarks(files.video, files.landmarks)
     except HDTFError as exc:
         raise ClipFailed(f"landmarks: {exc}") from None
-    return {"landmarks_path": _rel(options.output_dir, path)}, notes
+    return {"landmarks_path": options.layout.relative(path)}, notes
 
 
 @dataclass(frozen=True)
@@ -286,11 +164,12 @@ def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
     """The clip's one ffmpeg pass (runs in a worker thread: it only waits on its ffmpeg process)."""
     from hdtf import media as media_mod
 
-    mp4, wav = clip_paths(options.output_dir, plan.clip)
+    files = options.layout.clip_files(plan.clip.id)
     try:
         return media_mod.cut_clip(
-            plan.source, mp4, start=plan.start, end=plan.end, crop=plan.crop, size=options.size, fps=options.fps,
-            sample_rate=options.sample_rate, dst_wav=wav, deinterlace=plan.media.interlaced, info=plan.media,
+            plan.source, files.video, start=plan.start, end=plan.end, crop=plan.crop, size=options.size,
+            fps=options.fps, sample_rate=options.sample_rate, dst_wav=files.audio, deinterlace=plan.media.interlaced,
+            info=plan.media,
         )
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None
@@ -299,12 +178,13 @@ def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
 def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions) -> dict[str, Any]:
     """Extra per-clip files and the clip's done record, once its cut has finished (its error re-raised here)."""
     facts = cut.result()
-    mp4, wav = clip_paths(options.output_dir, plan.clip)
-    extra, extra_notes = extra_outputs(plan.clip, mp4, options)
-    out, media = options.output_dir, plan.media
-    return _clip_record(
-        plan.clip, "done", None, options.clip_settings(), path=_rel(out, mp4),
-        audio_path=_rel(out, wav) if wav.is_file() else None, fps=facts.fps, num_frames=facts.num_frames,
+    layout, media = options.layout, plan.media
+    files = layout.clip_files(plan.clip.id)
+    extra, extra_notes = extra_outputs(plan.clip, options)
+    return clip_record(
+        plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
+        audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
+        num_frames=facts.num_frames,
         width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
         source_width=media.width, source_height=media.height,
         applied_crop=None if plan.crop is None else list(plan.crop.as_tuple()),
@@ -317,12 +197,12 @@ def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[..., Any],
     try:
         return step(*args)
     except ClipSkipped as exc:
-        return _clip_record(clip, "skipped", str(exc), settings)
+        return clip_record(clip, "skipped", str(exc), settings)
     except ClipFailed as exc:
-        return _clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
+        return clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
     except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return _clip_record(clip, "failed", reason, settings, retry=True)
+        return clip_record(clip, "failed", reason, settings, retry=True)
 
 
 # ----------------------------------------------------------------------------------------------- raw videos
@@ -351,14 +231,14 @@ def _merged_sections(clips: Sequence[ClipSpec]) -> list[tuple[float, float]]:
 
 def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions) -> tuple[_Raw | None, str, str]:
     """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had."""
-    from hdtf.download import download_video, find_raw
+    from hdtf.download import download_video, find_raw, raw_name
 
     if options.raw_dir is not None:
         found = find_raw(options.raw_dir, video)
         if found is not None:
             return _Raw(whole=found, owned=False, format="raw-dir"), "done", ""
-    raw_dir = options.output_dir / "raw"
-    already = (raw_dir / f"{video.key}.mp4").is_file()
+    raw_dir = options.layout.raw_dir
+    already = (raw_dir / raw_name(video)).is_file()
     result = download_video(
         video, raw_dir, url_template=options.url_template, cookies=options.cookies, proxy=options.proxy,
         rate_limit=options.rate_limit, sections=_merged_sections(todo) if options.sections else None,
@@ -393,20 +273,6 @@ def _video_status(records: Sequence[dict[str, Any]]) -> str:
     return "failed"
 
 
-def _write_status(video: VideoSpec, options: PrepareOptions, records: dict[str, dict], state: str,
-                  reason: str | None, extra: dict[str, Any]) -> None:
-    write_json_atomic(status_path(options.output_dir, video), {
-        "version": STATUS_VERSION,
-        "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
-                  "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
-        "status": state,
-        "reason": reason,
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        **extra,
-        "clips": [records[c] for c in records],
-    })
-
-
 def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     """Make every clip of ``video`` that is not done yet; record the outcome in ``status/{key}.json``.
 
@@ -415,24 +281,24 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     from hdtf import media as media_mod
 
     began = time.monotonic()
-    out = options.output_dir
+    layout = options.layout
     settings = options.clip_settings()
-    previous = read_status(status_path(out, video)) or {}
+    previous = layout.read_status(video.key) or {}
     old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
     for clip in video.clips:
-        if clip.id in old and clip_is_done(out, old[clip.id], settings):
+        if clip.id in old and layout.clip_is_done(old[clip.id], settings):
             records[clip.id] = old[clip.id]
         elif (why := cannot_crop(clip, options)) is not None:
-            records[clip.id] = _clip_record(clip, "skipped", why, settings)
+            records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
-            records[clip.id] = _clip_record(clip, "pending", _PENDING, settings)
+            records[clip.id] = clip_record(clip, "pending", _PENDING, settings)
             todo.append(clip)
 
     def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
         state = _video_status(list(records.values()))
-        _write_status(video, options, records, state, reason, extra)
+        layout.write_status(video, state, reason, records.values(), **extra)
         return VideoResult(video.key, state, reason, list(records.values()), downloaded, time.monotonic() - began)
 
     if not todo:
@@ -461,16 +327,17 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     if raw is None:
         return _give_up(todo, records, state, reason, settings, finish, download)
 
-    _write_status(video, options, records, "running", None, {"download": download})
+    layout.write_status(video, "running", None, records.values(), download=download)
     source_media: dict[str, Any] | None = None
     try:
         units = _units(raw, todo)
     except HDTFError as exc:  # an unreadable download is deleted so that the next run fetches it again
         _release_raw(raw, replace(options, keep_raw=False))
         return _give_up(todo, records, "failed", str(exc), settings, finish, download, downloaded=raw.downloaded)
+
     def record(clip: ClipSpec, result: dict[str, Any]) -> None:
         records[clip.id] = result
-        _write_status(video, options, records, "running", None, {"download": download, "source_media": source_media})
+        layout.write_status(video, "running", None, records.values(), download=download, source_media=source_media)
 
     # Windows and landmark files are made here, one clip at a time (face tracking is not thread-safe); only the
     # ffmpeg passes overlap, up to options.clip_workers of them.
@@ -496,13 +363,13 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         settle(list(cutting))
     if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
         _release_raw(raw, options)
-        shutil.rmtree(out / "raw" / f".{video.key}.partial", ignore_errors=True)
+        shutil.rmtree(layout.raw_dir / f".{video.key}.partial", ignore_errors=True)
     return finish(None, downloaded=raw.downloaded, download=download, source_media=source_media)
 
 
 def _give_up(todo, records, state, reason, settings, finish, download, downloaded=False) -> VideoResult:
     for clip in todo:
-        records[clip.id] = _clip_record(clip, state, reason, settings)
+        records[clip.id] = clip_record(clip, state, reason, settings)
     return finish(reason, downloaded=downloaded, download=download)
 
 
@@ -536,64 +403,9 @@ def _lazy_keyframes(source: Path, offset: float, media_mod: Any) -> Callable[[],
     return keyframes
 
 
-# ------------------------------------------------------------------------------------------------- the run
-
-
-@dataclass
-class RunSummary:
-    """Counts of one ``prepare`` run (this run's videos) and where the manifest is."""
-
-    videos: Counter = field(default_factory=Counter)
-    clips: Counter = field(default_factory=Counter)
-    downloaded: int = 0
-    elapsed: float = 0.0
-    manifest: Path | None = None
-
-    def add(self, result: VideoResult) -> None:
-        self.videos[result.status] += 1
-        for clip in result.clips:
-            self.clips[clip["status"]] += 1
-        self.downloaded += int(result.downloaded)
-
-    def text(self) -> str:
-        def fmt(counter: Counter) -> str:
-            return ", ".join(f"{n} {k}" for k, n in sorted(counter.items())) or "none"
-
-        return (f"videos: {fmt(self.videos)}\nclips: {fmt(self.clips)}\n"
-                f"downloaded {self.downloaded} video(s) in {self.elapsed:.1f}s; manifest: {self.manifest}")
-
-
-def prepare(
-    videos: Sequence[VideoSpec],
-    options: PrepareOptions,
-    workers: int = 1,
-    progress: bool = True,
-    report: ParseReport | None = None,
-) -> RunSummary:
-    """Run :func:`process_video` over ``videos`` (``workers`` processes) and rewrite ``manifest.json``."""
-    from hdtf.executor import run_videos
-    from hdtf.manifest import write_manifest
-
-    options.validate()
-    began = time.monotonic()
-    summary = RunSummary()
-    for sub in ("clips", "status"):
-        (options.output_dir / sub).mkdir(parents=True, exist_ok=True)
-    bar = _progress_bar(len(videos), progress)
-    try:
-        for result in run_videos(videos, options, workers=workers):
-            summary.add(result)
-            bar.set_postfix_str(f"clips {summary.clips['done']} done, {summary.clips['failed']} failed, "
-                                f"{summary.clips['unavailable']} unavailable", refresh=False)
-            bar.update(1)
-    finally:
-        bar.close()
-        summary.manifest = write_manifest(options.output_dir, report=report, options=options.to_json())
-    summary.elapsed = time.monotonic() - began
-    return summary
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="video", desc="prepare", disable=not enabled, dynamic_ncols=True)
+def crashed(video: VideoSpec, options: PrepareOptions, exc: BaseException) -> VideoResult:
+    """The failed result of a job that raised or whose worker died: every clip failed with the error, to retry."""
+    reason = f"worker error: {type(exc).__name__}: {exc}".splitlines()[0]
+    settings = options.clip_settings()
+    clips = [clip_record(clip, "failed", reason, settings, retry=True) for clip in video.clips]
+    return VideoResult(video.key, "failed", reason, clips)

@@ -1,0 +1,166 @@
+"""Where every file of a prepared run lives, and the run's bookkeeping read and written: the only module that knows.
+
+::
+
+    OUTPUT/
+      clips/{id}.mp4              H.264 + AAC, size x size, constant fps
+      clips/{id}.wav              the same audio as 16-bit PCM
+      clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [when computed]
+      status/{video_key}.json     one video's job result, rewritten after every clip: the source of truth
+      manifest.json               the aggregate of status/*.json, the parse report and the options (hdtf.manifest)
+      raw/                        the downloader's scratch: downloads in progress, kept raw videos
+
+Records name their files relative to OUTPUT (``clips/{id}.mp4``), so a record means the same wherever the folder
+is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`Layout.raw_dir`) and hand JSON to
+:meth:`Layout.write_status` / :meth:`Layout.write_manifest`; readers turn a record's names into files with
+:meth:`Layout.file` and ask :meth:`Layout.finished` / :meth:`Layout.clip_is_done` whether a clip counts.
+
+Everything goes through a ``Layout`` value so that a run can later live on object storage (an fsspec URL) without
+its callers changing: such a layout writes clips into local scratch, uploads each finished file in one PUT when a
+status naming it is written, and writes the status last; it answers ``file``/``finished`` from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hdtf import atomic
+from hdtf.errors import HDTFError
+from hdtf.records import ClipSpec, VideoSpec, safe_name
+
+STATUS_VERSION = 1
+MANIFEST = "manifest.json"
+# The record fields that name a clip's files; every one a done record names must exist for the clip to count.
+FILE_FIELDS = ("path", "audio_path", "landmarks_path")
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    """Local paths a clip's files are written to."""
+
+    video: Path
+    audio: Path
+    landmarks: Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of one prepared run under ``root`` (picklable: jobs in other processes get it with their options)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- where ----------------------------------------------------------------------------------------------------
+
+    def clip_files(self, clip_id: str) -> ClipFiles:
+        stem = self.root / "clips" / safe_name(clip_id)
+        return ClipFiles(stem.with_suffix(".mp4"), stem.with_suffix(".wav"), stem.with_suffix(".landmarks.npz"))
+
+    def status_file(self, video_key: str) -> Path:
+        return self.root / "status" / f"{safe_name(video_key)}.json"
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def raw_dir(self) -> Path:
+        """The downloader's scratch folder (always local; its file names are ``hdtf.download``'s)."""
+        return self.root / "raw"
+
+    def relative(self, path: Path) -> str:
+        """The name a record stores for a file of this run."""
+        return Path(path).relative_to(self.root).as_posix()
+
+    def file(self, name: str) -> Path:
+        """The file a record's relative name stands for."""
+        return self.root / name
+
+    def make_dirs(self) -> None:
+        for sub in ("clips", "status"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- status ---------------------------------------------------------------------------------------------------
+
+    def read_status(self, video_key: str) -> dict[str, Any] | None:
+        """A video's status, or None when it is absent or unreadable (then the video is simply done again)."""
+        return _read_status(self.status_file(video_key))
+
+    def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
+                     **extra: Any) -> None:
+        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half."""
+        atomic.write_json(self.status_file(video.key), {
+            "version": STATUS_VERSION,
+            "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
+                      "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
+            "status": state,
+            "reason": reason,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **extra,
+            "clips": list(clips),
+        })
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every readable status of the run, in file-name order."""
+        found = (_read_status(p) for p in sorted((self.root / "status").glob("*.json")))
+        return [s for s in found if s is not None]
+
+    # -- manifest -------------------------------------------------------------------------------------------------
+
+    def has_manifest(self) -> bool:
+        return self.manifest_file.is_file()
+
+    def read_manifest(self) -> dict[str, Any]:
+        """``manifest.json`` (HDTFError when the folder has none or it is not JSON)."""
+        try:
+            return json.loads(self.manifest_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HDTFError(f"{self.root} is not a prepared dataset: {MANIFEST} not found (run hdtf prepare)") from None
+        except ValueError as exc:
+            raise HDTFError(f"{self.manifest_file} is not valid JSON: {exc}") from None
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
+        atomic.write_json(self.manifest_file, manifest)
+        return self.manifest_file
+
+    # -- is a clip settled? ---------------------------------------------------------------------------------------
+
+    def finished(self, record: Mapping[str, Any]) -> bool:
+        """A finished clip: recorded as done and its mp4 is there."""
+        return record.get("status") == "done" and bool(record.get("path")) and self.file(record["path"]).is_file()
+
+    def clip_is_done(self, record: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
+        """Settled = recorded as done (every file it names there) or as a final failure, with the same settings."""
+        if record.get("settings") != settings:
+            return False
+        if record.get("status") == "failed" and record.get("retry") is False:
+            return True
+        if record.get("status") != "done":
+            return False
+        return all(self.file(record[k]).is_file() for k in FILE_FIELDS if record.get(k))
+
+
+def _read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("version") == STATUS_VERSION else None
+
+
+def clip_record(clip: ClipSpec, status: str, reason: str | None, settings: Mapping[str, Any], **facts: Any) -> dict:
+    """The one constructor of a clip's record (status file, manifest, datasets rows): the metadata fields, the
+    outcome, every fact as None until known, and ``facts`` (file names relative to the run's root)."""
+    record = clip.to_row()
+    record.update(status=status, reason=reason, path=None, audio_path=None, landmarks_path=None, fps=None,
+                  num_frames=None, width=None, height=None, duration=None, sample_rate=None, source_width=None,
+                  source_height=None, applied_crop=None, adjustments=[], settings=dict(settings))
+    record.update(facts)
+    return record

@@ -1,0 +1,214 @@
+"""The generic prepared-clips ``datasets`` builder: a source's lists as rows, or its clips made by the per-video job.
+
+Two configs, for every source:
+
+* ``metadata``: one row per annotated clip straight from the lists (no download, instant);
+* ``clips``: runs the job of ``hdtf prepare`` (download, cut, crop, resize) over the selected videos and yields one
+  row per finished clip: the mp4 bytes with audio, the waveform, the metadata fields and the clip facts.
+
+A builder for a source is a small subclass naming the source and its card facts (:class:`PreparedClipsBuilder`'s
+class-level hooks). Its config fields are derived from the declarations (the source's ``Options``,
+``hdtf.run.RunOptions``, ``hdtf.options.PrepareOptions``): every field is optional (None keeps the default) and the
+ones that change rows enter the config id, spelled canonically, so different choices never share a cache entry and
+the same choice spelled differently does. Sharding is by video: ``num_proc=N`` runs N shards of jobs at once, and each
+shard runs its jobs through the executor named by ``executor=`` (default: in the shard's process).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+from datasets.data_files import DataFilesDict
+
+from hdtf import rows
+from hdtf.errors import HDTFError
+from hdtf.layout import Layout
+from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
+from hdtf.records import ParseReport, VideoSpec
+from hdtf.run import RunOptions, run_jobs, select_videos
+from hdtf.sources import get_source
+
+logger = logging.getLogger("hdtf.loader")
+
+
+class PreparedClipsConfig(datasets.BuilderConfig):
+    """Base of the derived configs: the config id keeps only what changes rows, each value spelled one way."""
+
+    def create_config_id(self, config_kwargs: dict, custom_features: datasets.Features | None = None) -> str:
+        options = {f.name: f for f in dataclasses.fields(self) if "cache_key" in f.metadata}
+        kept = {}
+        for key, value in config_kwargs.items():
+            spec = options.get(key)
+            if (spec is not None and not spec.metadata["cache_key"]) or (key == "data_files" and not value):
+                continue
+            kept[key] = value if spec is None else canonical(spec, value)
+        return super().create_config_id(kept, custom_features=custom_features)
+
+
+def config_class(name: str, source_options: type, module: str) -> type[PreparedClipsConfig]:
+    """The builder config of a source: its list options, then the run's and the job's builder options.
+
+    The class is made an attribute of ``module`` (the builder's), so that pickle finds it by name when ``datasets``
+    sends a builder to its ``num_proc`` workers.
+    """
+    fields = [spec for cls in (source_options, RunOptions, PrepareOptions) for spec in builder_fields(cls)]
+    config = dataclasses.make_dataclass(name, fields, bases=(PreparedClipsConfig,))
+    config.__module__ = module
+    setattr(sys.modules[module], name, config)
+    return config
+
+
+class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
+    """Prepared clips (``clips``) or the annotated clips (``metadata``) of the source named by ``SOURCE``."""
+
+    # -- hooks a subclass sets -------------------------------------------------------------------------------------
+    SOURCE: ClassVar[str]  # the name in hdtf.sources.SOURCES (also the dataset name and the cache folder names)
+    DESCRIPTION: ClassVar[str] = ""
+    CITATION: ClassVar[str] = ""
+    LICENSE: ClassVar[str] = ""
+    HOMEPAGE: ClassVar[str] = ""
+
+    VERSION = datasets.Version("1.0.0")
+    DEFAULT_CONFIG_NAME = "metadata"
+    # A clips row holds a whole mp4; keep few of them in memory before each arrow write.
+    DEFAULT_WRITER_BATCH_SIZE = 8
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Derive the subclass's config class and its two configs from its source's declarations."""
+        super().__init_subclass__(**kwargs)
+        config = config_class(f"{cls.__name__}Config", get_source(cls.SOURCE).Options, cls.__module__)
+        cls.BUILDER_CONFIG_CLASS = config
+        # Empty data files: these builders read none (hdtf._registry keeps load_dataset from searching for them).
+        cls.BUILDER_CONFIGS = [
+            config(name="metadata", version=cls.VERSION, data_files=DataFilesDict(),
+                   description="One row per annotated clip; no download."),
+            config(name="clips", version=cls.VERSION, data_files=DataFilesDict(),
+                   description="Prepared face clips with audio, one row per clip."),
+        ]
+
+    def _info(self) -> datasets.DatasetInfo:
+        features = rows.clip_features() if self.config.name == "clips" else rows.metadata_features()
+        return datasets.DatasetInfo(description=self.DESCRIPTION, features=features, homepage=self.HOMEPAGE,
+                                    license=self.LICENSE, citation=self.CITATION)
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        by_split = self._videos_by_split()
+        self._videos = [video for videos in by_split.values() for video in videos]
+        kwargs: dict[str, Any] = {}
+        if self.config.name == "clips":
+            options = self.prepare_options()
+            options.validate()
+            options.layout.make_dirs()
+            kwargs = {"options": options, "executor": self.config.executor, "workers": self.config.workers or 1}
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
+                for split, videos in by_split.items()]
+
+    def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None,
+                           executor: str | None = None, workers: int = 1):
+        """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips."""
+        if options is None:
+            yield from rows.metadata_rows(videos)
+            return
+        yield from _prepared_rows(videos, options, executor, workers)
+
+    def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
+        super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
+        if self.config.name == "clips":
+            from hdtf.manifest import write_manifest
+
+            options = self.prepare_options()
+            write_manifest(options.output_dir, report=self._report, options=options.to_json())
+            line, complete = _skip_summary(self.SOURCE, self._videos, options.layout)
+            logger.log(logging.INFO if complete else logging.WARNING, line)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def source_options(self) -> Any:
+        """The source's list options this config stands for (HDTFError when a required one is missing)."""
+        options = from_config(get_source(self.SOURCE).Options, self.config)
+        missing = required_missing(options)
+        if missing:
+            spec = missing[0]
+            raise HDTFError(f"{self.SOURCE} needs {spec.name}= ({spec.metadata['help']})")
+        return options
+
+    def _videos_by_split(self) -> dict[str, list[VideoSpec]]:
+        source = get_source(self.SOURCE)
+        lists = self.source_options()
+        splits = source.selected_splits(lists)
+        if splits is None:
+            if self.config.name == "clips" and len(source.SPLITS) > 1:
+                raise HDTFError(f"the clips config prepares whole splits: name them, e.g. splits=[{source.SPLITS[0]!r}]"
+                                f" (the {self.SOURCE} splits are {', '.join(source.SPLITS)})")
+            splits = list(source.SPLITS)
+        fetch_dir = Path(self._cache_downloaded_dir) / f"{self.SOURCE}_metadata"
+        self._report = ParseReport()
+        by_split = {}
+        for split in splits:
+            videos, report = source.list_videos(lists, split, fetch_dir=fetch_dir,
+                                                offline=datasets.config.HF_HUB_OFFLINE)
+            self._report.issues.extend(report.issues)
+            by_split[split] = videos
+        if self._report.issues:
+            logger.info(self._report.summary())
+        wanted = self.config.videos
+        if wanted is not None:
+            chosen = {v.key for v in select_videos([v for vs in by_split.values() for v in vs],
+                                                   [wanted] if isinstance(wanted, str) else wanted)}
+            by_split = {split: [v for v in videos if v.key in chosen] for split, videos in by_split.items()}
+        return by_split
+
+    def prepare_options(self) -> PrepareOptions:
+        """The ``PrepareOptions`` this config stands for; unset fields keep the declared defaults."""
+        output_dir = self.config.output_dir or self._default_output_dir()
+        return from_config(PrepareOptions, self.config, output_dir=Path(output_dir))
+
+    def _default_output_dir(self) -> Path:
+        """Prepared clips live beside the cache, keyed by what they are made from and how (not the selection)."""
+        from datasets.fingerprint import Hasher
+
+        keyed = declared((get_source(self.SOURCE).Options, PrepareOptions), folder_key=True)
+        key = {f.name: canonical(f, getattr(self.config, f.name)) for f in keyed}
+        return Path(self._cache_dir_root) / f"{self.SOURCE}_prepared" / Hasher.hash(key)[:16]
+
+
+def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None,
+                   workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Run the jobs of this shard's videos and yield their finished clips, in list order whatever order the
+    executor finishes them in."""
+    layout = options.layout
+    finished: dict[str, list[dict[str, Any]]] = {}
+    upcoming = iter(videos)
+    following = next(upcoming, None)
+    for result in run_jobs(videos, options, executor, workers):
+        finished[result.key] = result.clips
+        while following is not None and following.key in finished:
+            for record in finished.pop(following.key):
+                if layout.finished(record):
+                    yield record["id"], rows.clip_row(layout.root, record)
+            following = next(upcoming, None)
+
+
+def _skip_summary(name: str, videos: list[VideoSpec], layout: Layout) -> tuple[str, bool]:
+    """One line: how many selected clips became rows, how many did not and why, and where to look; and whether
+    every selected clip made it."""
+    records = [record for video in videos for record in (layout.read_status(video.key) or {"clips": []})["clips"]]
+    wanted = sum(len(video.clips) for video in videos)
+    done = sum(1 for r in records if r.get("status") == "done")
+    reasons = Counter(f"{r.get('status')}: {r.get('reason')}" for r in records if r.get("status") != "done")
+    if len(records) < wanted:
+        reasons["no status recorded"] += wanted - len(records)
+    if not reasons:
+        return f"{name}: all {done} selected clips prepared in {layout.root}", True
+    why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common(3))
+    more = f"; {len(reasons) - 3} more reason(s)" if len(reasons) > 3 else ""
+    line = (f"{name}: {done} of {wanted} clips prepared, {wanted - done} left out ({why}{more}); "
+            f"details in {layout.manifest_file}")
+    return line, False
