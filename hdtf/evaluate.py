@@ -23,7 +23,7 @@ import json
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,36 +31,13 @@ import numpy as np
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
-from hdtf.metrics import fid as fid_metric
-from hdtf.metrics import sync as sync_metric
-from hdtf.metrics.video import METRICS, MetricTools, iter_frames, score_clip
+from hdtf.metrics import registry
+from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
 
 PROTOCOLS = ("audio", "reconstruction")
 SAMPLE_RATE = 16000
 PANELS = ("source", "generated", "real", "Fapp warp")
-
-# Summary rows: per-clip column -> (table label, better direction)
-COLUMNS: dict[str, tuple[str, str]] = {
-    "psnr": ("PSNR (dB)", "higher"),
-    "ssim": ("SSIM", "higher"),
-    "cpbd": ("CPBD (generated)", "higher"),
-    "cpbd_real": ("CPBD (real, reference)", "higher"),
-    "m_lmd": ("M-LMD (px @512)", "lower"),
-    "f_lmd": ("F-LMD (px @512)", "lower"),
-    "m_lmd_iod": ("M-LMD (/ inter-ocular)", "lower"),
-    "f_lmd_iod": ("F-LMD (/ inter-ocular)", "lower"),
-    "csim": ("CSIM", "higher"),
-    "lse_d": ("LSE-D", "lower"),
-    "lse_c": ("LSE-C", "higher"),
-    "lse_d_real": ("LSE-D (real, reference)", "lower"),
-    "lse_c_real": ("LSE-C (real, reference)", "higher"),
-}
-METRIC_OF = {
-    "psnr": "psnr", "ssim": "ssim", "cpbd": "cpbd", "cpbd_real": "cpbd", "m_lmd": "lmd", "f_lmd": "lmd",
-    "m_lmd_iod": "lmd", "f_lmd_iod": "lmd", "csim": "csim", "lse_d": "lse", "lse_c": "lse",
-    "lse_d_real": "lse", "lse_c_real": "lse",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,10 +50,9 @@ class EvalClip:
 @dataclass
 class EvaluationOptions:
     protocol: str = "audio"
-    metrics: tuple[str, ...] = METRICS
+    metrics: tuple[str, ...] = field(default_factory=registry.names)  # report order follows the registry
     limit: int | None = None
-    fid_weights: Path | None = None
-    syncnet_weights: Path | None = None
+    weights: dict[str, Path] = field(default_factory=dict)  # hdtf.metrics.registry.WEIGHTS key -> the user's file
     device: str = "cpu"
     seed: int = 0
     compare: int = 2  # clips that get a side-by-side video
@@ -162,27 +138,6 @@ def _first_frame(path: Path) -> np.ndarray:
     raise HDTFError(f"{path}: video has no frames")
 
 
-def _tools(options: EvaluationOptions) -> tuple[MetricTools, dict[str, str]]:
-    """Load the user-weight networks that were asked for; metrics without weights get their 'n/a' reason."""
-    wanted = frozenset(options.metrics)
-    unavailable: dict[str, str] = {}
-    inception = sync = sync_real = None
-    if "fid" in wanted:
-        if options.fid_weights is None:
-            unavailable["fid"] = fid_metric.MISSING
-        else:
-            inception = fid_metric.InceptionFeatures(options.fid_weights, options.device)
-    if "lse" in wanted:
-        if options.syncnet_weights is None:
-            unavailable["lse"] = sync_metric.MISSING
-        else:
-            net = sync_metric.load_syncnet(options.syncnet_weights, options.device)
-            sync = sync_metric.SyncScorer(net, options.device)
-            sync_real = sync_metric.SyncScorer(net, options.device)
-    tools = MetricTools(wanted, face_every=options.face_every, inception=inception, sync=sync, sync_real=sync_real)
-    return tools, unavailable
-
-
 def evaluate(
     model: str | Path, data: str | Path, output: str | Path, options: EvaluationOptions | None = None
 ) -> dict[str, Any]:
@@ -191,7 +146,7 @@ def evaluate(
     if options.protocol not in PROTOCOLS:
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     clips = iter_clips(data, options.limit)
-    tools, unavailable = _tools(options)
+    metrics = MetricSet(options.metrics, face_every=options.face_every, weights=options.weights, device=options.device)
     from hdtf.modeling.generator import HDTFGenerator
 
     generator = HDTFGenerator.from_pretrained(model, device=options.device)
@@ -202,7 +157,7 @@ def evaluate(
     for index, clip in enumerate(clips):
         row: dict[str, Any] = {"id": clip.id, "status": "ok", "reason": ""}
         try:
-            scores, still = _evaluate_clip(generator, clip, fps, tools, options, output, index < options.compare)
+            scores, still = _evaluate_clip(generator, clip, fps, metrics, options, output, index < options.compare)
             row.update(scores)
             if still is not None:
                 stills.append(still)
@@ -210,14 +165,14 @@ def evaluate(
             row.update(status="failed", reason=str(exc).splitlines()[0])
         rows.append(row)
         print(f"{clip.id}: {row['status']}{' (' + row['reason'] + ')' if row['reason'] else ''}", flush=True)
-    summary = _summary(model, data, options, rows, tools, unavailable)
-    _write_report(output, summary, rows)
+    summary = _summary(model, data, options, rows, metrics)
+    _write_report(output, summary, rows, metrics)
     if stills:
         _write_grid(output / "comparisons" / "grid.png", stills)
     return summary
 
 
-def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, options: EvaluationOptions,
+def _evaluate_clip(generator, clip: EvalClip, fps: float, metrics: MetricSet, options: EvaluationOptions,
                    output: Path, compare: bool) -> tuple[dict[str, Any], np.ndarray | None]:
     """Per-clip scores, and the middle side-by-side frame when a comparison video was written."""
     from hdtf.media import probe
@@ -242,7 +197,7 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, tools: MetricTools, op
     size = generator.image_size
     window = reference_window(first, out.reference_landmarks, size)
     real = iter_frames(clip.video, window, size)
-    row = score_clip(iter(out.frames), real, tools, source=out.reference_image, audio=speech, sample_rate=SAMPLE_RATE)
+    row = score_clip(iter(out.frames), real, metrics, source=out.reference_image, audio=speech, sample_rate=SAMPLE_RATE)
     still = None
     if compare:
         path = output / "comparisons" / f"{safe_name(clip.id)}.mp4"
@@ -300,31 +255,8 @@ def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
         Image.fromarray(np.concatenate(rows)).save(tmp)
 
 
-def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], tools: MetricTools,
-             unavailable: dict[str, str]) -> dict[str, Any]:
+def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], metrics: MetricSet) -> dict[str, Any]:
     scored = [r for r in rows if r["status"] == "ok"]
-    metrics: dict[str, Any] = {}
-    for column in COLUMNS:
-        metric = METRIC_OF[column]
-        if metric not in tools.metrics:
-            continue
-        if metric in unavailable:
-            metrics[column] = unavailable[metric]
-            continue
-        values = [r[column] for r in scored if column in r and not math.isnan(r[column])]
-        if values:
-            metrics[column] = float(np.mean(values))
-        elif metric in ("lmd", "csim") and scored:
-            metrics[column] = "n/a (no face found in the generated frames)"
-        else:
-            metrics[column] = "n/a (no clip could be scored)"
-    if "fid" in tools.metrics:
-        if "fid" in unavailable:
-            metrics["fid"] = unavailable["fid"]
-        elif tools.fid_generated.n >= 2:
-            metrics["fid"] = fid_metric.fid_from_stats(tools.fid_generated, tools.fid_real)
-        else:
-            metrics["fid"] = "n/a (fewer than 2 frames scored)"
     return {
         "protocol": options.protocol,
         "model": str(model),
@@ -333,7 +265,7 @@ def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]]
         "scored": len(scored),
         "failed": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],
         "frames": int(sum(r.get("frames", 0) for r in scored)),
-        "metrics": metrics,
+        "metrics": metrics.summarise(scored),
     }
 
 
@@ -343,20 +275,20 @@ def _format(value: Any) -> str:
     return "inf" if math.isinf(value) else f"{value:.4f}"
 
 
-def _write_report(output: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    labels = dict(COLUMNS, fid=("FID (frames, generated vs real)", "lower"))
+def _write_report(output: Path, summary: dict[str, Any], rows: list[dict[str, Any]], metrics: MetricSet) -> None:
+    columns, notes = metrics.columns(), metrics.notes()
+    how = "Per-clip means, averaged over clips" + (f" ({'; '.join(notes)})" if notes else "")
     lines = [
         f"# Evaluation: {summary['protocol']} protocol",
         "",
         f"Model `{summary['model']}` on `{summary['data']}`: {summary['scored']} of {summary['clips']} clips scored, "
-        f"{summary['frames']} frames. Per-clip means, averaged over clips (FID pools all frames).",
+        f"{summary['frames']} frames. {how}.",
         "",
         "| metric | value | better |",
         "|---|---|---|",
     ]
     for key, value in summary["metrics"].items():
-        label, direction = labels[key]
-        lines.append(f"| {label} | {_format(value)} | {direction} |")
+        lines.append(f"| {columns[key].label} | {_format(value)} | {columns[key].better} |")
     if summary["failed"]:
         lines += ["", "Clips not scored:", ""] + [f"- `{f['id']}`: {f['reason']}" for f in summary["failed"]]
     atomic.write_text(output / "report.md", "\n".join(lines) + "\n")

@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 
 from hdtf.errors import HDTFError  # noqa: E402
 from hdtf.evaluate import find_clips, reference_window  # noqa: E402
-from hdtf.metrics.video import MetricTools, iter_frames, score_clip  # noqa: E402
+from hdtf.metrics.base import Column, Metric  # noqa: E402
+from hdtf.metrics.video import MetricSet, iter_frames, score_clip  # noqa: E402
 
 from fixtures.prepared_faces import prepared_faces  # noqa: E402,F401 (session fixture shared across modules)
 
@@ -76,7 +77,7 @@ def test_identical_clip_scores_perfectly_and_a_degraded_one_does_not(clip):
     real = list(iter_frames(clip))
     assert len(real) == 30
     real = real[:10]  # dlib's face recogniser costs ~0.3 s a frame on a busy CPU: score a third of the clip
-    tools = MetricTools(frozenset({"psnr", "ssim", "cpbd", "lmd", "csim"}))
+    tools = MetricSet(frozenset({"psnr", "ssim", "cpbd", "lmd", "csim"}))
     same = score_clip(iter(real), iter(real), tools, source=real[0])
     assert same["frames"] == 10
     assert same["psnr"] == math.inf and same["ssim"] == pytest.approx(1.0)
@@ -86,44 +87,38 @@ def test_identical_clip_scores_perfectly_and_a_degraded_one_does_not(clip):
 
     # A generator 5 frames out of step: same face, but lips and head disagree with the real clip.
     late = [real[(k + 5) % len(real)] for k in range(len(real))]
-    every_other = MetricTools(tools.metrics, face_every=2)
+    every_other = MetricSet(tools.names, face_every=2)
     shifted = score_clip(iter(late), iter(real), every_other, source=real[0])
     assert 15 < shifted["psnr"] < 60 and shifted["ssim"] < 1.0
     assert shifted["m_lmd"] > 0.5 and shifted["csim"] > 0.95
 
-    blurred = score_clip(iter(_blur(real)), iter(real), MetricTools(frozenset({"cpbd"})))
+    blurred = score_clip(iter(_blur(real)), iter(real), MetricSet(frozenset({"cpbd"})))
     assert blurred["cpbd"] < blurred["cpbd_real"]
 
 
 def test_shorter_side_bounds_the_comparison_and_sizes_must_match(clip):
     real = list(iter_frames(clip))
-    row = score_clip(iter(real[:5]), iter(real), MetricTools(frozenset({"psnr"})))
+    row = score_clip(iter(real[:5]), iter(real), MetricSet(frozenset({"psnr"})))
     assert row["frames"] == 5
     with pytest.raises(HDTFError, match="differ in size"):
-        score_clip(iter([real[0][:100]]), iter(real), MetricTools(frozenset({"ssim"})))
+        score_clip(iter([real[0][:100]]), iter(real), MetricSet(frozenset({"ssim"})))
     with pytest.raises(HDTFError, match="unknown metric"):
-        MetricTools(frozenset({"niqe"}))
+        MetricSet(frozenset({"niqe"}))
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_fid_and_lse_run_with_user_weights(clip, user_weights):
-    from hdtf.metrics.fid import InceptionFeatures, fid_from_stats
-    from hdtf.metrics.sync import SyncScorer, load_syncnet
+    from hdtf.metrics.fid import fid_from_stats
 
-    net = load_syncnet(user_weights[1])
-    tools = MetricTools(
-        frozenset({"fid", "lse"}),
-        inception=InceptionFeatures(user_weights[0]),
-        sync=SyncScorer(net, batch=8),
-        sync_real=SyncScorer(net, batch=8),
-    )
+    tools = MetricSet(frozenset({"fid", "lse"}), weights={"fid": user_weights[0], "syncnet": user_weights[1]})
+    fid = tools.active["fid"]
     import soundfile as sf
 
     real = list(iter_frames(clip))[:12]
     audio, _ = sf.read(clip.with_suffix(".wav"), dtype="float32")
     row = score_clip(iter(real), iter(real), tools, source=real[0], audio=audio)
-    assert tools.fid_generated.n == tools.fid_real.n == 12
-    assert fid_from_stats(tools.fid_generated, tools.fid_real) == pytest.approx(0.0, abs=1e-6)
+    assert fid.generated.n == fid.real.n == 12
+    assert fid_from_stats(fid.generated, fid.real) == pytest.approx(0.0, abs=1e-6)
     assert np.isfinite(row["lse_d"]) and row["lse_c"] >= 0 and -15 <= row["lse_offset"] <= 15
     assert (row["lse_d_real"], row["lse_c_real"]) == (row["lse_d"], row["lse_c"])  # same frames, same scores
 
@@ -244,3 +239,43 @@ def test_cli_names_bad_input_in_one_line(prepared, tmp_path, capsys):
         main([*base, "--metrics", "psnr,niqe"])
     assert "unknown metric" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing that looks like a report
+
+
+class _PSNRAgain(Metric):
+    """A metric written in a test: PSNR recomputed from per-frame MSE, plus a per-clip frame count."""
+
+    columns = (Column("toy_psnr", "Toy PSNR (dB)", "higher"),)
+    details = ("toy_frames",)
+    note = "toy: a metric registered at run time"
+
+    def start(self, clip) -> None:
+        self.values: list[float] = []
+
+    def update(self, frame) -> None:
+        mse = np.mean((frame.generated.astype(np.float64) - frame.real.astype(np.float64)) ** 2)
+        self.values.append(10 * np.log10(255.0**2 / mse))
+
+    def finish(self) -> dict[str, float]:
+        return {"toy_psnr": float(np.mean(self.values)), "toy_frames": len(self.values)}
+
+
+def test_a_metric_registered_at_run_time_flows_into_the_report(prepared, tiny_model, tmp_path, monkeypatch):
+    from hdtf.cli import main
+    from hdtf.metrics import registry
+
+    monkeypatch.setattr(registry, "METRICS", dict(registry.METRICS))
+    registry.register("toy", _PSNRAgain)
+    out = tmp_path / "report"
+    code = main(["evaluate", "--model", str(tiny_model), "--data", str(prepared), "--metrics", "toy,psnr",
+                 "--compare", "0", "--max-seconds", "0.4", "--output", str(out)])
+    assert code == 0
+    summary = json.loads((out / "metrics.json").read_text())
+    assert list(summary["metrics"]) == ["psnr", "toy_psnr"]  # registry order, the toy after the built-ins
+    assert summary["metrics"]["toy_psnr"] == pytest.approx(summary["metrics"]["psnr"], rel=1e-12)
+    clip_row = summary["per_clip"][0]
+    assert clip_row["toy_frames"] == clip_row["frames"] == summary["frames"] == 10
+    header = (out / "per_clip.csv").read_text().splitlines()[0].split(",")
+    assert header == ["id", "status", "reason", "frames", "psnr", "toy_frames", "toy_psnr"]
+    report = (out / "report.md").read_text()
+    assert f"| Toy PSNR (dB) | {summary['metrics']['toy_psnr']:.4f} | higher |" in report
+    assert "Per-clip means, averaged over clips (toy: a metric registered at run time)." in report

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "evaluate a generator on prepared clips (PSNR, SSIM, CPBD, LMD, CSIM, FID, LSE) and write a report"
-METRIC_NAMES = ("psnr", "ssim", "cpbd", "lmd", "csim", "fid", "lse")  # hdtf.metrics.video.METRICS, kept import-free
+from hdtf.metrics import registry  # names only: the metric classes load when evaluation starts
+
+HELP = f"evaluate a generator on prepared clips ({', '.join(n.upper() for n in registry.names())}) and write a report"
 
 
 def _metric_list(text: str) -> tuple[str, ...]:
+    known = registry.names()
     names = tuple(n.strip().lower() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in METRIC_NAMES]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(METRIC_NAMES)}")
+        raise argparse.ArgumentTypeError(f"unknown metric(s) {unknown or text!r}; choose from {','.join(known)}")
     return names
 
 
@@ -26,15 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=("audio", "reconstruction"), default="audio",
                         help="audio: first frame + the clip's audio (HDTF); reconstruction: first frame + the clip "
                              "as driving video (TalkingHead-1KH). Default: audio")
-    parser.add_argument("--metrics", type=_metric_list, default=METRIC_NAMES,
-                        help=f"comma-separated subset of {','.join(METRIC_NAMES)} (default: all)")
+    parser.add_argument("--metrics", type=_metric_list, default=registry.names(),
+                        help=f"comma-separated subset of {','.join(registry.names())} (default: all)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N clips (sorted by id)")
     parser.add_argument("--output", required=True, type=Path, help="report folder (report.md, metrics.json, "
                         "per_clip.csv, comparisons/)")
-    parser.add_argument("--fid-weights", type=Path,
-                        help="TorchScript Inception for FID (e.g. inception-2015-12-05.pt); FID is n/a without it")
-    parser.add_argument("--syncnet-weights", type=Path,
-                        help="SyncNet state dict (syncnet_v2.model) for LSE-D/LSE-C; LSE is n/a without it")
+    for key, text in registry.WEIGHTS.items():
+        parser.add_argument(registry.weights_option(key), type=Path, help=text)
     parser.add_argument("--device", default="cpu", help="torch device for the generator, FID and SyncNet (default cpu)")
     parser.add_argument("--seed", type=int, default=0, help="generation seed (audio protocol head motion; default 0)")
     parser.add_argument("--compare", type=int, default=2,
@@ -62,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
         protocol=args.protocol,
         metrics=tuple(args.metrics),
         limit=args.limit,
-        fid_weights=args.fid_weights,
-        syncnet_weights=args.syncnet_weights,
+        weights={key: path for key in registry.WEIGHTS if (path := getattr(args, f"{key}_weights")) is not None},
         device=args.device,
         seed=args.seed,
         compare=max(0, args.compare),

@@ -32,7 +32,8 @@ def model_path(name: str) -> Path:
     raise HDTFError(f"dlib model {name}: not found in face_recognition_models at {where}")
 
 
-def _dlib() -> Any:
+def import_dlib() -> Any:
+    """The dlib module, or an HDTFError saying how to install it."""
     try:
         import dlib
     except ImportError as exc:
@@ -43,10 +44,16 @@ def _dlib() -> Any:
 @lru_cache(maxsize=1)
 def face_detector() -> Any:
     """dlib's HOG frontal face detector (fast on CPU; finds faces from about 80 px at upsample 0)."""
-    return _dlib().get_frontal_face_detector()
+    return import_dlib().get_frontal_face_detector()
 
 
 @lru_cache(maxsize=1)
 def shape_predictor() -> Any:
     """dlib's 68-point landmark regressor (iBUG 300-W layout)."""
-    return _dlib().shape_predictor(str(model_path(LANDMARKS_68)))
+    return import_dlib().shape_predictor(str(model_path(LANDMARKS_68)))
+
+
+@lru_cache(maxsize=1)
+def face_recogniser() -> Any:
+    """dlib's face-recognition ResNet (128-d descriptors of faces aligned by the 68-point shape)."""
+    return import_dlib().face_recognition_model_v1(str(model_path(FACE_RECOGNITION)))

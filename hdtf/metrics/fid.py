@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.metrics.base import Clip, Column, Frame, Metric
+from hdtf.metrics.registry import missing_weights
 
-MISSING = "n/a (weights not provided: --fid-weights)"
+MISSING = missing_weights("fid")
+BATCH = 16  # frames per Inception call
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -98,3 +101,39 @@ class InceptionFeatures:
         if out.ndim != 2:
             raise HDTFError(f"FID feature extractor returned shape {tuple(out.shape)}, expected (N, D)")
         return out.double().cpu().numpy()
+
+
+class FID(Metric):
+    """FID over every frame of every scored clip: feature statistics are pooled across clips, not averaged."""
+
+    columns = (Column("fid", "FID (frames, generated vs real)", "lower"),)
+    weights = "fid"
+    note = "FID pools all frames"
+
+    def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
+        self.inception = InceptionFeatures(weights, device)
+        self.generated, self.real = FeatureStats(), FeatureStats()
+        self._batch: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def start(self, clip: Clip) -> None:
+        self._batch.clear()
+
+    def update(self, frame: Frame) -> None:
+        self._batch.append((frame.generated, frame.real))
+        if len(self._batch) == BATCH:
+            self._flush()
+
+    def finish(self) -> dict[str, Any]:
+        if self._batch:
+            self._flush()
+        return {}
+
+    def _flush(self) -> None:
+        for stats, side in ((self.generated, 0), (self.real, 1)):
+            stats.update(self.inception(np.stack([pair[side] for pair in self._batch])))
+        self._batch.clear()
+
+    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        if self.generated.n < 2:
+            return {"fid": "n/a (fewer than 2 frames scored)"}
+        return {"fid": fid_from_stats(self.generated, self.real)}

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from hdtf.metrics.base import Column, Frame, FrameMean
+
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5
 SSIM_K1 = 0.01
@@ -148,3 +150,16 @@ def _ssim_torch(a: Any, b: Any, w: np.ndarray, peak: float) -> np.ndarray:
     s = _ssim_map(f(x), f(y), f(x * x), f(y * y), f(x * y), peak)
     return s.mean(dim=(1, 2, 3)).cpu().numpy()
 
+
+class PSNR(FrameMean):
+    columns = (Column("psnr", "PSNR (dB)", "higher"),)
+
+    def measure(self, frame: Frame) -> dict[str, float]:
+        return {"psnr": psnr(frame.generated, frame.real)}
+
+
+class SSIM(FrameMean):
+    columns = (Column("ssim", "SSIM", "higher"),)
+
+    def measure(self, frame: Frame) -> dict[str, float]:
+        return {"ssim": ssim(frame.generated, frame.real)}

@@ -12,7 +12,11 @@ Regions: ``"mouth"`` (points 48-67, the lip-sync variant, M-LMD) and ``"face"`` 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from hdtf.metrics.base import NO_FACE, Clip, Column, Frame, Metric
 
 REGIONS = {"mouth": slice(48, 68), "face": slice(0, 68)}
 NORMALISATIONS = ("pixels", "interocular")
@@ -58,3 +62,35 @@ def lmd_per_frame(
 def lmd(generated: np.ndarray, real: np.ndarray, region: str = "mouth", normalise: str = "pixels", **kwargs) -> float:
     """Mean landmark distance over frames (see :func:`lmd_per_frame` for the options)."""
     return float(lmd_per_frame(generated, real, region=region, normalise=normalise, **kwargs).mean())
+
+
+class LMD(Metric):
+    """M-LMD and F-LMD between the generated and the real frames' landmarks, in both normalisations. Frames where
+    either face is missing are skipped (the evaluation counts them)."""
+
+    columns = (
+        Column("m_lmd", "M-LMD (px @512)", "lower"),
+        Column("f_lmd", "F-LMD (px @512)", "lower"),
+        Column("m_lmd_iod", "M-LMD (/ inter-ocular)", "lower"),
+        Column("f_lmd_iod", "F-LMD (/ inter-ocular)", "lower"),
+    )
+    faces = "both"
+    no_value = NO_FACE
+
+    def start(self, clip: Clip) -> None:
+        self._pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._frame_size: tuple[int, int] = (0, 0)
+
+    def update(self, frame: Frame) -> None:
+        self._frame_size = frame.generated.shape[:2]
+        if frame.face is not None and frame.real_face is not None:
+            self._pairs.append((frame.face.points, frame.real_face.points))
+
+    def finish(self) -> dict[str, float]:
+        generated, real = (np.stack(side) for side in zip(*self._pairs)) if self._pairs else (None, None)
+        return {
+            prefix + suffix: float(lmd_per_frame(generated, real, region, normalise, self._frame_size).mean())
+            if self._pairs else math.nan
+            for region, prefix in (("mouth", "m_lmd"), ("face", "f_lmd"))
+            for normalise, suffix in (("pixels", ""), ("interocular", "_iod"))
+        }

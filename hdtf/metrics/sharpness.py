@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hdtf.metrics.base import Column, Frame, FrameMean
+
 BLOCK = 64
 EDGE_BLOCK_FRACTION = 0.002
 BETA = 3.6
@@ -138,3 +140,12 @@ def cpbd(image: np.ndarray) -> float:
     probability = 1.0 - np.exp(-np.abs(w[has_width] / jnb[has_width]) ** BETA)
     bins = np.round(probability * 100.0)
     return float(np.count_nonzero(bins <= BLUR_NOTICED) / bins.size)
+
+
+class CPBD(FrameMean):
+    """CPBD of the generated frames, and of the real ones as the reference point of the data."""
+
+    columns = (Column("cpbd", "CPBD (generated)", "higher"), Column("cpbd_real", "CPBD (real, reference)", "higher"))
+
+    def measure(self, frame: Frame) -> dict[str, float]:
+        return {"cpbd": cpbd(frame.generated), "cpbd_real": cpbd(frame.real)}

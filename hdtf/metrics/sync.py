@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.metrics.base import Clip, Column, Frame, Metric
+from hdtf.metrics.registry import missing_weights
 
-MISSING = "n/a (weights not provided: --syncnet-weights)"
+MISSING = missing_weights("syncnet")
 MAX_SHIFT = 15
 WINDOW = 5  # video frames per SyncNet window
 MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps video
@@ -276,3 +278,50 @@ class SyncScorer:
         for crop in crops:
             self.add(crop)
         return self.finish(audio, sample_rate)
+
+
+class LSE(Metric):
+    """LSE-D / LSE-C of the generated frames against the clip's speech, and of the real frames as the reference the
+    data allows. Faces are cropped around the last box seen (the source image's before the first observed frame)."""
+
+    columns = (
+        Column("lse_d", "LSE-D", "lower"),
+        Column("lse_c", "LSE-C", "higher"),
+        Column("lse_d_real", "LSE-D (real, reference)", "lower"),
+        Column("lse_c_real", "LSE-C (real, reference)", "higher"),
+    )
+    details = ("lse_offset", "lse_offset_real")
+    faces = "generated"
+    weights = "syncnet"
+
+    def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
+        net = load_syncnet(weights, device)
+        self.generated, self.real = SyncScorer(net, device), SyncScorer(net, device)
+
+    def start(self, clip: Clip) -> None:
+        self._audio, self._sample_rate = clip.audio, clip.sample_rate
+        self._box = self._real_box = clip.source_face.box if clip.source_face is not None else None
+        self.generated.reset()
+        self.real.reset()
+
+    def update(self, frame: Frame) -> None:
+        if self._audio is None:
+            return
+        self._box = frame.face.box if frame.face is not None else self._box
+        if self._box is None:
+            raise HDTFError("LSE: no face in the source image or the first generated frame to crop")
+        self.generated.add(face_crop(frame.generated, self._box))
+        self._real_box = frame.real_face.box if frame.real_face is not None else self._real_box
+        if self._real_box is not None:
+            self.real.add(face_crop(frame.real, self._real_box))
+
+    def finish(self) -> dict[str, Any]:
+        if self._audio is None:
+            return {}
+        frames = self.generated.frames
+        result = self.generated.finish(self._audio, self._sample_rate)
+        row = {"lse_d": result.distance, "lse_c": result.confidence, "lse_offset": result.offset}
+        if self.real.frames == frames:  # the real clip is scored only when every frame could be cropped
+            result = self.real.finish(self._audio, self._sample_rate)
+            row.update(lse_d_real=result.distance, lse_c_real=result.confidence, lse_offset_real=result.offset)
+        return row

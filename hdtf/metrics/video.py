@@ -1,31 +1,23 @@
 """Video runners: stream frames with PyAV and score a generated clip against its real counterpart frame by frame.
 
-Nothing here holds a whole video: real frames are decoded one at a time, every metric keeps running sums, FID keeps
-feature statistics and SyncNet a 5-frame window. The per-clip result is a flat dict of floats (the CSV row).
+Nothing here holds a whole video: real frames are decoded one at a time and each metric streams them (running sums,
+FID's feature statistics, SyncNet's 5-frame window). :class:`MetricSet` is the selected metrics of one evaluation,
+loaded once; :func:`score_clip` runs a clip through them into a flat dict of numbers (the CSV row), and
+:meth:`MetricSet.summarise` turns the scored rows into the report's values.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.metrics import registry
+from hdtf.metrics.base import Clip, Column, Frame, Metric
 from hdtf.metrics.faces import observe_face
-from hdtf.metrics.fid import FeatureStats, InceptionFeatures
-from hdtf.metrics.identity import cosine, face_descriptor
-from hdtf.metrics.image import psnr, ssim
-from hdtf.metrics.landmarks import lmd_per_frame
-from hdtf.metrics.sharpness import cpbd
-from hdtf.metrics.sync import SyncScorer, face_crop
-
-METRICS = ("psnr", "ssim", "cpbd", "lmd", "csim", "fid", "lse")
-FACE_METRICS = frozenset({"lmd", "csim", "lse"})
-FID_BATCH = 16
 
 
 def iter_frames(
@@ -53,34 +45,65 @@ def iter_frames(
             yield image
 
 
-@dataclass
-class MetricTools:
-    """What the metrics need across clips: the selection, the optional networks, FID's running statistics."""
+class MetricSet:
+    """The selected metrics of one evaluation (registry order), loaded once; those whose weight file was not given
+    are kept aside with their "n/a" reason. ``weights`` maps :data:`hdtf.metrics.registry.WEIGHTS` keys to files."""
 
-    metrics: frozenset[str]
-    face_every: int = 1  # run the face detector/recogniser on every n-th frame (LMD, CSIM); LSE holds the box
-    inception: InceptionFeatures | None = None
-    sync: SyncScorer | None = None  # scores the generated frames
-    sync_real: SyncScorer | None = None  # scores the real frames too (the reference LSE of the data)
-    fid_generated: FeatureStats = field(default_factory=FeatureStats)
-    fid_real: FeatureStats = field(default_factory=FeatureStats)
-
-    def __post_init__(self) -> None:
-        unknown = set(self.metrics) - set(METRICS)
+    def __init__(
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        face_every: int = 1,
+        weights: Mapping[str, str | Path] | None = None,
+        device: str = "cpu",
+    ) -> None:
+        wanted = set(registry.names() if names is None else names)
+        unknown = wanted - set(registry.names())
         if unknown:
-            raise HDTFError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
-        if self.face_every < 1:
-            raise HDTFError(f"face_every must be at least 1, got {self.face_every}")
+            raise HDTFError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(registry.names())}")
+        if face_every < 1:
+            raise HDTFError(f"face_every must be at least 1, got {face_every}")
+        weights = dict(weights or {})
+        unknown = set(weights) - set(registry.WEIGHTS)
+        if unknown:
+            raise HDTFError(f"unknown weights {sorted(unknown)}; known: {', '.join(registry.WEIGHTS)}")
+        self.face_every = face_every
+        self.classes: dict[str, type[Metric]] = {n: registry.metric_class(n) for n in registry.names() if n in wanted}
+        self.unavailable: dict[str, str] = {}
+        self.active: dict[str, Metric] = {}
+        for name, cls in self.classes.items():
+            if cls.weights is not None and weights.get(cls.weights) is None:
+                self.unavailable[name] = registry.missing_weights(cls.weights)
+            else:
+                self.active[name] = cls(weights.get(cls.weights), device)
+        self.faces = {m.faces for m in self.active.values()} - {""}
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.classes)
 
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else math.nan
+    def columns(self) -> dict[str, Column]:
+        """Every summary column of the selected metrics, in report order."""
+        return {c.key: c for cls in self.classes.values() for c in cls.columns}
+
+    def notes(self) -> list[str]:
+        return [cls.note for cls in self.classes.values() if cls.note]
+
+    def summarise(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Report values from the scored clips' rows: a number, or "n/a (why)"."""
+        summary: dict[str, Any] = {}
+        for name, cls in self.classes.items():
+            if name in self.unavailable:
+                summary.update({c.key: self.unavailable[name] for c in cls.columns})
+            else:
+                summary.update(self.active[name].summarise(rows))
+        return summary
 
 
 def score_clip(
     generated: Iterable[np.ndarray],
     real: Iterable[np.ndarray],
-    tools: MetricTools,
+    metrics: MetricSet,
     source: np.ndarray | None = None,
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
@@ -88,98 +111,38 @@ def score_clip(
     """Per-clip metrics of generated vs real frames (paired in order, up to the shorter of the two).
 
     ``source`` is the identity image (CSIM) and the prior face box for the SyncNet crop; ``audio`` the 16 kHz speech
-    the clip should be in sync with (LSE). Frames without a face are counted, not scored, by the face metrics; with
-    ``tools.face_every`` > 1 only every n-th frame is observed (the SyncNet crop keeps the last box in between).
+    the clip should be in sync with (LSE). Faces are observed on every ``metrics.face_every``-th frame when a metric
+    uses them; frames without a face are counted (``no_face_generated``, and ``no_face_real`` when a metric needs the
+    real faces), not scored.
     """
-    wanted = tools.metrics
-    sums: dict[str, list[float]] = {k: [] for k in ("psnr", "ssim", "cpbd", "cpbd_real", "csim")}
-    lmd_rows: list[tuple[np.ndarray, np.ndarray]] = []
+    active = metrics.active.values()
+    source_face = observe_face(source) if source is not None and metrics.faces else None
+    clip = Clip(source=source, source_face=source_face, audio=audio, sample_rate=sample_rate)
+    for metric in active:
+        metric.start(clip)
     missing_generated = missing_real = frames = 0
-    source_face = observe_face(source) if source is not None and wanted & FACE_METRICS else None
-    source_id = face_descriptor(source, source_face) if source_face is not None and "csim" in wanted else None
-    last_box = source_face.box if source_face is not None else None
-    use_sync = "lse" in wanted and tools.sync is not None and audio is not None
-    use_sync_real = use_sync and tools.sync_real is not None
-    last_real_box = last_box
-    fid_batch: list[tuple[np.ndarray, np.ndarray]] = []
-    if use_sync:
-        tools.sync.reset()
-    if use_sync_real:
-        tools.sync_real.reset()
-
-    def flush_fid() -> None:
-        tools.fid_generated.update(tools.inception(np.stack([g for g, _ in fid_batch])))
-        tools.fid_real.update(tools.inception(np.stack([r for _, r in fid_batch])))
-        fid_batch.clear()
-
     try:
         for gen, ref in zip(generated, real):
             if gen.shape != ref.shape:
                 raise HDTFError(f"generated frame {gen.shape} and real frame {ref.shape} differ in size")
+            observed = bool(metrics.faces) and frames % metrics.face_every == 0
+            frame = Frame(frames, gen, ref, observed)
             frames += 1
-            frame_size = gen.shape[:2]
-            if "psnr" in wanted:
-                sums["psnr"].append(psnr(gen, ref))
-            if "ssim" in wanted:
-                sums["ssim"].append(ssim(gen, ref))
-            if "cpbd" in wanted:
-                sums["cpbd"].append(cpbd(gen))
-                sums["cpbd_real"].append(cpbd(ref))
-            if "fid" in wanted and tools.inception is not None:
-                fid_batch.append((gen, ref))
-                if len(fid_batch) == FID_BATCH:
-                    flush_fid()
-            if not wanted & FACE_METRICS:
-                continue
-            observed = (frames - 1) % tools.face_every == 0
-            face = observe_face(gen) if observed else None
-            real_face = observe_face(ref) if observed and ("lmd" in wanted or use_sync_real) else None
-            if use_sync:
-                last_box = face.box if face is not None else last_box
-                if last_box is None:
-                    raise HDTFError("LSE: no face in the source image or the first generated frame to crop")
-                tools.sync.add(face_crop(gen, last_box))
-            if use_sync_real:
-                last_real_box = real_face.box if real_face is not None else last_real_box
-                if last_real_box is not None:
-                    tools.sync_real.add(face_crop(ref, last_real_box))
-            if not observed:
-                continue
-            missing_generated += face is None
-            if "lmd" in wanted:
-                missing_real += real_face is None
-                if face is not None and real_face is not None:
-                    lmd_rows.append((face.points, real_face.points))
-            if source_id is not None and face is not None:
-                sums["csim"].append(cosine(source_id, face_descriptor(gen, face)))
+            for metric in active:
+                metric.update(frame)
+            if observed:
+                missing_generated += frame.face is None
+                if "both" in metrics.faces:
+                    missing_real += frame.real_face is None
     finally:  # stop the decoders early when one side is shorter
         for side in (generated, real):
             close = getattr(side, "close", None)
             if close is not None:
                 close()
-    if fid_batch:
-        flush_fid()
-
     row: dict[str, Any] = {"frames": frames}
-    for key in ("psnr", "ssim", "cpbd", "cpbd_real", "csim"):
-        if key.split("_")[0] in wanted:
-            row[key] = _mean(sums[key])
-    if "lmd" in wanted:
-        gen_pts = np.stack([g for g, _ in lmd_rows]) if lmd_rows else None
-        ref_pts = np.stack([r for _, r in lmd_rows]) if lmd_rows else None
-        for region, prefix in (("mouth", "m_lmd"), ("face", "f_lmd")):
-            for normalise, suffix in (("pixels", ""), ("interocular", "_iod")):
-                row[prefix + suffix] = (
-                    float(lmd_per_frame(gen_pts, ref_pts, region, normalise, frame_size=frame_size).mean())
-                    if lmd_rows else math.nan
-                )
-    if wanted & FACE_METRICS:
+    for metric in active:
+        row.update(metric.finish())
+    if metrics.faces:
         row["no_face_generated"] = missing_generated
         row["no_face_real"] = missing_real
-    if use_sync:
-        result = tools.sync.finish(audio, sample_rate)
-        row.update(lse_d=result.distance, lse_c=result.confidence, lse_offset=result.offset)
-    if use_sync_real and tools.sync_real.frames == frames:
-        result = tools.sync_real.finish(audio, sample_rate)
-        row.update(lse_d_real=result.distance, lse_c_real=result.confidence, lse_offset_real=result.offset)
     return row
