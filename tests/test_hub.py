@@ -98,9 +98,8 @@ def attempt(call):
 _ROUND_TRIP = _RENDER + """
 import copy
 import torch
-from hdtf.modeling import HDTFAnimationToVideo
+from hdtf.modeling import HDTFAnimationToVideo, HDTFAnimationToVideoConfig
 from hdtf.modeling.convert_original import hdtf_to_original
-from hdtf.modeling import HDTFAnimationToVideoConfig
 
 out, repo = Path(sys.argv[1]), sys.argv[2]
 a = HDTFGenerator.from_preset("tiny", seed=0)
@@ -118,7 +117,8 @@ at_a = HDTFGenerator.from_pretrained(repo, revision=sha_a)
 np.savez(out / "frames.npz", a=frames(a), b=frames(b), main=frames(main), at_a=frames(at_a))
 # transformers' own Hub download (hf_hub_download through cached_file) of one component
 a2v = HDTFAnimationToVideo.from_pretrained(repo, subfolder="animation2video")
-diff = max(float((p - q).abs().max()) for p, q in zip(a2v.state_dict().values(), b.animation2video.state_dict().values()))
+pairs = zip(a2v.state_dict().values(), b.animation2video.state_dict().values(), strict=True)
+diff = max(float((p - q).abs().max()) for p, q in pairs)
 
 errors = {
     "missing_repo": attempt(lambda: HDTFGenerator.from_pretrained("tester/no-such-model")),
@@ -127,7 +127,7 @@ errors = {
 token = os.environ.pop("HF_TOKEN")  # huggingface_hub reads HF_TOKEN at each call: from here on the user has no token
 errors["missing_token"] = attempt(lambda: a.push_to_hub("tester/pushed-without-token"))
 os.environ["HF_TOKEN"] = token
-# save_pretrained(push_to_hub=True) without repo_id: documented default, the folder's name (in the user's namespace)
+# save_pretrained(push_to_hub=True) without repo_id: the repo is named after the folder (in the user's namespace)
 errors["default_repo_id"] = attempt(lambda: a.save_pretrained(out / "default-name", push_to_hub=True))
 
 # an original-format animation2video checkpoint (small widths that its shapes tell) for hdtf convert-checkpoint
@@ -189,7 +189,8 @@ def test_push_to_hub_private_creates_a_private_repo(round_trip, hub):
     repo = hub.state.repos[("model", f"{round_trip.repo}-private")]
     assert repo.private and round_trip.result["url_private"].startswith(f"{hub.endpoint}/{round_trip.repo}-private/")
     # the same model as the first public push (safetensors headers may order their metadata differently per save)
-    pushed, public = _pushed(hub, f"{round_trip.repo}-private"), _pushed(hub, round_trip.repo, revision=round_trip.result["sha_a"])
+    pushed = _pushed(hub, f"{round_trip.repo}-private")
+    public = _pushed(hub, round_trip.repo, revision=round_trip.result["sha_a"])
     assert sorted(pushed) == sorted(public) and pushed["generator_config.json"] == public["generator_config.json"]
 
 
@@ -239,9 +240,10 @@ def test_missing_token_is_one_clear_line(round_trip):
     assert "token" in error["message"].lower()
 
 
-@pytest.mark.xfail(strict=True, reason="save_pretrained(dir, push_to_hub=True) without repo_id creates <user>/<dir name> "
-                                       "but uploads to the namespace-less id <dir name> (modeling/generator.py:256, "
-                                       "_upload ignores create_repo's returned repo id): RepositoryNotFoundError")
+@pytest.mark.xfail(strict=True, reason="save_pretrained(dir, push_to_hub=True) without repo_id creates "
+                                       "<user>/<dir name> but uploads to the namespace-less id <dir name> "
+                                       "(modeling/generator.py:256; _upload ignores the repo id create_repo returns): "
+                                       "RepositoryNotFoundError")
 def test_save_pretrained_push_without_repo_id_uses_the_folder_name(round_trip, hub):
     assert round_trip.result["errors"]["default_repo_id"] == {"type": None, "message": ""}
     assert _pushed(hub, f"{USER}/default-name") == _local(round_trip.out / "default-name")
@@ -395,9 +397,10 @@ def test_export_push_without_token_is_one_clear_line(hdtf_clips, hub, tmp_path):
     assert ("dataset", repo) not in hub.state.repos
 
 
-@pytest.mark.xfail(strict=True, reason="hdtf export --push-to-hub uploads the folder over what the repo holds: shards of "
-                                       "an earlier export with another shard count stay, and load_dataset(repo) reads "
-                                       "their clips too (hdtf/export.py:89, upload_folder without delete_patterns)")
+@pytest.mark.xfail(strict=True, reason="hdtf export --push-to-hub uploads the folder over what the repo holds: "
+                                       "shards of an earlier export with another shard count stay, and "
+                                       "load_dataset(repo) reads their clips too (hdtf/export.py:89, upload_folder "
+                                       "without delete_patterns)")
 def test_export_push_replaces_the_shards_of_an_earlier_export(hdtf_clips, hub, tmp_path):  # noqa: F811
     from fixtures.hub_server import Blob
 
