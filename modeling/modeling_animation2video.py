@@ -288,7 +288,7 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 class HDTFAnimationToVideoPreTrainedModel(HDTFPreTrainedModel):
-    config_class = HDTFAnimationToVideoConfig
+    config_class = HDTFAnimationToVideoConfig  # explicit: with postponed annotations ``config`` is only a string
     config: HDTFAnimationToVideoConfig
     base_model_prefix = "animation2video"
     main_input_name = "reference_image"

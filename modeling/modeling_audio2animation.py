@@ -71,7 +71,7 @@ class AudioWindowEncoder(nn.Module):
 
 
 class HDTFAudioToAnimationPreTrainedModel(HDTFPreTrainedModel):
-    config_class = HDTFAudioToAnimationConfig
+    config_class = HDTFAudioToAnimationConfig  # explicit: with postponed annotations ``config`` is only a string
     config: HDTFAudioToAnimationConfig
     base_model_prefix = "audio2animation"
     main_input_name = "input_features"
