@@ -45,3 +45,13 @@ def speech_wav(shared_dir: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(scope="session")
+def hub():
+    """The loopback Hub stand-in (tests/fixtures/hub_server.py), one per session; clients reach it through
+    ``fixtures.hub_server.client_env`` in a subprocess."""
+    from fixtures.hub_server import serve_hub
+
+    with serve_hub() as server:
+        yield server
