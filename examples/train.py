@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hdtf import atomic
+from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
 logger = logging.getLogger("hdtf.train")
@@ -440,17 +440,9 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
 
 def push(args: argparse.Namespace) -> None:
     """Upload the saved model folder, without checkpoints, caches, logs or validation images."""
-    from huggingface_hub import HfApi
-
-    repo = args.hub_model_id or args.output_dir.name
-    try:
-        api = HfApi()
-        api.create_repo(repo, repo_type="model", exist_ok=True)
-        url = api.upload_folder(repo_id=repo, folder_path=str(args.output_dir), commit_message="Upload HDTFGenerator",
-                                ignore_patterns=["checkpoint-*", ".*", "logs/*", "data_cache/*", "validation/*"])
-    except Exception as exc:  # noqa: BLE001 - offline, no token, no permission: one line naming repo and why
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HDTFError(f"--push_to_hub: could not push {args.output_dir} to {repo} ({type(exc).__name__}: {reason})") from None
+    url = hub.upload_folder(args.output_dir, args.hub_model_id or args.output_dir.name,
+                            commit_message="Upload HDTFGenerator",
+                            ignore_patterns=["checkpoint-*", ".*", "logs/*", "data_cache/*", "validation/*"])
     logger.info("pushed to %s", url)
 
 
@@ -464,7 +456,7 @@ def train(args: argparse.Namespace) -> None:
     )
     from transformers import get_scheduler
 
-    if args.push_to_hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if args.push_to_hub and hub.is_offline():
         raise HDTFError("--push_to_hub: HF_HUB_OFFLINE is set, the Hub cannot be reached; unset it or drop --push_to_hub")
     # The audio model has branches a batch may not use (style encoder, style embeddings): DDP must not wait for them.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=args.stage != "animation2video")

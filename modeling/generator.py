@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hdtf import atomic
+from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
 from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
@@ -52,7 +51,6 @@ __all__ = ["CONFIG_FILE", "HDTFGenerator", "HDTFGeneratorOutput", "prepare_refer
 CONFIG_FILE = "generator_config.json"
 FORMAT = "hdtf-generator"
 VERSION = 2  # 1: no component records (today's fixed classes and places, no face processor)
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # component -> where it lives in a model directory (a sub-folder, or the basis file); saved and loaded in this order
 COMPONENTS = {
     "feature_extractor": "feature_extractor",
@@ -203,9 +201,9 @@ class HDTFGenerator:
         cache when ``HF_HUB_OFFLINE=1``). Each recorded component is loaded by its own ``from_pretrained``."""
         directory = Path(path_or_repo)
         if not directory.exists():
-            if not _REPO_ID.match(str(path_or_repo)):
+            if not hub.is_repo_id(str(path_or_repo)):
                 raise HDTFError(f"{path_or_repo}: model directory not found")
-            directory = _download(str(path_or_repo), revision, token, cache_dir)
+            directory = hub.download(str(path_or_repo), revision=revision, token=token, cache_dir=cache_dir)
         if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
             raise HDTFError(
                 f"{path_or_repo}: not an hdtf model directory (no {CONFIG_FILE}; create one with hdtf init-model)"
@@ -259,7 +257,8 @@ class HDTFGenerator:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if push_to_hub:
-            _upload(target, hub_kwargs.pop("repo_id", target.name), **hub_kwargs)
+            hub_kwargs.setdefault("commit_message", "Upload HDTFGenerator")
+            hub.upload_folder(target, hub_kwargs.pop("repo_id", target.name), **hub_kwargs)
         return target
 
     def push_to_hub(
@@ -273,7 +272,7 @@ class HDTFGenerator:
         """Save to a temporary directory and upload it to the model repo ``repo_id`` (created if needed)."""
         with tempfile.TemporaryDirectory(prefix="hdtf-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model")
-            return _upload(folder, repo_id, private=private, token=token, commit_message=commit_message)
+            return hub.upload_folder(folder, repo_id, private=private, token=token, commit_message=commit_message)
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> HDTFGenerator:
         """Move both networks; the audio model stays float32 below float32 dtypes (GRUs are fragile in half)."""
@@ -486,37 +485,3 @@ def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     if m.shape[-1] != size:
         m = torch.nn.functional.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
     return m[:, 0].cpu().numpy()
-
-
-def _upload(
-    folder: Path,
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    token: str | None = None,
-    commit_message: str = "Upload HDTFGenerator",
-) -> str:
-    """One commit with the whole model directory; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message))
-
-
-def _download(
-    repo_id: str, revision: str | None, token: str | bool | None, cache_dir: str | os.PathLike | None
-) -> Path:
-    """``snapshot_download`` of a model repo; one-line HDTFError when offline or missing."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(
-            snapshot_download(repo_id, repo_type="model", revision=revision, token=token, cache_dir=cache_dir)
-        )
-    except Exception as exc:  # offline mode, no network, missing repo, auth: all mean "cannot get it from the Hub"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HDTFError(
-            f"{repo_id}: not a local directory and cannot be downloaded from the Hugging Face Hub "
-            f"({type(exc).__name__}: {reason})"
-        ) from exc
