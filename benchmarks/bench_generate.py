@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hdtf.modeling.fapp import construct_fapp
-from hdtf.modeling.generator import HDTFGenerator, _to_uint8, prepare_reference
+from hdtf.modeling.generator import HDTFGenerator, _to_uint8
 
 from hdtf.video_io import read_audio, write_video
 
@@ -43,7 +43,7 @@ def main() -> None:
         times[name] = times.get(name, 0.0) + time.perf_counter() - start
         return result
 
-    image, ref_points = timed("reference", prepare_reference, args.image, gen.image_size)
+    image, ref_points = timed("reference", gen.face_processor, args.image)
     timed("features", gen.feature_extractor, speech)  # measured alone; animate_from_audio repeats it
     points, _, _ = timed("audio2animation", gen.animate_from_audio, ref_points, speech, 16000, 0)
     times["audio2animation"] -= times["features"]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hdtf import atomic
+from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
 logger = logging.getLogger("hdtf.train")
@@ -44,9 +44,6 @@ STAGES = ("animation2video", "audio2animation", "all")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOG_FILE = "train_log.jsonl"
 STATE_FILE = "train_state.json"  # stage and global step of a checkpoint: JSON, so resuming unpickles nothing of ours
-# animation2video loss weights: reconstruction dominates; the warp term keeps the foreground flow meaningful (the
-# warped reference alone should already resemble the target); smoothness only discourages seams in the mask.
-A2V_WEIGHTS = {"l1": 1.0, "ms_l1_ssim": 1.0, "warp": 0.5, "flow_smoothness": 0.01}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -100,60 +97,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 # ---- model and data --------------------------------------------------------------------------------------------
 def build_generator(args: argparse.Namespace):
-    """The HDTFGenerator to train: pretrained, a preset, or a preset with --model_config overrides."""
+    """The HDTFGenerator to train: pretrained, a preset, or a preset with --model_config / --resolution overrides."""
     from hdtf.modeling.generator import HDTFGenerator
-    from hdtf.modeling.presets import preset
 
     if args.pretrained_model_name_or_path:
         generator = HDTFGenerator.from_pretrained(args.pretrained_model_name_or_path)
         if args.resolution and args.resolution != generator.image_size:
             raise HDTFError(f"--resolution {args.resolution}: the pretrained model works at {generator.image_size}")
         return generator
-    name = args.model_preset or "tiny"
-    spec = _model_spec(args)
-    if args.model_config is None and spec["image_size"] == preset(name)["image_size"]:
-        return HDTFGenerator.from_preset(name, seed=args.seed)
-    return _generator_from_spec(spec, name, args.seed)
-
-
-def _model_spec(args: argparse.Namespace) -> dict:
-    from hdtf.modeling.presets import preset
-
-    spec = preset(args.model_preset or "tiny")
+    overrides = {}
     if args.model_config is not None:
         try:
             overrides = json.loads(args.model_config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise HDTFError(f"{args.model_config}: unreadable model config ({exc})") from None
-        unknown = set(overrides) - set(spec)
-        if unknown:
-            raise HDTFError(f"{args.model_config}: unknown keys {sorted(unknown)} (allowed: {sorted(spec)})")
-        for key, value in overrides.items():
-            spec[key] = {**spec[key], **value} if isinstance(spec[key], dict) else value
     if args.resolution:
-        spec["image_size"] = args.resolution
-    return spec
-
-
-def _generator_from_spec(spec: dict, name: str, seed: int):
-    """Like ``HDTFGenerator.from_preset`` but from an edited preset dict (a new size or wider networks)."""
-    from hdtf.modeling.animation_params import default_basis
-    from hdtf.modeling.configuration_animation2video import HDTFAnimationToVideoConfig
-    from hdtf.modeling.configuration_audio2animation import HDTFAudioToAnimationConfig
-    from hdtf.modeling.feature_extraction_hdtf import HDTFFeatureExtractor
-    from hdtf.modeling.generator import HDTFGenerator
-    from hdtf.modeling.modeling_animation2video import HDTFAnimationToVideo
-    from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
-
-    basis = default_basis()
-    fe = HDTFFeatureExtractor(**spec["feature_extractor"])
-    a2a_config = HDTFAudioToAnimationConfig(feature_size=fe.feature_size, window_length=fe.window_length,
-                                            num_expression=basis.num_components, **spec["audio2animation"])
-    torch.manual_seed(seed)
-    a2a = HDTFAudioToAnimation(a2a_config)
-    a2a.set_basis(basis)
-    a2v = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(image_size=spec["image_size"], **spec["animation2video"]))
-    return HDTFGenerator(fe, basis, a2a, a2v, {"preset": f"{name} (modified)", "trained": False})
+        overrides["image_size"] = args.resolution
+    try:
+        return HDTFGenerator.from_preset(args.model_preset or "tiny", seed=args.seed, overrides=overrides)
+    except ValueError as exc:  # unknown keys, or values a model config refuses
+        raise HDTFError(f"{args.model_config or f'--resolution {args.resolution}'}: {exc}") from None
 
 
 def load_clips(args: argparse.Namespace, accelerator):
@@ -263,14 +226,8 @@ class AnimationStage:
         reference, target, flow = batch["reference_image"], batch["driving_image"], batch["dense_flow"]
         out = self.model(reference_image=reference, dense_flow=flow)
         synthetic = out.synthetic_image.float()
-        warped = F.grid_sample(reference, out.dense_flow_foreground.to(reference.dtype), align_corners=False)
-        parts = {
-            "l1": F.l1_loss(synthetic, target),
-            "ms_l1_ssim": L.multiscale_l1_ssim_loss(synthetic, target),
-            "warp": F.l1_loss(warped, target),
-            "flow_smoothness": L.flow_smoothness_loss(out.dense_flow_foreground.float()),
-        }
-        loss = sum(A2V_WEIGHTS[k] * v for k, v in parts.items())
+        parts = L.animation2video_losses(synthetic, target, reference, out.dense_flow_foreground)
+        loss = parts.pop("loss")
         use_gan = self.adversarial and step >= self.args.adversarial_start_step
         if use_gan:
             # The generator's adversarial terms go through the bare discriminator with frozen weights, so they add
@@ -483,17 +440,9 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
 
 def push(args: argparse.Namespace) -> None:
     """Upload the saved model folder, without checkpoints, caches, logs or validation images."""
-    from huggingface_hub import HfApi
-
-    repo = args.hub_model_id or args.output_dir.name
-    try:
-        api = HfApi()
-        api.create_repo(repo, repo_type="model", exist_ok=True)
-        url = api.upload_folder(repo_id=repo, folder_path=str(args.output_dir), commit_message="Upload HDTFGenerator",
-                                ignore_patterns=["checkpoint-*", ".*", "logs/*", "data_cache/*", "validation/*"])
-    except Exception as exc:  # noqa: BLE001 - offline, no token, no permission: one line naming repo and why
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HDTFError(f"--push_to_hub: could not push {args.output_dir} to {repo} ({type(exc).__name__}: {reason})") from None
+    url = hub.upload_folder(args.output_dir, args.hub_model_id or args.output_dir.name,
+                            commit_message="Upload HDTFGenerator",
+                            ignore_patterns=["checkpoint-*", ".*", "logs/*", "data_cache/*", "validation/*"])
     logger.info("pushed to %s", url)
 
 
@@ -507,7 +456,7 @@ def train(args: argparse.Namespace) -> None:
     )
     from transformers import get_scheduler
 
-    if args.push_to_hub and os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    if args.push_to_hub and hub.is_offline():
         raise HDTFError("--push_to_hub: HF_HUB_OFFLINE is set, the Hub cannot be reached; unset it or drop --push_to_hub")
     # The audio model has branches a batch may not use (style encoder, style embeddings): DDP must not wait for them.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=args.stage != "animation2video")

@@ -17,6 +17,7 @@ _LAZY = {
     "HDTFGenerator": "hdtf.modeling",
     "HDTFAnimationToVideo": "hdtf.modeling",
     "HDTFAudioToAnimation": "hdtf.modeling",
+    "HDTFFaceProcessor": "hdtf.modeling",
 }
 
 

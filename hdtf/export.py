@@ -77,17 +77,13 @@ def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: in
 
 def push_to_hub(output: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
     """Upload an export folder to a Hub dataset repository (created if missing); return the commit URL."""
-    from huggingface_hub import HfApi
+    from hdtf import hub
 
     output = Path(output)
     if not (output / "README.md").is_file():
         raise HDTFError(f"{output} is not a finished export (no README.md); run hdtf export first")
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, folder_path=output, repo_type="dataset", commit_message="Upload HDTF clips (hdtf export)"
-    )
-    return str(info.commit_url)
+    return hub.upload_folder(output, repo_id, repo_type="dataset", private=private, token=token,
+                             commit_message="Upload HDTF clips (hdtf export)")
 
 
 # -- shared ----------------------------------------------------------------------------------------------------------

@@ -285,6 +285,10 @@ class ExpressionBasis:
             groups[name] = (int(a), int(b))
         return cls(t["mean"], t["components"], t["explained_variance"], groups, t["out_of_plane"])
 
+    # the component interface of a generator directory (``hdtf.modeling.components``)
+    save_pretrained = save
+    from_pretrained = load
+
 
 # ---- deltas relative to an anchor frame (what the models predict and what video driving transfers) ------------
 def pose_delta(pose: np.ndarray, anchor: np.ndarray) -> np.ndarray:

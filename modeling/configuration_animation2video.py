@@ -1,15 +1,15 @@
 """Configuration of the animation-to-video generator; the defaults are those of the released HDTF checkpoint."""
 
-from __future__ import annotations
-
 import math
 
-from transformers import PretrainedConfig
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
 
 __all__ = ["HDTFAnimationToVideoConfig"]
 
 
-class HDTFAnimationToVideoConfig(PretrainedConfig):
+@strict
+class HDTFAnimationToVideoConfig(PreTrainedConfig):
     r"""
     Hyper-parameters of [`HDTFAnimationToVideo`]: an image encoder/decoder around a flow-warped bottleneck, and a
     foreground-matting hourglass that runs at ``matting_scale`` of the image.

@@ -1,13 +1,18 @@
 """HDTFGenerator: one photo + speech (or a driving video) → a talking-face video, in one directory of weights.
 
-The directory is laid out like a diffusers pipeline, each part loadable on its own::
+A pipeline of components in the diffusers style: each is saved by its own ``save_pretrained`` and loaded by its
+own ``from_pretrained``, and ``generator_config.json`` records each one's class and place::
 
     generator_config.json          written last: its presence marks a complete model directory
     feature_extractor/             HDTFFeatureExtractor (preprocessor_config.json)
     audio2animation/               HDTFAudioToAnimation (config.json + model.safetensors)
     animation2video/               HDTFAnimationToVideo (config.json + model.safetensors)
+                                   + HDTFFaceProcessor (preprocessor_config.json: the photo framing it expects)
     expression_basis.safetensors   ExpressionBasis the coefficients refer to
     README.md                      model card
+
+Directories written before components were recorded (format version 1) load with today's classes and a default
+face processor. Classes are looked up in ``components.COMPONENT_CLASSES``, never imported by a name from a config.
 
 Generation: landmarks of the reference face are moved by per-frame pose/expression deltas (predicted from audio, or
 measured on a driving video relative to its first frame), turned into a dense sampling grid by Fapp, and rendered
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -28,28 +32,42 @@ from typing import Any
 import numpy as np
 import torch
 
-from hdtf import atomic
+from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
-from .animation_params import (
-    BASIS_FILE,
-    ExpressionBasis,
-    animate_points,
-    default_basis,
-    pose_delta,
-)
+from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
+from .components import LIBRARY, component_class, component_record
 from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
 from .model_card import build_model_card, write_model_card
 from .modeling_animation2video import HDTFAnimationToVideo
-from .modeling_audio2animation import HDTFAudioToAnimation, realign_weights
+from .modeling_audio2animation import HDTFAudioToAnimation
 from .presets import preset
+from .processing_hdtf import HDTFFaceProcessor, prepare_reference
+
+__all__ = ["CONFIG_FILE", "HDTFGenerator", "HDTFGeneratorOutput", "prepare_reference"]
 
 CONFIG_FILE = "generator_config.json"
 FORMAT = "hdtf-generator"
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-FACE_FRACTION = 0.5  # landmark-box size / crop side: the framing of the prepared HDTF clips
+VERSION = 2  # 1: no component records (today's fixed classes and places, no face processor)
+# component -> where it lives in a model directory (a sub-folder, or the basis file); saved and loaded in this order
+COMPONENTS = {
+    "feature_extractor": "feature_extractor",
+    "expression_basis": BASIS_FILE,
+    "audio2animation": "audio2animation",
+    "animation2video": "animation2video",
+    "face_processor": "animation2video",  # preprocessor_config.json beside the network it frames photos for
+}
+_VERSION_1 = {  # what a version-1 directory holds
+    name: {"library": LIBRARY, "class": cls, "path": COMPONENTS[name]}
+    for name, cls in (
+        ("feature_extractor", "HDTFFeatureExtractor"),
+        ("expression_basis", "ExpressionBasis"),
+        ("audio2animation", "HDTFAudioToAnimation"),
+        ("animation2video", "HDTFAnimationToVideo"),
+    )
+}
 
 
 @dataclass
@@ -74,40 +92,6 @@ class HDTFGeneratorOutput:
     warped: np.ndarray | None = None
     foreground_mask: np.ndarray | None = None
     matting_mask: np.ndarray | None = None
-
-
-def prepare_reference(image: Any, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(square RGB uint8 (S, S, 3), landmarks (68, 2) in its pixels) from a photo path, array or PIL image.
-
-    Landmarks are found on the full-resolution photo; the crop is a square around the face, as large as the photo
-    allows up to twice the landmark box (HDTF framing), resized to ``image_size``.
-    """
-    from hdtf.face.detect import NoFaceError, landmarks_for_image, read_image
-
-    name = "image"
-    if isinstance(image, (str, os.PathLike)):
-        name = str(image)
-        if not Path(image).is_file():
-            raise HDTFError(f"{name}: image file not found")
-        image = read_image(image)
-    elif not isinstance(image, np.ndarray):
-        image = np.asarray(image.convert("RGB"))
-    image = np.ascontiguousarray(image[..., :3] if image.ndim == 3 else np.repeat(image[..., None], 3, -1), np.uint8)
-    try:
-        points = landmarks_for_image(image).astype(np.float64)
-    except NoFaceError:
-        raise NoFaceError(f"{name}: no face found in the image") from None
-    h, w = image.shape[:2]
-    lo, hi = points.min(0), points.max(0)
-    side = round(min(h, w, max(hi - lo) / FACE_FRACTION))
-    cx, cy = (lo + hi) / 2
-    x0 = round(min(max(cx - side / 2, 0), w - side))
-    y0 = round(min(max(cy - side / 2, 0), h - side))
-    from PIL import Image
-
-    crop = Image.fromarray(image[y0 : y0 + side, x0 : x0 + side]).resize((image_size, image_size), Image.LANCZOS)
-    scale = image_size / side
-    return np.asarray(crop), ((points - (x0, y0)) * scale).astype(np.float32)
 
 
 def _fill_missing(points: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -137,7 +121,8 @@ def _model_card(generator: HDTFGenerator) -> str:
     notes = [
         (
             "Sub-folders: feature_extractor/, audio2animation/, animation2video/ (each loads on its own with "
-            "from_pretrained), expression_basis.safetensors, generator_config.json."
+            "from_pretrained; animation2video/preprocessor_config.json is the face processor that frames photos "
+            "for it), expression_basis.safetensors, generator_config.json (records each component's class)."
         ),
         f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
         + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
@@ -149,7 +134,8 @@ def _model_card(generator: HDTFGenerator) -> str:
 
 
 class HDTFGenerator:
-    """Feature extractor + expression basis + audio-to-animation + animation-to-video, saved as one directory."""
+    """Feature extractor + expression basis + audio-to-animation + animation-to-video + face processor, saved as
+    one directory (see the module docstring)."""
 
     def __init__(
         self,
@@ -157,21 +143,34 @@ class HDTFGenerator:
         expression_basis: ExpressionBasis,
         audio2animation: HDTFAudioToAnimation,
         animation2video: HDTFAnimationToVideo,
+        face_processor: HDTFFaceProcessor | None = None,
         config: dict[str, Any] | None = None,
     ):
         self.feature_extractor = feature_extractor
         self.expression_basis = expression_basis
         self.audio2animation = audio2animation.eval()
         self.animation2video = animation2video.eval()
-        self.config = {"format": FORMAT, "version": 1, "fps": feature_extractor.fps, "fapp_method": "nearest"}
+        self.config = {"format": FORMAT, "fps": feature_extractor.fps, "fapp_method": "nearest"}
         self.config["image_size"] = int(animation2video.config.image_size)
         self.config.update(config or {})
+        self.config["version"] = VERSION
+        self.face_processor = face_processor or HDTFFaceProcessor(size=self.image_size)
 
     # ---- construction / persistence --------------------------------------------------------------------------
     @classmethod
-    def from_preset(cls, name: str = "tiny", basis: ExpressionBasis | None = None, seed: int = 0) -> HDTFGenerator:
-        """An untrained generator of a named size (see ``presets``), its weights drawn from ``seed``."""
-        spec = preset(name)
+    def from_preset(
+        cls,
+        name: str = "tiny",
+        basis: ExpressionBasis | None = None,
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+    ) -> HDTFGenerator:
+        """An untrained generator of a named size (see ``presets``), its weights drawn from ``seed``.
+
+        ``overrides`` edit the preset first (keys ``image_size``, ``feature_extractor``, ``audio2animation``,
+        ``animation2video``; ValueError for others): the one constructor of ``hdtf init-model`` and training.
+        """
+        spec = preset(name, overrides)
         basis = basis or default_basis()
         fe = HDTFFeatureExtractor(**spec["feature_extractor"])
         a2a_cfg = HDTFAudioToAnimationConfig(
@@ -184,7 +183,8 @@ class HDTFGenerator:
         a2a = HDTFAudioToAnimation(a2a_cfg)
         a2a.set_basis(basis)
         a2v = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(image_size=spec["image_size"], **spec["animation2video"]))
-        return cls(fe, basis, a2a, a2v, {"preset": name, "trained": False})
+        label = name if spec == preset(name) else f"{name} (modified)"
+        return cls(fe, basis, a2a, a2v, HDTFFaceProcessor(size=spec["image_size"]), {"preset": label, "trained": False})
 
     @classmethod
     def from_pretrained(
@@ -198,12 +198,12 @@ class HDTFGenerator:
         dtype: torch.dtype | None = None,
     ) -> HDTFGenerator:
         """Load from a local directory, or a Hub repo id (``snapshot_download``: uses the Hub cache, and only the
-        cache when ``HF_HUB_OFFLINE=1``)."""
+        cache when ``HF_HUB_OFFLINE=1``). Each recorded component is loaded by its own ``from_pretrained``."""
         directory = Path(path_or_repo)
         if not directory.exists():
-            if not _REPO_ID.match(str(path_or_repo)):
+            if not hub.is_repo_id(str(path_or_repo)):
                 raise HDTFError(f"{path_or_repo}: model directory not found")
-            directory = _download(str(path_or_repo), revision, token, cache_dir)
+            directory = hub.download(str(path_or_repo), revision=revision, token=token, cache_dir=cache_dir)
         if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
             raise HDTFError(
                 f"{path_or_repo}: not an hdtf model directory (no {CONFIG_FILE}; create one with hdtf init-model)"
@@ -212,32 +212,37 @@ class HDTFGenerator:
             config = json.loads((directory / CONFIG_FILE).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise HDTFError(f"{directory / CONFIG_FILE}: unreadable generator config ({exc})") from exc
-        if config.get("format") != FORMAT:
-            raise HDTFError(
-                f"{directory / CONFIG_FILE}: not an hdtf generator config (format {config.get('format')!r})"
-            )
-        for part in ("feature_extractor", "audio2animation", "animation2video", BASIS_FILE):
-            if not (directory / part).exists():
-                raise HDTFError(f"{path_or_repo}: incomplete model directory ({part} is missing)")
-        generator = cls(
-            HDTFFeatureExtractor.from_pretrained(directory / "feature_extractor"),
-            ExpressionBasis.load(directory / BASIS_FILE),
-            HDTFAudioToAnimation.from_pretrained(directory / "audio2animation"),
-            realign_weights(HDTFAnimationToVideo.from_pretrained(directory / "animation2video")),
-            config,
-        )
-        return generator.to(device=device, dtype=dtype)
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
+            found = config.get("format") if isinstance(config, dict) else None
+            raise HDTFError(f"{directory / CONFIG_FILE}: not an hdtf generator config (format {found!r})")
+        records = config.pop("components", None) or _VERSION_1
+        unknown = set(records) - set(COMPONENTS) if isinstance(records, dict) else {"components"}
+        if unknown:
+            raise HDTFError(f"{directory / CONFIG_FILE}: components {sorted(unknown)} are not HDTFGenerator's")
+        components = {}
+        for name, record in records.items():
+            component = component_class(record, str(directory / CONFIG_FILE))
+            if not (directory / record["path"]).exists():
+                raise HDTFError(f"{path_or_repo}: incomplete model directory ({record['path']} is missing)")
+            try:
+                components[name] = component.from_pretrained(directory / record["path"])
+            except OSError as exc:  # a file the component needs is missing or unreadable
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise HDTFError(f"{path_or_repo}: incomplete model directory ({name}: {reason})") from None
+        return cls(**components, config=config).to(device=device, dtype=dtype)
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **hub_kwargs) -> Path:
-        """Write every part into ``save_directory``; ``generator_config.json`` goes in last (completeness marker)."""
+        """Write every component into ``save_directory``; ``generator_config.json``, with the component records,
+        goes in last (completeness marker)."""
         target = Path(save_directory)
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
-            self.feature_extractor.save_pretrained(staging / "feature_extractor")
-            self.audio2animation.save_pretrained(staging / "audio2animation")
-            self.animation2video.save_pretrained(staging / "animation2video")
-            self.expression_basis.save(staging / BASIS_FILE)
+            records = {}
+            for name, path in COMPONENTS.items():
+                component = getattr(self, name)
+                component.save_pretrained(staging / path)
+                records[name] = component_record(component, path)
             write_model_card(staging, _model_card(self))
             atomic.make_shareable(staging)
             target.mkdir(exist_ok=True)
@@ -247,13 +252,13 @@ class HDTFGenerator:
                 if dest.is_dir():
                     shutil.rmtree(dest)
                 os.replace(item, dest)
-            tmp_cfg = target / f".{CONFIG_FILE}.tmp"
-            tmp_cfg.write_text(json.dumps(self.config, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp_cfg, target / CONFIG_FILE)
+            config = {**self.config, "components": records}
+            atomic.write_text(target / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         if push_to_hub:
-            _upload(target, hub_kwargs.pop("repo_id", target.name), **hub_kwargs)
+            hub_kwargs.setdefault("commit_message", "Upload HDTFGenerator")
+            hub.upload_folder(target, hub_kwargs.pop("repo_id", target.name), **hub_kwargs)
         return target
 
     def push_to_hub(
@@ -267,7 +272,7 @@ class HDTFGenerator:
         """Save to a temporary directory and upload it to the model repo ``repo_id`` (created if needed)."""
         with tempfile.TemporaryDirectory(prefix="hdtf-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / "model")
-            return _upload(folder, repo_id, private=private, token=token, commit_message=commit_message)
+            return hub.upload_folder(folder, repo_id, private=private, token=token, commit_message=commit_message)
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> HDTFGenerator:
         """Move both networks; the audio model stays float32 below float32 dtypes (GRUs are fragile in half)."""
@@ -363,7 +368,9 @@ class HDTFGenerator:
         with torch.no_grad(), tqdm(total=total, unit="frame", disable=not progress, desc="generate") as bar:
             for start in range(0, total, batch_size):
                 drv = torch.as_tensor(driving_points[start : start + batch_size], dtype=torch.float64, device=device)
+                # 3. Fapp: the sampling grid that moves the reference landmarks onto these frames' landmarks.
                 grid = construct_fapp(ref_pts, drv, size, method=self.config.get("fapp_method", "nearest")).to(dtype)
+                # 4. Render: the animation-to-video network warps the reference by the grid and completes it.
                 out = self.animation2video(reference_image=ref.expand(len(drv), -1, -1, -1), dense_flow=grid)
                 keep["frames"].append(_to_uint8(out.synthetic_image))
                 if return_intermediates:
@@ -396,7 +403,9 @@ class HDTFGenerator:
             raise ValueError("pass exactly one of audio= or driving_video=")
         if audio is not None and abs(fps - self.feature_extractor.fps) > 1e-6:
             raise ValueError(f"this model animates at {self.feature_extractor.fps} fps from audio, not {fps}")
-        ref_image, ref_points = prepare_reference(image, self.image_size)
+        # 1. The reference face: the photo in the model's framing, and its 68 landmarks.
+        ref_image, ref_points = self.face_processor(image)
+        # 2. Driving signal → animation parameters: pose and expression deltas per frame, and the landmarks they give.
         rate = self.feature_extractor.sampling_rate
         if driving_video is not None:
             points, speech = self._driving_landmarks(driving_video, fps, rate)
@@ -404,7 +413,9 @@ class HDTFGenerator:
         else:
             speech = _load_speech(audio, sampling_rate, rate)
             points, expression, pose = self.animate_from_audio(ref_points, speech, rate, seed, style_motion)
+        # 3. Fapp (landmarks → dense sampling grid) and 4. rendering, batch by batch in ``render``.
         rendered = self.render(ref_image, ref_points, points, batch_size, return_intermediates, progress)
+        # 5. Outputs, the speech cut or padded to the duration of the frames.
         if speech is not None:
             need = round(len(points) / fps * rate)
             speech = np.pad(speech[:need], (0, max(0, need - len(speech))))
@@ -474,37 +485,3 @@ def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     if m.shape[-1] != size:
         m = torch.nn.functional.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
     return m[:, 0].cpu().numpy()
-
-
-def _upload(
-    folder: Path,
-    repo_id: str,
-    *,
-    private: bool | None = None,
-    token: str | None = None,
-    commit_message: str = "Upload HDTFGenerator",
-) -> str:
-    """One commit with the whole model directory; returns the commit URL."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    return str(api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message=commit_message))
-
-
-def _download(
-    repo_id: str, revision: str | None, token: str | bool | None, cache_dir: str | os.PathLike | None
-) -> Path:
-    """``snapshot_download`` of a model repo; one-line HDTFError when offline or missing."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(
-            snapshot_download(repo_id, repo_type="model", revision=revision, token=token, cache_dir=cache_dir)
-        )
-    except Exception as exc:  # offline mode, no network, missing repo, auth: all mean "cannot get it from the Hub"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HDTFError(
-            f"{repo_id}: not a local directory and cannot be downloaded from the Hugging Face Hub "
-            f"({type(exc).__name__}: {reason})"
-        ) from exc

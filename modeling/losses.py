@@ -1,4 +1,6 @@
-"""Training losses of the animation-to-video stage. Nothing here needs downloaded weights.
+"""Training losses of both stages. Nothing here needs downloaded weights.
+
+Animation to video (``animation2video_losses`` and the adversarial terms):
 
 - reconstruction: L1 plus a multi-scale L1 + SSIM term (SSIM keeps the local structure that L1 alone blurs);
 - warp: L1 between the flow-warped reference and the target frame, so the flow itself stays meaningful;
@@ -6,6 +8,9 @@
   flow should not be);
 - adversarial: a multi-scale patch discriminator (LSGAN objective) with discriminator feature matching, switched on
   from a configurable step by the training script.
+
+Audio to animation (``audio2animation_losses``): landmark-space L1 of decoded landmarks (mouth weighted), velocity,
+pose and expression terms; ``HDTFAudioToAnimation.forward`` returns them when given targets.
 """
 
 from __future__ import annotations
@@ -13,6 +18,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .animation_params import MOUTH, NUM_LANDMARKS
+
+# animation2video loss weights: reconstruction dominates; the warp term keeps the foreground flow meaningful (the
+# warped reference alone should already resemble the target); smoothness only discourages seams in the mask.
+ANIMATION2VIDEO_LOSS_WEIGHTS = {"l1": 1.0, "ms_l1_ssim": 1.0, "warp": 0.5, "flow_smoothness": 0.01}
 
 
 def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> torch.Tensor:
@@ -58,6 +69,26 @@ def flow_smoothness_loss(grid: torch.Tensor) -> torch.Tensor:
     dx = dx - dx.new_tensor([2.0 / (w - 1), 0.0])
     dy = dy - dy.new_tensor([0.0, 2.0 / (h - 1)])
     return dx.abs().mean() + dy.abs().mean()
+
+
+def animation2video_losses(
+    synthetic: torch.Tensor,
+    target: torch.Tensor,
+    reference: torch.Tensor,
+    foreground_flow: torch.Tensor,
+    weights: dict[str, float] = ANIMATION2VIDEO_LOSS_WEIGHTS,
+) -> dict[str, torch.Tensor]:
+    """The non-adversarial losses of a synthetic frame (B,3,H,W) against its ``target``, each a scalar, plus their
+    weighted sum under ``"loss"``. ``foreground_flow`` is the model's ``dense_flow_foreground`` (B,H,W,2)."""
+    warped = F.grid_sample(reference, foreground_flow.to(reference.dtype), align_corners=False)
+    losses = {
+        "l1": F.l1_loss(synthetic, target),
+        "ms_l1_ssim": multiscale_l1_ssim_loss(synthetic, target),
+        "warp": F.l1_loss(warped, target),
+        "flow_smoothness": flow_smoothness_loss(foreground_flow.float()),
+    }
+    losses["loss"] = sum(weights[k] * v for k, v in losses.items())
+    return losses
 
 
 class PatchDiscriminator(nn.Module):
@@ -117,3 +148,81 @@ def feature_matching_loss(real_outputs, fake_outputs) -> torch.Tensor:
             total = total + F.l1_loss(f, r.detach())
             count += 1
     return total / max(count, 1)
+
+
+# ---- audio to animation ------------------------------------------------------------------------------------------
+def decode_normalised_landmarks(
+    expression: torch.Tensor,
+    pose: torch.Tensor,
+    mean: torch.Tensor,
+    components: torch.Tensor,
+    out_of_plane: torch.Tensor,
+) -> torch.Tensor:
+    """Landmarks (…, 68, 2) of the mean face (unit scale) moved by expression (…, K) and pose deltas (…, 6).
+
+    The differentiable twin of ``ExpressionBasis.decode`` with the rest pose at the origin, used by the losses.
+    """
+    shape = mean + torch.einsum("...k,kpc->...pc", expression, components)
+    shape = shape + torch.einsum("...k,kpc->...pc", pose[..., 4:6], out_of_plane)
+    cos, sin = torch.cos(pose[..., 1])[..., None], torch.sin(pose[..., 1])[..., None]
+    x, y = shape[..., 0], shape[..., 1]
+    rotated = torch.stack([cos * x - sin * y, sin * x + cos * y], -1)
+    return rotated * torch.exp(pose[..., 0])[..., None, None] + pose[..., None, 2:4]
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (B, T, …) over frames where ``mask`` (B, T) is set."""
+    weights = mask.to(values.dtype).reshape(*mask.shape, *([1] * (values.ndim - mask.ndim)))
+    count = (weights.expand_as(values)).sum().clamp_min(1.0)
+    return (values * weights).sum() / count
+
+
+def audio2animation_losses(
+    expression: torch.Tensor,
+    pose: torch.Tensor,
+    expression_target: torch.Tensor,
+    pose_target: torch.Tensor,
+    mean: torch.Tensor,
+    components: torch.Tensor,
+    out_of_plane: torch.Tensor,
+    frame_mask: torch.Tensor | None = None,
+    *,
+    landmark_weight: float = 1.0,
+    mouth_weight: float = 2.0,
+    velocity_weight: float = 0.5,
+    pose_weight: float = 1.0,
+    expression_weight: float = 0.1,
+) -> dict[str, torch.Tensor]:
+    """Losses of the stage, each a scalar, plus their weighted sum under ``"loss"``.
+
+    - ``landmark``: L1 between decoded landmarks (expression + pose, mean face, unit scale); mouth points count
+      ``mouth_weight`` times (lip sync lives in 20 of the 68 points and would otherwise be drowned by the jaw line);
+    - ``velocity``: L1 between frame-to-frame landmark and pose differences (no jitter, no frozen stretches);
+    - ``pose``: L1 on the 6 pose deltas (rotations and scale are not all visible in landmark distances);
+    - ``expression``: L1 on coefficients, a small direct signal that speeds early training.
+    """
+    b, t = expression.shape[:2]
+    mask = torch.ones(b, t, device=expression.device) if frame_mask is None else frame_mask.to(expression.device)
+    pred_pts = decode_normalised_landmarks(expression, pose, mean, components, out_of_plane)
+    true_pts = decode_normalised_landmarks(expression_target, pose_target, mean, components, out_of_plane)
+    point_w = torch.ones(NUM_LANDMARKS, device=expression.device, dtype=expression.dtype)
+    point_w[torch.as_tensor(MOUTH, device=expression.device)] = mouth_weight
+    point_w = point_w / point_w.mean()
+    diff = (pred_pts - true_pts).abs() * point_w[:, None]
+    losses = {"landmark": _masked_mean(diff, mask)}
+    pair = mask[:, 1:] * mask[:, :-1]
+    if t > 1:
+        vel_pts = ((pred_pts[:, 1:] - pred_pts[:, :-1]) - (true_pts[:, 1:] - true_pts[:, :-1])).abs()
+        vel_pose = ((pose[:, 1:] - pose[:, :-1]) - (pose_target[:, 1:] - pose_target[:, :-1])).abs()
+        losses["velocity"] = _masked_mean(vel_pts, pair) + _masked_mean(vel_pose, pair)
+    else:
+        losses["velocity"] = expression.new_zeros(())
+    losses["pose"] = _masked_mean((pose - pose_target).abs(), mask)
+    losses["expression"] = _masked_mean((expression - expression_target).abs(), mask)
+    losses["loss"] = (
+        landmark_weight * losses["landmark"]
+        + velocity_weight * losses["velocity"]
+        + pose_weight * losses["pose"]
+        + expression_weight * losses["expression"]
+    )
+    return losses

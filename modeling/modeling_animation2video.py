@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .fapp import identity_grid
+from .modeling_utils import HDTFPreTrainedModel
 
 __all__ = ["AnimationToVideoOutput", "HDTFAnimationToVideo", "HDTFAnimationToVideoPreTrainedModel", "gaussian_kernel"]
 
@@ -287,8 +287,8 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(features, flow.to(features.dtype), align_corners=False)
 
 
-class HDTFAnimationToVideoPreTrainedModel(PreTrainedModel):
-    config_class = HDTFAnimationToVideoConfig
+class HDTFAnimationToVideoPreTrainedModel(HDTFPreTrainedModel):
+    config_class = HDTFAnimationToVideoConfig  # explicit: with postponed annotations ``config`` is only a string
     config: HDTFAnimationToVideoConfig
     base_model_prefix = "animation2video"
     main_input_name = "reference_image"
@@ -395,11 +395,14 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
 
 
 def _register_auto_classes() -> None:
-    """Let ``AutoConfig``/``AutoModel.from_pretrained`` resolve "hdtf_animation2video" once hdtf.modeling is loaded."""
-    from transformers import AutoConfig, AutoModel
+    """Let the Auto classes resolve "hdtf_animation2video" (and its face processor) once hdtf.modeling is loaded."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel
+
+    from .processing_hdtf import HDTFFaceProcessor
 
     AutoConfig.register(HDTFAnimationToVideoConfig.model_type, HDTFAnimationToVideoConfig, exist_ok=True)
     AutoModel.register(HDTFAnimationToVideoConfig, HDTFAnimationToVideo, exist_ok=True)
+    AutoImageProcessor.register(HDTFAnimationToVideoConfig, slow_image_processor_class=HDTFFaceProcessor, exist_ok=True)
 
 
 _register_auto_classes()

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .animation_params import MOUTH, NUM_LANDMARKS, ExpressionBasis
+from .animation_params import NUM_LANDMARKS, ExpressionBasis
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
+from .losses import audio2animation_losses
+from .modeling_utils import HDTFPreTrainedModel
+
+__all__ = ["HDTFAudioToAnimation", "HDTFAudioToAnimationOutput", "HDTFAudioToAnimationPreTrainedModel"]
 
 
 @dataclass
@@ -37,99 +40,6 @@ class HDTFAudioToAnimationOutput(ModelOutput):
     pose: torch.Tensor | None = None
     style: torch.Tensor | None = None
     losses: dict[str, torch.Tensor] | None = None
-
-
-def decode_normalised_landmarks(
-    expression: torch.Tensor,
-    pose: torch.Tensor,
-    mean: torch.Tensor,
-    components: torch.Tensor,
-    out_of_plane: torch.Tensor,
-) -> torch.Tensor:
-    """Landmarks (…, 68, 2) of the mean face (unit scale) moved by expression (…, K) and pose deltas (…, 6).
-
-    The differentiable twin of ``ExpressionBasis.decode`` with the rest pose at the origin, used by the losses.
-    """
-    shape = mean + torch.einsum("...k,kpc->...pc", expression, components)
-    shape = shape + torch.einsum("...k,kpc->...pc", pose[..., 4:6], out_of_plane)
-    cos, sin = torch.cos(pose[..., 1])[..., None], torch.sin(pose[..., 1])[..., None]
-    x, y = shape[..., 0], shape[..., 1]
-    rotated = torch.stack([cos * x - sin * y, sin * x + cos * y], -1)
-    return rotated * torch.exp(pose[..., 0])[..., None, None] + pose[..., None, 2:4]
-
-
-def realign_weights(module: nn.Module) -> nn.Module:
-    """Copy parameters/buffers that sit at unaligned addresses (memory-mapped safetensors) into fresh memory.
-
-    CPU kernels (GRU, matmul) pick vector code paths by alignment, so an unaligned copy of the very same weights
-    can differ in the last bit of the outputs; realigning makes a saved-and-reloaded model reproduce exactly.
-    """
-    with torch.no_grad():
-        for tensor in [*module.parameters(), *module.buffers()]:
-            if tensor.numel() and tensor.data_ptr() % 64:
-                tensor.data = tensor.data.clone()
-    for sub in module.modules():
-        if isinstance(sub, nn.RNNBase):
-            sub.flatten_parameters()
-    return module
-
-
-def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` (B, T, …) over frames where ``mask`` (B, T) is set."""
-    weights = mask.to(values.dtype).reshape(*mask.shape, *([1] * (values.ndim - mask.ndim)))
-    count = (weights.expand_as(values)).sum().clamp_min(1.0)
-    return (values * weights).sum() / count
-
-
-def audio2animation_losses(
-    expression: torch.Tensor,
-    pose: torch.Tensor,
-    expression_target: torch.Tensor,
-    pose_target: torch.Tensor,
-    mean: torch.Tensor,
-    components: torch.Tensor,
-    out_of_plane: torch.Tensor,
-    frame_mask: torch.Tensor | None = None,
-    *,
-    landmark_weight: float = 1.0,
-    mouth_weight: float = 2.0,
-    velocity_weight: float = 0.5,
-    pose_weight: float = 1.0,
-    expression_weight: float = 0.1,
-) -> dict[str, torch.Tensor]:
-    """Losses of the stage, each a scalar, plus their weighted sum under ``"loss"``.
-
-    - ``landmark``: L1 between decoded landmarks (expression + pose, mean face, unit scale); mouth points count
-      ``mouth_weight`` times (lip sync lives in 20 of the 68 points and would otherwise be drowned by the jaw line);
-    - ``velocity``: L1 between frame-to-frame landmark and pose differences (no jitter, no frozen stretches);
-    - ``pose``: L1 on the 6 pose deltas (rotations and scale are not all visible in landmark distances);
-    - ``expression``: L1 on coefficients, a small direct signal that speeds early training.
-    """
-    b, t = expression.shape[:2]
-    mask = torch.ones(b, t, device=expression.device) if frame_mask is None else frame_mask.to(expression.device)
-    pred_pts = decode_normalised_landmarks(expression, pose, mean, components, out_of_plane)
-    true_pts = decode_normalised_landmarks(expression_target, pose_target, mean, components, out_of_plane)
-    point_w = torch.ones(NUM_LANDMARKS, device=expression.device, dtype=expression.dtype)
-    point_w[torch.as_tensor(MOUTH, device=expression.device)] = mouth_weight
-    point_w = point_w / point_w.mean()
-    diff = (pred_pts - true_pts).abs() * point_w[:, None]
-    losses = {"landmark": _masked_mean(diff, mask)}
-    pair = mask[:, 1:] * mask[:, :-1]
-    if t > 1:
-        vel_pts = ((pred_pts[:, 1:] - pred_pts[:, :-1]) - (true_pts[:, 1:] - true_pts[:, :-1])).abs()
-        vel_pose = ((pose[:, 1:] - pose[:, :-1]) - (pose_target[:, 1:] - pose_target[:, :-1])).abs()
-        losses["velocity"] = _masked_mean(vel_pts, pair) + _masked_mean(vel_pose, pair)
-    else:
-        losses["velocity"] = expression.new_zeros(())
-    losses["pose"] = _masked_mean((pose - pose_target).abs(), mask)
-    losses["expression"] = _masked_mean((expression - expression_target).abs(), mask)
-    losses["loss"] = (
-        landmark_weight * losses["landmark"]
-        + velocity_weight * losses["velocity"]
-        + pose_weight * losses["pose"]
-        + expression_weight * losses["expression"]
-    )
-    return losses
 
 
 def _run_rnn(rnn: nn.GRU, x: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
@@ -160,16 +70,29 @@ class AudioWindowEncoder(nn.Module):
         return self.proj(feats.mean(dim=(2, 3)))
 
 
-class HDTFAudioToAnimation(PreTrainedModel):
+class HDTFAudioToAnimationPreTrainedModel(HDTFPreTrainedModel):
+    config_class = HDTFAudioToAnimationConfig  # explicit: with postponed annotations ``config`` is only a string
+    config: HDTFAudioToAnimationConfig
+    base_model_prefix = "audio2animation"
+    main_input_name = "input_features"
+    input_modalities = ("audio",)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Small gaussian linear/conv/embedding weights (``initializer_range``), zero biases; GRUs keep torch's."""
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=self.config.initializer_range)
+
+
+class HDTFAudioToAnimation(HDTFAudioToAnimationPreTrainedModel):
     """Speech feature windows → per-frame expression coefficients and head-pose deltas (see the module docstring).
 
     The expression basis (mean, components, out-of-plane fields) is stored as buffers so the landmark losses and
     the saved weights always agree with the basis the coefficients refer to.
     """
-
-    config_class = HDTFAudioToAnimationConfig
-    base_model_prefix = "audio2animation"
-    main_input_name = "input_features"
 
     def __init__(self, config: HDTFAudioToAnimationConfig):
         super().__init__(config)
@@ -189,19 +112,6 @@ class HDTFAudioToAnimation(PreTrainedModel):
         self.register_buffer("basis_components", torch.zeros(k, NUM_LANDMARKS, 2))
         self.register_buffer("basis_out_of_plane", torch.zeros(2, NUM_LANDMARKS, 2))
         self.post_init()
-
-    @classmethod
-    def from_pretrained(cls, *args, **kwargs) -> HDTFAudioToAnimation:
-        """``PreTrainedModel.from_pretrained`` with the weights realigned (see ``realign_weights``)."""
-        return realign_weights(super().from_pretrained(*args, **kwargs))
-
-    def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            nn.init.normal_(module.weight, std=self.config.initializer_range)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=self.config.initializer_range)
 
     def set_basis(self, basis: ExpressionBasis) -> None:
         """Copy the expression basis into the model's buffers (its K must equal ``config.num_expression``)."""

@@ -1,9 +1,10 @@
-"""Named sizes for ``hdtf init-model``: ``tiny`` for fast CPU tests, ``base`` for the paper-scale 512 model.
+"""Named sizes for ``HDTFGenerator.from_preset`` (``hdtf init-model``, ``examples/train.py``): ``tiny`` for fast CPU
+tests, ``base`` for the paper-scale 512 model.
 
-Each preset gives keyword arguments for the feature extractor, the audio-to-animation config and the
-animation-to-video config. ``base`` keeps the released animation2video checkpoint's hyper-parameters (512x512,
-encoder/hourglass block expansion 64, max 512 features, 2 bottleneck blocks, 5 hourglass blocks at 1/4 scale), so a
-converted original checkpoint loads into it.
+Each preset gives the image size and keyword arguments for the feature extractor, the audio-to-animation config
+and the animation-to-video config; training's ``--model_config`` overrides them key by key. ``base`` keeps the
+released animation2video checkpoint's hyper-parameters (512x512, encoder/hourglass block expansion 64, max 512
+features, 2 bottleneck blocks, 5 hourglass blocks at 1/4 scale), so a converted original checkpoint loads into it.
 """
 
 from __future__ import annotations
@@ -47,10 +48,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(name: str) -> dict[str, Any]:
-    """A copy of the named preset; ValueError listing the names for an unknown one."""
+def preset(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of the named preset with ``overrides`` merged in (the dict-valued keys key by key); ValueError listing
+    the choices for an unknown preset name or key."""
     import copy
 
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return copy.deepcopy(PRESETS[name])
+    spec = copy.deepcopy(PRESETS[name])
+    unknown = set(overrides or {}) - set(spec)
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} (allowed: {sorted(spec)})")
+    for key, value in (overrides or {}).items():
+        spec[key] = {**spec[key], **value} if isinstance(spec[key], dict) else value
+    return spec

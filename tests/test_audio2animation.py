@@ -11,11 +11,8 @@ from hdtf.modeling.animation_params import (
     procedural_landmarks,
 )
 from hdtf.modeling.configuration_audio2animation import HDTFAudioToAnimationConfig
-from hdtf.modeling.modeling_audio2animation import (
-    HDTFAudioToAnimation,
-    audio2animation_losses,
-    decode_normalised_landmarks,
-)
+from hdtf.modeling.losses import audio2animation_losses, decode_normalised_landmarks
+from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
 
 torch.set_num_threads(2)
 

@@ -136,3 +136,54 @@ def test_saved_model_directory_is_readable_by_others(tmp_path):
     HDTFGenerator.from_preset("tiny").save_pretrained(tmp_path / "model")
     for item in [tmp_path / "model", *(tmp_path / "model").rglob("*")]:
         assert item.stat().st_mode & stat.S_IROTH, item
+
+
+def test_components_are_recorded_and_looked_up_in_the_allow_list(tmp_path):
+    """generator_config.json names each component's class and place; loading constructs only registered classes,
+    and a directory written before the records existed (version 1) still loads."""
+    import json
+
+    from transformers import AutoImageProcessor
+
+    from hdtf.modeling import HDTFFaceProcessor
+
+    model = HDTFGenerator.from_preset("tiny").save_pretrained(tmp_path / "model")
+    config = json.loads((model / CONFIG_FILE).read_text())
+    assert config["version"] == 2 and config["components"]["face_processor"] == {
+        "library": "hdtf.modeling", "class": "HDTFFaceProcessor", "path": "animation2video"}
+    assert {name: r["class"] for name, r in config["components"].items()} == {
+        "feature_extractor": "HDTFFeatureExtractor", "expression_basis": "ExpressionBasis",
+        "audio2animation": "HDTFAudioToAnimation", "animation2video": "HDTFAnimationToVideo",
+        "face_processor": "HDTFFaceProcessor"}
+    processor = AutoImageProcessor.from_pretrained(model / "animation2video")  # loads on its own, like any part
+    assert isinstance(processor, HDTFFaceProcessor) and (processor.size, processor.face_fraction) == (128, 0.5)
+
+    def rewrite(**changes):
+        (model / CONFIG_FILE).write_text(json.dumps({**config, **changes}))
+
+    rewrite(components={**config["components"], "expression_basis": {
+        "library": "os", "class": "system", "path": "expression_basis.safetensors"}})
+    with pytest.raises(HDTFError, match=r"unknown component class os\.system"):
+        HDTFGenerator.from_pretrained(model)
+    rewrite(components={**config["components"], "animation2video": {
+        "library": "hdtf.modeling", "class": "HDTFAnimationToVideo", "path": "../elsewhere"}})
+    with pytest.raises(HDTFError, match="malformed component record"):
+        HDTFGenerator.from_pretrained(model)
+
+    # Version 1: no records and no face processor file; today's classes and a default processor stand in.
+    (model / "animation2video" / "preprocessor_config.json").unlink()
+    legacy = {k: v for k, v in config.items() if k != "components"}
+    (model / CONFIG_FILE).write_text(json.dumps({**legacy, "version": 1}))
+    loaded = HDTFGenerator.from_pretrained(model)
+    assert loaded.config == {**legacy, "version": 2} and loaded.face_processor.size == 128
+    loaded.save_pretrained(model)  # saved again: the current format, with records
+    assert json.loads((model / CONFIG_FILE).read_text())["components"] == config["components"]
+
+
+def test_one_preset_constructor_takes_overrides():
+    wide = HDTFGenerator.from_preset("tiny", overrides={"image_size": 256, "animation2video": {"block_expansion": 4}})
+    assert (wide.image_size, wide.face_processor.size, wide.config["preset"]) == (256, 256, "tiny (modified)")
+    assert wide.animation2video.config.block_expansion == 4 and wide.animation2video.config.max_features == 32
+    assert HDTFGenerator.from_preset("tiny", overrides={"image_size": 128}).config["preset"] == "tiny"
+    with pytest.raises(ValueError, match=r"unknown keys \['depth'\]"):
+        HDTFGenerator.from_preset("tiny", overrides={"depth": 3})

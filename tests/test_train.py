@@ -185,3 +185,19 @@ def test_losses_are_zero_exactly_when_they_should_be():
     assert len(real) == 2 and real[1][0].shape[-1] < real[0][0].shape[-1], "the second scale sees a smaller image"
     assert float(L.feature_matching_loss(real, real)) == 0.0 and float(L.feature_matching_loss(real, fake)) > 0
     assert float(L.discriminator_loss(real, fake)) > 0 and float(L.generator_adversarial_loss(fake)) > 0
+
+
+def test_animation2video_losses_are_the_weighted_parts():
+    from hdtf.modeling.fapp import identity_grid
+    from hdtf.modeling.losses import ANIMATION2VIDEO_LOSS_WEIGHTS, animation2video_losses
+
+    torch.manual_seed(0)
+    image, other = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    still = identity_grid(32).expand(2, -1, -1, -1)
+    same = animation2video_losses(image, image, image, still)
+    assert float(same["l1"]) == 0.0 and float(same["ms_l1_ssim"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(same["flow_smoothness"]) == pytest.approx(0.0, abs=1e-6)
+    parts = animation2video_losses(other, image, other, still + 0.05 * torch.randn(2, 32, 32, 2))
+    assert set(parts) == {"l1", "ms_l1_ssim", "warp", "flow_smoothness", "loss"} and float(parts["warp"]) > 0.1
+    weighted = sum(w * parts[k] for k, w in ANIMATION2VIDEO_LOSS_WEIGHTS.items())
+    assert float(parts["loss"]) == pytest.approx(float(weighted), rel=1e-6)
