@@ -222,17 +222,12 @@ def test_missing_repo_is_one_clear_line(round_trip):
     assert "notfound" in error["message"].lower().replace(" ", ""), error["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="from_pretrained's error names the repo and 'RevisionNotFoundError: 404 Client "
-                                       "Error.' but not the revision that was asked for")
 def test_missing_revision_is_one_clear_line(round_trip):
     error = round_trip.result["errors"]["missing_revision"]
     assert error["type"] == "HDTFError"
     _one_clear_line(error["message"], round_trip.repo, "no-such-branch")
 
 
-@pytest.mark.xfail(strict=True, reason="push_to_hub without a token raises huggingface_hub's HfHubHTTPError as is: "
-                                       "four lines ('Client error 401 Unauthorized for url .../api/repos/create' ...), "
-                                       "not naming the repo nor the missing token")
 def test_missing_token_is_one_clear_line(round_trip):
     error = round_trip.result["errors"]["missing_token"]
     assert error["type"] == "HDTFError"
@@ -240,10 +235,6 @@ def test_missing_token_is_one_clear_line(round_trip):
     assert "token" in error["message"].lower()
 
 
-@pytest.mark.xfail(strict=True, reason="save_pretrained(dir, push_to_hub=True) without repo_id creates "
-                                       "<user>/<dir name> but uploads to the namespace-less id <dir name> "
-                                       "(modeling/generator.py:256; _upload ignores the repo id create_repo returns): "
-                                       "RepositoryNotFoundError")
 def test_save_pretrained_push_without_repo_id_uses_the_folder_name(round_trip, hub):
     assert round_trip.result["errors"]["default_repo_id"] == {"type": None, "message": ""}
     assert _pushed(hub, f"{USER}/default-name") == _local(round_trip.out / "default-name")
