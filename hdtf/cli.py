@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "generate": "generate",
     "fit-expression-basis": "fit_expression_basis",
     "evaluate": "evaluate",
+    "doctor": "doctor",
 }
 
 

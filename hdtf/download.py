@@ -5,8 +5,13 @@ Why this shape:
   once yt-dlp has finished (and merged); a killed run leaves only the working folder, never a file that looks
   complete, and yt-dlp resumes its ``.part`` file from there on the next run.
 - A video that is already on disk is never requested again, so re-running a command downloads nothing it has.
-- "Unavailable" (removed, private, 404/410, ...) is a property of the video and is recorded with yt-dlp's own words;
-  anything else (network, throttling, 403) is "failed" and worth a retry later.
+- "Unavailable" (removed, private, region-blocked, 404/410) is a property of the video and is recorded with yt-dlp's
+  own words; anything else is "failed" and worth a retry later. :func:`classify` names the cause a user can act on
+  (no JavaScript runtime, YouTube's bot check, sign-in, rate limiting) with its fix, and HTTP 429 is retried within
+  the call after a pause (``RATE_LIMIT_WAITS``) before it is recorded as failed, never as unavailable.
+- YouTube needs a JavaScript runtime to solve its player challenges (yt-dlp >= 2025.11). The ``deno`` package ships
+  one and yt-dlp is given its binary by path, so downloads work where the venv's ``bin/`` is not on PATH (cron,
+  cluster workers); ``--js-runtime NAME[:PATH]`` or ``$HDTF_JS_RUNTIME`` choose another.
 
 Whole video vs time sections (``sections``: yt-dlp ``download_ranges`` + ffmpeg stream copy), measured with
 ``benchmarks/bench_sections.py`` through the whole per-video job (60 s 1280x720 source, 16 MB; two 5 s clips):
@@ -26,7 +31,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +45,35 @@ _UNAVAILABLE = re.compile(
     r"|copyright|blocked it|has been taken down",
     re.IGNORECASE,
 )
+# What yt-dlp and YouTube say, by cause (checked in this order by classify; the rest is in _UNAVAILABLE).
+_RATE_LIMITED = re.compile(r"HTTP Error 429|Too Many Requests|rate.limit|try again later", re.IGNORECASE)
+_NO_FORMATS = re.compile(r"Requested format is not available|only images are available|No video formats found",
+                         re.IGNORECASE)
+_JS_TROUBLE = re.compile(r"JavaScript runtime|challenge solving failed|Signature solving failed|challenge solver",
+                         re.IGNORECASE)
+_REGION = re.compile(r"available in your country|not available (?:from|in) your (?:location|country|region)"
+                     r"|geo.?restrict|blocked it in your country", re.IGNORECASE)
+_PRIVATE = re.compile(r"\bprivate video\b|this video is private", re.IGNORECASE)
+_BOT_CHECK = re.compile(r"not a bot", re.IGNORECASE)
+_SIGN_IN = re.compile(r"sign in|log ?in|members.only|join this channel|age.restricted|confirm your age"
+                      r"|registered users", re.IGNORECASE)
+# yt-dlp's advice for its own command line, cut from the recorded reason (ours follows it)
+_HINTS = re.compile(r"[.;]?\s*(?:Use --|See\s+https?:|Also see\s|It is recommended|This helps protect|Learn more"
+                    r"|\(caused by )")
+
+JS_RUNTIME_ENV = "HDTF_JS_RUNTIME"
+# Pauses before the second and third try of a video that YouTube rate-limits (HTTP 429). Bounded: still limited
+# after them, the video is recorded as failed ("rate limited") and the next run tries it again.
+RATE_LIMIT_WAITS: tuple[float, ...] = (30.0, 120.0)
+COOKIES_FIX = "pass cookies of a signed-in browser: --cookies-from-browser BROWSER[:PROFILE] or --cookies FILE"
+JS_RUNTIME_FIX = (f"pip install -U 'yt-dlp[default]' deno, or choose one with --js-runtime NAME[:PATH] or "
+                  f"${JS_RUNTIME_ENV} (deno, node, bun, quickjs); hdtf doctor checks it")
+# failure kind -> recorded status ("failed" ones are tried again by the next run)
+KINDS = {
+    "rate-limited": "failed", "bot-check": "failed", "sign-in": "failed", "js-runtime": "failed",
+    "js-challenge": "failed", "cookies": "failed", "network": "failed", "http": "failed", "error": "failed",
+    "private": "unavailable", "region-blocked": "unavailable", "removed": "unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +99,7 @@ class DownloadResult:
     format: str | None = None
     sections: tuple[DownloadedSection, ...] = ()
     duration: float | None = None
+    kind: str | None = None  # why it is not done: a key of KINDS (None when done)
 
 
 class _Fields(dict):
@@ -125,12 +161,135 @@ def section_path(dest_dir: Path, video: VideoSpec, start: float, end: float) -> 
     return Path(dest_dir) / f"{video.key}.section-{start:.3f}-{end:.3f}.mp4"
 
 
+# ------------------------------------------------------------------------------------- JavaScript runtime
+
+
+@dataclass(frozen=True)
+class JsRuntime:
+    """The JavaScript runtime yt-dlp is given for YouTube, as yt-dlp itself detects it."""
+
+    name: str  # yt-dlp's name: deno, node, bun, quickjs (quickjs-ng once detected)
+    path: str | None  # the binary given to yt-dlp; None lets yt-dlp look in Python's scripts folder and on PATH
+    origin: str  # where the choice came from: --js-runtime, $HDTF_JS_RUNTIME, the deno package, PATH
+    version: str | None = None  # None: not found
+    supported: bool = False  # yt-dlp accepts this version
+    minimum: str | None = None  # the oldest version yt-dlp accepts
+
+    @property
+    def usable(self) -> bool:
+        return self.version is not None and self.supported
+
+    def describe(self) -> str:
+        """``deno 2.9.8``, ``node 20.20.2, too old (yt-dlp needs >= 22.0.0)`` or ``deno not found``."""
+        if self.version is None:
+            return f"{self.name} not found"
+        if not self.supported:
+            return f"{self.name} {self.version}, too old (yt-dlp needs >= {self.minimum})"
+        return f"{self.name} {self.version}"
+
+
+def _ytdlp_runtimes() -> dict[str, type]:
+    import yt_dlp  # noqa: F401 - importing yt_dlp registers its runtimes
+    from yt_dlp.globals import supported_js_runtimes
+
+    return dict(supported_js_runtimes.value)
+
+
+def parse_js_runtime(text: str) -> tuple[str, str | None]:
+    """``"node:/usr/bin/node"`` -> ``("node", "/usr/bin/node")``, ``"deno"`` -> ``("deno", None)`` (yt-dlp's syntax;
+    the path may also be the folder that holds the binary)."""
+    name, _, path = text.strip().partition(":")
+    name = name.strip().lower()
+    known = _ytdlp_runtimes()
+    if name not in known:
+        raise HDTFError(f"JavaScript runtime {text!r}: {name or '(empty)'} is not one of {', '.join(known)} "
+                        f"(NAME[:PATH])")
+    return name, os.path.expanduser(path.strip()) if path.strip() else None
+
+
+def js_runtime_choice(choice: str | None = None) -> tuple[str, str | None, str]:
+    """(name, path, origin): ``choice`` (``--js-runtime``), else ``$HDTF_JS_RUNTIME``, else the ``deno`` package's
+    binary, else a deno on PATH."""
+    if choice:
+        return (*parse_js_runtime(choice), "--js-runtime")
+    if os.environ.get(JS_RUNTIME_ENV, "").strip():
+        return (*parse_js_runtime(os.environ[JS_RUNTIME_ENV]), f"${JS_RUNTIME_ENV}")
+    try:
+        import deno
+
+        return "deno", deno.find_deno_bin(), "deno package"
+    except (ImportError, FileNotFoundError):
+        return "deno", None, "PATH"
+
+
+def ytdlp_js_runtimes(choice: str | None = None) -> dict[str, dict]:
+    """yt-dlp's ``js_runtimes`` parameter for the runtime of :func:`js_runtime_choice`."""
+    name, path, _ = js_runtime_choice(choice)
+    return {name: {"path": path}}
+
+
+def detect_js_runtime(choice: str | None = None) -> JsRuntime:
+    """The runtime of :func:`js_runtime_choice` as yt-dlp detects it (its own runtime class runs ``--version``)."""
+    name, path, origin = js_runtime_choice(choice)
+    runtime_cls = _ytdlp_runtimes()[name]
+    minimum = ".".join(map(str, getattr(runtime_cls, "MIN_SUPPORTED_VERSION", ()))) or None
+    info = runtime_cls(path=path).info
+    if not info:
+        return JsRuntime(name, path, origin, minimum=minimum)
+    return JsRuntime(info.name, path, origin, info.version, info.supported is not False, minimum)
+
+
+def check_js_runtime(choice: str | None = None) -> None:
+    """HDTFError when the runtime the user chose (``choice`` or ``$HDTF_JS_RUNTIME``) is not usable.
+
+    The default (the ``deno`` package) is not enforced here: a mirror (``--url-template``) needs no runtime, and a
+    YouTube download without one is recorded with :data:`JS_RUNTIME_FIX`.
+    """
+    if js_runtime_choice(choice)[2] in ("--js-runtime", f"${JS_RUNTIME_ENV}"):
+        runtime = detect_js_runtime(choice)
+        if not runtime.usable:
+            raise HDTFError(f"JavaScript runtime from {runtime.origin}: {runtime.describe()}; choose a supported "
+                            f"one (deno, node, bun, quickjs) with its path, or pip install deno and leave it unset")
+
+
+def solver_scripts_version() -> str | None:
+    """The installed yt-dlp-ejs (YouTube's challenge solver scripts, run by the JavaScript runtime), or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("yt-dlp-ejs")
+    except PackageNotFoundError:
+        return None
+
+
+def parse_browser_cookies(text: str) -> tuple[str, str | None, str | None, str | None]:
+    """``firefox``, ``chrome:Profile 1``, ``chromium+gnomekeyring:Default``, ``firefox:PROFILE::CONTAINER`` ->
+    yt-dlp's ``cookiesfrombrowser`` (browser, profile, keyring, container)."""
+    from yt_dlp.cookies import SUPPORTED_BROWSERS, SUPPORTED_KEYRINGS
+
+    spec, _, container = text.strip().partition("::")
+    head, _, profile = spec.partition(":")
+    browser, _, keyring = head.partition("+")
+    browser, keyring = browser.strip().lower(), keyring.strip().upper()
+    if browser not in SUPPORTED_BROWSERS:
+        raise HDTFError(f"cookies from browser {text!r}: {browser or '(empty)'} is not one of "
+                        f"{', '.join(sorted(SUPPORTED_BROWSERS))} (BROWSER[+KEYRING][:PROFILE][::CONTAINER])")
+    if keyring and keyring not in SUPPORTED_KEYRINGS:
+        raise HDTFError(f"cookies from browser {text!r}: keyring {keyring.lower()} is not one of "
+                        f"{', '.join(k.lower() for k in sorted(SUPPORTED_KEYRINGS))}")
+    return browser, profile.strip() or None, keyring or None, container.strip() or None
+
+
+# ----------------------------------------------------------------------------------------------- yt-dlp
+
+
 class _Log:
     """yt-dlp logger that keeps quiet (or not) and remembers the last error line for the result."""
 
     def __init__(self, quiet: bool):
         self.quiet = quiet
         self.last_error: str | None = None
+        self.warnings: list[str] = []  # what yt-dlp warned of (a missing JS runtime, unsolved challenges, ...)
 
     def debug(self, msg: str) -> None:
         if not self.quiet and not msg.startswith("[debug] "):
@@ -139,6 +298,8 @@ class _Log:
     info = debug
 
     def warning(self, msg: str) -> None:
+        if len(self.warnings) < 100:
+            self.warnings.append(msg)
         if not self.quiet:
             print(msg)
 
@@ -149,9 +310,11 @@ class _Log:
 
 
 def ytdlp_options(
-    video: VideoSpec, workdir: Path, *, cookies=None, proxy=None, rate_limit=None, retries=10, quiet=True, log=None
+    video: VideoSpec, workdir: Path, *, cookies=None, cookies_from_browser=None, proxy=None, rate_limit=None,
+    js_runtime=None, retries=10, quiet=True, log=None,
 ) -> dict:
-    """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options."""
+    """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options,
+    the JavaScript runtime (by path: see :func:`js_runtime_choice`)."""
     opts: dict = {
         "outtmpl": {"default": str(workdir / "video.%(ext)s")},
         # mp4 video + m4a audio merged to mp4 first; any single file next; then anything at all.
@@ -169,6 +332,7 @@ def ytdlp_options(
         "no_warnings": quiet,
         "noprogress": True,
         "logger": log or _Log(quiet),
+        "js_runtimes": ytdlp_js_runtimes(js_runtime),
     }
     # Resolution first: the largest format not above the reference height, else the smallest above it (the crop
     # windows refer to it). Then H.264 over AV1/VP9 at that height: both datasets were cut from H.264 downloads
@@ -178,6 +342,8 @@ def ytdlp_options(
         if not Path(cookies).is_file():
             raise HDTFError(f"cookies file {cookies} not found")
         opts["cookiefile"] = str(cookies)
+    if cookies_from_browser:
+        opts["cookiesfrombrowser"] = parse_browser_cookies(cookies_from_browser)
     if proxy:
         opts["proxy"] = proxy
     rate = parse_rate(rate_limit)
@@ -186,36 +352,95 @@ def ytdlp_options(
     return opts
 
 
-def _classify(exc: BaseException) -> str:
-    """"unavailable" when the video itself is gone (404/410, removed, private, ...), else "failed"."""
-    from yt_dlp.networking.exceptions import HTTPError, TransportError
-    from yt_dlp.utils import ExtractorError
+@dataclass(frozen=True)
+class Failure:
+    """Why a download did not happen, in terms a user can act on."""
 
+    kind: str  # a key of KINDS
+    reason: str  # the one line recorded: what happened (yt-dlp's words) and what to do about it
+
+    @property
+    def status(self) -> str:
+        return KINDS[self.kind]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it (causes, contexts, and what yt-dlp wraps in ``exc_info``)."""
     seen: set[int] = set()
-    chain: list[BaseException] = []
     todo: list[BaseException | None] = [exc]
     while todo:
         item = todo.pop()
         if item is None or id(item) in seen:
             continue
         seen.add(id(item))
-        chain.append(item)
+        yield item
         exc_info = getattr(item, "exc_info", None)
         todo += [getattr(item, "cause", None), item.__cause__, item.__context__, exc_info[1] if exc_info else None]
-    for item in chain:
-        if isinstance(item, HTTPError):
-            return "unavailable" if item.status in (404, 410) else "failed"
-    if any(isinstance(item, TransportError) for item in chain):
-        return "failed"
-    for item in chain:
-        if isinstance(item, ExtractorError) and item.expected and _UNAVAILABLE.search(item.orig_msg):
-            return "unavailable"
-    return "failed"
 
 
-def _reason(exc: BaseException, log: _Log) -> str:
-    text = log.last_error or str(exc)
-    return re.sub(r"^ERROR:\s*", "", text.strip()).splitlines()[0]
+def _words(text: str) -> str:
+    """yt-dlp's message without "ERROR:", the "[extractor] id:" prefix and its advice for its own command line."""
+    text = re.sub(r"^(?:ERROR:\s*)?(?:\[[\w:-]+\]\s*)?(?:[\w-]+:\s+)?", "", text.strip()).splitlines()[0]
+    text = _HINTS.split(text, maxsplit=1)[0].strip().rstrip(".")
+    return text or "no reason given"
+
+
+def classify(exc: BaseException, *, warnings: Sequence[str] = (), last_error: str | None = None,
+             js_runtime: str | None = None, cookies: bool = False, tries: int = 1) -> Failure:
+    """What a yt-dlp failure means for the user: a kind (:data:`KINDS`, which fixes the recorded status) and a reason.
+
+    ``warnings`` and ``last_error`` are what yt-dlp logged during the call; ``js_runtime`` the runtime option it was
+    given; ``cookies`` whether any were given (the fix for YouTube's bot check is then fresher cookies).
+    """
+    from yt_dlp.cookies import CookieLoadError
+    from yt_dlp.networking.exceptions import HTTPError, TransportError
+    from yt_dlp.utils import ExtractorError, GeoRestrictedError
+
+    chain = list(_chain(exc))
+    extractor_errors = [e for e in chain if isinstance(e, ExtractorError)]
+    http = next((e for e in chain if isinstance(e, HTTPError)), None)
+    texts = [last_error or "", *(e.orig_msg for e in extractor_errors), *(str(e) for e in chain)]
+    said = "\n".join(texts)
+    words = _words(last_error or (extractor_errors[0].orig_msg if extractor_errors else str(exc)))
+    youtube = any(str(e.ie or "").lower().startswith("youtube") for e in extractor_errors)
+
+    if any(isinstance(e, CookieLoadError) for e in chain):
+        return Failure("cookies", f"cookies could not be loaded ({words})")
+    if (http is not None and http.status == 429) or _RATE_LIMITED.search(said):
+        tried = f"{tries} tries" if tries > 1 else "1 try"
+        return Failure("rate-limited", f"rate limited ({words}) after {tried}; the next run tries again: wait "
+                                       f"(YouTube's limit lasts up to an hour), use fewer workers, or {COOKIES_FIX}")
+    js_trouble = [w for w in warnings if _JS_TROUBLE.search(w)]
+    if (_NO_FORMATS.search(said) and (youtube or js_trouble)) or _JS_TROUBLE.search(said):
+        runtime = detect_js_runtime(js_runtime)
+        if not runtime.usable:
+            return Failure("js-runtime", f"no usable JavaScript runtime for YouTube ({runtime.describe()}, from "
+                                         f"{runtime.origin}; {words}): {JS_RUNTIME_FIX}")
+        if solver_scripts_version() is None:
+            return Failure("js-runtime", f"yt-dlp-ejs, YouTube's challenge solver scripts, is not installed "
+                                         f"({words}): pip install -U 'yt-dlp[default]'")
+        if js_trouble:
+            return Failure("js-challenge", f"YouTube's player challenge was not solved with {runtime.describe()} "
+                                           f"({words}): pip install -U 'yt-dlp[default]' for the current solver")
+    if any(isinstance(e, GeoRestrictedError) for e in chain) or _REGION.search(said):
+        return Failure("region-blocked", f"blocked in this region ({words}); a --proxy in another country and "
+                                         f"--retry-unavailable can fetch it")
+    if _PRIVATE.search(said):
+        return Failure("private", f"private video ({words})")
+    if _BOT_CHECK.search(said):
+        fix = ("the cookies given were not accepted: export fresh ones from a browser signed in to YouTube" if cookies
+               else COOKIES_FIX)
+        return Failure("bot-check", f"YouTube's bot check ({words}): {fix}")
+    if _SIGN_IN.search("\n".join(e.orig_msg for e in extractor_errors)):
+        return Failure("sign-in", f"sign-in required ({words}): {COOKIES_FIX}")
+    if http is not None:
+        return Failure("removed" if http.status in (404, 410) else "http", words)
+    if any(isinstance(e, TransportError) for e in chain):
+        return Failure("network", words)
+    if any(e.expected and _UNAVAILABLE.search(e.orig_msg) and not _NO_FORMATS.search(e.orig_msg)
+           for e in extractor_errors):
+        return Failure("removed", words)
+    return Failure("error", words)
 
 
 def _format_note(info: Mapping) -> str:
@@ -225,22 +450,54 @@ def _format_note(info: Mapping) -> str:
     return " ".join(parts)
 
 
+def _extract(url: str, options, *, quiet: bool, js_runtime: str | None, cookies: bool,
+             waits: Sequence[float]) -> tuple[dict | None, Failure | None]:
+    """yt-dlp's info for ``url``, downloading it; while rate-limited, tried again after each of ``waits`` seconds.
+
+    ``options(log)`` gives fresh yt-dlp parameters for each try (yt-dlp resumes the partial file).
+    """
+    import yt_dlp
+
+    attempt = 0
+    while True:
+        log = _Log(quiet)
+        try:
+            with yt_dlp.YoutubeDL(options(log)) as ydl:
+                info = ydl.extract_info(url, download=True)
+        except yt_dlp.utils.YoutubeDLError as exc:
+            failure = classify(exc, warnings=log.warnings, last_error=log.last_error, js_runtime=js_runtime,
+                               cookies=cookies, tries=attempt + 1)
+            if failure.kind != "rate-limited" or attempt >= len(waits):
+                return None, failure
+            if not quiet:
+                print(f"rate limited; trying again in {waits[attempt]:g} s")
+            time.sleep(waits[attempt])
+            attempt += 1
+            continue
+        if info is None:
+            return None, Failure("error", _words(log.last_error or "yt-dlp returned nothing"))
+        return info, None
+
+
 def download_video(
     video: VideoSpec,
     dest_dir: Path,
     *,
     url_template: str | None = None,
     cookies: Path | None = None,
+    cookies_from_browser: str | None = None,
     proxy: str | None = None,
     rate_limit: str | None = None,
+    js_runtime: str | None = None,
     sections: Sequence[tuple[float, float]] | None = None,
     retries: int = 10,
+    rate_limit_waits: Sequence[float] = RATE_LIMIT_WAITS,
     quiet: bool = True,
 ) -> DownloadResult:
     """Download ``video`` into ``dest_dir`` as ``{key}.mp4`` (or one file per section); skip what is already there.
 
-    Never raises for a video that cannot be fetched: the result says "unavailable" or "failed" with the reason.
-    Raises HDTFError only for bad options (template, rate, cookies file).
+    Never raises for a video that cannot be fetched: the result says "unavailable" or "failed", why (``kind``) and
+    what to do (``reason``). Raises HDTFError only for bad options (template, rate, cookies, JavaScript runtime).
     """
     import yt_dlp
 
@@ -256,33 +513,32 @@ def download_video(
             return DownloadResult("done", None, format="already downloaded", sections=tuple(have))
     if not url:
         reason = f"video {video.name} has no URL in the metadata (use --url-template)"
-        return DownloadResult("failed", None, reason=reason)
+        return DownloadResult("failed", None, reason=reason, kind="error")
 
     workdir = dest_dir / f".{video.key}.partial"
     workdir.mkdir(parents=True, exist_ok=True)
-    log = _Log(quiet)
-    opts = ytdlp_options(video, workdir, cookies=cookies, proxy=proxy, rate_limit=rate_limit, retries=retries,
-                    quiet=quiet, log=log)
     missing = [(s, e) for s, e in wanted if not section_path(dest_dir, video, s, e).is_file()]
-    if wanted:
-        opts["download_ranges"] = yt_dlp.utils.download_range_func(None, missing)
-        opts["outtmpl"] = {"default": str(workdir / "section-%(section_start).3f.%(ext)s")}
-    try:
-        with yt_dlp.YoutubeDL(opts) as ydl:
-            info = ydl.extract_info(url, download=True)
-    except yt_dlp.utils.YoutubeDLError as exc:
-        status = _classify(exc)
-        if status == "unavailable" or not any(workdir.iterdir()):
+
+    def options(log: _Log) -> dict:
+        opts = ytdlp_options(video, workdir, cookies=cookies, cookies_from_browser=cookies_from_browser, proxy=proxy,
+                             rate_limit=rate_limit, js_runtime=js_runtime, retries=retries, quiet=quiet, log=log)
+        if wanted:
+            opts["download_ranges"] = yt_dlp.utils.download_range_func(None, missing)
+            opts["outtmpl"] = {"default": str(workdir / "section-%(section_start).3f.%(ext)s")}
+        return opts
+
+    info, failure = _extract(url, options, quiet=quiet, js_runtime=js_runtime,
+                             cookies=bool(cookies or cookies_from_browser), waits=rate_limit_waits)
+    if failure is not None:
+        if failure.status == "unavailable" or not any(workdir.iterdir()):
             shutil.rmtree(workdir, ignore_errors=True)  # a partial download is kept only where it can resume
-        return DownloadResult(status, None, reason=_reason(exc, log))
-    if info is None:
-        return DownloadResult("failed", None, reason=_reason(RuntimeError("yt-dlp returned nothing"), log))
+        return DownloadResult(failure.status, None, reason=failure.reason, kind=failure.kind)
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     duration = info.get("duration")
     note = _format_note(info)
     if not wanted:
         if not files or not files[0].is_file():
-            return DownloadResult("failed", None, reason="yt-dlp reported success but wrote no file")
+            return DownloadResult("failed", None, reason="yt-dlp reported success but wrote no file", kind="error")
         os.replace(files[0], final)
         shutil.rmtree(workdir, ignore_errors=True)
         return DownloadResult("done", final, format=note, duration=duration)
@@ -296,5 +552,6 @@ def download_video(
     have = tuple(DownloadedSection(s, e, section_path(dest_dir, video, s, e)) for s, e in wanted)
     absent = [f"{sec.start:.3f}-{sec.end:.3f}" for sec in have if not sec.path.is_file()]
     if absent:
-        return DownloadResult("failed", None, reason=f"sections not written: {', '.join(absent)}", sections=have)
+        return DownloadResult("failed", None, reason=f"sections not written: {', '.join(absent)}", sections=have,
+                              kind="error")
     return DownloadResult("done", None, format=note, sections=have, duration=duration)

@@ -88,6 +88,29 @@ def frame_rate(text: str) -> float | None:
     return value
 
 
+def _checked(check: Any, text: str) -> str:
+    """``text`` as given once ``check`` (a parser of hdtf.download) accepts it; argparse's error otherwise."""
+    try:
+        check(text)
+    except HDTFError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def js_runtime_spec(text: str) -> str:
+    """``NAME[:PATH]`` of a JavaScript runtime yt-dlp supports (deno, node, bun, quickjs)."""
+    from hdtf.download import parse_js_runtime
+
+    return _checked(parse_js_runtime, text)
+
+
+def browser_spec(text: str) -> str:
+    """``BROWSER[+KEYRING][:PROFILE][::CONTAINER]`` as yt-dlp reads it."""
+    from hdtf.download import parse_browser_cookies
+
+    return _checked(parse_browser_cookies, text)
+
+
 # ------------------------------------------------------------------------------------------ the two shells
 
 
@@ -191,6 +214,12 @@ class PrepareOptions:
     raw_dir: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
                                   help="folder of raw videos you already have ({subset}_{name}.mp4 or {name}.mp4)")
     cookies: Path | None = option(None, parser=Path, help="Netscape cookies file for yt-dlp")
+    cookies_from_browser: str | None = option(None, parser=browser_spec, metavar="BROWSER[:PROFILE]",
+                                              help="read YouTube cookies from a browser profile (firefox, chrome, "
+                                                   "...; yt-dlp's BROWSER[+KEYRING][:PROFILE][::CONTAINER])")
+    js_runtime: str | None = option(None, parser=js_runtime_spec, metavar="NAME[:PATH]",
+                                    help="JavaScript runtime for YouTube: deno, node, bun or quickjs, with the path "
+                                         "of its binary (default: $HDTF_JS_RUNTIME, else the deno package's)")
     proxy: str | None = option(None, help="proxy URL for yt-dlp")
     rate_limit: str | None = option(None, help="download rate limit such as 2M (bytes per second)")
     sections: bool = option(False, action="store_true", card=True, help="download only the clips' time ranges")
@@ -215,7 +244,7 @@ class PrepareOptions:
 
     def validate(self) -> None:
         """Raise HDTFError for options no video could succeed with, before any work starts."""
-        from hdtf.download import check_url_template, parse_rate
+        from hdtf.download import check_js_runtime, check_url_template, parse_browser_cookies, parse_rate
 
         if self.crop_method not in CROP_METHODS:
             raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
@@ -234,6 +263,9 @@ class PrepareOptions:
             raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
         if self.cookies is not None and not self.cookies.is_file():
             raise HDTFError(f"cookies file {self.cookies} not found")
+        if self.cookies_from_browser is not None:
+            parse_browser_cookies(self.cookies_from_browser)
+        check_js_runtime(self.js_runtime)
 
     def clip_settings(self) -> dict[str, Any]:
         """The options that change a clip's content: a done clip made with other settings is made again."""

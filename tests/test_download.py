@@ -1,7 +1,19 @@
 """download_video over the loopback server with the real yt-dlp: whole, skip-if-present, 404, network error,
-sections, URL templates, find_raw."""
+sections, URL templates, find_raw; today's YouTube: its failures classified (yt-dlp's own extractor, exceptions and
+messages), rate limits waited out, cookies from a browser profile, the JavaScript runtime."""
 
 from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import pytest
 from fixtures.sources import hdtf_sources  # noqa: F401
@@ -130,3 +142,291 @@ def test_find_raw_takes_official_names_beginning_with_a_dash(tmp_path):
     sneaky = VideoSpec("hdtf", "RD", "../escape", None, None, None, ())
     (tmp_path.parent / "escape.mp4").write_bytes(b"x")
     assert find_raw(tmp_path, sneaky) is None
+
+
+# ------------------------------------------------------------------ today's YouTube: failures a user can act on
+
+
+class _Scripted:
+    """A loopback server that answers the statuses in ``answers`` first (429, 410, ...), then serves ``root``.
+
+    It records (path, Cookie header) for every request, so a test can count tries and see the cookies sent.
+    """
+
+    def __init__(self, root: Path, answers: list[int]):
+        self.root, self.answers, self.seen = root, list(answers), []
+
+    @contextlib.contextmanager
+    def serving(self):
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(outer.root), **kwargs)
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                outer.seen.append((self.path, self.headers.get("Cookie")))
+                if outer.answers:
+                    self.send_response(outer.answers.pop(0))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                super().do_GET()
+
+        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                yield f"http://127.0.0.1:{server.server_address[1]}"
+            finally:
+                server.shutdown()
+
+
+def test_rate_limit_is_waited_out_within_the_call(hdtf_sources, tmp_path):
+    server = _Scripted(hdtf_sources.served, [429, 429])
+    with server.serving() as base:
+        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
+                                rate_limit_waits=(0.05, 0.05))
+    assert result.status == "done" and result.kind is None
+    assert result.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
+    assert [p for p, _ in server.seen][:3] == ["/RD_Alpha.mp4"] * 3  # two refused tries, then the one that worked
+
+
+def test_lasting_rate_limit_is_failed_to_retry_never_unavailable(hdtf_sources, tmp_path):
+    server = _Scripted(hdtf_sources.served, [429] * 20)
+    with server.serving() as base:
+        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
+                                rate_limit_waits=(0.05, 0.05))
+    assert (result.status, result.kind) == ("failed", "rate-limited")
+    assert len(server.seen) == 3, "tries are bounded: the first and one after each wait"
+    assert result.reason.startswith("rate limited (") and "429" in result.reason and "3 tries" in result.reason
+    assert "--cookies-from-browser" in result.reason and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("status", "expected"), [
+    (410, ("unavailable", "removed")),  # gone for good
+    (404, ("unavailable", "removed")),
+    (403, ("failed", "http")),  # forbidden today (throttling, an expired link): worth another run
+])
+def test_http_status_decides_unavailable_or_failed(hdtf_sources, tmp_path, status, expected):
+    server = _Scripted(hdtf_sources.served, [status] * 5)
+    with server.serving() as base:
+        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4", retries=0,
+                                rate_limit_waits=(0.05,))
+    assert (result.status, result.kind) == expected and str(status) in result.reason
+    assert len(server.seen) == 1
+
+
+def test_cookies_from_a_browser_profile_are_sent(hdtf_sources, tmp_path):
+    """yt-dlp reads a real Firefox profile's cookies.sqlite (its own reader) and sends the cookie."""
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    with sqlite3.connect(profile / "cookies.sqlite") as db:
+        db.execute("CREATE TABLE moz_cookies (id INTEGER PRIMARY KEY, originAttributes TEXT NOT NULL DEFAULT '', "
+                   "name TEXT, value TEXT, host TEXT, path TEXT, expiry INTEGER, isSecure INTEGER)")
+        db.execute("INSERT INTO moz_cookies (name, value, host, path, expiry, isSecure) VALUES "
+                   "('SID', 'signed-in', '127.0.0.1', '/', 4102444800, 0)")
+    server = _Scripted(hdtf_sources.served, [])
+    with server.serving() as base:
+        result = download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
+                                cookies_from_browser=f"firefox:{profile}")
+    assert result.status == "done"
+    assert server.seen and all(cookie == "SID=signed-in" for _, cookie in server.seen)
+
+
+def test_browser_cookie_spec_is_yt_dlps():
+    from hdtf.download import parse_browser_cookies
+
+    assert parse_browser_cookies("firefox") == ("firefox", None, None, None)
+    assert parse_browser_cookies("Chrome:Profile 1") == ("chrome", "Profile 1", None, None)
+    assert parse_browser_cookies("chromium+gnomekeyring:Default") == ("chromium", "Default", "GNOMEKEYRING", None)
+    assert parse_browser_cookies("firefox:/p/x::Work") == ("firefox", "/p/x", None, "Work")
+    with pytest.raises(HDTFError, match="netscape is not one of"):
+        parse_browser_cookies("netscape")
+
+
+class _Lines:
+    """A yt-dlp logger that keeps what it is told."""
+
+    def __init__(self):
+        self.warnings, self.errors = [], []
+
+    def debug(self, msg):
+        pass
+
+    info = debug
+
+    def warning(self, msg):
+        self.warnings.append(msg)
+
+    def error(self, msg):
+        self.errors.append(msg)
+
+
+def _youtube_failure(tmp_path, behave, **classify_kwargs):
+    """Run yt-dlp's own YouTube extractor class, with only its page requests replaced by ``behave(ie, video_id)``
+    (which raises with yt-dlp's helpers and YouTube's words, or returns an info dict); yt-dlp wraps and logs the
+    failure as it does for real, and :func:`classify` judges it from there."""
+    import yt_dlp
+    from yt_dlp.extractor.youtube import YoutubeIE
+
+    from hdtf.download import classify, ytdlp_options
+
+    class ScriptedYoutubeIE(YoutubeIE):
+        def _real_initialize(self):
+            pass
+
+        def _real_extract(self, url):
+            return behave(self, self._match_id(url))
+
+    lines = _Lines()
+    opts = ytdlp_options(_video("Alpha"), tmp_path, log=lines, js_runtime=classify_kwargs.get("js_runtime"))
+    with yt_dlp.YoutubeDL(opts) as ydl:
+        ydl.add_info_extractor(ScriptedYoutubeIE(ydl))
+        with pytest.raises(yt_dlp.utils.DownloadError) as caught:
+            ydl.extract_info(f"https://www.youtube.com/watch?v={'A' * 11}", ie_key="ScriptedYoutube")
+    return classify(caught.value, warnings=lines.warnings, last_error=lines.errors[-1], **classify_kwargs)
+
+
+def _unplayable(reason):
+    """What yt-dlp raises for a video YouTube will not play: YouTube's reason, plus yt-dlp's cookie hint where
+    YouTube asks to sign in (yt_dlp/extractor/youtube/_video.py)."""
+    def behave(ie, video_id):
+        text = f"{reason.rstrip('.')}. {ie._youtube_login_hint}" if "sign in" in reason.lower() else reason
+        ie.raise_no_formats(text, expected=True)
+    return behave
+
+
+def _geo_blocked(ie, video_id):
+    ie.raise_geo_restricted("The uploader has not made this video available in your country", countries=["JP"])
+
+
+# YouTube's reasons as yt-dlp reports them today
+CASES = {
+    "bot check": (_unplayable("Sign in to confirm you’re not a bot"), "failed", "bot-check"),
+    "age": (_unplayable("Sign in to confirm your age. This video may be inappropriate for some users."),
+            "failed", "sign-in"),
+    "private": (_unplayable("Private video. Sign in if you've been granted access to this video"),
+                "unavailable", "private"),
+    "removed": (_unplayable("Video unavailable. This video has been removed by the uploader"),
+                "unavailable", "removed"),
+    "terminated": (_unplayable("Video unavailable. This video is no longer available because the YouTube account "
+                               "associated with this video has been terminated."), "unavailable", "removed"),
+    "region": (_geo_blocked, "unavailable", "region-blocked"),
+    "session rate limit": (_unplayable(
+        "This content isn't available, try again later. The current session has been rate-limited by YouTube for up "
+        "to an hour. It is recommended to use `-t sleep` to add a delay between video requests to avoid exceeding "
+        "the rate limit. For more information, refer to  https://github.com/yt-dlp/yt-dlp/wiki/Extractors"
+        "#this-content-isnt-available-try-again-later"), "failed", "rate-limited"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_youtube_failures_are_classified_with_a_fix(tmp_path, case):
+    behave, status, kind = CASES[case]
+    failure = _youtube_failure(tmp_path, behave)
+    assert (failure.status, failure.kind) == (status, kind)
+    assert "https://" not in failure.reason and "Use --" not in failure.reason  # yt-dlp's own advice is cut
+    assert "\n" not in failure.reason and not failure.reason.startswith(("ERROR", "["))
+    if kind in ("bot-check", "sign-in"):
+        assert "--cookies-from-browser BROWSER[:PROFILE] or --cookies FILE" in failure.reason
+    if kind == "bot-check":
+        assert "not a bot" in failure.reason
+        given = _youtube_failure(tmp_path, behave, cookies=True)
+        assert given.kind == "bot-check" and "fresh" in given.reason
+
+
+def test_youtube_http_429_is_rate_limited(tmp_path):
+    """A 429 from yt-dlp's real networking layer, under YouTube's extractor."""
+    server = _Scripted(tmp_path, [429] * 5)
+    with server.serving() as base:
+        failure = _youtube_failure(tmp_path, lambda ie, vid: ie._download_webpage(f"{base}/watch", vid), tries=3)
+    assert (failure.status, failure.kind) == ("failed", "rate-limited")
+    assert "HTTP Error 429: Too Many Requests" in failure.reason and "3 tries" in failure.reason
+
+
+NO_RUNTIME = ("No supported JavaScript runtime could be found. Only deno is enabled by default; to use another runtime "
+              "add  --js-runtimes RUNTIME[:PATH]  to your command/config. YouTube extraction without a JS runtime has "
+              "been deprecated, and some formats may be missing. See  https://github.com/yt-dlp/yt-dlp/wiki/EJS  for "
+              "details on installing one")
+N_FAILED = ("n challenge solving failed: Some formats may be missing. Ensure you have a supported JavaScript runtime "
+            "and challenge solver script distribution installed. Review any warnings presented before this message. "
+            "For more details, refer to  https://github.com/yt-dlp/yt-dlp/wiki/EJS")
+
+
+def _only_images(warning):
+    """YouTube without solved challenges: yt-dlp warns, then only storyboard images are left to choose from."""
+    def behave(ie, video_id):
+        ie.report_warning(warning)
+        return {"id": video_id, "title": "x", "formats": [{
+            "format_id": "sb0", "url": "https://i.ytimg.com/sb/x/M0.jpg", "ext": "mhtml", "protocol": "mhtml",
+            "vcodec": "none", "acodec": "none", "format_note": "storyboard"}]}
+    return behave
+
+
+def test_missing_js_runtime_is_named_with_its_fix(tmp_path):
+    failure = _youtube_failure(tmp_path, _only_images(NO_RUNTIME), js_runtime=f"deno:{tmp_path / 'no-deno'}")
+    assert (failure.status, failure.kind) == ("failed", "js-runtime")
+    assert "(deno not found, from --js-runtime; Requested format is not available)" in failure.reason
+    assert "pip install -U 'yt-dlp[default]' deno" in failure.reason and "--js-runtime NAME[:PATH]" in failure.reason
+
+
+def test_unsolved_challenge_with_a_working_runtime_says_update(tmp_path):
+    failure = _youtube_failure(tmp_path, _only_images(N_FAILED))
+    assert (failure.status, failure.kind) == ("failed", "js-challenge")
+    assert failure.reason.startswith("YouTube's player challenge was not solved with deno ")
+
+
+def test_too_old_node_is_reported_as_unsupported(tmp_path):
+    from hdtf.download import detect_js_runtime
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node on PATH")
+    runtime = detect_js_runtime(f"node:{node}")
+    if runtime.supported:
+        pytest.skip(f"node {runtime.version} is new enough for yt-dlp")
+    failure = _youtube_failure(tmp_path, _only_images(NO_RUNTIME), js_runtime=f"node:{node}")
+    assert failure.kind == "js-runtime" and f"node {runtime.version}, too old (yt-dlp needs >= 22" in failure.reason
+
+
+# ------------------------------------------------------------------------------------ the JavaScript runtime
+
+
+def test_the_deno_package_is_given_to_yt_dlp_by_path(tmp_path, monkeypatch):
+    import deno
+
+    from hdtf.download import detect_js_runtime, ytdlp_options
+
+    monkeypatch.delenv("HDTF_JS_RUNTIME", raising=False)
+    assert ytdlp_options(_video("Alpha"), tmp_path)["js_runtimes"] == {"deno": {"path": deno.find_deno_bin()}}
+    runtime = detect_js_runtime()
+    assert runtime.usable and runtime.name == "deno" and runtime.origin == "deno package"
+    monkeypatch.setenv("HDTF_JS_RUNTIME", f"node:{tmp_path}/node")
+    assert ytdlp_options(_video("Alpha"), tmp_path)["js_runtimes"] == {"node": {"path": f"{tmp_path}/node"}}
+    assert ytdlp_options(_video("Alpha"), tmp_path, js_runtime="deno")["js_runtimes"] == {"deno": {"path": None}}
+
+
+def test_yt_dlp_reports_the_runtime_without_the_venv_on_path(tmp_path):
+    """What yt-dlp itself reports in its verbose header, run as a cron job would be (a bare PATH, no venv)."""
+    code = ("import yt_dlp\nfrom hdtf.download import ytdlp_js_runtimes\n"
+            "yt_dlp.YoutubeDL({'verbose': True, 'js_runtimes': ytdlp_js_runtimes()})\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, check=True)
+    assert re.search(r"^\[debug\] JS runtimes: deno-\d+\.\d+\.\d+$", done.stderr, re.MULTILINE), done.stderr
+
+
+def test_a_chosen_runtime_that_cannot_run_stops_the_run_before_any_work(tmp_path, monkeypatch):
+    from hdtf.options import PrepareOptions, js_runtime_spec
+
+    monkeypatch.delenv("HDTF_JS_RUNTIME", raising=False)
+    PrepareOptions(output_dir=tmp_path).validate()  # the default needs no check
+    with pytest.raises(HDTFError, match="from --js-runtime: deno not found"):
+        PrepareOptions(output_dir=tmp_path, js_runtime=f"deno:{tmp_path}/none").validate()
+    monkeypatch.setenv("HDTF_JS_RUNTIME", f"deno:{tmp_path}/none")
+    with pytest.raises(HDTFError, match=r"from \$HDTF_JS_RUNTIME: deno not found"):
+        PrepareOptions(output_dir=tmp_path).validate()
+    with pytest.raises(argparse.ArgumentTypeError, match="rhino is not one of deno, node, bun, quickjs"):
+        js_runtime_spec("rhino:/usr/bin/rhino")
