@@ -242,6 +242,7 @@ def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOpti
     result = download_video(
         video, raw_dir, url_template=options.url_template, cookies=options.cookies, proxy=options.proxy,
         rate_limit=options.rate_limit, sections=_merged_sections(todo) if options.sections else None,
+        cookies_from_browser=options.cookies_from_browser, js_runtime=options.js_runtime,
     )
     if result.status != "done":
         return None, result.status, result.reason or "download failed"
