@@ -69,12 +69,13 @@ class ClipFailed(Exception):
     """The clip could not be made; the message is the reason recorded in its status.
 
     ``retry`` False marks a failure that the same raw video and options will always give (a clip starting past the
-    video's end): the next run does not try again, so it needs no new download for it.
+    video's end): the next run does not try again, so it needs no new download for it. ``short``: the source ends
+    before the clip does (settled until short clips are allowed).
     """
 
-    def __init__(self, reason: str, retry: bool = True):
+    def __init__(self, reason: str, retry: bool = True, short: bool = False):
         super().__init__(reason)
-        self.retry = retry
+        self.retry, self.short = retry, short
 
 
 # ----------------------------------------------------------------------------------------------------- clips
@@ -190,7 +191,7 @@ def _plan_clip(
         raise ClipFailed(str(exc), retry=False) from None
     if resolved.asked_end is not None and not options.allow_short:
         short = Shortfall(resolved.start, resolved.asked_end, resolved.end, None)
-        raise ClipFailed(f"{short.reason()} (--allow-short keeps what there is)", retry=False)
+        raise ClipFailed(f"{short.reason()} (--allow-short keeps what there is)", retry=False, short=True)
     crop, notes = choose_window(clip, resolved, source, offset, media, options)
     rotated = (f"source shown rotated by {media.rotation} degrees (display matrix): windows and sizes are in the "
                f"displayed {media.width}x{media.height} frame",) if media.rotation else ()
@@ -212,7 +213,7 @@ def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
         )
     except media_mod.ShortCutError as exc:
         raise ClipFailed(f"{exc.shortfall.reason(plan.offset)} (--allow-short keeps what there is)",
-                         retry=False) from None
+                         retry=False, short=True) from None
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None
 
@@ -226,7 +227,7 @@ def _short_note(plan: _ClipPlan, facts: Any) -> str | None:
     asked_end = plan.end if plan.asked_end is None else plan.asked_end
     short = facts.shortfall or Shortfall(plan.start, asked_end, plan.end, None)
     short = replace(short, end=asked_end)
-    return (f"short: {facts.duration:.2f} s kept of the {asked_end - plan.start:.2f} s annotated; "
+    return (f"short: {facts.num_frames / facts.fps:.2f} s kept of the {asked_end - plan.start:.2f} s annotated; "
             f"{short.reason(plan.offset)}")
 
 
@@ -280,7 +281,7 @@ def _outcome(clip: ClipSpec, settings: dict[str, Any], source: dict[str, Any] | 
     except ClipSkipped as exc:  # the source and options decide it: settled until either changes
         return clip_record(clip, "skipped", str(exc), settings, retry=False, source_file=source)
     except ClipFailed as exc:
-        return clip_record(clip, "failed", str(exc), settings, retry=exc.retry, source_file=source)
+        return clip_record(clip, "failed", str(exc), settings, retry=exc.retry, short=exc.short, source_file=source)
     except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return clip_record(clip, "failed", reason, settings, retry=True)

@@ -101,9 +101,11 @@ class Shortfall:
     def reason(self, offset: float = 0.0) -> str:
         """One line, times on a timeline starting ``offset`` seconds before the cut file's (a section's start)."""
         needs = f"the clip needs {_secs(self.start + offset)}\u2013{_secs(self.end + offset)} s"
-        if self.audio_end is None or self.video_end <= self.audio_end + 1e-3:
-            return f"source ends at {_secs(self.video_end + offset)} s; {needs}"
-        return f"audio ends at {_secs(self.audio_end + offset)} s; {needs}"
+        video_short = self.video_end < self.end - 1e-6
+        audio_short = self.audio_end is not None and self.audio_end < self.end - 1e-6
+        what = "source" if video_short and (audio_short or self.audio_end is None) else (
+            "video" if video_short else "audio")
+        return f"{what} ends at {self.available_end + offset:.1f} s; {needs}"
 
 
 def _secs(t: float) -> str:

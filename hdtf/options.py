@@ -229,7 +229,7 @@ class PrepareOptions:
                                      help="try videos recorded as unavailable again")
     # ffmpeg alone leaves part of 2 cores idle, so two cuts of one video run at once by default
     clip_workers: int = option(2, parser=int, help="ffmpeg cuts of one video running at once (default 2)")
-    allow_short: bool = option(False, action="store_true", builder=True,
+    allow_short: bool = option(False, action="store_true", builder=True, card=True,
                                help="keep a clip whose source ends before the annotated end (a short download, "
                                     "audio that stops early) at the length it really has, noted in its row; "
                                     "default: such a clip fails with the reason")
