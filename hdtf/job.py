@@ -296,7 +296,8 @@ class _Raw:
 
     whole: Path | None = None
     sections: tuple[Any, ...] = ()
-    owned: bool = True  # ours to delete after its clips (unless kept): not the user's --raw-dir file, not a kept one
+    users: bool = False  # the user's --raw-dir file: never deleted
+    kept: bool = False  # in the layout and kept (--keep-raw, now or by an earlier run): not deleted after its clips
     downloaded: bool = False
     format: str | None = None
     notes: tuple[str, ...] = ()  # how the download differs from what was asked (sections fetched whole)
@@ -332,8 +333,8 @@ def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOpti
 
     local, users = _local_raw(video, options)
     if local is not None:
-        return _Raw(whole=local, owned=not (users or kept), format="raw-dir" if users else "already downloaded"), \
-            "done", ""
+        return _Raw(whole=local, users=users, kept=not users and (kept or options.keep_raw),
+                    format="raw-dir" if users else "already downloaded"), "done", ""
     result = download_video(
         video, options.layout.raw_dir, url_template=options.url_template, cookies=options.cookies,
         proxy=options.proxy, rate_limit=options.rate_limit,
@@ -342,12 +343,13 @@ def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOpti
     if result.status != "done":
         return None, result.status, result.reason or "download failed"
     fresh = result.format != "already downloaded"
-    return _Raw(whole=result.path, sections=result.sections, downloaded=fresh, format=result.format,
-                notes=result.notes), "done", ""
+    return _Raw(whole=result.path, sections=result.sections, kept=options.keep_raw,
+                downloaded=fresh, format=result.format, notes=result.notes), "done", ""
 
 
-def _release_raw(raw: _Raw, options: PrepareOptions) -> None:
-    if not raw.owned or options.keep_raw:
+def _release_raw(raw: _Raw) -> None:
+    """Delete a downloaded raw video once its clips are made, unless it is the user's or kept."""
+    if raw.users or raw.kept:
         return
     for path in [raw.whole, *(s.path for s in raw.sections)]:
         if path is not None:
@@ -405,7 +407,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         url, url_error = video_url(video, options.url_template), None
     except HDTFError as exc:
         url, url_error = None, str(exc)
-    local, _ = _local_raw(video, options)
+    local, users = _local_raw(video, options)
     source = None if local is None else file_fingerprint(local)
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
@@ -420,7 +422,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         else:
             records[clip.id] = clip_record(clip, "pending", _PENDING, settings)
             todo.append(clip)
-    kept = bool(tried.get("kept")) and local is not None
+    kept = bool(tried.get("kept")) and local is not None and not users
 
     def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
         state = _video_status(list(records.values()))
@@ -448,7 +450,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     except HDTFError as exc:  # options no download can succeed with (cookies file gone, bad rate)
         raw, state, reason = None, "failed", str(exc)
     download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None,
-                "kept": bool(raw and raw.whole and (kept or (raw.owned and options.keep_raw))),
+                "kept": bool(raw and raw.kept and raw.whole),
                 "notes": list(raw.notes) if raw else []}
     if raw is None:
         return _give_up(todo, records, state, reason, settings, finish, download)
@@ -461,7 +463,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     try:
         units = _units(raw, todo)
     except HDTFError as exc:  # an unreadable download is deleted so that the next run fetches it again
-        _release_raw(raw, replace(options, keep_raw=False))
+        _release_raw(replace(raw, kept=False))
         return _give_up(todo, records, "failed", str(exc), settings, finish, download, downloaded=raw.downloaded)
 
     def record(clip: ClipSpec, result: dict[str, Any]) -> None:
@@ -494,7 +496,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
                 cutting[pool.submit(_cut, plan, options)] = plan
         settle(list(cutting))
     if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
-        _release_raw(raw, options)
+        _release_raw(raw)
         shutil.rmtree(layout.raw_dir / f".{video.key}.partial", ignore_errors=True)
     return finish(None, downloaded=raw.downloaded, download=download, source_media=source_media)
 

@@ -149,12 +149,20 @@ class FileLock:
         token = secrets.token_hex(8)
         data = {"pid": os.getpid(), "host": socket.gethostname(), "token": token, "taken": time.time(),
                 "what": self.what}
+        text = json.dumps(data) + "\n"
         temp = self.path.with_name(f".{self.path.name}.{token}.tmp")
-        temp.write_text(json.dumps(data) + "\n", encoding="utf-8")
+        temp.write_text(text, encoding="utf-8")
         try:
             os.link(temp, self.path)  # fails when the lock exists: the file appears whole, for one creator only
         except FileExistsError:
             return False
+        except OSError:  # a file system without hard links: exclusive creation, then the content
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
         finally:
             temp.unlink(missing_ok=True)
         self.token = token
