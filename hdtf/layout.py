@@ -45,8 +45,10 @@ from hdtf.records import ClipSpec, VideoSpec, safe_name
 STATUS_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-# The record fields that name a clip's files; every one a done record names must exist for the clip to count.
-FILE_FIELDS = ("path", "audio_path", "landmarks_path")
+# The record fields that name a clip's files: the cut's own (they must exist for a done clip to count) and the extra
+# files made from it (landmarks: made again from the clip when lost, without a re-cut).
+CUT_FILE_FIELDS = ("path", "audio_path")
+EXTRA_FILE_FIELDS = ("landmarks_path",)
 
 
 @dataclass(frozen=True)
@@ -177,11 +179,11 @@ class Layout:
             return True
         if record.get("status") != "done" or (record.get("short") and not allow_short):
             return False
-        return all(self.file(record[k]).is_file() for k in ("path", "audio_path") if record.get(k))
+        return all(self.file(record[k]).is_file() for k in CUT_FILE_FIELDS if record.get(k))
 
     def missing_extras(self, record: Mapping[str, Any]) -> list[str]:
         """The extra-file fields (``landmarks_path``) a done record names whose files are gone."""
-        return [k for k in FILE_FIELDS[2:] if record.get(k) and not self.file(record[k]).is_file()]
+        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self.file(record[k]).is_file()]
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
