@@ -23,7 +23,9 @@ Whole video vs time sections (``sections``: yt-dlp ``download_ranges`` + ffmpeg 
 Sections save bytes in proportion to the part of the video the clips cover. HDTF's annotated intervals cover most
 of each video (e.g. 00:05-04:40), so whole-video download is the default: about the same bytes, one sequential
 request that yt-dlp resumes after a kill, and a raw file that other crop methods can reuse. ``--sections`` is the
-choice for long videos with short clips; a section is fetched again as a whole if its run is killed.
+choice for long videos with short clips; a section is fetched again as a whole if its run is killed. A server that
+ignores byte ranges gives sections without any stream in them (ffmpeg cannot seek into the file): every section is
+probed, and when one is unreadable the whole video is downloaded instead, with a note saying so.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hdtf.errors import HDTFError
@@ -100,6 +102,7 @@ class DownloadResult:
     sections: tuple[DownloadedSection, ...] = ()
     duration: float | None = None
     kind: str | None = None  # why it is not done: a key of KINDS (None when done)
+    notes: tuple[str, ...] = ()  # how the result differs from what was asked (sections fetched as a whole video)
 
 
 class _Fields(dict):
@@ -554,4 +557,29 @@ def download_video(
     if absent:
         return DownloadResult("failed", None, reason=f"sections not written: {', '.join(absent)}", sections=have,
                               kind="error")
+    unreadable = _unreadable_sections(have)
+    if unreadable:
+        for sec in have:
+            sec.path.unlink(missing_ok=True)
+        whole = download_video(video, dest_dir, url_template=url_template, cookies=cookies,
+                               cookies_from_browser=cookies_from_browser, proxy=proxy, rate_limit=rate_limit,
+                               js_runtime=js_runtime, retries=retries, rate_limit_waits=rate_limit_waits,
+                               quiet=quiet)
+        why = (f"sections {', '.join(unreadable)} came out without a video stream (the server ignores byte "
+               "ranges?); downloaded the whole video instead")
+        return replace(whole, notes=(*whole.notes, why)) if whole.status == "done" else replace(
+            whole, reason=f"{whole.reason} (after {why})")
     return DownloadResult("done", None, format=note, sections=have, duration=duration)
+
+
+def _unreadable_sections(have: Sequence[DownloadedSection]) -> list[str]:
+    """The sections ffprobe finds no video stream in."""
+    from hdtf.media import MediaError, probe
+
+    bad = []
+    for sec in have:
+        try:
+            probe(sec.path, timeline=False)
+        except MediaError:
+            bad.append(f"{sec.start:.3f}-{sec.end:.3f}")
+    return bad

@@ -3,10 +3,17 @@
 ``process_video`` is the one unit of work every executor runs (``hdtf.executors``; the ``datasets`` builders run it
 through them too). It is a plain top-level function of picklable arguments, safe to run again at any time:
 
-- the status file is the source of truth: a clip counts as done only when its status says so AND its files exist
-  (``Layout.clip_is_done``); it is rewritten atomically after every clip, so a run killed at any moment loses at most
-  one clip;
-- clip files are written by ``media.cut_clip`` under temporary names and renamed when complete;
+- one run at a time per video: the job holds the video's lock (``Layout.lock``) while it reads, downloads, cuts and
+  records; a second run on the same folder waits for it (saying so in one line) or, past ``--lock-wait``, leaves the
+  video to the first (result "locked", nothing touched);
+- the status file is the source of truth: a clip counts as done only when its status says so, its files exist and
+  nothing it was made from has changed (``Layout.clip_is_settled``: annotation, source identity, cut options); it is
+  rewritten atomically after every clip, so a run killed at any moment loses at most one clip;
+- what is still valid is kept: extra per-clip files (landmarks) are added to finished clips without a download or a
+  re-cut, and a raw video kept by ``--keep-raw`` stays kept and is used again;
+- clip files are written by ``media.cut_clip`` under temporary names, verified against the request (frames, audio,
+  size, window) and renamed when right; a clip whose source ends early fails with where it ends, or is kept short
+  and says so with ``--allow-short``;
 - a clip failure is recorded and the other clips go on; nothing but a programming error escapes (and an executor
   turns that into the video's failed result with :func:`crashed`).
 
@@ -16,7 +23,9 @@ Where the faces stage plugs in: :func:`choose_window` (the single place a clip's
 
 from __future__ import annotations
 
+import logging
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -26,9 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import clip_record
+from hdtf.layout import clip_record, file_fingerprint
+from hdtf.lock import LockBusy
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,7 +48,7 @@ class VideoResult:
     """What one ``process_video`` call did (the same facts are in ``status/{key}.json``)."""
 
     key: str
-    status: str  # "done" | "partial" | "failed" | "unavailable" | "skipped"
+    status: str  # "done" | "partial" | "failed" | "unavailable" | "skipped" | "locked" (left to another run)
     reason: str | None
     clips: list[dict[str, Any]] = field(default_factory=list)
     downloaded: bool = False
@@ -57,12 +69,13 @@ class ClipFailed(Exception):
     """The clip could not be made; the message is the reason recorded in its status.
 
     ``retry`` False marks a failure that the same raw video and options will always give (a clip starting past the
-    video's end): the next run does not try again, so it needs no new download for it.
+    video's end): the next run does not try again, so it needs no new download for it. ``short``: the source ends
+    before the clip does (settled until short clips are allowed).
     """
 
-    def __init__(self, reason: str, retry: bool = True):
+    def __init__(self, reason: str, retry: bool = True, short: bool = False):
         super().__init__(reason)
-        self.retry = retry
+        self.retry, self.short = retry, short
 
 
 # ----------------------------------------------------------------------------------------------------- clips
@@ -95,16 +108,33 @@ def choose_window(
         return resolved.crop, []
     if options.crop_method == "auto" and resolved.crop is not None:
         return resolved.crop, []
-    from hdtf.face.clips import clip_window
     from hdtf.face.detect import NoFaceError
 
     try:
-        return clip_window(source, resolved.start - offset, resolved.end - offset, (media.width, media.height),
-                           clip.crop_ratio, options.fps)
+        return _face_window(clip, resolved.start - offset, resolved.end - offset, source, media, options)
     except NoFaceError as exc:
         raise ClipFailed(str(exc), retry=False) from None
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None
+
+
+def _face_window(clip: ClipSpec, start: float, end: float, source: Path, media: Any,
+                 options: PrepareOptions) -> tuple[CropBox, list[str]]:
+    """The tracked face window in ``source``'s displayed pixels. The tracker's decoder (PyAV) shows frames as
+    stored, so a source with a display rotation is tracked on an upright copy of the clip's span (ffmpeg turns it),
+    and the window scaled back to the displayed frame."""
+    from hdtf import media as media_mod
+    from hdtf.face.clips import TRACK_WIDTH, clip_window
+
+    if not media.rotation:
+        return clip_window(source, start, end, (media.width, media.height), clip.crop_ratio, options.fps)
+    with tempfile.TemporaryDirectory(prefix="hdtf-upright-") as tmp:
+        upright = media_mod.upright_copy(source, Path(tmp) / "upright.mp4", start=start, end=end,
+                                         width=min(TRACK_WIDTH, media.width))
+        box, notes = clip_window(Path(tmp) / "upright.mp4", 0.0, end - start, (upright.width, upright.height),
+                                 clip.crop_ratio, options.fps)
+    box, _ = box.scaled(media.width / upright.width).fit_into(media.width, media.height)
+    return box, [*notes, f"landmark window tracked on an upright copy (display rotation {media.rotation} degrees)"]
 
 
 def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
@@ -136,6 +166,8 @@ class _ClipPlan:
     end: float
     crop: CropBox | None
     notes: tuple[str, ...]
+    offset: float = 0.0  # source time of ``source``'s time 0 (a section's start)
+    asked_end: float | None = None  # in ``source``'s time, when the source ends before the annotated end
 
 
 def _plan_clip(
@@ -149,15 +181,23 @@ def _plan_clip(
     """Resolve the clip and choose its window (may track faces). ``offset``: source time of ``source``'s time 0."""
     from hdtf.sources import get_source
 
+    from hdtf.media import Shortfall
+
     if not media.has_audio:
         raise ClipSkipped("the source video has no audio track; talking-face clips need speech")
     try:
         resolved = get_source(clip.source).resolve_clip(clip, media, keyframes)
     except ValueError as exc:
         raise ClipFailed(str(exc), retry=False) from None
+    if resolved.asked_end is not None and not options.allow_short:
+        short = Shortfall(resolved.start, resolved.asked_end, resolved.end, None)
+        raise ClipFailed(f"{short.reason()} (--allow-short keeps what there is)", retry=False, short=True)
     crop, notes = choose_window(clip, resolved, source, offset, media, options)
+    rotated = (f"source shown rotated by {media.rotation} degrees (display matrix): windows and sizes are in the "
+               f"displayed {media.width}x{media.height} frame",) if media.rotation else ()
+    asked_end = None if resolved.asked_end is None else resolved.asked_end - offset
     return _ClipPlan(clip, source, media, resolved.start - offset, resolved.end - offset, crop,
-                     (*resolved.notes, *notes))
+                     (*rotated, *resolved.notes, *notes), offset, asked_end)
 
 
 def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
@@ -169,37 +209,79 @@ def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
         return media_mod.cut_clip(
             plan.source, files.video, start=plan.start, end=plan.end, crop=plan.crop, size=options.size,
             fps=options.fps, sample_rate=options.sample_rate, dst_wav=files.audio, deinterlace=plan.media.interlaced,
-            info=plan.media,
+            info=plan.media, allow_short=options.allow_short,
         )
+    except media_mod.ShortCutError as exc:
+        raise ClipFailed(f"{exc.shortfall.reason(plan.offset)} (--allow-short keeps what there is)",
+                         retry=False, short=True) from None
     except HDTFError as exc:
         raise ClipFailed(str(exc)) from None
 
 
-def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions) -> dict[str, Any]:
+def _short_note(plan: _ClipPlan, facts: Any) -> str | None:
+    """How a clip kept with ``allow_short`` differs from its annotation (None: it does not)."""
+    from hdtf.media import Shortfall
+
+    if facts.shortfall is None and plan.asked_end is None:
+        return None
+    asked_end = plan.end if plan.asked_end is None else plan.asked_end
+    short = facts.shortfall or Shortfall(plan.start, asked_end, plan.end, None)
+    short = replace(short, end=asked_end)
+    return (f"short: {facts.num_frames / facts.fps:.2f} s kept of the {asked_end - plan.start:.2f} s annotated; "
+            f"{short.reason(plan.offset)}")
+
+
+def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: dict[str, Any]) -> dict[str, Any]:
     """Extra per-clip files and the clip's done record, once its cut has finished (its error re-raised here)."""
     facts = cut.result()
     layout, media = options.layout, plan.media
     files = layout.clip_files(plan.clip.id)
     extra, extra_notes = extra_outputs(plan.clip, options)
+    short = _short_note(plan, facts)
+    crop = facts.applied_crop
     return clip_record(
         plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
         audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
         num_frames=facts.num_frames,
         width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
-        source_width=media.width, source_height=media.height,
-        applied_crop=None if plan.crop is None else list(plan.crop.as_tuple()),
-        adjustments=[*plan.notes, *extra_notes], **extra,
+        source_width=media.width, source_height=media.height, rotation=media.rotation, short=short is not None,
+        source_file=source, applied_crop=None if crop is None else list(crop.as_tuple()),
+        adjustments=[*plan.notes, *([short] if short else []), *extra_notes], **extra,
     )
 
 
-def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[..., Any], *args: Any) -> Any:
-    """``step(*args)``, or the clip's skipped/failed record when it raises: one clip never stops the others."""
+def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions) -> dict[str, Any]:
+    """A settled done clip with the extra files these options ask for (landmarks), made from its mp4: no download,
+    no re-cut. Extra files it names that are gone and no longer asked for are dropped from the record."""
+    record = dict(record)
+    missing = options.layout.missing_extras(record)
+    wants = options.landmarks and (not record.get("landmarks_path") or "landmarks_path" in missing)
+    if not wants:
+        for key in missing:
+            record[key] = None
+        return record
+    extra, notes = extra_outputs(clip, options)
+    kept = [n for n in record.get("adjustments") or [] if not n.startswith("landmarks: ")]
+    record.update(extra, adjustments=[*kept, *notes], settings=options.clip_settings())
+    return record
+
+
+def _needs_extras(record: dict[str, Any], options: PrepareOptions) -> bool:
+    if record.get("status") != "done":
+        return False
+    return bool(options.layout.missing_extras(record)) or (options.landmarks and not record.get("landmarks_path"))
+
+
+def _outcome(clip: ClipSpec, settings: dict[str, Any], source: dict[str, Any] | None, step: Callable[..., Any],
+             *args: Any) -> Any:
+    """``step(*args)``, or the clip's skipped/failed record when it raises: one clip never stops the others.
+    ``source`` (the raw file's fingerprint) is recorded with a final outcome, which holds only while it is the same."""
     try:
         return step(*args)
-    except ClipSkipped as exc:
-        return clip_record(clip, "skipped", str(exc), settings)
+    except ClipSkipped as exc:  # the source and options decide it: settled until either changes
+        return clip_record(clip, "skipped", str(exc), settings, retry=False, source_file=source)
     except ClipFailed as exc:
-        return clip_record(clip, "failed", str(exc), settings, retry=exc.retry)
+        return clip_record(clip, "failed", str(exc), settings, retry=exc.retry, short=exc.short, source_file=source)
     except Exception as exc:  # an unexpected error in one clip (disk full, a bug) must not stop the others
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return clip_record(clip, "failed", reason, settings, retry=True)
@@ -214,9 +296,11 @@ class _Raw:
 
     whole: Path | None = None
     sections: tuple[Any, ...] = ()
-    owned: bool = True  # downloaded by us (deleted after its clips unless keep_raw), not the user's --raw-dir file
+    users: bool = False  # the user's --raw-dir file: never deleted
+    kept: bool = False  # in the layout and kept (--keep-raw, now or by an earlier run): not deleted after its clips
     downloaded: bool = False
     format: str | None = None
+    notes: tuple[str, ...] = ()  # how the download differs from what was asked (sections fetched whole)
 
 
 def _merged_sections(clips: Sequence[ClipSpec]) -> list[tuple[float, float]]:
@@ -229,29 +313,44 @@ def _merged_sections(clips: Sequence[ClipSpec]) -> list[tuple[float, float]]:
     return [(s, e) for s, e in spans]
 
 
-def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions) -> tuple[_Raw | None, str, str]:
-    """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had."""
-    from hdtf.download import download_video, find_raw, raw_name
+def _local_raw(video: VideoSpec, options: PrepareOptions) -> tuple[Path | None, bool]:
+    """The whole raw video already at hand: (path, the user's own file); (None, False) when it must be fetched."""
+    from hdtf.download import find_raw, raw_name
 
     if options.raw_dir is not None:
         found = find_raw(options.raw_dir, video)
         if found is not None:
-            return _Raw(whole=found, owned=False, format="raw-dir"), "done", ""
-    raw_dir = options.layout.raw_dir
-    already = (raw_dir / raw_name(video)).is_file()
+            return found, True
+    ours = options.layout.raw_dir / raw_name(video)
+    return (ours, False) if ours.is_file() else (None, False)
+
+
+def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions,
+                kept: bool) -> tuple[_Raw | None, str, str]:
+    """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had. ``kept``: a raw
+    video in the layout was kept by an earlier run (--keep-raw) and stays."""
+    from hdtf.download import download_video
+
+    local, users = _local_raw(video, options)
+    if local is not None:
+        return _Raw(whole=local, users=users, kept=not users and (kept or options.keep_raw),
+                    format="raw-dir" if users else "already downloaded"), "done", ""
     result = download_video(
-        video, raw_dir, url_template=options.url_template, cookies=options.cookies, proxy=options.proxy,
-        rate_limit=options.rate_limit, sections=_merged_sections(todo) if options.sections else None,
+        video, options.layout.raw_dir, url_template=options.url_template, cookies=options.cookies,
+        proxy=options.proxy, rate_limit=options.rate_limit,
+        sections=_merged_sections(todo) if options.sections else None,
         cookies_from_browser=options.cookies_from_browser, js_runtime=options.js_runtime,
     )
     if result.status != "done":
         return None, result.status, result.reason or "download failed"
-    fresh = result.format != "already downloaded" and not already
-    return _Raw(whole=result.path, sections=result.sections, downloaded=fresh, format=result.format), "done", ""
+    fresh = result.format != "already downloaded"
+    return _Raw(whole=result.path, sections=result.sections, kept=options.keep_raw,
+                downloaded=fresh, format=result.format, notes=result.notes), "done", ""
 
 
-def _release_raw(raw: _Raw, options: PrepareOptions) -> None:
-    if not raw.owned or options.keep_raw:
+def _release_raw(raw: _Raw) -> None:
+    """Delete a downloaded raw video once its clips are made, unless it is the user's or kept."""
+    if raw.users or raw.kept:
         return
     for path in [raw.whole, *(s.path for s in raw.sections)]:
         if path is not None:
@@ -277,30 +376,62 @@ def _video_status(records: Sequence[dict[str, Any]]) -> str:
 def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     """Make every clip of ``video`` that is not done yet; record the outcome in ``status/{key}.json``.
 
-    Never raises for a bad video or clip (the status says what happened), so any executor can map it over a list.
+    Holds the video's lock throughout (waiting for another run that holds it, up to ``options.lock_wait``). Never
+    raises for a bad video or clip (the status says what happened), so any executor can map it over a list.
     """
-    from hdtf import media as media_mod
-
     began = time.monotonic()
+    lock = options.layout.lock(video.key)
+    try:
+        lock.acquire(options.lock_wait, on_wait=log.warning)
+    except LockBusy as exc:
+        log.warning("%s", exc)
+        return VideoResult(video.key, "locked", str(exc), elapsed=time.monotonic() - began)
+    try:
+        result = _process_video(video, options)
+    finally:
+        lock.release()
+    result.elapsed = time.monotonic() - began
+    return result
+
+
+def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
+    """:func:`process_video` under the video's lock."""
+    from hdtf import media as media_mod
+    from hdtf.download import video_url
+
     layout = options.layout
-    settings = options.clip_settings()
+    settings, cut_settings = options.clip_settings(), options.cut_settings()
     previous = layout.read_status(video.key) or {}
+    tried = previous.get("download") or {}
     old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
+    try:
+        url, url_error = video_url(video, options.url_template), None
+    except HDTFError as exc:
+        url, url_error = None, str(exc)
+    local, users = _local_raw(video, options)
+    source = None if local is None else file_fingerprint(local)
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
     for clip in video.clips:
-        if clip.id in old and layout.clip_is_done(old[clip.id], settings):
-            records[clip.id] = old[clip.id]
+        record = old.get(clip.id)
+        if record is not None and layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short):
+            if _needs_extras(record, options):
+                record = _outcome(clip, settings, source, _with_extras, record, clip, options)
+            records[clip.id] = record
         elif (why := cannot_crop(clip, options)) is not None:
             records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
             records[clip.id] = clip_record(clip, "pending", _PENDING, settings)
             todo.append(clip)
+    kept = bool(tried.get("kept")) and local is not None and not users
 
     def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
         state = _video_status(list(records.values()))
+        for clip_id, result in records.items():
+            if result["status"] != "done" and (old.get(clip_id) or {}).get("status") == "done":
+                layout.discard_clip(clip_id)  # files of an earlier cut that no longer answers for the clip
         layout.write_status(video, state, reason, records.values(), **extra)
-        return VideoResult(video.key, state, reason, list(records.values()), downloaded, time.monotonic() - began)
+        return VideoResult(video.key, state, reason, list(records.values()), downloaded)
 
     if not todo:
         if previous.get("clips") == list(records.values()) and previous.get("status") == _video_status(old.values()):
@@ -308,35 +439,37 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         return finish(previous.get("reason"), download=previous.get("download"),
                       source_media=previous.get("source_media"))
 
-    from hdtf.download import video_url
-
-    try:
-        url = video_url(video, options.url_template)
-    except HDTFError as exc:
-        return _give_up(todo, records, "failed", str(exc), settings, finish, None)
-    tried = previous.get("download") or {}
+    if url_error is not None and local is None:
+        return _give_up(todo, records, "failed", url_error, settings, finish, None)
     if (previous.get("status") == "unavailable" and not options.retry_unavailable and tried.get("url") == url
-            and url is not None):
+            and url is not None and local is None):
         reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 
     try:
-        raw, state, reason = _obtain_raw(video, todo, options)
+        raw, state, reason = _obtain_raw(video, todo, options, kept)
     except HDTFError as exc:  # options no download can succeed with (cookies file gone, bad rate)
         raw, state, reason = None, "failed", str(exc)
-    download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None}
+    download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None,
+                "kept": bool(raw and raw.kept and raw.whole),
+                "notes": list(raw.notes) if raw else []}
     if raw is None:
         return _give_up(todo, records, state, reason, settings, finish, download)
+    if raw.whole is not None:
+        source = file_fingerprint(raw.whole) if raw.whole != local else source
+    download["raw"] = source
 
     layout.write_status(video, "running", None, records.values(), download=download)
     source_media: dict[str, Any] | None = None
     try:
         units = _units(raw, todo)
     except HDTFError as exc:  # an unreadable download is deleted so that the next run fetches it again
-        _release_raw(raw, replace(options, keep_raw=False))
+        _release_raw(replace(raw, kept=False))
         return _give_up(todo, records, "failed", str(exc), settings, finish, download, downloaded=raw.downloaded)
 
     def record(clip: ClipSpec, result: dict[str, Any]) -> None:
+        if result["status"] == "done" and raw.notes:
+            result["adjustments"] = [*raw.notes, *result["adjustments"]]
         records[clip.id] = result
         layout.write_status(video, "running", None, records.values(), download=download, source_media=source_media)
 
@@ -348,13 +481,14 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         def settle(futures: Iterable[Future]) -> None:
             for future in futures:
                 plan = cutting.pop(future)
-                record(plan.clip, _outcome(plan.clip, settings, _finish_clip, plan, future, options))
+                record(plan.clip, _outcome(plan.clip, settings, source, _finish_clip, plan, future, options, source))
 
-        for source, offset, info, clips in units:
+        for unit_source, offset, info, clips in units:
             source_media = source_media or asdict(info)
-            keyframes = _lazy_keyframes(source, offset, media_mod)
+            keyframes = _lazy_keyframes(unit_source, offset, media_mod)
             for clip in clips:
-                plan = _outcome(clip, settings, _plan_clip, clip, source, info, offset, options, keyframes)
+                plan = _outcome(clip, settings, source, _plan_clip, clip, unit_source, info, offset, options,
+                                keyframes)
                 if not isinstance(plan, _ClipPlan):
                     record(clip, plan)
                     continue
@@ -363,7 +497,7 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
                 cutting[pool.submit(_cut, plan, options)] = plan
         settle(list(cutting))
     if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
-        _release_raw(raw, options)
+        _release_raw(raw)
         shutil.rmtree(layout.raw_dir / f".{video.key}.partial", ignore_errors=True)
     return finish(None, downloaded=raw.downloaded, download=download, source_media=source_media)
 

@@ -1,8 +1,9 @@
 """A tiny HTTP server for a local folder, so yt-dlp and ffmpeg can be exercised end to end without the internet.
 
 Tests and the demo serve generated videos with it. It answers GET and HEAD, honours single byte ranges (ffmpeg and
-yt-dlp seek and resume with them), returns 404 for missing files, logs nothing, and can record every request it
-served so a caller can check, for example, that a second run downloaded nothing.
+yt-dlp seek and resume with them; ``ranges=False`` imitates a server that ignores them and always sends the whole
+file), returns 404 for missing files, logs nothing, and can record every request it served so a caller can check,
+for example, that a second run downloaded nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class _Handler(SimpleHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
-    def __init__(self, *args, record: list[ServedRequest] | None = None, rate: float | None = None, **kwargs):
-        self._record, self._rate = record, rate
+    def __init__(self, *args, record: list[ServedRequest] | None = None, rate: float | None = None,
+                 ranges: bool = True, **kwargs):
+        self._record, self._rate, self._ranges = record, rate, ranges
         self._range: tuple[int, int] | None = None
         self._status = 0
         super().__init__(*args, **kwargs)
@@ -58,7 +60,7 @@ class _Handler(SimpleHTTPRequestHandler):
             self.send_error(HTTPStatus.NOT_FOUND, "File not found")
             return None
         size = os.path.getsize(path)
-        wanted = _RANGE.match(self.headers.get("Range", "").strip())
+        wanted = _RANGE.match(self.headers.get("Range", "").strip()) if self._ranges else None
         if wanted is None or not any(wanted.groups()):
             return super().send_head()
         first, last = wanted.groups()
@@ -84,7 +86,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return f
 
     def end_headers(self):
-        if self._range is None and self._status == HTTPStatus.OK:
+        if self._range is None and self._status == HTTPStatus.OK and self._ranges:
             self.send_header("Accept-Ranges", "bytes")
         super().end_headers()
 
@@ -132,14 +134,15 @@ class _QuietServer(ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def serve_directory(
-    root: Path, record: list[ServedRequest] | None = None, rate: float | None = None
+    root: Path, record: list[ServedRequest] | None = None, rate: float | None = None, ranges: bool = True
 ) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 (ephemeral port) in a background thread; yield the base URL (no trailing slash).
 
     If ``record`` is given, every answered request is appended to it as a :class:`ServedRequest`. ``rate`` (bytes
     per second per response) imitates a real network link, so benchmarks measure transfer cost, not memcpy.
+    ``ranges`` False: Range headers are ignored (a plain 200 with the whole file, no ``Accept-Ranges``).
     """
-    handler = functools.partial(_Handler, directory=str(root), record=record, rate=rate)
+    handler = functools.partial(_Handler, directory=str(root), record=record, rate=rate, ranges=ranges)
     server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, name="hdtf-loopback", daemon=True)
     thread.start()

@@ -8,6 +8,7 @@ the aggregate. Where the files are is :mod:`hdtf.layout`'s business.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -20,6 +21,18 @@ from hdtf.layout import MANIFEST, Layout
 from hdtf.records import ParseReport
 
 MANIFEST_VERSION = 1
+
+# Kinds of notes on done clips that `hdtf status` counts (first match wins), from the notes' own words.
+NOTE_KINDS = (
+    ("short clips (kept with --allow-short; true duration recorded)", re.compile(r"^short: ")),
+    ("rotated sources (display matrix)", re.compile(r"display matrix|display rotation")),
+    ("re-acquired faces", re.compile(r"re-?acquir", re.IGNORECASE)),
+    ("whole downloads instead of sections", re.compile(r"byte ranges")),
+    ("scaled windows", re.compile(r"\bscaled\b")),
+    ("windows made square", re.compile(r"square")),
+    ("windows moved into the frame", re.compile(r"adjusted to|moved|shifted")),
+    ("ends truncated", re.compile(r"truncated")),
+)
 
 
 def load_manifest(output_dir: str | Path) -> dict[str, Any]:
@@ -106,10 +119,30 @@ def summarize(output_dir: str | Path, max_reasons: int = 20) -> str:
             lines.append(f"  {len(ids):5d} {status}: {reason} [{example}]")
         if len(ranked) > max_reasons:
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
+    lines += _note_lines(done)
     issues = manifest.get("parse_report") or []
     if issues:
         lines.append(f"metadata: {len(issues)} issue(s) ({_counts(Counter(i.get('action') for i in issues))})")
     return "\n".join(lines)
+
+
+def _note_lines(done: list[dict[str, Any]]) -> list[str]:
+    """Done clips per kind of note (a clip counts once per kind), the most frequent first, with examples."""
+    kinds: dict[str, list[str]] = defaultdict(list)
+    for clip in done:
+        seen = set()
+        for note in clip.get("adjustments") or []:
+            kind = next((label for label, pattern in NOTE_KINDS if pattern.search(note)), "other notes")
+            if kind not in seen:
+                seen.add(kind)
+                kinds[kind].append(clip.get("id", "?"))
+    if not kinds:
+        return []
+    lines = ["notes on done clips, by kind:"]
+    for kind, ids in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        example = ", ".join(ids[:3]) + (", ..." if len(ids) > 3 else "")
+        lines.append(f"  {len(ids):5d} {kind} [{example}]")
+    return lines
 
 
 def _counts(counter: Counter) -> str:

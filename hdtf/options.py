@@ -22,6 +22,9 @@ cache_key      enters the builder's config id (default True; False for where-to-
 canonical      ``"path"`` (resolved) or ``"set"`` (sorted, unique): spellings of one choice share one config id
 clip           changes a clip's content: part of :meth:`PrepareOptions.clip_settings` (a done clip made with other
                values is made again)
+extra          (with ``clip``) only adds per-clip files made from a finished clip (landmarks): turning it on adds
+               them to finished clips, without a download or a re-cut; it is left out of :meth:`cut_settings`
+contents       a path whose files' contents (not only its name) key a builder's cache (a metadata folder)
 folder_key     keys a builder's default prepared-clips folder (what the clips are made from, and how)
 card           shown in an export's dataset card (default: the value of ``clip``)
 =============  ======================================================================================================
@@ -39,8 +42,14 @@ from hdtf.errors import HDTFError
 from hdtf.layout import Layout
 
 CROP_METHODS = ("fixed", "landmarks", "auto")
+# Bounds no clip can succeed outside of: libx264 needs even sides, and no source of these datasets has a frame side
+# beyond 4K; audio rates beyond those of any real recording are a typo.
+MIN_SIZE, MAX_SIZE = 16, 4096
+MAX_FPS = 240.0
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 192000
 _DEFAULTS = {"flag": None, "parser": None, "choices": None, "action": None, "metavar": None, "required": False,
-             "cli": True, "builder": False, "cache_key": True, "canonical": None, "clip": False, "folder_key": False}
+             "cli": True, "builder": False, "cache_key": True, "canonical": None, "clip": False, "folder_key": False,
+             "extra": False, "contents": False}
 
 
 def option(default: Any = MISSING, *, help: str, **meta: Any) -> Any:  # noqa: A002 - argparse's own word
@@ -73,6 +82,27 @@ def names(text: str) -> list[str]:
 def single(text: str) -> list[str]:
     """One name as a one-item selection: a flag that picks one value of a list option (a source's ``--split``)."""
     return [text.strip()]
+
+
+def size_or_none(text: str) -> int | None:
+    """A whole number of pixels or samples, or ``none`` (keep the source's)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or 'none', not {text!r}") from None
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds (``0`` allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds cannot be negative: {text!r}")
+    return value
 
 
 def frame_rate(text: str) -> float | None:
@@ -197,14 +227,15 @@ class PrepareOptions:
     crop_method: str = option("fixed", choices=CROP_METHODS, builder=True, clip=True, folder_key=True,
                               help="fixed: the metadata crop window; landmarks: track the face; auto: metadata, "
                                    "else face")
-    size: int | None = option(512, parser=int, builder=True, clip=True, folder_key=True,
-                              help="output side in pixels (default 512)")
+    size: int | None = option(512, parser=size_or_none, builder=True, clip=True, folder_key=True,
+                              help=f"output side in pixels, even, {MIN_SIZE}..{MAX_SIZE} (default 512), or 'none' "
+                                   "to keep the window's size")
     fps: float | None = option(25.0, parser=frame_rate, builder=True, clip=True, folder_key=True,
                                help="output frame rate, or 'none' to keep the source's")
-    sample_rate: int | None = option(16000, parser=int, builder=True, clip=True, folder_key=True,
-                                     help="audio sample rate (default 16000, mono)")
+    sample_rate: int | None = option(16000, parser=size_or_none, builder=True, clip=True, folder_key=True,
+                                     help="audio sample rate (default 16000, mono), or 'none' to keep the source's")
     landmarks: bool | None = option(None, action=argparse.BooleanOptionalAction, builder=True, clip=True,
-                                    folder_key=True,
+                                    extra=True,
                                     help="store 68-point landmark tracks per clip (default: on with --crop-method "
                                          "landmarks)")
     keep_raw: bool = option(False, action="store_true", help="keep downloaded raw videos in OUTPUT/raw")
@@ -227,6 +258,13 @@ class PrepareOptions:
                                      help="try videos recorded as unavailable again")
     # ffmpeg alone leaves part of 2 cores idle, so two cuts of one video run at once by default
     clip_workers: int = option(2, parser=int, help="ffmpeg cuts of one video running at once (default 2)")
+    allow_short: bool = option(False, action="store_true", builder=True, card=True,
+                               help="keep a clip whose source ends before the annotated end (a short download, "
+                                    "audio that stops early) at the length it really has, noted in its row; "
+                                    "default: such a clip fails with the reason")
+    lock_wait: float | None = option(None, parser=seconds, builder=True, cache_key=False, metavar="SECONDS",
+                                     help="how long to wait for a video that another run is preparing in the same "
+                                          "OUTPUT (default: until it is done; 0: leave it to that run)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
@@ -248,14 +286,16 @@ class PrepareOptions:
 
         if self.crop_method not in CROP_METHODS:
             raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
-        if self.size is not None and self.size < 16:
-            raise HDTFError(f"output size {self.size} is too small (at least 16 pixels)")
+        _check_number("output size", self.size, int, MIN_SIZE, MAX_SIZE, "pixels")
+        if self.size is not None and self.size % 2:
+            raise HDTFError(f"output size {self.size} must be even (H.264 with 4:2:0 colour needs even sides): use "
+                            f"{self.size - 1} or {self.size + 1}")
         if self.fps is not None and not self.fps > 0:
             raise HDTFError(f"fps {self.fps} must be positive (or None to keep the source rate)")
-        if self.clip_workers < 1:
-            raise HDTFError(f"clip workers {self.clip_workers} must be at least 1")
-        if self.sample_rate is not None and self.sample_rate < 1000:
-            raise HDTFError(f"sample rate {self.sample_rate} is too low")
+        _check_number("fps", self.fps, (int, float), 0, MAX_FPS, "frames per second")
+        _check_number("sample rate", self.sample_rate, int, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz")
+        _check_number("clip workers", self.clip_workers, int, 1, None, "")
+        _check_number("lock wait", self.lock_wait, (int, float), 0, None, "seconds")
         if self.url_template is not None:
             check_url_template(self.url_template)
         parse_rate(self.rate_limit)
@@ -268,14 +308,32 @@ class PrepareOptions:
         check_js_runtime(self.js_runtime)
 
     def clip_settings(self) -> dict[str, Any]:
-        """The options that change a clip's content: a done clip made with other settings is made again."""
+        """The options that change a clip's content (recorded with every clip)."""
         return {f.name: getattr(self, f.name) for f in option_fields(PrepareOptions, clip=True)}
+
+    def cut_settings(self) -> dict[str, Any]:
+        """The clip settings that change its video or audio: a done clip made with other values is made again (the
+        ``extra`` ones only add files to it)."""
+        return {f.name: getattr(self, f.name) for f in option_fields(PrepareOptions, clip=True, extra=False)}
 
     def to_json(self) -> dict[str, Any]:
         data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
         if self.proxy:
             data["proxy"] = _redact(self.proxy)
         return data
+
+
+def _check_number(what: str, value: Any, kind: type | tuple[type, ...], low: float, high: float | None,
+                  unit: str) -> None:
+    """HDTFError unless ``value`` is None or a ``kind`` number in ``[low, high]``."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise HDTFError(f"{what} {value!r} is not a number")
+    if value < low:
+        raise HDTFError(f"{what} {value} is too small (at least {low:g}{unit and ' ' + unit})")
+    if high is not None and value > high:
+        raise HDTFError(f"{what} {value} is too large (at most {high:g}{unit and ' ' + unit})")
 
 
 def card_options(recorded: Mapping[str, Any]) -> dict[str, Any]:

@@ -135,3 +135,6 @@ class ResolvedClip:
     end: float
     crop: CropBox | None  # in the raw video's pixels (None: no window from metadata)
     notes: tuple[str, ...] = ()  # adjustments made (truncated end, shifted window, scaled window, ...)
+    # The end the annotation asks for when the video ends before it (``end`` was cut back to the video's end): the
+    # clip is short, which fails it unless short clips are allowed. None when the whole span is there.
+    asked_end: float | None = None

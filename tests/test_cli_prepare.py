@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.awkward import awkward_sources  # noqa: F401
 from fixtures.sources import ALPHA, BETA, hdtf_sources  # noqa: F401
 
 from hdtf import media
@@ -129,3 +131,43 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(hdtf_sources, server,
     again = subprocess.run(_args(hdtf_sources, out, base), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and requests == [], "a finished dataset must not download anything again"
     assert "downloaded 0 video(s)" in again.stdout
+
+
+def test_options_no_clip_can_succeed_with_stop_before_any_download(hdtf_sources, server, tmp_path, capsys):
+    from hdtf.cli import main
+
+    base, requests = server
+    requests.clear()
+    for size, why in (("511", "output size 511 must be even"), ("100000", "output size 100000 is too large")):
+        assert main(_args(hdtf_sources, tmp_path / size, base, "--size", size)[3:]) == 2
+        assert why in capsys.readouterr().err
+    assert requests == [] and not (tmp_path / "511").exists()
+    # The documented 'none' values: the window's own size, the source's sample rate.
+    args = _args(hdtf_sources, tmp_path / "native", base, "--videos", "Beta", "--size", "none", "--sample-rate", "none")
+    assert main(args[3:]) == 0
+    clip = done_clips(tmp_path / "native")[0]
+    assert (clip["width"], clip["height"], clip["sample_rate"]) == (360, 360, 44100)
+
+
+def test_exit_status_3_and_status_notes_when_some_clips_fail(awkward_sources, tmp_path, capsys):
+    from hdtf.cli import main
+
+    with serve_directory(awkward_sources.served) as base:
+        args = _args(awkward_sources, tmp_path, base, "--videos", "Cut,Turned")[3:]
+        assert main(args) == 3
+        assert "1 of 3 clip(s) not made (e.g. RD_Cut_001)" in capsys.readouterr().err
+        assert main(["status", str(tmp_path)]) == 0
+        shown = capsys.readouterr().out
+        assert re.search(r"1 failed: source ends at [\d.]+ s; the clip needs 1\u20138 s", shown), shown
+        assert re.search(r"1 rotated sources \(display matrix\) \[RD_Turned_000\]", shown), shown
+        assert main([*args, "--allow-short"]) == 0
+    shown = subprocess.run([sys.executable, "-m", "hdtf.cli", "status", str(tmp_path)], capture_output=True,
+                           text=True).stdout
+    assert re.search(r"1 short clips \(kept with --allow-short; true duration recorded\) \[RD_Cut_001\]", shown), shown
+    # A reader that stops early (`hdtf status DIR | head`) is no error: no trace, exit 0.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed = subprocess.run([sys.executable, "-m", "hdtf.cli", "status", str(tmp_path)], stdout=write_end,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert closed.returncode == 0 and closed.stderr == ""

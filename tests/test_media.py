@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from hdtf.media import MediaError, cut_clip, keyframe_times, probe
+from hdtf.media import MediaError, ShortCutError, cut_clip, keyframe_times, probe
 from hdtf.records import CropBox
 
 # Source: 320x240 at 30 fps, blue background, a red 80x80 box at (100, 60) that turns yellow at t >= 1.5 s, and
@@ -201,3 +201,29 @@ def test_names_that_look_like_options_or_protocols(sources, tmp_path, monkeypatc
                      dst_wav=Path("-clip:1.wav"))
     assert facts.num_frames == 5 and probe(Path("-clip:1.mp4")).width == 32
     assert soundfile.info("-clip:1.wav").samplerate == 16000
+
+
+def test_cut_past_the_end_is_short_and_says_where_the_source_ends(sources, tmp_path):
+    with pytest.raises(ShortCutError, match="source ends at 3.0 s; the clip needs 2\u20134 s") as caught:
+        cut_clip(sources["boxed"], tmp_path / "c.mp4", start=2.0, end=4.0, crop=BOX, dst_wav=tmp_path / "c.wav")
+    assert caught.value.shortfall.available_end == pytest.approx(3.0, abs=0.05)
+    assert list(tmp_path.iterdir()) == [], "a short cut leaves no file that looks finished"
+    facts = cut_clip(sources["boxed"], tmp_path / "c.mp4", start=2.0, end=4.0, crop=BOX, dst_wav=tmp_path / "c.wav",
+                     allow_short=True)
+    assert facts.num_frames == 25 == len(_frames(tmp_path / "c.mp4")) and facts.shortfall is not None
+    assert soundfile.info(tmp_path / "c.wav").duration == pytest.approx(1.0, abs=0.04)
+
+
+def test_rotated_source_is_probed_and_cut_as_displayed(sources, tmp_path):
+    from fixtures.awkward import rotated
+
+    turned = rotated(sources["boxed"], tmp_path / "turned.mp4")
+    assert _stream(turned, "v:0")["width"] == 240, "stored turned"
+    info = probe(turned)
+    assert (info.width, info.height, info.rotation) == (320, 240, 90)
+    facts = cut_clip(turned, tmp_path / "c.mp4", start=0.0, end=0.4, crop=BOX, size=64)
+    assert facts.applied_crop == BOX
+    frame = _frames(tmp_path / "c.mp4")[0].astype(int)
+    assert frame[:, :, 0].mean() > 200 and frame[:, :, 2].mean() < 60, "the window shows the red box only"
+    with pytest.raises(MediaError, match=r"window \(280, 60, 80, 80\) lies outside the 320x240"):
+        cut_clip(turned, tmp_path / "d.mp4", start=0.0, end=0.4, crop=CropBox(280, 60, 80, 80), size=64)

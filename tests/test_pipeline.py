@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
 import wave
 from dataclasses import replace
 
@@ -175,3 +176,27 @@ def test_one_cut_at_a_time_gives_the_same_clips(hdtf_sources, parsed, run, tmp_p
         concurrent = run["clips"][clip["id"]]
         assert {k: v for k, v in clip.items() if k != "updated"} == {k: v for k, v in concurrent.items() if k != "updated"}
         assert (tmp_path / clip["path"]).read_bytes() == (run["out"] / concurrent["path"]).read_bytes()
+
+
+def test_sections_fall_back_to_a_whole_download_when_the_server_ignores_ranges(hdtf_sources, parsed, run, tmp_path):
+    """With the index at the end and no byte ranges, ffmpeg cannot seek: sections come out empty."""
+    served = tmp_path / "served"
+    served.mkdir()
+    # A plain remux puts the index (moov) at the end, as a file written without +faststart has it.
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(hdtf_sources.served / "RD_Alpha.mp4"), "-c", "copy",
+                    str(served / "RD_Alpha.mp4")], check=True)
+    videos, _ = parsed
+    alpha = next(v for v in videos if v.name == "Alpha")
+    requests: list = []
+    with serve_directory(served, requests, ranges=False) as base:
+        options = PrepareOptions(output_dir=tmp_path / "out", sections=True,
+                                 url_template=TEMPLATE.replace("{base}", base))
+        result = process_video(alpha, options)
+    assert result.status == "done", result.clips
+    assert all(r.status == 200 for r in requests), "the server answered no range"
+    for clip in result.clips:
+        assert any("byte ranges" in note and "whole video" in note for note in clip["adjustments"])
+        whole = run["clips"][clip["id"]]
+        assert clip["num_frames"] == whole["num_frames"] and clip["applied_crop"] == whole["applied_crop"]
+        got, want = frame_colours(tmp_path / "out" / clip["path"]), frame_colours(run["out"] / whole["path"])
+        assert first_index(got, "green") == first_index(want, "green")

@@ -3,9 +3,15 @@
 The flags are derived from the declarations: ``--source`` from the sources registry, each source's list options
 (``hdtf.sources.*.Options``), the run's (``hdtf.run.RunOptions``) and the job's (``hdtf.options.PrepareOptions``).
 
-Exit status: 0 when at least one selected clip is finished after the run (including clips finished by earlier
-runs) or the selection has no clips; 1 when nothing could be done at all (every selected clip failed, was skipped
-or its video is unavailable); 2 for bad input (options, metadata folder, an unknown video name).
+Exit status (after the run, over the selected clips, counting clips finished by earlier runs too):
+
+- 0: every selected clip is done, skipped by the options (e.g. no crop window with ``--crop-method fixed``) or its
+  video is unavailable, and at least one is done (or the selection has no clips);
+- 1: no selected clip could be made at all;
+- 2: bad input (options, metadata folder, an unknown video name): nothing was started;
+- 3: some clips are done, but others failed (a short source, a download error, ...) or were left to another run
+  preparing the same folder; ``hdtf status OUTPUT`` lists why;
+- 130: interrupted.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from hdtf.run import RunOptions
 from hdtf.sources import SOURCES, cli_name
 
 HELP = "download HDTF videos and cut them into training-ready clips (mp4 + wav), resumably"
+EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable); "
+               "1 no clip could be made; 2 bad input, nothing started; 3 some clips failed or were left to another "
+               "run on the same OUTPUT (hdtf status OUTPUT says why); 130 interrupted")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXIT_STATUS
     parser.add_argument("--source", choices=[cli_name(name) for name in SOURCES], default="hdtf",
                         help="dataset whose metadata to use (default hdtf)")
     add_options(parser, PrepareOptions)
@@ -33,7 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hdtf.errors import HDTFError
-    from hdtf.manifest import done_clips
     from hdtf.records import ParseReport
     from hdtf.run import prepare, select_videos
     from hdtf.sources import get_source
@@ -59,9 +68,22 @@ def run(args: argparse.Namespace) -> int:
     summary = prepare(videos, options, workers=run_options.workers, progress=run_options.progress, report=report,
                       executor=run_options.executor)
     print(summary.text())
+    return exit_status(videos, options)
+
+
+def exit_status(videos: list, options: PrepareOptions) -> int:
+    """The documented exit status from the selected clips' records after the run (one line on stderr unless 0)."""
+    layout = options.layout
     wanted = {c.id for v in videos for c in v.clips}
-    finished = sum(1 for clip in done_clips(options.output_dir) if clip["id"] in wanted)
-    if total and not finished:
+    records = {r.get("id"): r for v in videos for r in (layout.read_status(v.key) or {}).get("clips", [])}
+    done = {i for i in wanted if i in records and layout.finished(records[i])}
+    final = ("skipped", "unavailable")  # decided by the options or the video: nothing a rerun changes
+    unsettled = sorted(i for i in wanted - done if (records.get(i) or {}).get("status") not in final)
+    if wanted and not done:
         print("hdtf prepare: no clip could be made; see `hdtf status` for the reasons", file=sys.stderr)
         return 1
+    if unsettled:
+        print(f"hdtf prepare: {len(unsettled)} of {len(wanted)} clip(s) not made (e.g. {unsettled[0]}); see "
+              f"`hdtf status {options.output_dir}` for the reasons", file=sys.stderr)
+        return 3
     return 0

@@ -1,11 +1,13 @@
-"""``hdtf status DIR``: what a prepare run has done so far (counts per status, reasons grouped)."""
+"""``hdtf status DIR``: what a prepare run has done so far (counts per status, reasons grouped, notes by kind)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
-HELP = "summarise a prepared dataset folder: clips per status and why clips are not done"
+HELP = "summarise a prepared dataset folder: clips per status, why clips are not done, notes on done clips"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,5 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hdtf.manifest import summarize
 
-    print(summarize(args.output, max_reasons=args.max_reasons))
+    text = summarize(args.output, max_reasons=args.max_reasons)
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`hdtf status DIR | head`): fine. Point stdout at /dev/null so that the
+        # interpreter's last flush at exit does not fail on the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0

@@ -39,7 +39,8 @@ logger = logging.getLogger("hdtf.loader")
 
 
 class PreparedClipsConfig(datasets.BuilderConfig):
-    """Base of the derived configs: the config id keeps only what changes rows, each value spelled one way."""
+    """Base of the derived configs: the config id keeps only what changes rows, each value spelled one way, and the
+    contents of the files behind ``contents`` options."""
 
     def create_config_id(self, config_kwargs: dict, custom_features: datasets.Features | None = None) -> str:
         options = {f.name: f for f in dataclasses.fields(self) if "cache_key" in f.metadata}
@@ -49,7 +50,26 @@ class PreparedClipsConfig(datasets.BuilderConfig):
             if (spec is not None and not spec.metadata["cache_key"]) or (key == "data_files" and not value):
                 continue
             kept[key] = value if spec is None else canonical(spec, value)
+            if spec is not None and spec.metadata.get("contents") and value is not None:
+                kept[f"{key}:contents"] = contents_digest(Path(value))
         return super().create_config_id(kept, custom_features=custom_features)
+
+
+def contents_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, in name order; hidden ones too,
+    such as a fetched folder's ``.commit``); "missing" when there is nothing at ``path`` (the list reader says so)."""
+    import hashlib
+
+    path = Path(path).expanduser()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    if not files:
+        return "missing"
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0" if file != path else b"\0")
+        digest.update(file.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def config_class(name: str, source_options: type, module: str) -> type[PreparedClipsConfig]:

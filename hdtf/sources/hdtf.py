@@ -333,6 +333,7 @@ class Options:
     """HDTF's list options: ``hdtf prepare --metadata-dir/--subsets``, builder ``metadata_dir=``/``subsets=``."""
 
     metadata_dir: Path | None = option(None, parser=Path, builder=True, canonical="path", folder_key=True,
+                                       contents=True,
                                        help="HDTF metadata files (default: the pinned lists, fetched into "
                                             "OUTPUT/metadata)")
     subsets: list[str] | None = option(None, parser=names, builder=True, canonical="set",
@@ -394,12 +395,13 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
     The crop window refers to a frame ``clip.resolution`` pixels high; a download of another height gets the window
     scaled (never discarded). Windows that are not square are grown to a centred square of their longer side, so the
     square output is never distorted; when the frame is too small for that, the square shrinks to fit. The window
-    is then shifted into the frame. An end past the video's duration is truncated; a start past it is an error.
+    is then shifted into the frame. An end past the video's duration is truncated (``asked_end`` says what was asked:
+    the job fails such a short clip unless short clips are allowed); a start past it is an error.
     ``keyframes`` is unused: HDTF intervals are not keyframe-aligned.
     """
     del keyframes
     notes: list[str] = []
-    end = clip.end
+    end, asked_end = clip.end, None
     if media.duration <= 0:
         notes.append("video duration unknown; interval used as annotated")
     elif clip.start >= media.duration:
@@ -408,7 +410,7 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
         )
     elif end > media.duration:
         notes.append(f"end {clip.end:.2f}s truncated to the video's duration {media.duration:.2f}s")
-        end = media.duration
+        end, asked_end = media.duration, clip.end
     crop = clip.crop
     if crop is not None:
         if clip.resolution is None:
@@ -428,4 +430,4 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
         crop, note = crop.fit_into(media.width, media.height)
         if note:
             notes.append(note)
-    return ResolvedClip(start=clip.start, end=end, crop=crop, notes=tuple(notes))
+    return ResolvedClip(start=clip.start, end=end, crop=crop, notes=tuple(notes), asked_end=asked_end)
