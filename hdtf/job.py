@@ -29,6 +29,7 @@ from hdtf.errors import HDTFError
 from hdtf.layout import clip_record
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
+from hdtf.sync_check import outputs as sync_outputs, revisit
 
 
 @dataclass
@@ -111,18 +112,23 @@ def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, An
     """Per-clip files made from the finished clip: (clip-record fields to set, notes).
 
     The faces stage adds landmarks here (``{"landmarks_path": <name in the layout>}``); every file a record
-    names must exist for the clip to count as done on the next run.
+    names must exist for the clip to count as done on the next run. The A/V sync check (:mod:`hdtf.sync_check`) comes
+    first: a correction trims the clip, and the landmarks must track the clip as delivered.
     """
-    if not options.landmarks:
-        return {}, []
-    from hdtf.face.clips import write_clip_landmarks
-
     files = options.layout.clip_files(clip.id)
     try:
-        path, notes = write_clip_landmarks(files.video, files.landmarks)
+        fields, notes = sync_outputs(files.video, files.audio, options)
+    except HDTFError as exc:
+        raise ClipFailed(f"A/V sync: {exc}") from None
+    if not options.landmarks:
+        return fields, notes
+    from hdtf.face.clips import write_clip_landmarks
+
+    try:
+        path, more = write_clip_landmarks(files.video, files.landmarks)
     except HDTFError as exc:
         raise ClipFailed(f"landmarks: {exc}") from None
-    return {"landmarks_path": options.layout.relative(path)}, notes
+    return {**fields, "landmarks_path": options.layout.relative(path)}, [*notes, *more]
 
 
 @dataclass(frozen=True)
@@ -181,15 +187,17 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions) -> dict[
     layout, media = options.layout, plan.media
     files = layout.clip_files(plan.clip.id)
     extra, extra_notes = extra_outputs(plan.clip, options)
-    return clip_record(
+    record = clip_record(
         plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
         audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
         num_frames=facts.num_frames,
         width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
         source_width=media.width, source_height=media.height,
         applied_crop=None if plan.crop is None else list(plan.crop.as_tuple()),
-        adjustments=[*plan.notes, *extra_notes], **extra,
+        adjustments=[*plan.notes, *extra_notes],
     )
+    record.update(extra)  # extra outputs may restate facts: an A/V-corrected clip is shorter
+    return record
 
 
 def _outcome(clip: ClipSpec, settings: dict[str, Any], step: Callable[..., Any], *args: Any) -> Any:
@@ -288,8 +296,10 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
     for clip in video.clips:
-        if clip.id in old and layout.clip_is_done(old[clip.id], settings):
-            records[clip.id] = old[clip.id]
+        # sync_check.revisit: a done clip gets the run's A/V sync check in place (None: it must be made again)
+        if clip.id in old and layout.clip_is_done(old[clip.id], settings) and (
+                kept := revisit(old[clip.id], options)) is not None:
+            records[clip.id] = dict(kept)
         elif (why := cannot_crop(clip, options)) is not None:
             records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:

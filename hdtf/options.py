@@ -198,12 +198,20 @@ class PrepareOptions:
                                      help="try videos recorded as unavailable again")
     # ffmpeg alone leaves part of 2 cores idle, so two cuts of one video run at once by default
     clip_workers: int = option(2, parser=int, help="ffmpeg cuts of one video running at once (default 2)")
+    # A/V sync (hdtf.sync_check): recorded per clip, and done in place on clips made before, so not clip settings
+    sync_check: Path | None = option(None, parser=Path, metavar="SYNCNET_WEIGHTS", builder=True, canonical="path",
+                                     help="record each clip's A/V offset and SyncNet confidence (sync_offset, "
+                                          "sync_confidence) measured with these weights (syncnet_v2.model)")
+    max_av_offset: int = option(0, parser=int, metavar="N", builder=True,
+                                help="with --sync-check: correct an A/V offset of up to N frames that SyncNet is "
+                                     "confident about by trimming audio against video (never padding; the clip's "
+                                     "adjustments say so). Default 0: measure only")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.landmarks is None:
             object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies"):
+        for name in ("raw_dir", "cookies", "sync_check"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -234,6 +242,10 @@ class PrepareOptions:
             raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
         if self.cookies is not None and not self.cookies.is_file():
             raise HDTFError(f"cookies file {self.cookies} not found")
+        if self.sync_check is not None or self.max_av_offset:
+            from hdtf.sync_check import check_options
+
+            check_options(self.sync_check, self.max_av_offset)
 
     def clip_settings(self) -> dict[str, Any]:
         """The options that change a clip's content: a done clip made with other settings is made again."""
