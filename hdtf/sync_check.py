@@ -56,7 +56,10 @@ def check_options(weights: Path | None, max_offset: int) -> None:
     if max_offset and weights is None:
         raise HDTFError("--max-av-offset needs --sync-check SYNCNET_WEIGHTS (the offset is SyncNet's)")
     if weights is not None:
-        _syncnet(str(Path(weights).expanduser().resolve()))
+        try:
+            _syncnet(str(Path(weights).expanduser().resolve()))
+        except ImportError as exc:
+            raise HDTFError(f"--sync-check needs torch ({exc}; pip install 'hdtf[model]')") from None
 
 
 @lru_cache(maxsize=2)
@@ -212,22 +215,33 @@ def outputs(video: Path, audio: Path, options: PrepareOptions) -> tuple[dict[str
 def revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
     """A done clip's record brought up to the run's sync options, in place where possible: measured (and corrected)
     when it predates ``--sync-check``, corrected when a now-allowed correction is missing; None when an applied
-    correction must change (the clip is then made again). Unchanged when the run does no sync check."""
+    correction must change, or when its files cannot be read or rewritten (the clip is then made again). Unchanged
+    when the run does no sync check."""
     if options.sync_check is None or record.get("status") != "done":
         return record
+    try:
+        return _revisit(record, options)
+    except HDTFError:
+        return None
+
+
+def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
+    from hdtf.media import probe
+
     layout = options.layout
     video = layout.file(record["path"])
     audio = layout.file(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
-    if "sync_confidence" not in record:
-        fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
-    else:
-        done = record.get("sync_shift") or 0
-        shift = wanted_shift(record.get("sync_offset"), record.get("sync_confidence"), options.max_av_offset)
-        if shift == done:
-            return record
-        if done:
-            return None
+    measured = "sync_confidence" in record
+    done = record.get("sync_shift") or 0
+    shift = wanted_shift(record.get("sync_offset"), record.get("sync_confidence"), options.max_av_offset)
+    if measured and shift == done:
+        return record
+    if (measured and done) or probe(video, count_frames=True, timeline=False).nb_frames != record.get("num_frames"):
+        return None  # a correction to undo, or files changed after the record (an interrupted correction)
+    if measured:
         fields, notes = _correct(video, audio, shift, record["sync_confidence"])
+    else:
+        fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
     if fields.get("sync_shift") and record.get("landmarks_path"):  # the track must follow the trimmed video
         from hdtf.face.clips import write_clip_landmarks
 

@@ -97,6 +97,8 @@ def test_revisit_corrects_in_place_or_asks_for_the_clip_again(tmp_path):
     assert flashes == beeps == list(FLASHES) and frames == audio_frames == clip.frames - 2
     assert sync_check.revisit(fixed, options) is fixed
     assert sync_check.revisit(fixed, PrepareOptions(output_dir=tmp_path, sync_check=options.sync_check)) is None
+    # Files that no longer match their record (a correction interrupted before the status was written): made again.
+    assert sync_check.revisit(record, options) is None
 
 
 def _metadata(folder: Path, names: list[str], seconds: str) -> Path:
