@@ -1,8 +1,9 @@
 """``datasets`` builder for HDTF, registered by ``import hdtf`` so that ``load_dataset("hdtf", ...)`` works offline.
 
 The generic prepared-clips builder (:mod:`hdtf.loaders.prepared`: configs ``metadata`` and ``clips``) over the HDTF
-source; its keyword arguments are ``metadata_dir`` and ``subsets`` (the source's), ``videos``, ``executor``,
-``workers`` and the clip options of ``hdtf prepare``. HDTF has no official split: everything is in ``train``.
+source; its keyword arguments are ``metadata_dir``, ``subsets`` and ``splits`` (the source's), ``videos``,
+``executor``, ``workers`` and the clip options of ``hdtf prepare``. Splits ``train`` and ``test`` are the standard,
+versioned split of :mod:`hdtf.splits` (by person; HDTF itself has no official split).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from hdtf.loaders.prepared import PreparedClipsBuilder
 
 
 class HDTF(PreparedClipsBuilder):
-    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); a single ``train`` split."""
+    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); ``train`` and ``test`` splits."""
 
     SOURCE = "hdtf"
     DESCRIPTION = (

@@ -410,6 +410,7 @@ def trim_log(path: Path, last_step: int) -> None:
 def save_final(generator, stages, args: argparse.Namespace, step: int, last: dict, clips, elapsed: float) -> None:
     """The whole generator into --output_dir, with training facts in its config and model card."""
     from hdtf.modeling.model_card import write_model_card
+    from hdtf.training_data import write_training_data
 
     data = str(args.train_data_dir or f"{args.dataset_name} ({args.dataset_config_name or 'default'})")
     facts = {
@@ -421,6 +422,7 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
     }
     generator.config.update(trained=True, training=facts)
     generator.save_pretrained(args.output_dir)
+    write_training_data(args.output_dir, [clip.id for clip in clips])  # hdtf evaluate warns when it scores these
     losses = {
         "animation2video": "L1 + multi-scale L1/SSIM + warp L1 + flow smoothness"
         + (f" + LSGAN patch discriminator with feature matching from step {args.adversarial_start_step}"

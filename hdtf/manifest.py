@@ -19,6 +19,7 @@ from typing import Any
 from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.records import ParseReport
+from hdtf.sync_check import MIN_CONFIDENCE, summary_line
 
 MANIFEST_VERSION = 1
 
@@ -90,8 +91,9 @@ def write_manifest(output_dir: str | Path, report: ParseReport | None = None, op
     return layout.write_manifest(manifest)
 
 
-def summarize(output_dir: str | Path, max_reasons: int = 20) -> str:
-    """A short text report of a prepared dataset: counts per status, then the reasons grouped, most frequent first."""
+def summarize(output_dir: str | Path, max_reasons: int = 20, min_sync_confidence: float = MIN_CONFIDENCE) -> str:
+    """A short text report of a prepared dataset: counts per status, then the reasons grouped, most frequent first
+    (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
     layout = Layout(output_dir)
     statuses = layout.statuses()
     if not statuses and not layout.has_manifest():
@@ -120,6 +122,9 @@ def summarize(output_dir: str | Path, max_reasons: int = 20) -> str:
         if len(ranked) > max_reasons:
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
     lines += _note_lines(done)
+    sync = summary_line(clips, min_sync_confidence)  # hdtf.sync_check
+    if sync is not None:
+        lines.append(sync)
     issues = manifest.get("parse_report") or []
     if issues:
         lines.append(f"metadata: {len(issues)} issue(s) ({_counts(Counter(i.get('action') for i in issues))})")

@@ -265,12 +265,20 @@ class PrepareOptions:
     lock_wait: float | None = option(None, parser=seconds, builder=True, cache_key=False, metavar="SECONDS",
                                      help="how long to wait for a video that another run is preparing in the same "
                                           "OUTPUT (default: until it is done; 0: leave it to that run)")
+    # A/V sync (hdtf.sync_check): recorded per clip, and done in place on clips made before, so not clip settings
+    sync_check: Path | None = option(None, parser=Path, metavar="SYNCNET_WEIGHTS", builder=True, canonical="path",
+                                     help="record each clip's A/V offset and SyncNet confidence (sync_offset, "
+                                          "sync_confidence) measured with these weights (syncnet_v2.model)")
+    max_av_offset: int = option(0, parser=int, metavar="N", builder=True,
+                                help="with --sync-check: correct an A/V offset of up to N frames that SyncNet is "
+                                     "confident about by trimming audio against video (never padding; the clip's "
+                                     "adjustments say so). Default 0: measure only")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "output_dir", Path(self.output_dir))
         if self.landmarks is None:
             object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies"):
+        for name in ("raw_dir", "cookies", "sync_check"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -306,6 +314,10 @@ class PrepareOptions:
         if self.cookies_from_browser is not None:
             parse_browser_cookies(self.cookies_from_browser)
         check_js_runtime(self.js_runtime)
+        if self.sync_check is not None or self.max_av_offset:
+            from hdtf.sync_check import check_options
+
+            check_options(self.sync_check, self.max_av_offset)
 
     def clip_settings(self) -> dict[str, Any]:
         """The options that change a clip's content (recorded with every clip)."""

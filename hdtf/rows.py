@@ -49,6 +49,10 @@ _CLIP_FACTS: dict[str, str] = {
     "sample_rate": "int32",
     "source_width": "int32",
     "source_height": "int32",
+    # hdtf prepare --sync-check (hdtf.sync_check); None when not checked or not measurable
+    "sync_offset": "int32",
+    "sync_confidence": "float32",
+    "sync_shift": "int32",
 }
 
 LANDMARK_POINTS = 68

@@ -23,7 +23,7 @@ def test_metadata_config_has_every_annotated_clip(metadata_dir, tmp_path, monkey
     # From an empty working directory: load_dataset must not search it for data files (EmptyDatasetError before).
     monkeypatch.chdir(tmp_path)
     ds = datasets.load_dataset("hdtf", "metadata", metadata_dir=str(metadata_dir), cache_dir=str(tmp_path / "c"),
-                               split="train")
+                               split="all")  # train + test (hdtf.splits)
     assert ds.features == metadata_features()
     assert len(ds) == 436
     assert sum(x is not None for x in ds["crop_x"]) == 421

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for split in source.selected_splits(lists) or source.SPLITS:
         found, part = source.list_videos(lists, split, fetch_dir=options.output_dir / "metadata")
         videos += found
-        report.issues += part.issues
+        report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
     print(report.summary())
     videos = select_videos(videos, run_options.videos)
     total = sum(len(v.clips) for v in videos)

@@ -7,18 +7,23 @@ import os
 import sys
 from pathlib import Path
 
+from hdtf.sync_check import MIN_CONFIDENCE
+
 HELP = "summarise a prepared dataset folder: clips per status, why clips are not done, notes on done clips"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="the folder given to hdtf prepare --output")
     parser.add_argument("--max-reasons", type=int, default=20, help="distinct reasons to list (default 20)")
+    parser.add_argument("--min-sync-confidence", type=float, default=MIN_CONFIDENCE,
+                        help=f"count sync-checked clips (hdtf prepare --sync-check) whose SyncNet confidence is below "
+                             f"this (default {MIN_CONFIDENCE:g}, LatentSync's cut)")
 
 
 def run(args: argparse.Namespace) -> int:
     from hdtf.manifest import summarize
 
-    text = summarize(args.output, max_reasons=args.max_reasons)
+    text = summarize(args.output, max_reasons=args.max_reasons, min_sync_confidence=args.min_sync_confidence)
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()

@@ -174,7 +174,8 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         for split in splits:
             videos, report = source.list_videos(lists, split, fetch_dir=fetch_dir,
                                                 offline=datasets.config.HF_HUB_OFFLINE)
-            self._report.issues.extend(report.issues)
+            known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
+            self._report.issues.extend(i for i in report.issues if i not in known)
             by_split[split] = videos
         if self._report.issues:
             logger.info(self._report.summary())
