@@ -7,8 +7,10 @@ source; its keyword arguments are ``metadata_dir`` and ``subsets`` (the source's
 
 from __future__ import annotations
 
-from hdtf.card import CITATION
+from hdtf.card import source_card
 from hdtf.loaders.prepared import PreparedClipsBuilder
+
+_CARD = source_card("hdtf")
 
 
 class HDTF(PreparedClipsBuilder):
@@ -16,10 +18,9 @@ class HDTF(PreparedClipsBuilder):
 
     SOURCE = "hdtf"
     DESCRIPTION = (
-        "HDTF (High-Definition Talking Face): about 16 hours of 720p/1080p YouTube interview and speech videos of "
-        "roughly 300 subjects, annotated as clips with face crop windows. The `clips` config turns the metadata into "
-        "square face clips with 16 kHz mono audio; the `metadata` config lists the annotated clips."
+        _CARD.description + " The `clips` config turns the metadata into square face clips with 16 kHz mono audio; "
+        "the `metadata` config lists the annotated clips."
     )
-    CITATION = CITATION
-    LICENSE = "cc-by-4.0"
-    HOMEPAGE = "https://github.com/MRzzm/HDTF"
+    CITATION = _CARD.citation
+    LICENSE = _CARD.licence
+    HOMEPAGE = _CARD.homepage

@@ -409,15 +409,18 @@ def trim_log(path: Path, last_step: int) -> None:
 # ---- the end -------------------------------------------------------------------------------------------------------
 def save_final(generator, stages, args: argparse.Namespace, step: int, last: dict, clips, elapsed: float) -> None:
     """The whole generator into --output_dir, with training facts in its config and model card."""
-    from hdtf.modeling.model_card import write_model_card
+    from hdtf.modeling.model_card import describe_hardware, write_model_card
 
-    data = str(args.train_data_dir or f"{args.dataset_name} ({args.dataset_config_name or 'default'})")
+    # names, not local paths: the config and the card are shared (hdtf.redact)
+    local = args.train_data_dir or (Path(args.dataset_name) if Path(args.dataset_name).exists() else None)
+    data = local.name if local else f"{args.dataset_name} ({args.dataset_config_name or 'default'})"
     facts = {
         "stage": args.stage, "steps": step, "train_batch_size": args.train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "learning_rate": args.learning_rate,
         "resolution": args.resolution or generator.image_size, "data": data, "clips": len(clips),
         "final_loss": {k: round(v, 6) for k, v in last.items()}, "seconds": round(elapsed, 1),
         "adversarial_start_step": args.adversarial_start_step,
+        "dataset": None if local else args.dataset_name, "hardware": describe_hardware(),
     }
     generator.config.update(trained=True, training=facts)
     generator.save_pretrained(args.output_dir)

@@ -101,16 +101,19 @@ def _exported_clips(data: Path, shards: list[Path], limit: int | None) -> Iterat
     import soundfile
     from datasets import load_dataset
 
+    from hdtf.rows import video_bytes
+
     rows = load_dataset("parquet", data_files=[str(p) for p in shards], split="train", streaming=True)
     with tempfile.TemporaryDirectory(prefix="hdtf-eval-") as tmp:
         for index, row in enumerate(rows):
             if limit and index >= limit:
                 break
-            if not isinstance(row.get("video"), (bytes, bytearray)) or row.get("audio") is None:
+            mp4 = video_bytes(row.get("video"))
+            if mp4 is None or row.get("audio") is None:
                 raise HDTFError(f"{data}: rows have no 'video' bytes and 'audio' samples (not an hdtf clips export)")
             name = safe_name(str(row.get("id") or f"row{index:06d}"))
             video, audio = Path(tmp) / f"{name}.mp4", Path(tmp) / f"{name}.wav"
-            video.write_bytes(row["video"])
+            video.write_bytes(mp4)
             soundfile.write(audio, np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]))
             yield EvalClip(name, video, audio)
             video.unlink()

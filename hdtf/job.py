@@ -308,14 +308,16 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
                       source_media=previous.get("source_media"))
 
     from hdtf.download import video_url
+    from hdtf.redact import redact_url
 
     try:
         url = video_url(video, options.url_template)
     except HDTFError as exc:
         return _give_up(todo, records, "failed", str(exc), settings, finish, None)
     tried = previous.get("download") or {}
-    if (previous.get("status") == "unavailable" and not options.retry_unavailable and tried.get("url") == url
-            and url is not None):
+    # the status records the URL without credentials (hdtf.redact)
+    if (previous.get("status") == "unavailable" and not options.retry_unavailable and url is not None
+            and tried.get("url") == redact_url(url)):
         reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 

@@ -70,12 +70,15 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
 
     # -- hooks a subclass sets -------------------------------------------------------------------------------------
     SOURCE: ClassVar[str]  # the name in hdtf.sources.SOURCES (also the dataset name and the cache folder names)
+    # What DatasetInfo says; subclasses take them from the source's card facts (hdtf.card.SOURCE_CARDS), so the
+    # builders and the exported cards say the same. LICENSE says which licence covers which part, in words.
     DESCRIPTION: ClassVar[str] = ""
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
     HOMEPAGE: ClassVar[str] = ""
 
-    VERSION = datasets.Version("1.0.0")
+    # 2.0.0: the clips config's video is a datasets.Video(decode=False) column ({bytes, path}), no longer binary.
+    VERSION = datasets.Version("2.0.0")
     DEFAULT_CONFIG_NAME = "metadata"
     # A clips row holds a whole mp4; keep few of them in memory before each arrow write.
     DEFAULT_WRITER_BATCH_SIZE = 8
