@@ -10,17 +10,13 @@ from __future__ import annotations
 from hdtf.card import source_card
 from hdtf.loaders.prepared import PreparedClipsBuilder
 
-_CARD = source_card("hdtf")
-
 
 class HDTF(PreparedClipsBuilder):
-    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); a single ``train`` split."""
+    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); a single ``train`` split.
+    Citation, licence and homepage: the source's card facts (``hdtf.card``)."""
 
     SOURCE = "hdtf"
     DESCRIPTION = (
-        _CARD.description + " The `clips` config turns the metadata into square face clips with 16 kHz mono audio; "
-        "the `metadata` config lists the annotated clips."
+        source_card("hdtf").description + " The `clips` config turns the metadata into square face clips with 16 kHz "
+        "mono audio; the `metadata` config lists the annotated clips."
     )
-    CITATION = _CARD.citation
-    LICENSE = _CARD.licence
-    HOMEPAGE = _CARD.homepage

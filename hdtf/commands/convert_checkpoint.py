@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hdtf.commands import add_push_arguments, check_push
+
 HELP = "convert the original checkpoint_animation2video.pth (BGR) to a save_pretrained model directory (RGB)"
 
 
@@ -21,19 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip running the original forward and the converted model side by side on a probe",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT_DIR if it exists and is not empty")
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
-                        help="afterwards upload OUTPUT_DIR to this Hub model repo (needs network and a write token, "
-                             "checked first)")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    add_push_arguments(parser, "OUTPUT_DIR as a model")
 
 
 def run(args: argparse.Namespace) -> int:
     from hdtf.modeling.convert_original import convert_original_checkpoint
 
-    if args.push_to_hub:  # no token, offline: say so now, not after the conversion
-        from hdtf.hub import check_can_push
-
-        check_can_push(args.push_to_hub)
+    check_push(args)
     summary = convert_original_checkpoint(
         args.checkpoint, args.output_dir, verify=args.verify, overwrite=args.overwrite
     )

@@ -14,17 +14,13 @@ from __future__ import annotations
 from hdtf.card import source_card
 from hdtf.loaders.prepared import PreparedClipsBuilder
 
-_CARD = source_card("talkinghead_1kh")
-
 
 class TalkingHead1KH(PreparedClipsBuilder):
-    """TalkingHead-1KH tubes (``metadata``) or prepared face clips (``clips``), in the release's splits."""
+    """TalkingHead-1KH tubes (``metadata``) or prepared face clips (``clips``), in the release's splits.
+    Citation, licence and homepage: the source's card facts (``hdtf.card``)."""
 
     SOURCE = "talkinghead_1kh"
     DESCRIPTION = (
-        _CARD.description + " The `clips` config reproduces the official tubes' frames from the whole video and "
-        "makes square face clips with 16 kHz mono audio; `metadata` lists the tubes."
+        source_card("talkinghead_1kh").description + " The `clips` config reproduces the official tubes' frames from "
+        "the whole video and makes square face clips with 16 kHz mono audio; `metadata` lists the tubes."
     )
-    CITATION = _CARD.citation
-    LICENSE = _CARD.licence
-    HOMEPAGE = _CARD.homepage
