@@ -259,11 +259,13 @@ def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
 
 
 def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], metrics: MetricSet) -> dict[str, Any]:
+    from hdtf.redact import shareable_name
+
     scored = [r for r in rows if r["status"] == "ok"]
     return {
         "protocol": options.protocol,
-        "model": str(model),
-        "data": str(data),
+        "model": shareable_name(model),  # a report is shared: names, not this machine's paths (hdtf.redact)
+        "data": shareable_name(data),
         "clips": len(rows),
         "scored": len(scored),
         "failed": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["MASK", "redact_text", "redact_url", "scrub", "shareable_path"]
+__all__ = ["MASK", "redact_text", "redact_url", "scrub", "shareable_name", "shareable_path"]
 
 MASK = "***"
 # Query parameter names that carry credentials (matched anywhere in the lower-cased name).
@@ -97,6 +97,13 @@ def shareable_path(path: str | os.PathLike | None, root: str | os.PathLike) -> s
         except ValueError:
             continue
     return path.name
+
+
+def shareable_name(value: str | os.PathLike) -> str:
+    """What a report may call a model or dataset given as a local path, a Hub id or a URL: an existing local path by
+    its name, anything else redacted (``user/repo`` stays as it is)."""
+    text = os.fspath(value)
+    return Path(text).name if os.path.exists(text) else redact_url(text) if "://" in text else text
 
 
 def scrub(value: Any, root: str | os.PathLike | None = None) -> Any:

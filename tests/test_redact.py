@@ -185,3 +185,12 @@ def test_shared_paths_are_relative(shared_run):
         for clip in json.loads(path.read_text())["clips"]:
             for key in ("path", "audio_path", "landmarks_path"):
                 assert clip.get(key) is None or not Path(clip[key]).is_absolute()
+
+
+def test_shareable_name(tmp_path):
+    from hdtf.redact import shareable_name
+
+    (tmp_path / "my-model").mkdir()
+    assert shareable_name(tmp_path / "my-model") == "my-model"
+    assert shareable_name("user/hdtf-generator") == "user/hdtf-generator"
+    assert shareable_name(f"https://me:{PASSWORD}@h/x?token={TOKEN}") == f"https://me:{MASK}@h/x?token={MASK}"
