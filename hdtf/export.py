@@ -1,7 +1,7 @@
 """Export a prepared folder (``hdtf prepare`` output) as parquet or webdataset shards with a dataset card.
 
-Parquet rows are exactly the ``clips`` rows of ``load_dataset("hdtf", "clips")`` (built by ``hdtf.rows``) and are written
-through ``datasets``, so ``load_dataset(folder or repo_id)`` restores the same features. Webdataset shards are plain
+Parquet rows are exactly the ``clips`` rows of ``load_dataset("hdtf", "clips")`` (built by ``hdtf.rows``) and are
+written through ``datasets``, so ``load_dataset(folder or repo_id)`` restores the same features. Webdataset shards are plain
 tars of the prepared files, for streaming trainers; the card declares their columns (``hdtf.rows.sample_features``)
 so that ``load_dataset`` reads them without torchcodec. The video is a ``datasets.Video(decode=False)`` column in both.
 

@@ -19,11 +19,14 @@ PASSWORD, TOKEN, SIGNATURE = "pa55-w0rd-9f3e", "tok-4c1d8b77e0", "sig-0a9b8c7d"
 @pytest.mark.parametrize("url, want", [
     ("http://user:pw@host:8080/v/{name}.mp4", "http://user:***@host:8080/v/{name}.mp4"),
     ("https://ghp_abc123@github.com/x/y", "https://***@github.com/x/y"),
-    ("https://h/{subset}_{name}.mp4?token=abc&v={youtube_id}", "https://h/{subset}_{name}.mp4?token=***&v={youtube_id}"),
+    ("https://h/{subset}_{name}.mp4?token=abc&v={youtube_id}",
+     "https://h/{subset}_{name}.mp4?token=***&v={youtube_id}"),
     ("https://b.s3.amazonaws.com/k.mp4?X-Amz-Credential=AK%2F1&X-Amz-Signature=ff&x=1",
      "https://b.s3.amazonaws.com/k.mp4?X-Amz-Credential=***&X-Amz-Signature=***&x=1"),
-    ("https://a.blob.core.windows.net/c/v.mp4?sv=2020&sig=abc%3D&se=2030", "https://a.blob.core.windows.net/c/v.mp4?sv=2020&sig=***&se=2030"),
-    ("https://h/x?api_key=1&apikey=2&access_token=3&key=4", "https://h/x?api_key=***&apikey=***&access_token=***&key=***"),
+    ("https://a.blob.core.windows.net/c/v.mp4?sv=2020&sig=abc%3D&se=2030",
+     "https://a.blob.core.windows.net/c/v.mp4?sv=2020&sig=***&se=2030"),
+    ("https://h/x?api_key=1&apikey=2&access_token=3&key=4",
+     "https://h/x?api_key=***&apikey=***&access_token=***&key=***"),
     ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
     ("socks5://proxyuser:hunter2@10.0.0.1:1080", "socks5://proxyuser:***@10.0.0.1:1080"),
 ])
@@ -156,7 +159,8 @@ def test_options_manifest_record_is_shareable(tmp_path):
                              url_template=f"https://cdn/{{name}}.mp4?key={TOKEN}")
     data = options.to_json()
     assert (data["output_dir"], data["raw_dir"], data["cookies"]) == (".", "mine", "c.txt")
-    assert data["proxy"] == f"http://me:{MASK}@proxy:3128" and data["url_template"] == f"https://cdn/{{name}}.mp4?key={MASK}"
+    assert data["proxy"] == f"http://me:{MASK}@proxy:3128"
+    assert data["url_template"] == f"https://cdn/{{name}}.mp4?key={MASK}"
     assert str(tmp_path) not in json.dumps(data)
     assert options.output_dir == tmp_path / "out", "only the record is redacted, not the options themselves"
 
