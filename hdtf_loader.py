@@ -8,19 +8,16 @@ versioned split of :mod:`hdtf.splits` (by person; HDTF itself has no official sp
 
 from __future__ import annotations
 
-from hdtf.card import CITATION
+from hdtf.card import source_card
 from hdtf.loaders.prepared import PreparedClipsBuilder
 
 
 class HDTF(PreparedClipsBuilder):
-    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); ``train`` and ``test`` splits."""
+    """HDTF talking-face clips (``clips``) or their annotations (``metadata``); ``train`` and ``test`` splits.
+    Citation, licence and homepage: the source's card facts (``hdtf.card``)."""
 
     SOURCE = "hdtf"
     DESCRIPTION = (
-        "HDTF (High-Definition Talking Face): about 16 hours of 720p/1080p YouTube interview and speech videos of "
-        "roughly 300 subjects, annotated as clips with face crop windows. The `clips` config turns the metadata into "
-        "square face clips with 16 kHz mono audio; the `metadata` config lists the annotated clips."
+        source_card("hdtf").description + " The `clips` config turns the metadata into square face clips with 16 kHz "
+        "mono audio; the `metadata` config lists the annotated clips."
     )
-    CITATION = CITATION
-    LICENSE = "cc-by-4.0"
-    HOMEPAGE = "https://github.com/MRzzm/HDTF"

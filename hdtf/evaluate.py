@@ -154,20 +154,23 @@ def _exported_clips(data: Path, shards: list[Path], limit: int | None, split: st
     import soundfile
     from datasets import load_dataset
 
+    from hdtf.rows import video_bytes
+
     rows = load_dataset("parquet", data_files=[str(p) for p in shards], split="train", streaming=True)
     taken = 0
     with tempfile.TemporaryDirectory(prefix="hdtf-eval-") as tmp:
         for index, row in enumerate(rows):
             if limit and taken >= limit:
                 break
-            if not isinstance(row.get("video"), (bytes, bytearray)) or row.get("audio") is None:
+            mp4 = video_bytes(row.get("video"))
+            if mp4 is None or row.get("audio") is None:
                 raise HDTFError(f"{data}: rows have no 'video' bytes and 'audio' samples (not an hdtf clips export)")
             name = safe_name(str(row.get("id") or f"row{index:06d}"))
             if not in_split((name, row.get("subset"), row.get("video_name")), split):
                 continue
             taken += 1
             video, audio = Path(tmp) / f"{name}.mp4", Path(tmp) / f"{name}.wav"
-            video.write_bytes(row["video"])
+            video.write_bytes(mp4)
             soundfile.write(audio, np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]))
             yield EvalClip(name, video, audio, row.get("subset"), row.get("video_name"))
             video.unlink()
@@ -325,11 +328,13 @@ def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
 
 
 def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], metrics: MetricSet) -> dict[str, Any]:
+    from hdtf.redact import shareable_name
+
     scored = [r for r in rows if r["status"] == "ok"]
     return {
         "protocol": options.protocol,
-        "model": str(model),
-        "data": str(data),
+        "model": shareable_name(model),  # a report is shared: names, not this machine's paths (hdtf.redact)
+        "data": shareable_name(data),
         "clips": len(rows),
         "scored": len(scored),
         "failed": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],

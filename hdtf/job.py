@@ -39,6 +39,7 @@ from hdtf.layout import clip_record, file_fingerprint
 from hdtf.lock import LockBusy
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
+from hdtf.redact import redact_url
 from hdtf.sync_check import outputs as sync_outputs, revisit
 
 log = logging.getLogger(__name__)
@@ -460,8 +461,9 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
 
     if url_error is not None and local is None:
         return _give_up(todo, records, "failed", url_error, settings, finish, None)
-    if (previous.get("status") == "unavailable" and not options.retry_unavailable and tried.get("url") == url
-            and url is not None and local is None):
+    # the status records the URL without credentials (hdtf.redact)
+    if (previous.get("status") == "unavailable" and not options.retry_unavailable and url is not None
+            and tried.get("url") == redact_url(url) and local is None):
         reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 

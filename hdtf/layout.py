@@ -39,6 +39,7 @@ from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.lock import FileLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
+from hdtf.redact import scrub
 
 # 2: clip records gained source_file, rotation, short; the download entry kept/notes/raw. Version 1 files are
 # read as well (their clips are settled on annotation and options; their source identity is taken as unchanged).
@@ -117,8 +118,9 @@ class Layout:
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
-        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half."""
-        atomic.write_json(self.status_file(video.key), {
+        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half.
+        Shareable: URLs without credentials, paths relative to the root (``hdtf.redact.scrub``)."""
+        atomic.write_json(self.status_file(video.key), scrub({
             "version": STATUS_VERSION,
             "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
                       "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
@@ -127,7 +129,7 @@ class Layout:
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **extra,
             "clips": list(clips),
-        })
+        }, self.root))
 
     def statuses(self) -> list[dict[str, Any]]:
         """Every readable status of the run, in file-name order."""
@@ -149,7 +151,7 @@ class Layout:
             raise HDTFError(f"{self.manifest_file} is not valid JSON: {exc}") from None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
-        atomic.write_json(self.manifest_file, manifest)
+        atomic.write_json(self.manifest_file, scrub(manifest, self.root))
         return self.manifest_file
 
     # -- is a clip settled? ---------------------------------------------------------------------------------------

@@ -329,9 +329,15 @@ class PrepareOptions:
         return {f.name: getattr(self, f.name) for f in option_fields(PrepareOptions, clip=True, extra=False)}
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-        if self.proxy:
-            data["proxy"] = _redact(self.proxy)
+        """The options as the manifest records them: shareable (no credentials in URLs, paths relative to the
+        output folder or only their names; ``hdtf.redact``)."""
+        from hdtf.redact import redact_url, shareable_path
+
+        data = {k: (shareable_path(v, self.output_dir) if isinstance(v, Path) else v)
+                for k, v in asdict(self).items()}
+        for name in ("url_template", "proxy"):
+            if data[name]:
+                data[name] = redact_url(data[name])
         return data
 
 
@@ -359,13 +365,3 @@ def declared(classes: Iterable[type], **wanted: Any) -> Iterator[Field]:
     for cls in classes:
         yield from option_fields(cls, **wanted)
 
-
-def _redact(url: str) -> str:
-    """A proxy URL without its password, for files that may be shared."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -80,7 +80,9 @@ def test_clips_rows(hdtf_clips):  # noqa: F811
     assert ds["id"] == ["RD_Alpha_000", "RD_Alpha_001", "RD_Beta_000"]
     assert importlib.util.find_spec("torchcodec") is None, "these checks are about working without torchcodec"
     row = ds[0]
-    assert isinstance(row["video"], bytes) and row["video"][4:8] == b"ftyp"
+    assert ds.features["video"] == datasets.Video(decode=False)
+    assert row["video"]["path"] == "RD_Alpha_000.mp4" and row["video"]["bytes"][4:8] == b"ftyp"
+    assert row["video"]["bytes"] == (hdtf_clips.prepared / "clips" / "RD_Alpha_000.mp4").read_bytes()
     assert (row["width"], row["height"], row["fps"], row["sample_rate"]) == (512, 512, 25.0, 16000)
     assert (row["source_width"], row["source_height"]) == (ALPHA.width, ALPHA.height)
     assert row["applied_crop"] == list(ALPHA.window)  # metadata window (720p) scaled to the 360p source

@@ -28,6 +28,7 @@ import datasets
 from datasets.data_files import DataFilesDict
 
 from hdtf import rows
+from hdtf.card import source_card
 from hdtf.errors import HDTFError
 from hdtf.layout import Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
@@ -90,19 +91,28 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
 
     # -- hooks a subclass sets -------------------------------------------------------------------------------------
     SOURCE: ClassVar[str]  # the name in hdtf.sources.SOURCES (also the dataset name and the cache folder names)
+    # What DatasetInfo says. Unset, each comes from the source's card facts (hdtf.card.SOURCE_CARDS), so builders
+    # and exported cards say the same; LICENSE says in words which licence covers which part (metadata, videos).
     DESCRIPTION: ClassVar[str] = ""
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
     HOMEPAGE: ClassVar[str] = ""
 
-    VERSION = datasets.Version("1.0.0")
+    # 2.0.0: the clips config's video is a datasets.Video(decode=False) column ({bytes, path}), no longer binary.
+    VERSION = datasets.Version("2.0.0")
     DEFAULT_CONFIG_NAME = "metadata"
     # A clips row holds a whole mp4; keep few of them in memory before each arrow write.
     DEFAULT_WRITER_BATCH_SIZE = 8
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive the subclass's config class and its two configs from its source's declarations."""
+        """Derive the subclass's config class and its two configs from its source's declarations, and the info
+        hooks it leaves unset from its source's card facts."""
         super().__init_subclass__(**kwargs)
+        card = source_card(cls.SOURCE)
+        for hook, fact in (("DESCRIPTION", card.description), ("CITATION", card.citation),
+                           ("LICENSE", card.licence), ("HOMEPAGE", card.homepage)):
+            if not getattr(cls, hook):
+                setattr(cls, hook, fact)
         config = config_class(f"{cls.__name__}Config", get_source(cls.SOURCE).Options, cls.__module__)
         cls.BUILDER_CONFIG_CLASS = config
         # Empty data files: these builders read none (hdtf._registry keeps load_dataset from searching for them).
