@@ -149,3 +149,29 @@ def test_the_first_choice_is_made_over_several_detection_frames(speaker_with_dis
     track = track_video(_occlude(speaker_frames, video.landmarks, range(0, 3)))
     assert track.switched == 0 and not track.found[:3].any() and track.found[10:].all()
     assert np.nanmax(_error(track.points[track.found] * 2, video.landmarks[track.found])) < 0.08
+
+
+def test_plausibility_and_look_tell_faces_apart():
+    """The two per-detection checks on real pixels: geometric sanity of the 68-point fit, and the aligned-patch look
+    (same face at another scale and angle ~0.95, the emblem far below LOOK_ALIKE)."""
+    import cv2
+
+    from hdtf.face.identity import LOOK_ALIKE, SAME_LOOK, describe, plausible
+    from hdtf.synthetic import default_photo, face_emblem
+
+    def face_of(image):
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        box = max(detect_faces(gray, upsample=1), key=lambda b: b.score)
+        return describe(gray, box, landmarks(gray, box))
+
+    photo = default_photo()
+    moved = cv2.warpAffine(photo, cv2.getRotationMatrix2D((220, 130), 4, 1.4), (512, 512),
+                           borderMode=cv2.BORDER_REFLECT)
+    astronaut, astronaut_moved, emblem = face_of(photo), face_of(moved), face_of(face_emblem(200))
+    assert astronaut.look @ astronaut_moved.look > SAME_LOOK
+    assert astronaut.look @ emblem.look < LOOK_ALIKE
+    assert plausible(astronaut.points, astronaut.box)
+    upside_down = astronaut.points * [1, -1] + [0, 2 * astronaut.points[:, 1].mean()]
+    assert not plausible(upside_down, astronaut.box), "mouth above the eyes"
+    squashed = astronaut.points * [1, 0.3] + [0, 0.7 * astronaut.points[:, 1].mean()]
+    assert not plausible(squashed, astronaut.box), "a face three times wider than high"

@@ -122,11 +122,11 @@ def describe(gray: np.ndarray, box: FaceBox, points: np.ndarray) -> Face:
     lo, hi = points.min(0), points.max(0)
     side = float((hi - lo).max())
     height, width = gray.shape
-    x0, y0 = (int(max(0, v)) for v in lo - 0.3 * side)
-    x1, y1 = int(min(width, hi[0] + 0.3 * side)) + 1, int(min(height, hi[1] + 0.3 * side)) + 1
+    x0, y0 = int(np.clip(lo[0] - 0.3 * side, 0, width - 1)), int(np.clip(lo[1] - 0.3 * side, 0, height - 1))
+    x1, y1 = int(np.clip(hi[0] + 0.3 * side, x0, width - 1)) + 1, int(np.clip(hi[1] + 0.3 * side, y0, height - 1)) + 1
     roi, local = gray[y0:y1, x0:x1], points - [x0, y0]
     factor = 2.0 * PATCH / max(side, 1.0)
-    if factor < 1.0 and roi.size:
+    if factor < 1.0:
         size = (max(1, round(roi.shape[1] * factor)), max(1, round(roi.shape[0] * factor)))
         roi = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
         local = (local + 0.5) * [size[0] / (x1 - x0), size[1] / (y1 - y0)] - 0.5
