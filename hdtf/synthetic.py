@@ -258,8 +258,8 @@ class _Scene:
     """The photo on a blurred-photo background; renders one frame for a mouth opening and a head pose."""
 
     def __init__(
-        self, photo: np.ndarray, points: np.ndarray, width: int, height: int, face_height: float = _FACE_HEIGHT,
-        face_centre: tuple[float, float] = (0.5, 0.45),
+        self, photo: np.ndarray, points: np.ndarray, width: int, height: int, face_height: float,
+        face_centre: tuple[float, float],
     ) -> None:
         import cv2
         from scipy.spatial import Delaunay
