@@ -16,7 +16,7 @@ from fixtures.distractors import (  # noqa: F401
     speaker_with_distractors,
 )
 
-from hdtf.face import clip_window, detect_faces, landmarks, read_video_gray, track_video
+from hdtf.face import MultipleFacesWarning, clip_window, detect_faces, landmarks, read_video_gray, track_video
 from hdtf.face.detect import primary_face
 from hdtf.face.window import FACE_CENTRE, FACE_SHARE
 
@@ -27,6 +27,12 @@ def _error(points: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Per-frame mean point error in inter-ocular distances of the truth."""
     iod = np.linalg.norm(truth[..., 36:42, :].mean(-2) - truth[..., 42:48, :].mean(-2), axis=-1)
     return np.linalg.norm(points - truth, axis=-1).mean(-1) / iod
+
+
+def _track(frames, **kwargs):
+    """track_video on a scene with several faces: it must say so (MultipleFacesWarning)."""
+    with pytest.warns(MultipleFacesWarning, match="faces seen on"):
+        return track_video(frames, **kwargs)
 
 
 def _gray(video, width: int = 640) -> list[np.ndarray]:
@@ -55,7 +61,7 @@ def test_the_distractors_are_real_contenders(speaker_with_distractors, speaker_f
 
 def test_tracking_stays_on_the_speaker_despite_poster_and_emblem(speaker_with_distractors):
     video = speaker_with_distractors
-    track = track_video(video.path, decode_width=640)
+    track = _track(video.path, decode_width=640)
     assert track.found.mean() >= 0.96, track.notes
     error = _error(track.points, video.landmarks)
     # ~0.02 IOD measured; a single frame on the emblem or the poster would be > 2 IOD off.
@@ -72,7 +78,7 @@ def test_small_speaker_keeps_the_track_when_a_larger_person_walks_in(small_speak
     newcomer = video.overlay_landmarks[0][k].mean(0) / 2
     old_choice = primary_face(boxes, 640, 360)
     assert np.hypot(*(np.array(old_choice.center) - newcomer)) < 20, "the newcomer would have won each key frame"
-    track = track_video(frames)
+    track = _track(frames)
     points = track.points * 2  # back to 1280x720
     assert track.found.mean() >= 0.96, track.notes
     assert np.nanmax(_error(points, video.landmarks)) < 0.1  # a 90 px face: ~0.03 IOD measured
@@ -126,7 +132,7 @@ def _occlude(frames: list[np.ndarray], truth: np.ndarray, frames_hidden: range) 
 def test_a_hidden_speaker_is_reacquired_not_swapped_for_the_emblem(speaker_with_distractors, speaker_frames):
     video = speaker_with_distractors
     hidden = range(24, 32)  # the emblem is on screen; 8 frames is less than detect_every (25)
-    track = track_video(_occlude(speaker_frames, video.landmarks, hidden))
+    track = _track(_occlude(speaker_frames, video.landmarks, hidden))
     # Lost, the speaker is looked for every 5th frame: found again within 5 frames of reappearing.
     assert not track.found[list(hidden)].any() and track.found[37:].all() and track.found[:24].all()
     assert (track.reacquired, track.switched) == (1, 0) and IDENTITY_NOTE.format(1, 0) in track.notes
@@ -135,7 +141,7 @@ def test_a_hidden_speaker_is_reacquired_not_swapped_for_the_emblem(speaker_with_
 
 def test_a_speaker_gone_for_good_is_switched_once_and_the_speaker_is_kept(speaker_with_distractors, speaker_frames):
     video = speaker_with_distractors
-    track = track_video(_occlude(speaker_frames, video.landmarks, range(18, 50)))
+    track = _track(_occlude(speaker_frames, video.landmarks, range(18, 50)))
     assert track.switched == 1 and IDENTITY_NOTE.format(0, 1) in track.notes
     # After 25 frames without the speaker another face was followed; the speaker has more frames and is kept.
     assert track.found[:18].sum() >= 17 and not track.found[18:].any()
@@ -146,7 +152,7 @@ def test_a_speaker_gone_for_good_is_switched_once_and_the_speaker_is_kept(speake
 def test_the_first_choice_is_made_over_several_detection_frames(speaker_with_distractors, speaker_frames):
     """On frame 0 only the small poster is visible (the speaker is hidden); frame 0 alone would commit to it."""
     video = speaker_with_distractors
-    track = track_video(_occlude(speaker_frames, video.landmarks, range(0, 3)))
+    track = _track(_occlude(speaker_frames, video.landmarks, range(0, 3)))
     assert track.switched == 0 and not track.found[:3].any() and track.found[10:].all()
     assert np.nanmax(_error(track.points[track.found] * 2, video.landmarks[track.found])) < 0.08
 
