@@ -110,6 +110,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
+    # A throw-away local instance needs no token (Ray would otherwise write ~/.ray/auth_token, which turns token
+    # authentication on for every later `ray start` on this machine).
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; ray {ray.__version__}", flush=True)

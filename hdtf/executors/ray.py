@@ -106,7 +106,9 @@ class RayExecutor(Executor):
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = f"the Ray cluster at {self.address}" if attach else "a local Ray instance"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HDTFError(f"cannot connect to {where}: {first}") from None
+            hint = ("; if it uses token authentication, set RAY_AUTH_MODE=token and its token (docs/cluster.md)"
+                    if attach and "RAY_AUTH_MODE" not in os.environ else "")
+            raise HDTFError(f"cannot connect to {where}: {first}{hint}") from None
         return True
 
     def _drive(self, ray: Any, videos: Sequence[VideoSpec], options: PrepareOptions) -> Iterator[VideoResult]:
