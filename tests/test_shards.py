@@ -67,9 +67,9 @@ def test_shards_merge_into_the_unsharded_result(hdtf_sources, tmp_path, capsys):
     assert [(v["key"], v["status"]) for v in two["videos"]] == [(v["key"], v["status"]) for v in one["videos"]]
     assert two["run"]["shard"] == {"index": count - 1, "count": count} and "shard" not in one["run"]
     assert {v["key"] for v in two["videos"] if v.get("worker")} == {v.key for v in videos}
-    layout = load_manifest(merged)
+    before = load_manifest(merged)
     (merged / "manifest.json").unlink()  # shards that ended together may each have missed the other's last status
     assert main(["status", str(merged), "--write-manifest"]) == 0
     rebuilt = load_manifest(merged)
     assert {k: v for k, v in rebuilt.items() if k not in ("updated", "options", "run", "parse_report", "videos")} == \
-        {k: v for k, v in layout.items() if k not in ("updated", "options", "run", "parse_report", "videos")}
+        {k: v for k, v in before.items() if k not in ("updated", "options", "run", "parse_report", "videos")}
