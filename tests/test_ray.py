@@ -82,13 +82,12 @@ def reference(hdtf_sources, videos, tmp_path_factory):  # noqa: F811
     return options.output_dir
 
 
-@pytest.fixture(scope="module")
-def killed_run(hdtf_sources, ray_cluster, tmp_path_factory):  # noqa: F811
-    """`hdtf prepare --executor ray` over Alpha and Beta with Alpha's worker SIGKILLed while ffmpeg cuts a clip."""
-    out = tmp_path_factory.mktemp("ray_killed")
-    with serve_directory(hdtf_sources.served) as base:
-        run = subprocess.Popen(_prepare(hdtf_sources, out, base, ray_cluster, "--videos", "Alpha,Beta"),
-                               env=ray_cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _run_killing_alpha(sources, cluster, out: Path, *extra: str) -> tuple[int, int, str, str]:
+    """`hdtf prepare --executor ray` over Alpha and Beta, Alpha's worker SIGKILLed while its ffmpeg cuts a clip:
+    (killed worker pid, exit status, stdout, stderr)."""
+    with serve_directory(sources.served) as base:
+        run = subprocess.Popen(_prepare(sources, out, base, cluster, "--videos", "Alpha,Beta", *extra),
+                               env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         found, deadline = None, time.monotonic() + 120
         while found is None and run.poll() is None and time.monotonic() < deadline:
             found = _worker_cutting(out / "clips", "RD_Alpha")
@@ -99,7 +98,13 @@ def killed_run(hdtf_sources, ray_cluster, tmp_path_factory):  # noqa: F811
     assert found is not None, f"the run ended before a worker could be killed:\n{stdout}\n{stderr}"
     killed, ffmpeg = found
     assert not _alive(ffmpeg), "the killed worker's ffmpeg must die with it"
-    return out, killed, run.returncode, stdout, stderr
+    return killed, run.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def killed_run(hdtf_sources, ray_cluster, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("ray_killed")
+    return (out, *_run_killing_alpha(hdtf_sources, ray_cluster, out))
 
 
 def test_a_killed_worker_is_retried_and_the_run_matches_an_uninterrupted_one(killed_run, reference, hdtf_sources):  # noqa: F811
@@ -128,6 +133,21 @@ def test_the_manifest_records_the_cluster_and_the_retry(killed_run, ray_cluster)
     assert beta["attempts"] == 1 and "failed_attempts" not in beta
     for worker in (alpha, beta):
         assert worker["executor"] == "ray" and worker["node_ip"] == "127.0.0.1" and len(worker["node"]) == 56
+
+
+def test_out_of_retries_the_status_says_why_and_keeps_finished_clips(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811
+    out = tmp_path / "out"
+    _, code, stdout, stderr = _run_killing_alpha(hdtf_sources, ray_cluster, out, "--max-retries", "0")
+    assert code == 0, stderr  # Beta's clip was made
+    manifest = load_manifest(out)
+    alpha = next(v for v in manifest["videos"] if v["key"] == "RD_Alpha")
+    assert alpha["status"] in ("failed", "partial") and alpha["worker"]["attempts"] == 1
+    assert alpha["reason"].startswith("worker error after 1 attempt(s): WorkerCrashedError")
+    clips = {c["id"]: c for c in manifest["clips"]}
+    assert clips["RD_Beta_000"]["status"] == "done"
+    for clip in (clips["RD_Alpha_000"], clips["RD_Alpha_001"]):
+        assert clip["status"] == "done" or (clip["reason"] == alpha["reason"] and clip["retry"] is True)
+    nothing_partial_looks_finished(out, hdtf_sources.served)
 
 
 def test_a_hung_video_is_stopped_at_its_time_limit(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811

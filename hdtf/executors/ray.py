@@ -6,7 +6,8 @@ order they finish. The options travel once (``ray.put``); each task gets only it
 
 Retries are the driver's, so that it knows and records every attempt: a task whose worker process died, whose node
 was lost or whose job process was killed (any Ray system error, :class:`hdtf.executors.deadline.JobKilled`) is
-submitted again, up to ``max_retries`` more times; after that it is the video's failed result. An exception raised
+submitted again, up to ``max_retries`` more times; after that it is the video's failed result, written to its status
+("worker error after N attempt(s): ..."; clips finished by an attempt stay finished). An exception raised
 by the job itself is the video's failed result at once: the job records bad videos as statuses and never raises for
 them, so a raise is a bug that a retry would only repeat. A killed worker's ffmpeg children die with it (Ray puts
 each worker in its own process group and cleans it up), and the job's files are written under temporary names, so a
@@ -29,7 +30,7 @@ from typing import Any
 from hdtf.errors import HDTFError
 from hdtf.executors.base import Executor
 from hdtf.executors.deadline import JobKilled, run_job
-from hdtf.job import VideoResult, crashed
+from hdtf.job import VideoResult, crashed, interrupted
 from hdtf.options import PrepareOptions
 from hdtf.records import VideoSpec
 
@@ -156,10 +157,15 @@ class RayExecutor(Executor):
 
     def _retry_or_fail(self, attempt: _Attempt, exc: Exception, options: PrepareOptions,
                        submit: Any) -> VideoResult | None:
-        """Submit the video again (None) or, out of retries, its failed result."""
+        """Submit the video again (None) or, out of retries, its failed result, also written to its status (the dead
+        attempts left it "running"): finished clips stay finished."""
         attempt.failures.append(_one_line(exc))
         if attempt.number > self.max_retries:
-            return crashed(attempt.video, options, exc)
+            reason = f"worker error after {attempt.number} attempt(s): {attempt.failures[-1]}"
+            try:
+                return interrupted(attempt.video, options, reason)
+            except OSError:  # the status cannot be written either: the result alone says what happened
+                return crashed(attempt.video, options, exc)
         attempt.number += 1
         submit(attempt)
         return None
