@@ -565,3 +565,25 @@ def crashed(video: VideoSpec, options: PrepareOptions, exc: BaseException) -> Vi
     settings = options.clip_settings()
     clips = [clip_record(clip, "failed", reason, settings, retry=True) for clip in video.clips]
     return VideoResult(video.key, "failed", reason, clips)
+
+
+def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> VideoResult:
+    """The result of a job stopped from outside (a wall-clock limit), written to its status: clips it settled stay,
+    the others failed with ``reason`` (the next run tries them again)."""
+    layout = options.layout
+    settings = options.clip_settings()
+    previous = layout.read_status(video.key) or {}
+    old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
+    records = []
+    for clip in video.clips:
+        record = old.get(clip.id)
+        if record is not None and layout.clip_is_done(record, settings):
+            records.append(record)
+        elif (why := cannot_crop(clip, options)) is not None:
+            records.append(clip_record(clip, "skipped", why, settings))
+        else:
+            records.append(clip_record(clip, "failed", reason, settings, retry=True))
+    state = _video_status(records)
+    layout.write_status(video, state, reason, records, download=previous.get("download"),
+                        source_media=previous.get("source_media"))
+    return VideoResult(video.key, state, reason, records)

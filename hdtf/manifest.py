@@ -57,9 +57,10 @@ def done_clips(output_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def write_manifest(output_dir: str | Path, report: ParseReport | None = None, options: dict[str, Any] | None = None,
-                   workers: Mapping[str, dict[str, Any]] | None = None) -> Path:
-    """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options and worker facts
-    where not given (``workers``: video key -> where its job ran in this run)."""
+                   workers: Mapping[str, dict[str, Any]] | None = None, run: dict[str, Any] | None = None) -> Path:
+    """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
+    worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
+    jobs were run, e.g. the executor and the cluster address)."""
     layout = Layout(output_dir)
     previous: dict[str, Any] = {}
     if layout.has_manifest():
@@ -82,6 +83,7 @@ def write_manifest(output_dir: str | Path, report: ParseReport | None = None, op
         "version": MANIFEST_VERSION,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": options if options is not None else previous.get("options"),
+        "run": run if run is not None else previous.get("run"),
         "parse_report": [asdict(i) for i in report.issues] if report is not None else previous.get("parse_report", []),
         "counts": {"videos": dict(Counter(v["status"] for v in videos)),
                    "clips": dict(Counter(c.get("status") for c in clips))},

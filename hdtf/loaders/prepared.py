@@ -136,17 +136,19 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             options = self.prepare_options()
             options.validate()
             options.layout.make_dirs()
-            kwargs = {"options": options, "executor": self.config.executor, "workers": self.config.workers or 1}
+            run = from_config(RunOptions, self.config)
+            kwargs = {"options": options, "executor": run.executor, "workers": run.workers,
+                      "settings": run.executor_settings()}
         return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
                 for split, videos in by_split.items()]
 
     def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None,
-                           executor: str | None = None, workers: int = 1):
+                           executor: str | None = None, workers: int = 1, settings: dict[str, Any] | None = None):
         """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips."""
         if options is None:
             yield from rows.metadata_rows(videos)
             return
-        yield from _prepared_rows(videos, options, executor, workers)
+        yield from _prepared_rows(videos, options, executor, workers, settings or {})
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
@@ -210,15 +212,15 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         return Path(self._cache_dir_root) / f"{self.SOURCE}_prepared" / Hasher.hash(key)[:16]
 
 
-def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None,
-                   workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None, workers: int,
+                   settings: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run the jobs of this shard's videos and yield their finished clips, in list order whatever order the
     executor finishes them in."""
     layout = options.layout
     finished: dict[str, list[dict[str, Any]]] = {}
     upcoming = iter(videos)
     following = next(upcoming, None)
-    for result in run_jobs(videos, options, executor, workers):
+    for result in run_jobs(videos, options, executor, workers, **settings):
         finished[result.key] = result.clips
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):
