@@ -571,13 +571,13 @@ def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Video
     """The result of a job stopped from outside (a wall-clock limit), written to its status: clips it settled stay,
     the others failed with ``reason`` (the next run tries them again)."""
     layout = options.layout
-    settings = options.clip_settings()
+    settings, cut_settings = options.clip_settings(), options.cut_settings()
     previous = layout.read_status(video.key) or {}
     old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
     records = []
     for clip in video.clips:
         record = old.get(clip.id)
-        if record is not None and layout.clip_is_done(record, settings):
+        if record is not None and layout.clip_is_settled(record, clip, None, cut_settings, options.allow_short):
             records.append(record)
         elif (why := cannot_crop(clip, options)) is not None:
             records.append(clip_record(clip, "skipped", why, settings))

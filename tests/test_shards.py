@@ -51,9 +51,10 @@ def test_shards_merge_into_the_unsharded_result(hdtf_sources, tmp_path, capsys):
     count = next(n for n in range(2, 10) if len({shard_of(v.key, n) for v in videos if v.name in ("Alpha", "Beta")})
                  == 2)  # Alpha and Beta (the videos with clips) in different slices
     whole, merged = tmp_path / "whole", tmp_path / "merged"
-    assert _cli(hdtf_sources, whole) == 0
+    assert _cli(hdtf_sources, whole) == 3  # Gamma's URL leads nowhere: its clip failed
     codes = [_cli(hdtf_sources, merged, "--num-shards", str(count), "--shard-index", str(k)) for k in range(count)]
-    assert 0 in codes and set(codes) <= {0, 1}  # a slice holding only unavailable/skipped videos makes no clip
+    # 0: the slice's clips are done; 3: some failed (Gamma's); 1: the slice made none (only Gamma, or Delta skipped)
+    assert 0 in codes and set(codes) <= {0, 1, 3} and any(code in (1, 3) for code in codes)
     printed = capsys.readouterr().out
     assert f"(shard {count - 1} of {count})" in printed
 
