@@ -375,7 +375,7 @@ class HDTFGenerator:
                 keep["frames"].append(_to_uint8(out.synthetic_image))
                 if return_intermediates:
                     keep["flows"].append(grid.float().cpu().numpy())
-                    keep["warped"].append(_to_uint8(out.warped_image))
+                    keep["warped"].append(_to_uint8(_resize(out.warped_image, size)))
                     keep["foreground_mask"].append(_mask(out.foreground_mask, size))
                     keep["matting_mask"].append(_mask(out.matting_mask, size))
                 bar.update(len(drv))
@@ -474,6 +474,13 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, h, w) → (B, C, size, size), bilinear: the network's 1/4-scale intermediates shown beside the frames."""
+    if images.shape[-1] == size:
+        return images
+    return torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False)
+
+
 def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     """A (B, 1|…, h, w) mask as (B, size, size) float32 (resized when the network produces it at lower scale)."""
     if mask is None:
@@ -481,7 +488,4 @@ def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     m = mask.float()
     if m.ndim == 3:
         m = m[:, None]
-    m = m[:, :1]
-    if m.shape[-1] != size:
-        m = torch.nn.functional.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
-    return m[:, 0].cpu().numpy()
+    return _resize(m[:, :1], size)[:, 0].cpu().numpy()
