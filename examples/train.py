@@ -148,10 +148,13 @@ def _seed_worker(worker_id: int) -> None:
 
 def _loader(dataset, args: argparse.Namespace) -> torch.utils.data.DataLoader:
     # Sequential on purpose: the dataset shuffles per epoch itself, so accelerate's sharding and batch skipping on
-    # resume are exact without any sampler state.
+    # resume are exact without any sampler state. The loader draws its workers' base seed on every iter(); its own
+    # generator keeps that draw out of torch's global RNG, which the audio model's dropout and pose noise use (a
+    # resumed run starts an iterator mid-epoch, where an uninterrupted one does not).
     return torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, shuffle=False, drop_last=True,
         num_workers=args.dataloader_num_workers, worker_init_fn=_seed_worker if args.dataloader_num_workers else None,
+        generator=torch.Generator().manual_seed(args.seed),
     )
 
 
