@@ -322,6 +322,7 @@ def convert_original_checkpoint(
     The directory is assembled under a temporary name beside ``output_dir`` and renamed into place, so a failed or
     interrupted conversion never leaves something that looks like a model. Returns a summary dict.
     """
+    from .generator import replace_directory
     from .modeling_animation2video import HDTFAnimationToVideo
 
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
@@ -372,13 +373,7 @@ def convert_original_checkpoint(
         model.save_pretrained(staging)
         write_model_card(staging, card)
         atomic.make_shareable(staging)
-        if output_dir.exists():
-            old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-            os.replace(output_dir, old)
-            os.replace(staging, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, output_dir)
+        replace_directory(staging, output_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -179,6 +179,34 @@ def test_stage_all_resume_continues_exactly(stage_all_run, tmp_path):
     _resume_reproduces(source, out, tmp_path, args, total=4, lost=4)
 
 
+def test_new_expression_basis_marks_the_trained_audio_stage_untrained(prepared_faces, stage_all_run, tmp_path):  # noqa: F811
+    """fit-expression-basis on a trained model: config and card keep the training record and say the audio stage no
+    longer holds; generation warns about that stage only."""
+    from hdtf.cli import main
+    from hdtf.modeling.generator import HDTFGenerator
+
+    _, _, out = stage_all_run
+    model = tmp_path / "model"
+    shutil.copytree(out, model, ignore=shutil.ignore_patterns("checkpoint-*", "data_cache"))
+    before = HDTFGenerator.from_pretrained(model)
+    assert before.trained_stages == ["audio2animation", "animation2video"] and before.untrained_warning() is None
+    assert main(["fit-expression-basis", str(prepared_faces.root), str(model)]) == 0
+    config = json.loads((model / "generator_config.json").read_text())
+    assert config["trained_stages"] == ["animation2video"] and config["trained"] is True
+    assert "fit-expression-basis" in config["untrained_reasons"]["audio2animation"]
+    assert config["training"]["steps"] == 4 and config["expression_basis"]["clips"] == 1
+    card = (model / "README.md").read_text()
+    assert "Weights: trained except audio2animation." in card and "Stage audio2animation: untrained" in card
+    assert "## Training" in card and "4 optimisation steps" in card
+    after = HDTFGenerator.from_pretrained(model)
+    assert not np.array_equal(after.expression_basis.components, before.expression_basis.components)
+    basis = torch.as_tensor(after.expression_basis.components, dtype=torch.float32)
+    assert torch.equal(after.audio2animation.basis_components, basis), "the audio model's buffers hold the new basis"
+    warning = after.untrained_warning()
+    assert warning.startswith("the audio2animation (") and "animation2video" not in warning.split(")")[-1]
+    assert after.untrained_warning(driving_video=True) is None
+
+
 def _run_in_process(args: list[str]) -> tuple[int, str]:
     """The script's main() in this process (no launcher needed for a failure): (exit status, stderr)."""
     from contextlib import redirect_stderr
