@@ -77,7 +77,8 @@ class HDTFGeneratorOutput:
 
     ``landmarks`` (T, 68, 2) are the driving landmarks each frame was rendered from; ``expression`` (T, K) and
     ``pose`` (T, 6) are the deltas from the reference. ``flows`` (T, H, W, 2) sampling grids, ``warped`` frames and
-    the masks (T, H, W) are kept only with ``return_intermediates=True``.
+    the masks (T, H, W) are kept only with ``return_intermediates=True`` (the last three are the network's 1/4-scale
+    maps, resized to the frames).
     """
 
     frames: np.ndarray
