@@ -1,9 +1,10 @@
 """HDTFAnimationToVideo vs the original-style forward, side by side in one run (CPU; optional GPU paths).
 
 Baseline: ``hdtf.modeling.convert_original.original_forward`` — the original data flow over the original BGR state
-dict, written with the ops the released code ran (full-resolution gaussian blur then nearest subsample, separate
-BatchNorm passes, no DataParallel). The converter uses the same function to check conversions, so baseline and model
-are known to compute the same numbers (max |diff| printed).
+dict, in the released code's order (matting branch at 1/4 scale: the small reference warped by the small flow) and
+with the ops it ran (full-resolution gaussian blur then nearest subsample, separate BatchNorm passes, plain nearest
+up-sampling, no DataParallel). The converter uses the same function to check conversions, so baseline and model
+compute the same numbers (max |diff| printed; the converter requires <= 1e-5).
 
     python benchmarks/bench_animation2video.py                 # CPU, 256 and 512, batch 1 and 4
     python benchmarks/bench_animation2video.py --device cuda   # adds channels_last and bf16 autocast rows

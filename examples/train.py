@@ -149,10 +149,13 @@ def _seed_worker(worker_id: int) -> None:
 
 def _loader(dataset, args: argparse.Namespace) -> torch.utils.data.DataLoader:
     # Sequential on purpose: the dataset shuffles per epoch itself, so accelerate's sharding and batch skipping on
-    # resume are exact without any sampler state.
+    # resume are exact without any sampler state. The loader draws its workers' base seed on every iter(); its own
+    # generator keeps that draw out of torch's global RNG, which the audio model's dropout and pose noise use (a
+    # resumed run starts an iterator mid-epoch, where an uninterrupted one does not).
     return torch.utils.data.DataLoader(
         dataset, batch_size=args.train_batch_size, shuffle=False, drop_last=True,
         num_workers=args.dataloader_num_workers, worker_init_fn=_seed_worker if args.dataloader_num_workers else None,
+        generator=torch.Generator().manual_seed(args.seed),
     )
 
 
@@ -408,9 +411,15 @@ def trim_log(path: Path, last_step: int) -> None:
 
 
 # ---- the end -------------------------------------------------------------------------------------------------------
+LOSSES = {
+    "animation2video": "L1 + multi-scale L1/SSIM + warp L1 + flow smoothness",
+    "audio2animation": "landmark L1 (mouth weighted) + velocity + pose + expression",
+}
+
+
 def save_final(generator, stages, args: argparse.Namespace, step: int, last: dict, clips, elapsed: float) -> None:
-    """The whole generator into --output_dir, with training facts in its config and model card."""
-    from hdtf.modeling.model_card import describe_hardware, write_model_card
+    """The whole generator into --output_dir, with training facts in its config (the model card is made from them)."""
+    from hdtf.modeling.model_card import describe_hardware
     from hdtf.training_data import write_training_data
 
     # names, not local paths: the config and the card are shared (hdtf.redact)
@@ -418,32 +427,21 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
     hub_dataset = args.dataset_name if args.dataset_name and not os.path.exists(args.dataset_name) else None
     if args.train_data_dir is None:
         data += f" ({args.dataset_config_name or 'default'})"
+    losses = {s.name: LOSSES[s.name] for s in stages}
+    if args.adversarial_start_step is not None and "animation2video" in losses:
+        losses["animation2video"] += (f" + LSGAN patch discriminator with feature matching from step "
+                                      f"{args.adversarial_start_step}")
     facts = {
         "stage": args.stage, "steps": step, "train_batch_size": args.train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "learning_rate": args.learning_rate,
         "resolution": args.resolution or generator.image_size, "data": data, "clips": len(clips),
         "final_loss": {k: round(v, 6) for k, v in last.items()}, "seconds": round(elapsed, 1),
-        "adversarial_start_step": args.adversarial_start_step,
+        "adversarial_start_step": args.adversarial_start_step, "losses": losses,
         "dataset": hub_dataset, "hardware": describe_hardware(),
     }
-    generator.config.update(trained=True, training=facts)
+    generator.mark_trained([s.name for s in stages], facts)
     generator.save_pretrained(args.output_dir)
     write_training_data(args.output_dir, [clip.id for clip in clips])  # hdtf evaluate warns when it scores these
-    losses = {
-        "animation2video": "L1 + multi-scale L1/SSIM + warp L1 + flow smoothness"
-        + (f" + LSGAN patch discriminator with feature matching from step {args.adversarial_start_step}"
-           if args.adversarial_start_step is not None else ""),
-        "audio2animation": "landmark L1 (mouth weighted) + velocity + pose + expression",
-    }
-    lines = ["", "## Training", "",
-             (f"Trained with `examples/train.py --stage {args.stage}` for {step} optimisation steps (batch "
-              f"{args.train_batch_size} x {args.gradient_accumulation_steps} accumulation, lr {args.learning_rate}, "
-              f"{facts['resolution']} px) on {len(clips)} clip(s) from {data}, in {elapsed / 60:.1f} min."), ""]
-    lines += [f"- {s.name} losses: {losses[s.name]}." for s in stages]
-    lines += ["- Final logged losses: " + ", ".join(f"{k} {v:.4f}" for k, v in last.items()) + ".",
-              f"- Per-step losses: `{LOG_FILE}` (one JSON object per optimisation step).", ""]
-    readme = args.output_dir / "README.md"
-    write_model_card(args.output_dir, readme.read_text() + "\n".join(lines))
 
 
 def push(args: argparse.Namespace) -> None:

@@ -1,6 +1,8 @@
-"""Small ffmpeg helpers for the generator: read a file's audio, write frames + speech as an H.264/AAC mp4.
+"""Small ffmpeg helpers for the generator: read a file's audio, write frames + speech as a video file.
 
-Everything goes through ffmpeg with argument lists and raw pipes (rgb24 video, f32le audio); writes are atomic.
+The container is the one the output's extension names (``CONTAINERS``: .mp4/.m4v/.mov/.mkv H.264 + AAC, .webm
+VP9 + Opus, .gif palette GIF without sound); other extensions are refused in one line. Everything goes through ffmpeg
+with argument lists and raw pipes (rgb24 video, f32le audio); writes are atomic.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -55,6 +58,43 @@ def has_audio(path: str | os.PathLike) -> bool:
     return probe(Path(path)).has_audio
 
 
+@dataclass(frozen=True)
+class Container:
+    """How one output extension is written: ffmpeg's muxer, the video codec options, the audio codec options (None:
+    the format holds no sound) and what to add to H.264's CRF for the same look (None: the codec has no CRF)."""
+
+    muxer: str
+    video: tuple[str, ...]
+    audio: tuple[str, ...] | None
+    crf_offset: int | None = 0
+
+
+_H264 = ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
+_AAC = ("-c:a", "aac", "-b:a", "128k")
+_FASTSTART = ("-movflags", "+faststart")  # the index first, so players start before the whole file has arrived
+CONTAINERS = {
+    ".mp4": Container("mp4", _H264 + _FASTSTART, _AAC),
+    ".m4v": Container("mp4", _H264 + _FASTSTART, _AAC),
+    ".mov": Container("mov", _H264 + _FASTSTART, _AAC),
+    ".mkv": Container("matroska", _H264, _AAC),
+    ".webm": Container("webm", ("-c:v", "libvpx-vp9", "-b:v", "0", "-deadline", "good", "-cpu-used", "4",
+                                "-row-mt", "1", "-pix_fmt", "yuv420p"), ("-c:a", "libopus", "-b:a", "64k"),
+                       crf_offset=14),  # VP9's CRF 32 looks like H.264's 18
+    # one palette for the whole clip (palettegen over all frames, then paletteuse), looping
+    ".gif": Container("gif", ("-filter_complex", "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse",
+                              "-loop", "0"), None, crf_offset=None),
+}
+
+
+def container_for(path: str | os.PathLike) -> Container:
+    """The Container its extension names (case-insensitive); HDTFError naming the supported ones otherwise."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in CONTAINERS:
+        what = f"'{suffix}' is not a video container hdtf writes" if suffix else "has no file extension"
+        raise HDTFError(f"{path}: {what} (use {', '.join(CONTAINERS)})")
+    return CONTAINERS[suffix]
+
+
 def write_video(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],
@@ -63,12 +103,14 @@ def write_video(
     sampling_rate: int = 16000,
     crf: int = 18,
 ) -> Path:
-    """Encode RGB uint8 frames (all the same even size) as H.264 yuv420p, with ``audio`` muxed as AAC.
+    """Encode RGB uint8 frames (all the same even size) in the container ``path``'s extension names (see
+    ``CONTAINERS``), with ``audio`` muxed when the container holds sound (GIF does not: it is left out).
 
     Written to a hidden temporary name next to ``path`` and renamed on success, so a partial file never looks done.
     The first frame fixes the size; the audio is whatever the caller passes (trim it to the video's duration).
     """
     path = Path(path)
+    container = container_for(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = iter(frames)
     try:
@@ -76,18 +118,20 @@ def write_video(
     except StopIteration:
         raise HDTFError(f"{path}: no frames to write") from None
     height, width = first.shape[:2]
-    tmp = path.with_name(f".{path.stem}.partial.mp4")
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     with tempfile.TemporaryDirectory(prefix="hdtf-video-") as work:
         cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                "-framerate", str(Fraction(fps).limit_denominator(1001)), "-i", "pipe:0"]
-        if audio is not None and len(audio):
+        if audio is not None and len(audio) and container.audio is not None:
             wav = Path(work) / "audio.f32"
             np.asarray(audio, dtype="<f4").tofile(wav)
             cmd += ["-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", str(wav),
-                    "-map", "0:v", "-map", "1:a", "-c:a", "aac", "-b:a", "128k"]
-        cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+                    "-map", "0:v", "-map", "1:a", *container.audio]
+        cmd += list(container.video)
+        if container.crf_offset is not None:
+            cmd += ["-crf", str(crf + container.crf_offset)]
+        cmd += ["-f", container.muxer, str(tmp)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             proc.stdin.write(first.tobytes())

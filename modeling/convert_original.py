@@ -7,8 +7,9 @@ the per-channel anti-alias kernel of the image, the hourglass's first conv (refe
 the three matting heads (their last 8 input channels are the hourglass input, concatenated back), and the decoder's
 output conv (weight rows and bias).
 
-``original_forward`` is the original data flow written directly over the original state dict (BGR in and out, full
-resolution blur then subsample, as the released code ran it); the converter uses it to check each conversion.
+``original_forward`` is the original data flow written directly over the original state dict (BGR in and out, the
+released code's order of operations and ops: full-resolution blur then subsample, the matting branch at 1/4 scale);
+the converter uses it to check each conversion.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ _RENAMES = (
     ("foreground_matting.attention_mask.", "foreground_matting.matting_mask."),
 )
 BGR_TO_RGB = [2, 1, 0]
+VERIFY_TOLERANCE = 1e-5  # max |converted - original| on the probe; float re-association gives ~1e-7
 
 
 def _brief(names: list[str], limit: int = 4) -> str:
@@ -206,55 +208,67 @@ def _conv(x: torch.Tensor, s: dict[str, torch.Tensor], p: str) -> torch.Tensor:
 
 
 def _blur_subsample(x: torch.Tensor, kernel: torch.Tensor, scale: float) -> torch.Tensor:
-    pad = kernel.shape[-1] // 2
-    blurred = F.conv2d(F.pad(x, (pad, pad, pad, pad)), kernel, groups=kernel.shape[0])
+    """The original anti-aliasing: zero-pad (ka, kb), depthwise gaussian at full resolution, nearest ``scale``."""
+    ka = kernel.shape[-1] // 2
+    kb = ka - 1 if kernel.shape[-1] % 2 == 0 else ka
+    blurred = F.conv2d(F.pad(x, (ka, kb, ka, kb)), kernel, groups=kernel.shape[0])
     return F.interpolate(blurred, scale_factor=(scale, scale))
+
+
+def _warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """The original warp: the grid resized bilinearly to the map's size when they differ, then grid_sample."""
+    if grid.shape[1:3] != x.shape[2:]:
+        grid = F.interpolate(grid.permute(0, 3, 1, 2), size=x.shape[2:], mode="bilinear", align_corners=False)
+        grid = grid.permute(0, 2, 3, 1)
+    return F.grid_sample(x, grid, align_corners=False)
 
 
 def original_forward(
     state: dict[str, torch.Tensor], image_bgr: torch.Tensor, flow: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """The documented original generator over ``module.``-prefixed original weights, in eval mode, BGR in and out."""
+    """The released generator's forward over ``module.``-prefixed original weights, in eval mode, BGR in and out.
+
+    Written from the layout file's account of the original order, independently of ``HDTFAnimationToVideo``:
+    encoder; then the matting branch entirely at 1/4 scale (blur + subsample the reference and the flow, warp the
+    SMALL reference with the SMALL flow, hourglass over [reference, flow, warped], heads); the foreground flow is
+    composed at 1/4 scale with an identity grid ``2 * (i / (n - 1)) - 1`` of that size; the features are warped
+    with it and matted; bottleneck; decoder. Masks are returned channels-first (B, 1, h, w).
+    """
     s = {k.removeprefix("module."): v for k, v in state.items()}
     n_down = _count(s, "encoder.down_blocks.")
     n_hg = _count(s, "dense_motion.hourglass.encoder.down_blocks.")
     scale = 1 / 2**n_down
-    h, w = image_bgr.shape[2:]
 
-    warped = F.grid_sample(image_bgr, flow, align_corners=False)
-    kernel_img, kernel_flow = s["dense_motion.down_sample_image.weight"], s["dense_motion.down_sample_flow.weight"]
-    hg_in = torch.cat(
-        [
-            _blur_subsample(image_bgr, kernel_img, scale),
-            _blur_subsample(flow.permute(0, 3, 1, 2), kernel_flow, scale),
-            _blur_subsample(warped, kernel_img, scale),
-        ],
-        dim=1,
-    )
-    skips = [hg_in]
+    # 1. feature map at 1/4 scale
+    x = _conv_bn_relu(image_bgr, s, "encoder.in_conv.")
+    for i in range(n_down):
+        x = F.avg_pool2d(_conv_bn_relu(x, s, f"encoder.down_blocks.{i}."), 2)
+
+    # 2. matting branch, all at 1/4 scale
+    small = _blur_subsample(image_bgr, s["dense_motion.down_sample_image.weight"], scale)
+    small_flow = _blur_subsample(flow.permute(0, 3, 1, 2), s["dense_motion.down_sample_flow.weight"], scale)
+    small_flow = small_flow.permute(0, 2, 3, 1)
+    warped = _warp(small, small_flow)
+    skips = [torch.cat([small, small_flow.permute(0, 3, 1, 2), warped], dim=1)]
     for i in range(n_hg):
         skips.append(F.avg_pool2d(_conv_bn_relu(skips[-1], s, f"dense_motion.hourglass.encoder.down_blocks.{i}."), 2))
     out = skips.pop()
     for i in range(n_hg):
         up = F.interpolate(out, scale_factor=2.0)
         out = torch.cat([_conv_bn_relu(up, s, f"dense_motion.hourglass.decoder.up_blocks.{i}."), skips.pop()], dim=1)
-    foreground = torch.sigmoid(_conv(out, s, "dense_motion.foreground_mask."))
+
+    # 3. heads at 1/4 scale; foreground flow with an identity grid built at that scale
+    foreground = torch.sigmoid(_conv(out, s, "dense_motion.foreground_mask.")).permute(0, 2, 3, 1)
+    h, w = small_flow.shape[1:3]
+    xs = 2 * (torch.arange(w).to(small_flow.dtype) / (w - 1)) - 1
+    ys = 2 * (torch.arange(h).to(small_flow.dtype) / (h - 1)) - 1
+    identity = torch.cat([xs.view(1, -1, 1).repeat(h, 1, 1), ys.view(-1, 1, 1).repeat(1, w, 1)], dim=2)
+    flow_fg = small_flow * foreground + (1 - foreground) * identity.unsqueeze(0)
     matting_mask = torch.sigmoid(_conv(out, s, "dense_motion.attention_mask."))
     matting = _conv(out, s, "dense_motion.matting.")
 
-    mask = F.interpolate(foreground, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-    ys, xs = torch.linspace(-1, 1, h, dtype=flow.dtype), torch.linspace(-1, 1, w, dtype=flow.dtype)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
-    flow_fg = mask * flow + (1 - mask) * torch.stack([grid_x, grid_y], dim=-1)
-
-    x = _conv_bn_relu(image_bgr, s, "encoder.in_conv.")
-    for i in range(n_down):
-        x = F.avg_pool2d(_conv_bn_relu(x, s, f"encoder.down_blocks.{i}."), 2)
-    small_flow = F.interpolate(
-        flow_fg.permute(0, 3, 1, 2), size=x.shape[2:], mode="bilinear", align_corners=False
-    ).permute(0, 2, 3, 1)
-    x = F.grid_sample(x, small_flow, align_corners=False)
-    x = matting_mask * x + (1 - matting_mask) * matting
+    # 4. warped, matted features; bottleneck; decoder
+    x = _warp(x, flow_fg) * matting_mask + (1 - matting_mask) * matting
     for i in range(_count(s, "bottleneck.bottleneck.")):
         p = f"bottleneck.bottleneck.{i}."
         r = F.conv2d(F.relu(_bn(x, s, p + "norm1.")), s[p + "conv1.weight"], s[p + "conv1.bias"], padding=1)
@@ -265,7 +279,7 @@ def original_forward(
     return {
         "synthetic_image": image,
         "warped_image": warped,
-        "foreground_mask": foreground,
+        "foreground_mask": foreground.permute(0, 3, 1, 2),
         "matting_mask": matting_mask,
         "dense_flow_foreground": flow_fg,
     }
@@ -285,7 +299,7 @@ def probe_inputs(size: int, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor
 
 def compare_with_original(model: Any, original: dict[str, torch.Tensor], size: int | None = None) -> float:
     """Largest absolute difference between the converted model (RGB) and the original forward (BGR) on a probe."""
-    size = size or model.config.size_multiple
+    size = size or 2 * model.config.size_multiple  # 256 for the released layout: hourglass maps down to 8x8
     image, flow = probe_inputs(size)
     with torch.no_grad():
         ours = model(image, flow)
@@ -303,11 +317,12 @@ def compare_with_original(model: Any, original: dict[str, torch.Tensor], size: i
 def convert_original_checkpoint(
     checkpoint: str | os.PathLike, output_dir: str | os.PathLike, verify: bool = True, overwrite: bool = False
 ) -> dict[str, Any]:
-    """Convert, optionally check against the original forward (< 1e-4), and write a save_pretrained directory.
+    """Convert, optionally check against the original forward (<= 1e-5), and write a save_pretrained directory.
 
     The directory is assembled under a temporary name beside ``output_dir`` and renamed into place, so a failed or
     interrupted conversion never leaves something that looks like a model. Returns a summary dict.
     """
+    from .generator import replace_directory
     from .modeling_animation2video import HDTFAnimationToVideo
 
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
@@ -321,8 +336,10 @@ def convert_original_checkpoint(
     model.load_state_dict(state, strict=True)
 
     max_diff = compare_with_original(model, original) if verify else None
-    if max_diff is not None and not max_diff < 1e-4:
-        raise HDTFError(f"{checkpoint}: converted model differs from the original forward by {max_diff:.3g} (> 1e-4)")
+    if max_diff is not None and not max_diff <= VERIFY_TOLERANCE:
+        raise HDTFError(
+            f"{checkpoint}: converted model differs from the original forward by {max_diff:.3g} (> {VERIFY_TOLERANCE:g})"
+        )
 
     params = sum(p.numel() for p in model.parameters())
     card = build_model_card(
@@ -354,13 +371,7 @@ def convert_original_checkpoint(
         model.save_pretrained(staging)
         write_model_card(staging, card)
         atomic.make_shareable(staging)
-        if output_dir.exists():
-            old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-            os.replace(output_dir, old)
-            os.replace(staging, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, output_dir)
+        replace_directory(staging, output_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -46,7 +46,7 @@ from .modeling_audio2animation import HDTFAudioToAnimation
 from .presets import preset
 from .processing_hdtf import HDTFFaceProcessor, prepare_reference
 
-__all__ = ["CONFIG_FILE", "HDTFGenerator", "HDTFGeneratorOutput", "prepare_reference"]
+__all__ = ["CONFIG_FILE", "STAGES", "HDTFGenerator", "HDTFGeneratorOutput", "prepare_reference", "replace_directory"]
 
 CONFIG_FILE = "generator_config.json"
 FORMAT = "hdtf-generator"
@@ -59,6 +59,7 @@ COMPONENTS = {
     "animation2video": "animation2video",
     "face_processor": "animation2video",  # preprocessor_config.json beside the network it frames photos for
 }
+STAGES = ("audio2animation", "animation2video")  # the trainable networks, in pipeline order
 _VERSION_1 = {  # what a version-1 directory holds
     name: {"library": LIBRARY, "class": cls, "path": COMPONENTS[name]}
     for name, cls in (
@@ -76,7 +77,8 @@ class HDTFGeneratorOutput:
 
     ``landmarks`` (T, 68, 2) are the driving landmarks each frame was rendered from; ``expression`` (T, K) and
     ``pose`` (T, 6) are the deltas from the reference. ``flows`` (T, H, W, 2) sampling grids, ``warped`` frames and
-    the masks (T, H, W) are kept only with ``return_intermediates=True``.
+    the masks (T, H, W) are kept only with ``return_intermediates=True`` (the last three are the network's 1/4-scale
+    maps, resized to the frames).
     """
 
     frames: np.ndarray
@@ -110,7 +112,12 @@ out = generator("face.jpg", audio="speech.wav", seed=0)  # out.frames: (T, H, W,
 
 def _model_card(generator: HDTFGenerator) -> str:
     cfg = generator.config
-    state = "trained" if cfg.get("trained") else "untrained (random initial weights, for tests and as a starting point)"
+    trained = generator.trained_stages
+    if not trained:
+        state = "untrained (random initial weights, for tests and as a starting point)"
+    else:
+        untrained = [stage for stage in STAGES if stage not in trained]
+        state = "trained" + (f" except {' and '.join(untrained)}" if untrained else "")
     summary = (
         f"One-shot talking-face generator after the HDTF paper (CVPR 2021): audio or a driving video → landmark "
         f"animation parameters (head pose + {generator.expression_basis.num_components} expression coefficients) → "
@@ -127,11 +134,46 @@ def _model_card(generator: HDTFGenerator) -> str:
         f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
         + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
     ]
-    return build_model_card(
+    basis = cfg.get("expression_basis")
+    if basis:
+        notes.append(f"Expression basis fitted by `hdtf fit-expression-basis` on {basis['clips']} clip(s) of "
+                     f"{basis['data']}.")
+    notes += [f"Stage {stage}: untrained — {reason}" for stage, reason in sorted(cfg.get("untrained_reasons", {}).items())]
+    card = build_model_card(
         "HDTF talking-face generator", summary, cfg, _USAGE, parameters=params, notes=notes,
         tags=["talking-face", "audio-to-video", "image-animation"],
         origin=generator_origin(cfg), library_name="hdtf", pipeline_tag="image-to-video",
     )
+    return card + _training_section(cfg.get("training"))
+
+
+def _training_section(facts: dict[str, Any] | None) -> str:
+    """The model card's account of the last training run (``examples/train.py`` records ``config["training"]``)."""
+    if not facts:
+        return ""
+    lines = ["", "## Training", "",
+             (f"Trained with `examples/train.py --stage {facts['stage']}` for {facts['steps']} optimisation steps "
+              f"(batch {facts['train_batch_size']} x {facts['gradient_accumulation_steps']} accumulation, lr "
+              f"{facts['learning_rate']}, {facts['resolution']} px) on {facts['clips']} clip(s) from "
+              f"{facts['data']}, in {facts['seconds'] / 60:.1f} min."), ""]
+    lines += [f"- {stage} losses: {text}." for stage, text in facts.get("losses", {}).items()]
+    final = facts.get("final_loss") or {}
+    if final:
+        lines.append("- Final logged losses: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()) + ".")
+    lines += ["- Per-step losses: `train_log.jsonl` (one JSON object per optimisation step).", ""]
+    return "\n".join(lines)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Put the complete folder ``staging`` in the place of ``target`` (which may exist): two renames, then the old
+    one is deleted, so ``target`` is never a mix of both."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
 
 
 class HDTFGenerator:
@@ -296,6 +338,48 @@ class HDTFGenerator:
     def image_size(self) -> int:
         return int(self.config["image_size"])
 
+    @property
+    def trained_stages(self) -> list[str]:
+        """The networks whose weights are trained for this pipeline (``STAGES`` order).
+
+        Recorded as ``trained_stages`` by training; older directories say only ``trained`` and the last run's stage.
+        """
+        cfg = self.config
+        if "trained_stages" in cfg:
+            recorded = set(cfg["trained_stages"])
+        elif cfg.get("trained"):
+            stage = (cfg.get("training") or {}).get("stage", "all")
+            recorded = set(STAGES) if stage == "all" else {stage}
+        else:
+            recorded = set()
+        return [stage for stage in STAGES if stage in recorded]
+
+    def mark_trained(self, stages: list[str], facts: dict[str, Any]) -> None:
+        """Record a training run of ``stages`` (``facts``: what ``_training_section`` prints) on top of earlier ones."""
+        trained = set(self.trained_stages) | set(stages)
+        reasons = {k: v for k, v in self.config.get("untrained_reasons", {}).items() if k not in trained}
+        self.config.update(trained=True, trained_stages=[s for s in STAGES if s in trained], training=facts,
+                           untrained_reasons=reasons)
+
+    def mark_untrained(self, stage: str, reason: str) -> None:
+        """Record that ``stage``'s training no longer holds (e.g. the expression basis it referred to was replaced)."""
+        trained = [s for s in self.trained_stages if s != stage]
+        reasons = {**self.config.get("untrained_reasons", {}), stage: reason}
+        self.config.update(trained=bool(trained), trained_stages=trained, untrained_reasons=reasons)
+
+    def untrained_warning(self, driving_video: bool = False) -> str | None:
+        """One line saying which stage a generation would use untrained, and what that means; None if none."""
+        needed = ["animation2video"] if driving_video else list(STAGES)
+        missing = [stage for stage in needed if stage not in self.trained_stages]
+        if not missing:
+            return None
+        why = self.config.get("untrained_reasons", {})
+        names = " and ".join(stage + (f" ({why[stage]})" if stage in why else "") for stage in missing)
+        effects = {"audio2animation": "mouth and head motion will not follow the speech",
+                   "animation2video": "frames will not show the face"}
+        verb = "stages are" if len(missing) > 1 else "stage is"
+        return f"the {names} {verb} untrained: {'; '.join(effects[stage] for stage in missing)}"
+
     # ---- generation ------------------------------------------------------------------------------------------
     def animate_from_audio(
         self,
@@ -376,7 +460,7 @@ class HDTFGenerator:
                 keep["frames"].append(_to_uint8(out.synthetic_image))
                 if return_intermediates:
                     keep["flows"].append(grid.float().cpu().numpy())
-                    keep["warped"].append(_to_uint8(out.warped_image))
+                    keep["warped"].append(_to_uint8(_resize(out.warped_image, size)))
                     keep["foreground_mask"].append(_mask(out.foreground_mask, size))
                     keep["matting_mask"].append(_mask(out.matting_mask, size))
                 bar.update(len(drv))
@@ -475,6 +559,13 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, h, w) → (B, C, size, size), bilinear: the network's 1/4-scale intermediates shown beside the frames."""
+    if images.shape[-1] == size:
+        return images
+    return torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False)
+
+
 def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     """A (B, 1|…, h, w) mask as (B, size, size) float32 (resized when the network produces it at lower scale)."""
     if mask is None:
@@ -482,7 +573,4 @@ def _mask(mask: torch.Tensor | None, size: int) -> np.ndarray:
     m = mask.float()
     if m.ndim == 3:
         m = m[:, None]
-    m = m[:, :1]
-    if m.shape[-1] != size:
-        m = torch.nn.functional.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)
-    return m[:, 0].cpu().numpy()
+    return _resize(m[:, :1], size)[:, 0].cpu().numpy()

@@ -3,7 +3,8 @@
 Animation to video (``animation2video_losses`` and the adversarial terms):
 
 - reconstruction: L1 plus a multi-scale L1 + SSIM term (SSIM keeps the local structure that L1 alone blurs);
-- warp: L1 between the flow-warped reference and the target frame, so the flow itself stays meaningful;
+- warp: L1 between the reference warped by the foreground flow (up-sampled to the image) and the target frame, so
+  the flow itself stays meaningful;
 - flow smoothness: total variation of the foreground flow's displacement (Fapp is piecewise constant; the refined
   flow should not be);
 - adversarial: a multi-scale patch discriminator (LSGAN objective) with discriminator feature matching, switched on
@@ -79,7 +80,12 @@ def animation2video_losses(
     weights: dict[str, float] = ANIMATION2VIDEO_LOSS_WEIGHTS,
 ) -> dict[str, torch.Tensor]:
     """The non-adversarial losses of a synthetic frame (B,3,H,W) against its ``target``, each a scalar, plus their
-    weighted sum under ``"loss"``. ``foreground_flow`` is the model's ``dense_flow_foreground`` (B,H,W,2)."""
+    weighted sum under ``"loss"``. ``foreground_flow`` is the model's ``dense_flow_foreground`` (B,h,w,2), at the
+    features' scale: it is resized bilinearly to the reference's size for the warp term (the original's convention)."""
+    if foreground_flow.shape[1:3] != reference.shape[2:]:
+        foreground_flow = F.interpolate(
+            foreground_flow.permute(0, 3, 1, 2), size=reference.shape[2:], mode="bilinear", align_corners=False
+        ).permute(0, 2, 3, 1)
     warped = F.grid_sample(reference, foreground_flow.to(reference.dtype), align_corners=False)
     losses = {
         "l1": F.l1_loss(synthetic, target),

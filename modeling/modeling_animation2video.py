@@ -1,12 +1,14 @@
 """The HDTF animation-to-video generator: reference image + dense FAPP flow -> synthetic frame.
 
-Data flow (docs/modeling.md has the full account and the reasons):
-  warped image  = grid_sample(reference, flow)
-  hourglass in  = gaussian-downsampled [reference, flow, warped image] at 1/4 scale        (3 + 2 + 3 = 8 channels)
-  heads         = foreground mask (sigmoid), matting mask (sigmoid), 256-ch matting features, from 64 + 8 channels
-  foreground flow = mask * flow + (1 - mask) * identity   (the background stays where it is)
-  features      = matting_mask * warp(encoder(reference), foreground flow) + (1 - matting_mask) * matting features
-  image         = sigmoid(decoder(bottleneck(features)))
+Data flow, in the released code's order (docs/modeling.md has the full account):
+  features        = encoder(reference)                                                         (1/4 scale)
+  small ref, flow = gaussian blur + subsample of the reference and of the flow to 1/4 scale
+  warped image    = grid_sample(small ref, small flow)             -- the SMALL reference, warped by the SMALL flow
+  hourglass in    = [small ref, small flow, warped image]                                     (3 + 2 + 3 = 8 channels)
+  heads           = foreground mask (sigmoid), matting mask (sigmoid), 256-ch matting features, from 64 + 8 channels
+  foreground flow = mask * small flow + (1 - mask) * identity at 1/4 scale   (the background stays where it is)
+  features        = matting_mask * warp(features, foreground flow) + (1 - matting_mask) * matting features
+  image           = sigmoid(decoder(bottleneck(features)))
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from .configuration_animation2video import HDTFAnimationToVideoConfig
-from .fapp import identity_grid
 from .modeling_utils import HDTFPreTrainedModel
 
 __all__ = ["AnimationToVideoOutput", "HDTFAnimationToVideo", "HDTFAnimationToVideoPreTrainedModel", "gaussian_kernel"]
@@ -32,10 +33,12 @@ class AnimationToVideoOutput(ModelOutput):
     """What the generator returns; images are RGB in [0, 1], masks in [0, 1] at the matting resolution.
 
     synthetic_image: (B, 3, H, W) the generated frame.
-    warped_image: (B, 3, H, W) the reference warped by the input flow (what the matting branch sees).
+    warped_image: (B, 3, H/4, W/4) the blurred, subsampled reference warped by the subsampled flow (what the matting
+        branch sees).
     foreground_mask: (B, 1, H/4, W/4) where the dense flow applies (1) versus static background (0).
     matting_mask: (B, 1, H/4, W/4) where warped features are kept (1) versus replaced by matting features (0).
-    dense_flow_foreground: (B, H, W, 2) the flow actually used for the features: mask * flow + (1 - mask) * identity.
+    dense_flow_foreground: (B, H/4, W/4, 2) the flow that warps the features: mask * small flow + (1 - mask) *
+        identity, at the features' scale.
     """
 
     synthetic_image: torch.FloatTensor | None = None
@@ -266,16 +269,34 @@ class ForegroundMatting(nn.Module):
         self.matting_mask = nn.Conv2d(hc, 1, k, padding=k // 2)
         self.matting = nn.Conv2d(hc, c.feature_channels, k, padding=k // 2)
 
-    def forward(
-        self, reference: torch.Tensor, flow: torch.Tensor, warped: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        images = self.down_sample_image(torch.cat([reference, warped], dim=0))
-        small_ref, small_warped = images.chunk(2, dim=0)
-        small_flow = self.down_sample_flow(flow.permute(0, 3, 1, 2))
-        hidden = self.hourglass(torch.cat([small_ref, small_flow, small_warped], dim=1))
+    def forward(self, reference: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(warped small image, foreground mask, matting mask, matting features, foreground flow), all at 1/4 scale.
+
+        Everything happens at the matting scale, in the released code's order: the reference and the flow are
+        blurred and subsampled first, the small reference is warped by the small flow, and the foreground mask
+        blends the small flow with an identity grid of that size.
+        """
+        # In the inputs' precision even under autocast: the flow is a coordinate grid, and bf16 would move its
+        # samples by up to 1/4 pixel; the blur is depthwise and strided, so this costs little.
+        with torch.autocast(reference.device.type, enabled=False):
+            small_ref = self.down_sample_image(reference)
+            small_flow = self.down_sample_flow(flow.permute(0, 3, 1, 2))
+            small_grid = small_flow.permute(0, 2, 3, 1)
+            warped = F.grid_sample(small_ref, small_grid, align_corners=False)
+        hidden = self.hourglass(torch.cat([small_ref, small_flow, warped], dim=1))
         foreground = torch.sigmoid(self.foreground_mask(hidden))
         matting_mask = torch.sigmoid(self.matting_mask(hidden))
-        return foreground, matting_mask, self.matting(hidden)
+        mask = foreground.permute(0, 2, 3, 1)
+        identity = coordinate_grid(*small_grid.shape[1:3], device=flow.device, dtype=small_grid.dtype)
+        flow_foreground = small_grid * mask + (1 - mask) * identity
+        return warped, foreground, matting_mask, self.matting(hidden), flow_foreground
+
+
+def coordinate_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The zero-motion sampling grid (height, width, 2) as the released code forms it: ``2 * (i / (n - 1)) - 1``."""
+    xs = 2 * (torch.arange(width, device=device, dtype=dtype) / (width - 1)) - 1
+    ys = 2 * (torch.arange(height, device=device, dtype=dtype) / (height - 1)) - 1
+    return torch.stack([xs.expand(height, width), ys[:, None].expand(height, width)], dim=-1)
 
 
 def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -284,7 +305,8 @@ def warp(features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         flow = F.interpolate(
             flow.permute(0, 3, 1, 2), size=features.shape[2:], mode="bilinear", align_corners=False
         ).permute(0, 2, 3, 1)
-    return F.grid_sample(features, flow.to(features.dtype), align_corners=False)
+    dtype = torch.promote_types(features.dtype, flow.dtype)  # sample at the grid's precision (bf16 blurs it)
+    return F.grid_sample(features.to(dtype), flow.to(dtype), align_corners=False)
 
 
 class HDTFAnimationToVideoPreTrainedModel(HDTFPreTrainedModel):
@@ -373,17 +395,12 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
         return AnimationToVideoOutput(*out)
 
     def _generate(self, image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        warped_image = F.grid_sample(image, flow.to(image.dtype), align_corners=False)
-        foreground, matting_mask, matting = self._call(self.foreground_matting, image, flow, warped_image)
-
-        height, width = image.shape[2:]
-        mask = F.interpolate(foreground, size=(height, width), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        identity = identity_grid(height, image.device, flow.dtype, width=width)
-        flow_foreground = mask * flow + (1 - mask) * identity
-
         features = self._call(self.encoder.in_conv, image)
         for block in self.encoder.down_blocks:
             features = self._call(block, features)
+        warped_image, foreground, matting_mask, matting, flow_foreground = self._call(
+            self.foreground_matting, image, flow
+        )
         features = warp(features, flow_foreground)
         features = matting_mask * features + (1 - matting_mask) * matting
         for block in self.bottleneck.bottleneck:

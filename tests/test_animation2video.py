@@ -49,14 +49,19 @@ def test_forward_shapes_ranges_and_tuple_output():
     with torch.no_grad():
         out = model(image, flow)
         as_tuple = model(image, flow, return_dict=False)
-    assert out.synthetic_image.shape == (2, 3, 32, 32) and out.warped_image.shape == (2, 3, 32, 32)
+    # the matting branch works at 1/4 scale, as the released code does (issue 14: it used to warp at full size)
+    assert out.synthetic_image.shape == (2, 3, 32, 32) and out.warped_image.shape == (2, 3, 8, 8)
     assert out.foreground_mask.shape == (2, 1, 8, 8) and out.matting_mask.shape == (2, 1, 8, 8)
-    assert out.dense_flow_foreground.shape == (2, 32, 32, 2)
+    assert out.dense_flow_foreground.shape == (2, 8, 8, 2)
     assert 0 <= out.synthetic_image.min() and out.synthetic_image.max() <= 1
     torch.testing.assert_close(as_tuple[0], out.synthetic_image)
-    # the foreground flow blends the given flow with "stay put" by the (upsampled) foreground mask
-    mask = torch.nn.functional.interpolate(out.foreground_mask, size=(32, 32), mode="bilinear").permute(0, 2, 3, 1)
-    torch.testing.assert_close(out.dense_flow_foreground, mask * flow + (1 - mask) * identity_grid(32))
+    # the foreground flow blends the (blurred, subsampled) flow with "stay put" by the foreground mask, at 1/4 scale
+    branch = model.foreground_matting
+    small_flow = branch.down_sample_flow(flow.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+    small_image = branch.down_sample_image(image)
+    mask = out.foreground_mask.permute(0, 2, 3, 1)
+    torch.testing.assert_close(out.dense_flow_foreground, mask * small_flow + (1 - mask) * identity_grid(8))
+    torch.testing.assert_close(out.warped_image, torch.nn.functional.grid_sample(small_image, small_flow, align_corners=False))
 
 
 def test_other_resolutions_and_clear_size_errors():
@@ -84,6 +89,8 @@ def test_matches_documented_original_forward_after_colour_swap():
         theirs = original_forward(original, image[:, BGR_TO_RGB], flow)
     torch.testing.assert_close(ours.synthetic_image, theirs["synthetic_image"][:, BGR_TO_RGB], atol=1e-5, rtol=0)
     torch.testing.assert_close(ours.matting_mask, theirs["matting_mask"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.foreground_mask, theirs["foreground_mask"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.warped_image, theirs["warped_image"][:, BGR_TO_RGB], atol=1e-5, rtol=0)
     torch.testing.assert_close(ours.dense_flow_foreground, theirs["dense_flow_foreground"], atol=1e-5, rtol=0)
 
 

@@ -4,6 +4,7 @@ ffprobe, and every bad input answered with one line and a non-zero exit, never a
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -114,3 +115,106 @@ def test_bad_input_is_one_line(case, model_dir, face_photo, speech_wav, no_face_
     assert len(lines) == 1 and expected in lines[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.fixture(scope="module")
+def short_speech(speech_wav, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("short") / "speech_1s.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_wav), "-t", "1", str(path)], check=True)
+    return path
+
+
+def _exif_rotated(photo: Path, path: Path) -> Path:
+    """The photo as a phone stores a portrait: pixels turned a quarter to the left, EXIF Orientation 6 to undo it."""
+    from PIL import Image
+
+    with Image.open(photo) as upright:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+        upright.transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif)
+    return path
+
+
+def _panels(path: Path) -> np.ndarray:
+    from hdtf.decode import read_frames
+
+    frames, _ = read_frames(str(path))
+    return frames.astype(np.float32)
+
+
+def test_exif_rotated_photo_is_upright_and_containers_follow_the_extension(
+    model_dir, face_photo, short_speech, tmp_path
+):
+    """The same face stored sideways with an EXIF Orientation tag gives the upright photo's video (.webm for one,
+    .mkv for the other, each checked with ffprobe); the untrained model is named in one warning line."""
+    rotated = _exif_rotated(face_photo, tmp_path / "portrait.jpg")
+    outputs = {}
+    for name, photo, ext in (("upright", face_photo, ".webm"), ("rotated", rotated, ".mkv")):
+        out = tmp_path / f"{name}{ext}"
+        done = _run("generate", "--model", model_dir, "--image", photo, "--audio", short_speech, "--output", out,
+                    "--save-intermediates", tmp_path / name, "--no-progress", "--seed", "2")
+        assert done.returncode == 0, done.stderr
+        warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+        assert len(warnings) == 1 and "audio2animation and animation2video stages are untrained" in warnings[0]
+        outputs[name] = out
+    webm, mkv = _streams(outputs["upright"]), _streams(outputs["rotated"])
+    assert (webm["video"]["codec_name"], webm["audio"]["codec_name"]) == ("vp9", "opus")
+    assert (mkv["video"]["codec_name"], mkv["audio"]["codec_name"]) == ("h264", "aac")
+    for streams in (webm, mkv):
+        assert int(streams["video"]["nb_read_frames"]) == 25 and streams["video"]["r_frame_rate"] == "25/1"
+    with np.load(tmp_path / "upright" / "animation.npz") as a, np.load(tmp_path / "rotated" / "animation.npz") as b:
+        assert np.abs(a["reference_landmarks"] - b["reference_landmarks"]).max() < 3
+    # panels: frame + landmarks | Fapp | warped photo | masks; the warped photo shows which way up the face is
+    upright, turned = (_panels(tmp_path / n / "intermediates.mp4")[:, :, 256:384] for n in ("upright", "rotated"))
+    assert np.abs(upright - turned).mean() < 4
+    assert np.abs(upright - np.rot90(upright, 1, axes=(1, 2))).mean() > 20
+
+
+def test_tiny_face_is_reported_with_its_size(model_dir, face_photo, short_speech, tmp_path):
+    from PIL import Image
+
+    canvas = Image.new("RGB", (320, 240), (120, 110, 100))
+    with Image.open(face_photo) as photo:
+        canvas.paste(photo.resize((36, 36), Image.LANCZOS), (140, 90))  # the face itself ~22 px across
+    canvas.save(tmp_path / "crowd.png")
+    done = _run("generate", "--model", model_dir, "--image", tmp_path / "crowd.png", "--audio", short_speech,
+                "--output", tmp_path / "o.mp4", "--no-progress")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    found = re.search(r"crowd\.png: face too small \((\d+) px; at least (\d+) needed\)", lines[0])
+    assert found, lines[0]
+    assert 12 <= int(found.group(1)) < int(found.group(2)) == 36
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_unknown_output_extension_is_refused_at_once(model_dir, face_photo, short_speech, tmp_path):
+    done = _run("generate", "--model", model_dir, "--image", face_photo, "--audio", short_speech,
+                "--output", tmp_path / "talk.avi")
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"hdtf generate: error: {tmp_path / 'talk.avi'}: '.avi' is not a video container hdtf writes "
+        "(use .mp4, .m4v, .mov, .mkv, .webm, .gif)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_model_keeps_an_existing_model_unless_overwrite(tmp_path, capsys):
+    from hdtf.cli import main
+
+    target = tmp_path / "model"
+    assert main(["init-model", str(target), "--seed", "1"]) == 0
+    weights = (target / "animation2video" / "model.safetensors").read_bytes()
+    (target / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["init-model", str(target), "--seed", "2"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"hdtf init-model: error: {target}: already holds an hdtf model (pass --overwrite to replace it)"
+    ]
+    assert (target / "animation2video" / "model.safetensors").read_bytes() == weights
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "me.jpg").write_bytes(b"\xff\xd8")
+    assert main(["init-model", str(other)]) == 2 and "photos: exists and is not empty" in capsys.readouterr().err
+    assert main(["init-model", str(target), "--seed", "2", "--overwrite"]) == 0
+    assert (target / "animation2video" / "model.safetensors").read_bytes() != weights
+    assert not (target / "notes.txt").exists(), "an overwritten directory keeps nothing of the old one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "photos"], "no staging folder left behind"

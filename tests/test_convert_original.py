@@ -10,7 +10,13 @@ import torch
 
 from hdtf.cli import main
 from hdtf.modeling import HDTFAnimationToVideo, HDTFAnimationToVideoConfig
-from hdtf.modeling.convert_original import BGR_TO_RGB, hdtf_to_original, original_forward, probe_inputs
+from hdtf.modeling.convert_original import (
+    BGR_TO_RGB,
+    hdtf_to_original,
+    original_forward,
+    original_to_hdtf,
+    probe_inputs,
+)
 
 # Image-channel tensors of the original (dim, permutation), written out here independently of the converter.
 HG_PERM = [2, 1, 0, 3, 4, 7, 6, 5]
@@ -128,6 +134,35 @@ def test_converted_output_matches_original_on_swapped_input(converted):
     assert (ours.dense_flow_foreground - theirs["dense_flow_foreground"]).abs().max() < 1e-4
     # colour order matters for these weights: feeding the original RGB instead of BGR changes the picture
     assert (ours.synthetic_image - unswapped["synthetic_image"][:, BGR_TO_RGB]).abs().max() > 1e-3
+
+
+# The released depth (2 encoder blocks, matting at 1/4 scale, a 5-level hourglass) at a quarter of its widths, so that
+# 512 px runs in seconds; the full widths are checked at the converter's probe size above.
+NARROW = dict(block_expansion=16, max_features=64, hourglass_block_expansion=16, hourglass_max_features=64)
+
+
+@pytest.mark.parametrize("size", [256, 512])
+def test_original_numerics_at_256_and_512(size):
+    """Issue 14: random weights with trained-looking BatchNorm statistics (eval mode) give the original forward's
+    image, masks and flows to 1e-5; the masks are far from saturated, so the matting branch's order of operations
+    shows in every output (warping at full size and up-sampling the mask instead differed by ~4e-2)."""
+    narrow = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(**NARROW))
+    original = random_original({k: tuple(v.shape) for k, v in hdtf_to_original(narrow.state_dict()).items()}, size)
+    model = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(**NARROW)).eval()
+    model.load_state_dict(original_to_hdtf(original), strict=True)
+    assert model.encoder.in_conv.norm.running_var.min() != 1 and not model.training
+    rgb, flow = probe_inputs(size, seed=7)
+    with torch.no_grad():
+        ours = model(rgb, flow)
+        theirs = original_forward(original, rgb[:, BGR_TO_RGB], flow)
+    assert ours.foreground_mask.shape == (1, 1, size // 4, size // 4) == theirs["foreground_mask"].shape
+    for mask in (theirs["foreground_mask"], theirs["matting_mask"]):
+        assert 0.01 < mask.std() and 0.05 < mask.min() and mask.max() < 0.95
+    assert (ours.synthetic_image - theirs["synthetic_image"][:, BGR_TO_RGB]).abs().max() <= 1e-5
+    assert (ours.warped_image - theirs["warped_image"][:, BGR_TO_RGB]).abs().max() <= 1e-5
+    assert (ours.foreground_mask - theirs["foreground_mask"]).abs().max() <= 1e-5
+    assert (ours.matting_mask - theirs["matting_mask"]).abs().max() <= 1e-5
+    assert (ours.dense_flow_foreground - theirs["dense_flow_foreground"]).abs().max() <= 1e-5
 
 
 def _fails(capsys, *argv: str) -> str:

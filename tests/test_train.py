@@ -2,7 +2,8 @@
 
 One run of the animation2video stage with the discriminator switched on part-way, a resume from the latest complete
 checkpoint that must reproduce the interrupted run's steps exactly, then the saved generator must load and render
-frames closer to the targets than the untrained one. A short ``--stage all`` run covers the audio stage.
+frames closer to the targets than the untrained one. Short ``--stage audio2animation`` and ``--stage all`` runs
+are resumed the same way and must log identical values.
 """
 
 from __future__ import annotations
@@ -110,19 +111,56 @@ def test_saved_generator_loads_and_renders_better_than_untrained(first_run):
     assert error(trained) < 0.7 * error(untrained)
 
 
-def test_stage_all_trains_both_networks_from_dataset_rows(prepared_faces, tmp_path):  # noqa: F811
+def _resume_reproduces(data: Path | list[str], out: Path, tmp_path: Path, args: tuple[str, ...], total: int,
+                       lost: int) -> None:
+    """Resume a copy of the run in ``out`` as if it had died before writing ``checkpoint-{lost}`` (from the latest
+    checkpoint before it) and require every re-run step's logged values to be identical."""
+    log = _log(out)
+    resumed = tmp_path / f"{out.name}-resumed"
+    shutil.copytree(out, resumed)
+    shutil.rmtree(resumed / f"checkpoint-{lost}")
+    _train(data, resumed, *args, "--max_train_steps", str(total), "--resume_from_checkpoint", "latest")
+    again = _log(resumed)
+    assert [r["step"] for r in again] == [r["step"] for r in log]
+    first = min(int(p.name.split("-")[1]) for p in resumed.glob("checkpoint-*"))
+    for before, after in zip(log[first:], again[first:], strict=True):
+        assert after == before, f"step {after['step']} differs after resume"
+
+
+A2A = ("--stage", "audio2animation", "--checkpointing_steps", "2", "--validation_steps", "3",
+       "--audio_window_frames", "16", "--train_batch_size", "2")
+
+
+def test_audio2animation_resume_continues_exactly(prepared_faces, tmp_path):  # noqa: F811
+    """Dropout and the pose noise draw from torch's global RNG: a resumed run must draw the same numbers."""
+    out = tmp_path / "a2a"
+    _train(prepared_faces.root, out, *A2A, "--max_train_steps", "4")
+    assert {"landmark", "velocity", "pose", "expression", "val_loss"} <= set(_log(out)[2])
+    _resume_reproduces(prepared_faces.root, out, tmp_path, A2A, total=4, lost=4)
+
+
+@pytest.fixture(scope="module")
+def stage_all_run(prepared_faces, tmp_path_factory):  # noqa: F811
     """Rows of the hdtf 'clips' schema (here a parquet file, as ``hdtf export`` writes) via --dataset_name."""
     import datasets
 
     from hdtf.manifest import done_clips
     from hdtf.rows import clip_features, clip_row
 
+    tmp_path = tmp_path_factory.mktemp("all")
     rows = [clip_row(prepared_faces.root, entry) for entry in done_clips(prepared_faces.root)]
     datasets.Dataset.from_list(rows, features=clip_features()).to_parquet(str(tmp_path / "clips.parquet"))
     kwargs = json.dumps({"data_files": str(tmp_path / "clips.parquet"), "cache_dir": str(tmp_path / "hf")})
+    source = ["--dataset_name", "parquet", "--dataset_kwargs", kwargs]
+    args = ("--stage", "all", "--checkpointing_steps", "2", "--validation_steps", "4", "--audio_window_frames", "16",
+            "--train_batch_size", "2")
     out = tmp_path / "all"
-    _train(["--dataset_name", "parquet", "--dataset_kwargs", kwargs], out, "--stage", "all", "--max_train_steps", "4", "--checkpointing_steps", "4",
-           "--validation_steps", "4", "--audio_window_frames", "16", "--train_batch_size", "2")
+    _train(source, out, *args, "--max_train_steps", "4")
+    return source, args, out
+
+
+def test_stage_all_trains_both_networks_from_dataset_rows(prepared_faces, stage_all_run):  # noqa: F811
+    _, _, out = stage_all_run
     assert sorted(p.name for p in (out / "data_cache" / "clips").iterdir()) == ["RD_Speaker_000.mp4", "RD_Speaker_000.wav"]
     log = _log(out)
     assert [r["step"] for r in log] == [1, 2, 3, 4]
@@ -136,6 +174,39 @@ def test_stage_all_trains_both_networks_from_dataset_rows(prepared_faces, tmp_pa
         changed = [k for k, p in getattr(initial, name).named_parameters() if not torch.equal(p, a[k])]
         assert changed, f"{name} was not trained"
     _check_stage_mismatch_is_refused(prepared_faces.root, out)
+
+
+def test_stage_all_resume_continues_exactly(stage_all_run, tmp_path):
+    source, args, out = stage_all_run
+    _resume_reproduces(source, out, tmp_path, args, total=4, lost=4)
+
+
+def test_new_expression_basis_marks_the_trained_audio_stage_untrained(prepared_faces, stage_all_run, tmp_path):  # noqa: F811
+    """fit-expression-basis on a trained model: config and card keep the training record and say the audio stage no
+    longer holds; generation warns about that stage only."""
+    from hdtf.cli import main
+    from hdtf.modeling.generator import HDTFGenerator
+
+    _, _, out = stage_all_run
+    model = tmp_path / "model"
+    shutil.copytree(out, model, ignore=shutil.ignore_patterns("checkpoint-*", "data_cache"))
+    before = HDTFGenerator.from_pretrained(model)
+    assert before.trained_stages == ["audio2animation", "animation2video"] and before.untrained_warning() is None
+    assert main(["fit-expression-basis", str(prepared_faces.root), str(model)]) == 0
+    config = json.loads((model / "generator_config.json").read_text())
+    assert config["trained_stages"] == ["animation2video"] and config["trained"] is True
+    assert "fit-expression-basis" in config["untrained_reasons"]["audio2animation"]
+    assert config["training"]["steps"] == 4 and config["expression_basis"]["clips"] == 1
+    card = (model / "README.md").read_text()
+    assert "Weights: trained except audio2animation." in card and "Stage audio2animation: untrained" in card
+    assert "## Training" in card and "4 optimisation steps" in card
+    after = HDTFGenerator.from_pretrained(model)
+    assert not np.array_equal(after.expression_basis.components, before.expression_basis.components)
+    basis = torch.as_tensor(after.expression_basis.components, dtype=torch.float32)
+    assert torch.equal(after.audio2animation.basis_components, basis), "the audio model's buffers hold the new basis"
+    warning = after.untrained_warning()
+    assert warning.startswith("the audio2animation (") and "animation2video" not in warning.split(")")[-1]
+    assert after.untrained_warning(driving_video=True) is None
 
 
 def _run_in_process(args: list[str]) -> tuple[int, str]:

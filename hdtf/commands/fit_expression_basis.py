@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", type=Path, help="prepared dataset folder (with clips/*.landmarks.npz)")
     parser.add_argument("output", type=Path,
                         help="a .safetensors file to write, or a model directory (its expression_basis.safetensors "
-                             "and its audio2animation basis buffers are replaced; do this before training)")
+                             "and its audio2animation basis buffers are replaced; a trained audio stage is then "
+                             "marked untrained in its config and card: do this before training)")
     parser.add_argument("--components", type=_counts,
                         help="components per region, e.g. mouth=12,eyebrows=4,eyelids=2 (the default)")
     parser.add_argument("--max-frames-per-clip", type=int, default=256, help="frames sampled per clip (default 256)")
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise HDTFError(f"{args.data_dir}: no usable landmark tracks ({len(problems)} skipped)")
     basis = ExpressionBasis.fit(tracks, components=args.components, max_frames_per_clip=args.max_frames_per_clip)
     if args.output.is_dir():
-        path = _into_model(args.output, basis)
+        path = _into_model(args.output, basis, f"{args.data_dir.resolve().name}", len(tracks))
     else:
         path = basis.save(args.output if args.output.suffix else args.output.with_suffix(".safetensors"))
     groups = ", ".join(f"{name} {b - a}" for name, (a, b) in basis.groups.items())
@@ -76,21 +77,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _into_model(directory: Path, basis) -> Path:
-    """Store the basis in a model directory and in its audio2animation buffers (component counts must match)."""
+def _into_model(directory: Path, basis, data: str, clips: int) -> Path:
+    """Store the basis in a model directory and in its audio2animation buffers (component counts must match).
+
+    The audio model's coefficients refer to the basis, so a trained audio stage stops being trained: the config
+    and the model card say so (and why), and ``hdtf generate`` warns until it is retrained.
+    """
+    import sys
+
+    from transformers.utils import logging as hf_logging
+
     from hdtf.errors import HDTFError
     from hdtf.modeling.animation_params import BASIS_FILE
-    from hdtf.modeling.generator import CONFIG_FILE
-    from hdtf.modeling.modeling_audio2animation import HDTFAudioToAnimation
+    from hdtf.modeling.generator import CONFIG_FILE, HDTFGenerator
 
     if not (directory / CONFIG_FILE).is_file():
         raise HDTFError(f"{directory}: not an hdtf model directory (no {CONFIG_FILE})")
-    model = HDTFAudioToAnimation.from_pretrained(directory / "audio2animation")
-    if model.config.num_expression != basis.num_components:
+    hf_logging.disable_progress_bar()
+    generator = HDTFGenerator.from_pretrained(directory)
+    expected = generator.audio2animation.config.num_expression
+    if expected != basis.num_components:
         raise HDTFError(
-            f"{directory}: its audio2animation model expects {model.config.num_expression} expression components, "
+            f"{directory}: its audio2animation model expects {expected} expression components, "
             f"the fitted basis has {basis.num_components} (choose --components to match, or init-model --basis)"
         )
-    model.set_basis(basis)
-    model.save_pretrained(directory / "audio2animation")
-    return basis.save(directory / BASIS_FILE)
+    generator.expression_basis = basis
+    generator.audio2animation.set_basis(basis)
+    generator.config["expression_basis"] = {"data": data, "clips": clips}
+    if "audio2animation" in generator.trained_stages:
+        generator.mark_untrained("audio2animation", "trained for an expression basis since replaced by "
+                                 "hdtf fit-expression-basis; retrain it with examples/train.py --stage audio2animation")
+        print(f"{directory}: its trained audio2animation stage referred to the old basis: now marked untrained "
+              "(retrain it with examples/train.py --stage audio2animation)", file=sys.stderr)
+    generator.save_pretrained(directory)
+    return directory / BASIS_FILE

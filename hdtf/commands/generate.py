@@ -1,8 +1,10 @@
-"""``hdtf generate``: one face photo + speech (or a driving video) → an H.264/AAC talking-face mp4."""
+"""``hdtf generate``: one face photo + speech (or a driving video) → a talking-face video in the container its
+``--output`` extension names (see ``hdtf.video_io.CONTAINERS``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "animate a face photo with speech (--audio) or with another face's motion (--driving-video)"
@@ -15,7 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--audio", type=Path, help="speech to lip-sync to (any format ffmpeg reads)")
     source.add_argument("--driving-video", type=Path, help="video whose head and face motion to transfer")
-    parser.add_argument("--output", type=Path, required=True, help="mp4 to write (25 fps, H.264 + AAC)")
+    parser.add_argument("--output", type=Path, required=True,
+                        help="video to write at 25 fps; its extension picks the container: .mp4/.m4v/.mov/.mkv "
+                             "(H.264 + AAC), .webm (VP9 + Opus), .gif (no sound)")
     parser.add_argument("--style-video", type=Path,
                         help="audio mode: a video of someone talking whose head-motion style to imitate")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
@@ -29,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_inputs(args: argparse.Namespace) -> None:
     """Fail on missing files and non-model directories before torch is imported (seconds saved per typo)."""
     from hdtf.errors import HDTFError
+    from hdtf.video_io import container_for
 
+    container_for(args.output)  # an extension no container answers to is refused before any work
     model = Path(args.model)
     if model.is_dir() and not (model / "generator_config.json").is_file():
         raise HDTFError(
@@ -48,7 +54,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_inputs(args)
-    from hdtf.video_io import read_audio, write_video
+    from hdtf.video_io import container_for, read_audio, write_video
 
     # Decode the speech before loading torch and the model: unreadable or empty audio fails in a moment.
     speech = None if args.audio is None else read_audio(args.audio, SAMPLING_RATE)
@@ -74,12 +80,21 @@ def run(args: argparse.Namespace) -> int:
         return_intermediates=args.save_intermediates is not None,
         progress=not args.no_progress,
     )
+    warning = generator.untrained_warning(driving_video=args.driving_video is not None)
+    if warning:  # after generation, so that a failing input still gets exactly one line
+        print(f"hdtf generate: warning: {args.model}: {warning}", file=sys.stderr)
     write_video(args.output, out.frames, fps, out.audio, out.sampling_rate)
     if args.save_intermediates is not None:
         save_intermediates(args.save_intermediates, out)
     seconds = len(out.frames) / fps
+    if out.audio is None:
+        sound = ", no audio"
+    elif container_for(args.output).audio is None:
+        sound = f", no audio ({args.output.suffix} holds no sound)"
+    else:
+        sound = ", with audio"
     print(f"{args.output}: {len(out.frames)} frames, {seconds:.2f} s at {fps:g} fps, "
-          f"{out.frames.shape[2]}x{out.frames.shape[1]}{', with audio' if out.audio is not None else ', no audio'}")
+          f"{out.frames.shape[2]}x{out.frames.shape[1]}{sound}")
     return 0
 
 
