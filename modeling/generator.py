@@ -148,14 +148,11 @@ def _model_card(generator: HDTFGenerator) -> str:
 
 
 def _training_section(facts: dict[str, Any] | None) -> str:
-    """The model card's account of the last training run (``examples/train.py`` records ``config["training"]``)."""
+    """The model card's account of the last training run's losses (``examples/train.py`` records
+    ``config["training"]``; the run itself — data, steps, hardware — is told by "How the weights were made")."""
     if not facts:
         return ""
-    lines = ["", "## Training", "",
-             (f"Trained with `examples/train.py --stage {facts['stage']}` for {facts['steps']} optimisation steps "
-              f"(batch {facts['train_batch_size']} x {facts['gradient_accumulation_steps']} accumulation, lr "
-              f"{facts['learning_rate']}, {facts['resolution']} px) on {facts['clips']} clip(s) from "
-              f"{facts['data']}, in {facts['seconds'] / 60:.1f} min."), ""]
+    lines = ["", "## Training", ""]
     lines += [f"- {stage} losses: {text}." for stage, text in facts.get("losses", {}).items()]
     final = facts.get("final_loss") or {}
     if final:
