@@ -1,4 +1,5 @@
-"""Export a prepared folder (``hdtf prepare`` output) as parquet or webdataset shards with a dataset card.
+"""Export a prepared folder (``hdtf prepare`` output; a folder or a storage URL) as parquet or webdataset shards with a
+dataset card. The shards are written to a local folder.
 
 Parquet rows are exactly the ``clips`` rows of ``load_dataset("hdtf", "clips")`` (built by ``hdtf.rows``) and are written
 through ``datasets``, so ``load_dataset("parquet", ...)`` or ``load_dataset(repo_id)`` restores the same features.
@@ -17,10 +18,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
+
+if TYPE_CHECKING:
+    from hdtf.layout import Layout
 
 FORMATS = ("parquet", "webdataset")
 # Clips per shard. HDTF clips average about two minutes (~25 MB of 512x512 video plus float32 audio), so 16 clips
@@ -39,15 +43,20 @@ class ExportResult:
     num_examples: int
 
 
-def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE) -> ExportResult:
-    """Export every finished clip of ``prepared_dir`` to ``output`` as ``to`` ("parquet" or "webdataset") shards."""
+def export(prepared_dir: str | Path, output: Path, to: str = "parquet",
+           shard_size: int = DEFAULT_SHARD_SIZE) -> ExportResult:
+    """Export every finished clip of ``prepared_dir`` (a folder or URL) to the folder ``output`` as ``to``
+    ("parquet" or "webdataset") shards."""
+    from hdtf.layout import Layout
+
     if to not in FORMATS:
         raise HDTFError(f"export format {to!r} is not one of {', '.join(FORMATS)}")
     if shard_size < 1:
         raise HDTFError(f"shard size {shard_size} must be at least 1 clip")
-    prepared_dir, output = Path(prepared_dir), Path(output)
-    entries = _finished(prepared_dir)
-    if output.resolve() == prepared_dir.resolve():
+    layout, output = Layout.for_output(prepared_dir), Path(output)
+    prepared_dir = layout.where
+    entries = _finished(layout)
+    if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
     output.mkdir(parents=True, exist_ok=True)
     shards = [entries[i : i + shard_size] for i in range(0, len(entries), shard_size)]
@@ -95,24 +104,24 @@ def _features():
     return clip_features()
 
 
-def _finished(prepared_dir: Path) -> list[dict[str, Any]]:
+def _finished(layout: Layout) -> list[dict[str, Any]]:
     from hdtf.manifest import done_clips
 
-    if not prepared_dir.is_dir():
-        raise HDTFError(f"prepared folder {prepared_dir} does not exist")
-    entries = done_clips(prepared_dir)
+    if not layout.present():
+        raise HDTFError(f"prepared folder {layout.where} does not exist")
+    entries = done_clips(layout)
     if not entries:
-        raise HDTFError(f"{prepared_dir} has no finished clips to export (see hdtf status {prepared_dir})")
+        raise HDTFError(f"{layout.where} has no finished clips to export (see hdtf status {layout.where})")
     return entries
 
 
-def _provenance(prepared_dir: Path) -> tuple[dict[str, Any], dict[str, int]]:
+def _provenance(prepared_dir: str) -> tuple[dict[str, Any], dict[str, int]]:
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
     cookies in a shareable card) and the not-done clips counted by reason."""
     from hdtf.layout import Layout
     from hdtf.options import card_options
 
-    layout = Layout(prepared_dir)
+    layout = Layout.for_output(prepared_dir)
     if not layout.has_manifest():
         return {}, {}
     manifest = layout.read_manifest()
@@ -142,10 +151,10 @@ def _rows(prepared_dir: str, entries: list[dict[str, Any]]) -> Iterator[dict[str
     from hdtf.rows import clip_row
 
     for entry in entries:
-        yield clip_row(Path(prepared_dir), entry)
+        yield clip_row(prepared_dir, entry)
 
 
-def _write_parquet(prepared_dir: Path, output: Path, shards: list[list[dict[str, Any]]]) -> list[Path]:
+def _write_parquet(prepared_dir: str, output: Path, shards: list[list[dict[str, Any]]]) -> list[Path]:
     """One ``datasets`` arrow build per shard (in a scratch cache that is deleted), written out with ``to_parquet``."""
     import datasets
 
@@ -179,7 +188,7 @@ def sample_key(clip_id: str) -> str:
     return clip_id.replace(".", "_")
 
 
-def _write_webdataset(prepared_dir: Path, output: Path, shards: list[list[dict[str, Any]]]) -> list[Path]:
+def _write_webdataset(prepared_dir: str, output: Path, shards: list[list[dict[str, Any]]]) -> list[Path]:
     files = []
     for index, entries in enumerate(shards):
         path = output / _shard_name("train", index, len(shards), ".tar")
@@ -191,17 +200,17 @@ def _write_webdataset(prepared_dir: Path, output: Path, shards: list[list[dict[s
     return files
 
 
-def _sample_members(prepared_dir: Path, entry: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+def _sample_members(prepared_dir: str, entry: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     import numpy as np
 
     from hdtf.layout import Layout
     from hdtf.rows import clip_fields, read_landmarks
 
     key = sample_key(entry["id"])
-    layout = Layout(prepared_dir)
-    yield f"{key}.mp4", layout.file(entry["path"]).read_bytes()
-    yield f"{key}.wav", layout.file(entry["audio_path"]).read_bytes()
-    points, found = read_landmarks(prepared_dir, entry)
+    layout = Layout.for_output(prepared_dir)
+    yield f"{key}.mp4", layout.read_bytes(entry["path"])
+    yield f"{key}.wav", layout.read_bytes(entry["audio_path"])
+    points, found = read_landmarks(layout, entry)
     meta = {**clip_fields(entry), "landmarks_found": found}
     yield f"{key}.json", json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")
     if points is not None:

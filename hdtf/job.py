@@ -149,7 +149,7 @@ def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, An
 
     files = options.layout.clip_files(clip.id)
     try:
-        path, notes = write_clip_landmarks(files.video, files.landmarks)
+        path, notes = write_clip_landmarks(options.layout.at_hand(files.video), files.landmarks)
     except HDTFError as exc:
         raise ClipFailed(f"landmarks: {exc}") from None
     return {"landmarks_path": options.layout.relative(path)}, notes
