@@ -1,7 +1,9 @@
-"""Landmark tracking speed and accuracy on a synthetic 512x512 talking face (ground truth known).
+"""Landmark tracking speed and accuracy on synthetic talking faces (ground truth known).
 
 Prints frames/s of: decoding alone, hdtf.face.track_video, and the naive baseline (full-frame detection + landmarks on
-every frame), their ratio, and the landmark error of each normalised by the inter-ocular distance.
+every frame) on a 512x512 clip, their ratio, and the landmark error of each normalised by the inter-ocular distance;
+then track_video on 1280x720 raw videos decoded 640 wide, as the landmark crop window tracks them: a 245 px face, a
+90 px face, and the 245 px face with a poster and a large face-like emblem beside it (error > 1 IOD = wrong face).
 Speeds are frames per CPU-second of this process (time.process_time), so a busy shared machine distorts them
 less than wall time; wall-time figures are printed too. Run on one core: taskset -c 0 python benchmarks/bench_face.py
 """
@@ -32,7 +34,7 @@ def main() -> None:
 
     from hdtf.face.detect import detect_faces, landmarks, primary_face
     from hdtf.face.track import read_video_gray, track_video
-    from hdtf.synthetic import make_talking_face_video
+    from hdtf.synthetic import Overlay, make_talking_face_video
 
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,6 +67,23 @@ def main() -> None:
     print(f"detect every frame     {_rate(n, baseline)}   found {np.isfinite(naive[:, 0, 0]).mean():.3f}   "
           f"error {_error(naive, video.landmarks):.4f} IOD")
     print(f"speed-up over naive    {baseline[0] / tracked[0]:8.2f}x CPU   ({baseline[1] / tracked[1]:.2f}x wall)")
+
+    scenes = {
+        "245 px face": {},
+        "90 px face": {"face_height": 0.125},
+        "245 px + poster, emblem": {"face_centre": (0.36, 0.45), "overlays": (
+            Overlay(centre=(0.08, 0.16), height=0.14),
+            Overlay(centre=(0.72, 0.55), height=0.75, kind="emblem", start=args.seconds / 4))},
+    }
+    print(f"1280x720 decoded 640 wide, {args.seconds / 2:g} s each; frames/s per CPU-second (per wall-second)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, scene in scenes.items():
+            video = make_talking_face_video(Path(tmp) / "raw.mp4", photo=args.photo, seconds=args.seconds / 2,
+                                            motion=0.3, **scene)
+            with clock:
+                track = track_video(video.path, decode_width=640)
+            print(f"{name:<24}{_rate(video.num_frames, clock.elapsed)}   found {track.found.mean():.3f}   "
+                  f"error {_error(track.points, video.landmarks):.4f} IOD")
 
 
 class _Clock:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from hdtf import atomic, hub
 from hdtf.errors import HDTFError
+from hdtf.redact import shareable_name, shareable_path
 
 logger = logging.getLogger("hdtf.train")
 STAGES = ("animation2video", "audio2animation", "all")
@@ -409,18 +410,25 @@ def trim_log(path: Path, last_step: int) -> None:
 # ---- the end -------------------------------------------------------------------------------------------------------
 def save_final(generator, stages, args: argparse.Namespace, step: int, last: dict, clips, elapsed: float) -> None:
     """The whole generator into --output_dir, with training facts in its config and model card."""
-    from hdtf.modeling.model_card import write_model_card
+    from hdtf.modeling.model_card import describe_hardware, write_model_card
+    from hdtf.training_data import write_training_data
 
-    data = str(args.train_data_dir or f"{args.dataset_name} ({args.dataset_config_name or 'default'})")
+    # names, not local paths: the config and the card are shared (hdtf.redact)
+    data = shareable_name(args.train_data_dir or args.dataset_name)
+    hub_dataset = args.dataset_name if args.dataset_name and not os.path.exists(args.dataset_name) else None
+    if args.train_data_dir is None:
+        data += f" ({args.dataset_config_name or 'default'})"
     facts = {
         "stage": args.stage, "steps": step, "train_batch_size": args.train_batch_size,
         "gradient_accumulation_steps": args.gradient_accumulation_steps, "learning_rate": args.learning_rate,
         "resolution": args.resolution or generator.image_size, "data": data, "clips": len(clips),
         "final_loss": {k: round(v, 6) for k, v in last.items()}, "seconds": round(elapsed, 1),
         "adversarial_start_step": args.adversarial_start_step,
+        "dataset": hub_dataset, "hardware": describe_hardware(),
     }
     generator.config.update(trained=True, training=facts)
     generator.save_pretrained(args.output_dir)
+    write_training_data(args.output_dir, [clip.id for clip in clips])  # hdtf evaluate warns when it scores these
     losses = {
         "animation2video": "L1 + multi-scale L1/SSIM + warp L1 + flow smoothness"
         + (f" + LSGAN patch discriminator with feature matching from step {args.adversarial_start_step}"
@@ -502,8 +510,8 @@ def train(args: argparse.Namespace) -> None:
     log_path = args.output_dir / LOG_FILE
     if accelerator.is_main_process:
         trim_log(log_path, step)
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                  if isinstance(v, (int, float, str, bool, Path))}
+        config = {k: (shareable_path(v, args.output_dir) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                  if isinstance(v, (int, float, str, bool, Path))}  # logs/ sit next to the model: no local paths
         accelerator.init_trackers("hdtf-train", config=config)
     logger.info("stage %s: %d clip(s), %d optimisation step(s) per epoch, training to step %d", args.stage,
                 len(clips), per_epoch, max_steps)

@@ -1,142 +1,348 @@
-"""The dataset card (README.md with YAML front matter) written next to exported shards and pushed to the Hub.
+"""Dataset cards: README.md (YAML front matter + text) and LICENSE.md written next to exported shards, and the facts
+about each source (description, homepage, citation, licence) that the cards and the ``datasets`` builders share.
 
-The YAML carries what the Hub reads (licence, task, configs with their data files, the features and split sizes),
-so a pushed export loads with ``load_dataset(repo_id)`` with the same features as ``load_dataset("hdtf", "clips")``.
+The YAML carries what the Hub reads (licence, task, configs with their data files, the features, splits and sizes in
+``dataset_info`` form), so a pushed export loads with ``load_dataset(repo_id)`` with the declared features and no
+inference (which would type webdataset ``.wav`` members as ``Audio`` and need torchcodec). The licence is stated per
+source and per part: a source's metadata licence never stands for the videos the clips are cut from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import datasets
 
-CITATION = """\
+LICENSE_FILE = "LICENSE.md"
+
+
+@dataclass(frozen=True)
+class SourceCard:
+    """What a card says about the dataset a source's clips come from.
+
+    ``license`` is the Hub licence id of the clips made from it (``other`` when no open licence covers them, with
+    ``license_name``); ``licence`` says in words which licence covers which part (shown in cards, ``LICENSE.md``
+    and the builders' ``DatasetInfo.license``).
+    """
+
+    pretty_name: str
+    description: str
+    homepage: str
+    citation: str
+    license: str
+    licence: str
+    license_name: str | None = None
+
+
+SOURCE_CARDS: dict[str, SourceCard] = {
+    "hdtf": SourceCard(
+        pretty_name="HDTF",
+        description=(
+            "HDTF (High-Definition Talking Face): about 16 hours of 720p/1080p YouTube interview and speech videos "
+            "of roughly 300 subjects, annotated as clips with face crop windows."
+        ),
+        homepage="https://github.com/MRzzm/HDTF",
+        citation="""\
 @inproceedings{zhang2021flow,
   title     = {Flow-Guided One-Shot Talking Face Generation With a High-Resolution Audio-Visual Dataset},
   author    = {Zhang, Zhimeng and Li, Lincheng and Ding, Yu and Fan, Changjie},
   booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
   pages     = {3661--3670},
   year      = {2021}
-}"""
+}""",
+        license="other",
+        license_name="hdtf-youtube-clips",
+        licence=(
+            "The HDTF metadata (YouTube URLs, clip times, crop windows, resolutions) is released by its authors under "
+            "CC BY 4.0. The videos, and so the clips cut from them, belong to their uploaders on YouTube and are not "
+            "covered by that licence; no licence to them is granted here. Check the terms that apply to you "
+            "(YouTube's terms of service, copyright and data-protection law where you are) before using or sharing "
+            "the clips."
+        ),
+    ),
+    "talkinghead_1kh": SourceCard(
+        pretty_name="TalkingHead-1KH",
+        description=(
+            "TalkingHead-1KH: about 1000 hours of Creative-Commons YouTube talking-head videos, listed as face tubes "
+            "(frame range and box inside one-minute chunks)."
+        ),
+        homepage="https://github.com/tcwang0509/TalkingHead-1KH",
+        citation="""\
+@inproceedings{wang2021facevid2vid,
+  title     = {One-Shot Free-View Neural Talking-Head Synthesis for Video Conferencing},
+  author    = {Wang, Ting-Chun and Mallya, Arun and Liu, Ming-Yu},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year      = {2021}
+}""",
+        license="cc-by-3.0",
+        licence=(
+            "The TalkingHead-1KH release says its videos are licensed CC BY 3.0 by their authors (the YouTube "
+            "uploaders); the clips are adaptations of them (cut, cropped, resized) and keep that licence, with "
+            "attribution to each video's author: every clip names its video (`youtube_id`, `url`). hdtf does not "
+            "check each video's licence on YouTube again. The tube lists are the release's; see its repository for "
+            "their terms."
+        ),
+    ),
+}
 
-_WEBDATASET_MEMBERS = """\
-Each tar shard holds, per clip `{key}` (the clip id with any `.` replaced by `_`):
 
-| member | content |
-|---|---|
-| `{key}.mp4` | H.264 video with AAC audio |
-| `{key}.wav` | the same audio, 16-bit PCM mono |
-| `{key}.json` | metadata and clip facts (every column of the parquet layout except the media) |
-| `{key}.landmarks.npy` | (T, 68, 2) float32 landmarks in frame pixels, when they were computed |
-"""
+def source_card(name: str) -> SourceCard:
+    try:
+        return SOURCE_CARDS[name]
+    except KeyError:
+        raise ValueError(f"no card facts for source {name!r}; known: {', '.join(SOURCE_CARDS)}") from None
+
+
+# Kept for callers that cite HDTF directly.
+CITATION = SOURCE_CARDS["hdtf"].citation
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    """One split of an export: its data files pattern, clips, shard bytes and hours of video."""
+
+    name: str
+    pattern: str
+    num_examples: int
+    num_bytes: int
+    hours: float
+
+
+@dataclass(frozen=True)
+class Availability:
+    """How the source videos fared at preparation time: videos per status, the unavailable ones' reasons and the
+    dates (UTC) they were tried."""
+
+    videos: Mapping[str, int] = field(default_factory=dict)
+    unavailable_reasons: Mapping[str, int] = field(default_factory=dict)
+    first_tried: str | None = None
+    last_tried: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.videos.values())
+
+    @property
+    def unavailable(self) -> int:
+        return self.videos.get("unavailable", 0)
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """Everything a dataset card states, gathered by ``hdtf.export``."""
+
+    layout: str  # "parquet" | "webdataset"
+    features: datasets.Features  # of one example, as load_dataset gives it
+    splits: Sequence[SplitFacts]
+    sources: Sequence[str]
+    options: Mapping[str, Any]  # the prepare options that describe the clips (no paths or secrets)
+    skipped: Mapping[str, int]  # clips not included, by "status: reason"
+    availability: Availability
+    prepared: str | None = None  # when the clips were prepared (the manifest's date)
+    repo_id: str | None = None  # where it is pushed, for the loading recipe
+    config_name: str = "clips"
+
+    @property
+    def num_examples(self) -> int:
+        return sum(s.num_examples for s in self.splits)
+
+    @property
+    def num_bytes(self) -> int:
+        return sum(s.num_bytes for s in self.splits)
 
 
 def _size_category(n: int) -> str:
-    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:
             return name
-    return "100K<n<1M"
+    return "1M<n<10M"
 
 
-def front_matter(
-    features: datasets.Features | None,
-    *,
-    num_examples: int,
-    data_files: str,
-    config_name: str = "clips",
-    num_bytes: int | None = None,
-) -> dict[str, Any]:
-    """The card's YAML data. ``features`` None leaves ``dataset_info`` out (webdataset: the Hub infers it)."""
+def licence_of(sources: Sequence[str]) -> dict[str, str]:
+    """The YAML licence keys for clips of ``sources``: the shared licence id, else ``other`` (see LICENSE.md)."""
+    cards = [source_card(s) for s in sources]
+    ids = {c.license for c in cards}
+    if len(ids) == 1 and "other" not in ids:
+        return {"license": ids.pop()}
+    names = sorted({c.license_name or c.license for c in cards})
+    return {"license": "other", "license_name": names[0] if len(names) == 1 else "mixed-per-source",
+            "license_link": LICENSE_FILE}
+
+
+def front_matter(facts: DatasetFacts) -> dict[str, Any]:
+    """The card's YAML data: what the Hub and ``load_dataset`` read."""
+    cards = [source_card(s) for s in facts.sources]
     meta: dict[str, Any] = {
-        "pretty_name": "HDTF",
-        "license": "cc-by-4.0",
+        "pretty_name": " + ".join(c.pretty_name for c in cards) + " talking-face clips",
+        **licence_of(facts.sources),
         "task_categories": ["image-to-video"],
-        "tags": ["talking-face", "audio-visual", "lip-sync", "video"],
-        "size_categories": [_size_category(num_examples)],
-        "configs": [
-            {"config_name": config_name, "data_files": [{"split": "train", "path": data_files}], "default": True}
-        ],
+        "tags": ["talking-face", "audio-visual", "lip-sync", "video", *facts.sources],
+        "size_categories": [_size_category(facts.num_examples)],
+        "configs": [{
+            "config_name": facts.config_name,
+            "data_files": [{"split": s.name, "path": s.pattern} for s in facts.splits],
+            "default": True,
+        }],
+        "dataset_info": {
+            "config_name": facts.config_name,
+            "features": facts.features._to_yaml_list(),
+            "splits": [{"name": s.name, "num_bytes": int(s.num_bytes), "num_examples": int(s.num_examples)}
+                       for s in facts.splits],
+            "download_size": int(facts.num_bytes),
+            "dataset_size": int(facts.num_bytes),
+        },
     }
-    if features is not None:
-        split: dict[str, Any] = {"name": "train", "num_examples": int(num_examples)}
-        if num_bytes is not None:
-            split["num_bytes"] = int(num_bytes)
-        meta["dataset_info"] = {"config_name": config_name, "features": features._to_yaml_list(), "splits": [split]}
     return meta
 
 
-def dataset_card(
-    features: datasets.Features | None,
-    *,
-    num_examples: int,
-    data_files: str,
-    options: Mapping[str, Any],
-    skipped: Mapping[str, int] | None = None,
-    config_name: str = "clips",
-    num_bytes: int | None = None,
-    layout: str = "parquet",
-) -> str:
-    """README.md text for an export: front matter, description, how it was made, licence and citation.
+_CLIP_COLUMNS = """\
+| column | type | content |
+|---|---|---|
+| `id`, `source`, `subset`, `video_name`, `clip_index`, `youtube_id`, `url`, `start`, `end`, `resolution`, `crop_ratio`, `crop_x`, `crop_y`, `crop_w`, `crop_h` | scalars | the source's metadata of the clip (crop fields null where it has no window) |
+| `video` | `Video(decode=False)` | the mp4 file as `{bytes, path}`: H.264 with AAC audio |
+| `audio` | `list<float32>` | the clip's audio, mono, at `sample_rate` |
+| `fps`, `num_frames`, `width`, `height`, `duration`, `sample_rate`, `source_width`, `source_height` | scalars | the clip as made, and the raw video's size |
+| `applied_crop` | 4 × int32 | the window actually cut, `[x, y, w, h]` in raw-video pixels |
+| `adjustments` | list of strings | what preparation changed (scaled window, truncated end, ...) |
+| `landmarks`, `landmarks_found` | (T, 68, 2) float32, T × bool | 68 landmarks per frame in clip pixels; null when not computed |
+"""
 
-    ``options`` are the prepare options the clips were made with (from the manifest); ``skipped`` counts clips
-    that did not make it, by reason.
-    """
+_WEBDATASET_MEMBERS = """\
+Each tar shard holds, per clip `{key}` (the clip id with any `.` replaced by `_`, since webdataset splits member names
+at the first dot):
+
+| member | column | content |
+|---|---|---|
+| `{key}.mp4` | `mp4`: `Video(decode=False)` | H.264 video with AAC audio, as `{bytes, path}` |
+| `{key}.wav` | `wav`: `binary` | the same audio, 16-bit PCM mono |
+| `{key}.json` | `json`: struct | every non-media column of the parquet layout, plus `landmarks_found` |
+| `{key}.landmarks.npy` | `landmarks.npy`: (T, 68, 2) float32 | landmarks in frame pixels, when they were computed |
+"""
+
+
+def _loading(facts: DatasetFacts) -> str:
+    where = facts.repo_id or "path/to/this/folder"
+    split = facts.splits[0].name
+    if facts.layout == "parquet":
+        return f"""```python
+from datasets import load_dataset
+from hdtf.decode import decode_clip  # pip install hdtf[decode]
+
+ds = load_dataset("{where}", split="{split}")
+clip = decode_clip(ds[0])  # frames (T, H, W, 3) uint8 RGB, audio (N,) float32 at clip.sample_rate
+mp4 = ds[0]["video"]["bytes"]  # or the mp4 file itself
+```
+
+Nothing here needs torchcodec. `video` is a `datasets.Video(decode=False)` column: with torchcodec installed,
+`ds.cast_column("video", Video())` gives torchcodec decoders instead. `audio` is a float32 array rather than
+`datasets.Audio`, whose encoding needs torchcodec in datasets 5.
+
+{_CLIP_COLUMNS}"""
+    return f"""```python
+from datasets import load_dataset
+from hdtf.decode import decode_clip  # pip install hdtf[decode]
+
+ds = load_dataset("{where}", split="{split}", streaming=True)
+clip = decode_clip(next(iter(ds)))  # frames (T, H, W, 3) uint8 RGB, audio (N,) float32 at clip.sample_rate
+```
+
+The card declares the columns, so `datasets` does not guess them (it would type `.wav` members as `Audio`, which needs
+torchcodec). The shards are plain webdataset tars: `webdataset.WebDataset(urls)` reads the same samples.
+
+{_WEBDATASET_MEMBERS}"""
+
+
+def _structure(facts: DatasetFacts) -> str:
+    rows = "\n".join(f"| `{s.name}` | {s.num_examples} | {s.hours:.2f} | {s.num_bytes / 1e6:.1f} MB | `{s.pattern}` |"
+                     for s in facts.splits)
+    return f"| split | clips | hours | size | files |\n|---|---|---|---|---|\n{rows}"
+
+
+def _availability(facts: DatasetFacts) -> str:
+    a = facts.availability
+    if not a.total:
+        return "The preparation record (status files) was not available, so source availability is not known."
+    when = a.first_tried if a.first_tried == a.last_tried else f"{a.first_tried} to {a.last_tried}"
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(a.videos.items(), key=lambda kv: (-kv[1], kv[0])))
+    text = f"{a.total} source video(s) were selected ({counts})."
+    if a.unavailable:
+        why = "; ".join(f"{reason} ({n} video(s))" for reason, n in sorted(a.unavailable_reasons.items(),
+                                                                          key=lambda kv: (-kv[1], kv[0])))
+        text += (f" {a.unavailable} could not be had when tried ({when}, UTC). Why: {why}. Videos disappear from "
+                 "YouTube over time, so a later preparation may find fewer.")
+    else:
+        text += f" None was unavailable when they were tried ({when}, UTC)."
+    return text
+
+
+def _licence_section(sources: Sequence[str]) -> str:
+    return "\n\n".join(f"**{source_card(s).pretty_name}.** {source_card(s).licence}" for s in sources)
+
+
+def licence_file(sources: Sequence[str]) -> str:
+    """LICENSE.md of an export: which licence covers which part, per source (the YAML's ``license_link``)."""
+    return (
+        "# Licence of these clips\n\n" + _licence_section(sources) + "\n\n"
+        "The code that made them (the `hdtf` package) is Apache-2.0; that licence does not extend to the clips.\n"
+    )
+
+
+def dataset_card(facts: DatasetFacts) -> str:
+    """README.md text of an export: front matter, description, loading recipe, structure, how it was made and from
+    what, licence and citation."""
     import yaml
 
-    meta = front_matter(
-        features, num_examples=num_examples, data_files=data_files, config_name=config_name, num_bytes=num_bytes
-    )
-    made = "\n".join(f"| `{key}` | `{value}` |" for key, value in sorted(options.items()) if value is not None)
-    skipped_text = (
-        "\n".join(f"- {n} clip(s): {reason}" for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
-        if skipped
-        else "- none"
-    )
-    if layout == "parquet":
-        loading = (
-            "```python\nfrom datasets import load_dataset\nfrom hdtf.decode import decode_clip\n\n"
-            'ds = load_dataset("path/or/repo_id", split="train")\n'
-            'clip = decode_clip(ds[0])  # frames (T, H, W, 3) uint8, audio (N,) float32 at clip.sample_rate\n```\n\n'
-            "`video` holds the mp4 file's bytes (with AAC audio) and `audio` the 16 kHz mono waveform as float32; "
-            "neither needs torchcodec. `landmarks` is (T, 68, 2) in frame pixels, or null when they were not computed."
-        )
-    else:
-        loading = _WEBDATASET_MEMBERS
-    body = f"""# HDTF talking-face clips
+    cards = [source_card(s) for s in facts.sources]
+    options = "\n".join(f"| `{key}` | `{value}` |" for key, value in sorted(facts.options.items()) if value is not None)
+    skipped = ("\n".join(f"- {n} clip(s): {reason}" for reason, n in sorted(facts.skipped.items(),
+                                                                            key=lambda kv: (-kv[1], kv[0])))
+               if facts.skipped else "- none")
+    homepages = ", ".join(f"[{c.pretty_name}]({c.homepage})" for c in cards)
+    citations = "\n\n".join(c.citation for c in cards)
+    body = f"""# {' + '.join(c.pretty_name for c in cards)} talking-face clips
 
-Face clips with audio made from the HDTF (High-Definition Talking Face) dataset: YouTube interview and speech videos,
-cut to the annotated clips, cropped to the annotated face windows, resized and resampled to a constant frame rate,
-with the audio as 16 kHz mono. {num_examples} clip(s), a single `train` split (HDTF has no official split).
+{' '.join(c.description for c in cards)}
+
+These are the annotated clips cut from the source videos, cropped to the face window, resized and resampled to a
+constant frame rate, with the audio as 16 kHz mono: {facts.num_examples} clip(s) in {len(facts.splits)} split(s),
+stored as {facts.layout} shards. Source: {homepages}.
 
 ## Loading
 
-{loading}
+{_loading(facts)}
+## Structure
+
+{_structure(facts)}
 
 ## How it was made
 
-Prepared with the `hdtf` package (`hdtf prepare`, then `hdtf export`): yt-dlp downloads each source video once,
-one ffmpeg pass per clip cuts, crops, resizes and encodes the video and the audio. Options:
+Prepared with the `hdtf` package (`hdtf prepare`, then `hdtf export --to {facts.layout}`)
+{f"on {facts.prepared} (UTC)" if facts.prepared else ""}: yt-dlp downloads each source video once, one ffmpeg pass per
+clip cuts, crops, resizes and encodes the video and the audio. Options:
 
 | option | value |
 |---|---|
-{made}
+{options}
+
+## Source availability
+
+{_availability(facts)}
 
 Clips not included, by reason:
 
-{skipped_text}
+{skipped}
 
 ## Licence
 
-The HDTF metadata (clip times, crop windows, URLs) is released under CC BY 4.0 by its authors. The videos, and so
-these clips made from them, belong to their owners on YouTube; the CC BY 4.0 tag covers the metadata only. Check the
-terms that apply to you before using or sharing the clips.
+{_licence_section(facts.sources)}
 
 ## Citation
 
 ```bibtex
-{CITATION}
+{citations}
 ```
 """
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
+    return "---\n" + yaml.safe_dump(front_matter(facts), sort_keys=False, allow_unicode=True) + "---\n\n" + body

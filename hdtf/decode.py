@@ -36,24 +36,54 @@ class DecodedClip:
 
 
 def decode_clip(row_or_path: Mapping[str, Any] | str | Path) -> DecodedClip:
-    """Decode a ``clips`` row (a dict with ``video`` bytes and ``audio`` samples) or a path to a prepared mp4.
+    """Decode a ``clips`` row, a webdataset sample of an export, or a path to a prepared mp4.
 
-    For a path, the audio comes from the ``.wav`` beside it when there is one (bit-exact with the dataset rows), else
-    from the mp4's own audio track; landmarks come from the ``.landmarks.npz`` beside it when there is one.
+    A row's ``video`` is a ``datasets.Video(decode=False)`` value (``{"bytes", "path"}``) or plain mp4 bytes, and its
+    ``audio`` the samples. A webdataset sample (``mp4``, ``wav``, ``json`` and ``landmarks.npy`` members, as
+    ``load_dataset`` or the ``webdataset`` library give them) decodes the same way. For a path, the audio comes from
+    the ``.wav`` beside it when there is one (bit-exact with the dataset rows), else from the mp4's own audio track;
+    landmarks come from the ``.landmarks.npz`` beside it when there is one.
     """
     if isinstance(row_or_path, Mapping):
+        if "video" not in row_or_path and "mp4" in row_or_path:
+            return _decode_sample(row_or_path)
         return _decode_row(row_or_path)
     return _decode_file(Path(row_or_path))
 
 
 def _decode_row(row: Mapping[str, Any]) -> DecodedClip:
-    video = row.get("video")
-    if not isinstance(video, (bytes, bytearray)):
+    from hdtf.rows import video_bytes
+
+    video = video_bytes(row.get("video"))
+    if video is None:
         raise HDTFError(f"clip {row.get('id', '?')}: row has no mp4 bytes in 'video' (is this a 'clips' row?)")
     frames, fps = read_frames(io.BytesIO(video))
     audio = np.asarray(row["audio"], dtype=np.float32).reshape(-1)
     landmarks, found = _landmarks(row.get("landmarks"), row.get("landmarks_found"))
     return DecodedClip(frames, audio, int(row["sample_rate"]), float(row.get("fps") or fps), landmarks, found)
+
+
+def _decode_sample(sample: Mapping[str, Any]) -> DecodedClip:
+    """A webdataset sample of an export: members decoded by ``datasets`` (json as a dict, npy as an array) or raw
+    bytes (the ``webdataset`` library without decoders)."""
+    import json
+
+    from hdtf.rows import video_bytes
+
+    key = sample.get("__key__", "?")
+    video, wav = video_bytes(sample.get("mp4")), video_bytes(sample.get("wav"))
+    if video is None or wav is None:
+        raise HDTFError(f"sample {key}: needs 'mp4' and 'wav' members (is this an hdtf webdataset export?)")
+    meta = sample.get("json") or {}
+    if isinstance(meta, (bytes, bytearray, str)):
+        meta = json.loads(meta)
+    points = sample.get("landmarks.npy")
+    if isinstance(points, (bytes, bytearray)):
+        points = np.load(io.BytesIO(points), allow_pickle=False)
+    frames, fps = read_frames(io.BytesIO(video))
+    audio, rate = read_wav(io.BytesIO(wav))
+    landmarks, found = _landmarks(points, meta.get("landmarks_found"))
+    return DecodedClip(frames, audio, rate, float(meta.get("fps") or fps), landmarks, found)
 
 
 def _decode_file(path: Path) -> DecodedClip:

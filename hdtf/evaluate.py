@@ -13,6 +13,11 @@ Outputs in the report folder (each written to a temporary name and renamed): ``r
 ``metrics.json`` (summary + per-clip rows), ``per_clip.csv``, and ``comparisons/`` with a side-by-side video
 (source | generated | real | Fapp warp) for the first clips and ``grid.png`` (their middle frames), because people
 look before they read. Metrics needing weights the user did not give are reported as "n/a (...)", never estimated.
+
+Every report states the evaluation protocol's version (:data:`PROTOCOL_VERSION`), the split (``--split``: the
+standard HDTF split of :mod:`hdtf.splits`, with how many of its listed test clips the data holds), the clips and
+frames used, the resolution, and each metric's implementation with the SHA-256 of every weight file it read; it warns
+when the model's recorded training data (:mod:`hdtf.training_data`) overlaps the evaluated clips.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import csv
 import io
 import json
 import math
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,13 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from hdtf import atomic
+from hdtf import atomic, splits
 from hdtf.errors import HDTFError
 from hdtf.metrics import registry
 from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
+from hdtf.training_data import overlap, read_training_data
 
 PROTOCOLS = ("audio", "reconstruction")
+# Version of what this module does to produce a number: protocols, frame pairing, alignment, clip selection. Bumped
+# whenever a change could move a reported value; metric implementations carry their own versions.
+PROTOCOL_VERSION = "1"
+SPLIT_CHOICES = (*splits.SPLITS, "all")
 SAMPLE_RATE = 16000
 PANELS = ("source", "generated", "real", "Fapp warp")
 
@@ -45,6 +56,18 @@ class EvalClip:
     id: str
     video: Path
     audio: Path  # the .wav beside the mp4, or the mp4 itself
+    subset: str | None = None  # HDTF metadata, when the data records it (else read from the id)
+    video_name: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """(id, subset, video name): what :mod:`hdtf.splits` and :mod:`hdtf.training_data` look at."""
+        return self.id, self.subset, self.video_name
+
+
+def in_split(key: tuple[str, str | None, str | None], split: str) -> bool:
+    """Whether a clip ``(id, subset, video_name)`` belongs to ``split`` of the current HDTF split (``all``: any)."""
+    return split == "all" or splits.split_of_clip(*key) == split
 
 
 @dataclass
@@ -59,60 +82,97 @@ class EvaluationOptions:
     batch_size: int = 8
     face_every: int = 1  # observe faces (LMD, CSIM) on every n-th frame
     max_seconds: float | None = None  # evaluate only the start of each clip (generation holds its frames in memory)
+    split: str = "all"  # "test"/"train": only that split of hdtf.splits; "all": every clip of the data
 
 
-def find_clips(data: str | Path, limit: int | None = None) -> list[EvalClip]:
-    """Clip files to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), the mp4 files
-    of a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file."""
-    data = Path(data)
+def _clip_files(data: Path) -> list[tuple[Path, str | None, str | None]]:
+    """(mp4, subset, video name) of every clip of a prepared dataset, a folder of mp4s or one mp4, sorted by id."""
     if data.is_file() and data.suffix.lower() == ".mp4":
-        paths = [data]
-    elif (data / "manifest.json").is_file() or (data / "status").is_dir():
+        return [(data, None, None)]
+    if (data / "manifest.json").is_file() or (data / "status").is_dir():
         from hdtf.manifest import done_clips
 
-        paths = [data / row["path"] for row in done_clips(data)]
-        if not paths:
+        found = [(data / row["path"], row.get("subset"), row.get("video_name")) for row in done_clips(data)]
+        if not found:
             raise HDTFError(f"{data}: prepared dataset has no finished clips")
-    elif data.is_dir():
+        return found
+    if data.is_dir():
         paths = sorted((data / "clips").glob("*.mp4")) or sorted(data.glob("*.mp4"))
         if not paths:
             raise HDTFError(f"{data}: no manifest.json, no data/*.parquet and no .mp4 clips to evaluate")
-    else:
-        raise HDTFError(f"{data}: not a prepared dataset, an exported dataset folder or an .mp4 file")
+        return [(path, None, None) for path in paths]
+    raise HDTFError(f"{data}: not a prepared dataset, an exported dataset folder or an .mp4 file")
+
+
+def find_clips(data: str | Path, limit: int | None = None, split: str = "all") -> list[EvalClip]:
+    """Clip files to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), the mp4 files
+    of a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file; only those of ``split`` (see :func:`in_split`)."""
     clips = []
-    for path in paths[:limit] if limit else paths:
+    for path, subset, name in _clip_files(Path(data)):
         wav = path.with_suffix(".wav")
-        clips.append(EvalClip(path.stem, path, wav if wav.is_file() else path))
-    return clips
+        clip = EvalClip(path.stem, path, wav if wav.is_file() else path, subset, name)
+        if in_split(clip.key, split):
+            clips.append(clip)
+    return clips[:limit] if limit else clips
 
 
-def iter_clips(data: str | Path, limit: int | None = None) -> Iterable[EvalClip]:
+def _shards(data: Path) -> list[Path]:
+    """The parquet shards of an exported dataset folder (none for a prepared dataset or other data)."""
+    shards = sorted((data / "data").glob("*.parquet")) if data.is_dir() else []
+    return [] if (data / "manifest.json").is_file() else shards
+
+
+def iter_clips(data: str | Path, limit: int | None = None, split: str = "all") -> Iterable[EvalClip]:
     """Like :func:`find_clips`, and also the ``clips`` rows of an exported dataset folder (``data/*.parquet``, as
     ``hdtf export`` writes it): those rows are streamed, each written to a temporary mp4 + wav while it is evaluated.
     Folders and files are checked at once; an export is read as the clips are consumed."""
     data = Path(data)
-    shards = sorted((data / "data").glob("*.parquet")) if data.is_dir() else []
-    if not shards or (data / "manifest.json").is_file():
-        return find_clips(data, limit)
-    return _exported_clips(data, shards, limit)
+    shards = _shards(data)
+    if not shards:
+        return find_clips(data, limit, split)
+    return _exported_clips(data, shards, limit, split)
 
 
-def _exported_clips(data: Path, shards: list[Path], limit: int | None) -> Iterator[EvalClip]:
+def inventory(data: str | Path) -> list[tuple[str, str | None, str | None]]:
+    """(id, subset, video name) of every clip the data holds, whatever the split: what split availability is
+    counted on. Exports are read for those columns only."""
+    data = Path(data)
+    shards = _shards(data)
+    if not shards:
+        return [(path.stem, subset, name) for path, subset, name in _clip_files(data)]
+    import pyarrow.parquet as pq
+
+    found = []
+    for shard in shards:
+        columns = [c for c in ("id", "subset", "video_name") if c in pq.read_schema(shard).names]
+        table = pq.read_table(shard, columns=columns).to_pylist()
+        found += [(str(r.get("id")), r.get("subset"), r.get("video_name")) for r in table]
+    return found
+
+
+def _exported_clips(data: Path, shards: list[Path], limit: int | None, split: str) -> Iterator[EvalClip]:
     import soundfile
     from datasets import load_dataset
 
+    from hdtf.rows import video_bytes
+
     rows = load_dataset("parquet", data_files=[str(p) for p in shards], split="train", streaming=True)
+    taken = 0
     with tempfile.TemporaryDirectory(prefix="hdtf-eval-") as tmp:
         for index, row in enumerate(rows):
-            if limit and index >= limit:
+            if limit and taken >= limit:
                 break
-            if not isinstance(row.get("video"), (bytes, bytearray)) or row.get("audio") is None:
+            mp4 = video_bytes(row.get("video"))
+            if mp4 is None or row.get("audio") is None:
                 raise HDTFError(f"{data}: rows have no 'video' bytes and 'audio' samples (not an hdtf clips export)")
             name = safe_name(str(row.get("id") or f"row{index:06d}"))
+            if not in_split((name, row.get("subset"), row.get("video_name")), split):
+                continue
+            taken += 1
             video, audio = Path(tmp) / f"{name}.mp4", Path(tmp) / f"{name}.wav"
-            video.write_bytes(row["video"])
+            video.write_bytes(mp4)
             soundfile.write(audio, np.asarray(row["audio"], dtype=np.float32), int(row["sample_rate"]))
-            yield EvalClip(name, video, audio)
+            yield EvalClip(name, video, audio, row.get("subset"), row.get("video_name"))
             video.unlink()
             audio.unlink()
 
@@ -145,7 +205,14 @@ def evaluate(
     options = options or EvaluationOptions()
     if options.protocol not in PROTOCOLS:
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    clips = iter_clips(data, options.limit)
+    if options.split not in SPLIT_CHOICES:
+        raise HDTFError(f"unknown split {options.split!r}; choose from {', '.join(SPLIT_CHOICES)}")
+    held = inventory(data)
+    available = splits.availability(held, options.split)
+    if not any(in_split(key, options.split) for key in held):
+        raise HDTFError(f"{data}: none of its {len(held)} clip(s) is in the HDTF {options.split} split "
+                        f"{available.version} ({available.line()})")
+    clips = iter_clips(data, options.limit, options.split)
     metrics = MetricSet(options.metrics, face_every=options.face_every, weights=options.weights, device=options.device)
     from hdtf.modeling.generator import HDTFGenerator
 
@@ -153,8 +220,10 @@ def evaluate(
     fps = float(generator.feature_extractor.fps)
     output = Path(output)
     rows: list[dict[str, Any]] = []
+    keys: list[tuple[str, str | None, str | None]] = []
     stills: list[np.ndarray] = []
     for index, clip in enumerate(clips):
+        keys.append(clip.key)
         row: dict[str, Any] = {"id": clip.id, "status": "ok", "reason": ""}
         try:
             scores, still = _evaluate_clip(generator, clip, fps, metrics, options, output, index < options.compare)
@@ -166,6 +235,9 @@ def evaluate(
         rows.append(row)
         print(f"{clip.id}: {row['status']}{' (' + row['reason'] + ')' if row['reason'] else ''}", flush=True)
     summary = _summary(model, data, options, rows, metrics)
+    summary.update(_protocol(model, options, generator, available, keys, metrics))
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     _write_report(output, summary, rows, metrics)
     if stills:
         _write_grid(output / "comparisons" / "grid.png", stills)
@@ -256,17 +328,79 @@ def _write_grid(path: Path, stills: list[np.ndarray]) -> None:
 
 
 def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]], metrics: MetricSet) -> dict[str, Any]:
+    from hdtf.redact import shareable_name
+
     scored = [r for r in rows if r["status"] == "ok"]
     return {
         "protocol": options.protocol,
-        "model": str(model),
-        "data": str(data),
+        "model": shareable_name(model),  # a report is shared: names, not this machine's paths (hdtf.redact)
+        "data": shareable_name(data),
         "clips": len(rows),
         "scored": len(scored),
         "failed": [{"id": r["id"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],
         "frames": int(sum(r.get("frames", 0) for r in scored)),
         "metrics": metrics.summarise(scored),
     }
+
+
+def _protocol(model, options: EvaluationOptions, generator, available: splits.Availability,
+              keys: list[tuple[str, str | None, str | None]], metrics: MetricSet) -> dict[str, Any]:
+    """The report's record of how its numbers were made: protocol version, split and its availability, clips, the
+    resolution, the settings that change numbers, metric implementations and weights, and training-data overlap."""
+    warnings = []
+    if options.split == "test" and available.available < available.listed:
+        warnings.append(available.line())
+    training = read_training_data(model)
+    seen = None
+    if training is not None:
+        found = overlap(training, keys)
+        seen = {"recorded_clips": len(training["clips"]), "overlapping_clips": list(found.clips),
+                "overlapping_persons": list(found.persons)}
+        if (line := found.warning(len(keys))) is not None:
+            warnings.append(line)
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "split": {**available.to_json(), "evaluated": len(keys)},
+        "clip_ids": [key[0] for key in keys],
+        "resolution": {"size": int(generator.image_size), "fps": float(generator.feature_extractor.fps)},
+        "settings": {"max_seconds": options.max_seconds, "face_every": options.face_every, "seed": options.seed,
+                     "limit": options.limit},
+        "implementations": metrics.implementations(),
+        "training_data": seen,
+        "warnings": warnings,
+    }
+
+
+def _protocol_lines(summary: dict[str, Any]) -> list[str]:
+    """The report's "Protocol" and "Metric implementations" sections."""
+    split, size = summary["split"], summary["resolution"]
+    chosen = "all clips of the data" if split["name"] == "all" else split["name"]
+    settings = ", ".join(f"{k} {v}" for k, v in summary["settings"].items() if v is not None)
+    training = summary["training_data"]
+    if training is None:
+        seen = "not recorded (no training_data.json in the model directory)"
+    else:
+        seen = (f"{training['recorded_clips']} clips recorded; {len(training['overlapping_clips'])} evaluated clip(s) "
+                f"and {len(training['overlapping_persons'])} person(s) overlap")
+    lines = ["", "## Protocol", "", "| | |", "|---|---|",
+             f"| protocol | {summary['protocol']}, hdtf evaluation protocol v{summary['protocol_version']} |",
+             f"| split | {chosen}; {split['available']} of the {split['listed']} listed test clips of HDTF split "
+             f"{split['version']} available in the data |",
+             f"| clips, frames | {split['evaluated']} clips evaluated ({summary['scored']} scored), "
+             f"{summary['frames']} frames |",
+             f"| resolution | {size['size']}x{size['size']} at {size['fps']:g} fps |",
+             f"| settings | {settings} |",
+             f"| training data | {seen} |",
+             "", "## Metric implementations", "",
+             "| metric | version | backend | packages | weights (SHA-256) |", "|---|---|---|---|---|"]
+    for item in summary["implementations"]:
+        weights = "; ".join(f"`{w['file']}` {w['sha256']}" for w in item["weights"])
+        weights = item.get("unavailable") or weights or "none"
+        lines.append(f"| {item['name']} | {item['version']} | {item['backend']} | {', '.join(item['packages'])} "
+                     f"| {weights} |")
+    if summary["warnings"]:
+        lines += ["", "## Warnings", "", *(f"- {w}" for w in summary["warnings"])]
+    return lines
 
 
 def _format(value: Any) -> str:
@@ -291,6 +425,7 @@ def _write_report(output: Path, summary: dict[str, Any], rows: list[dict[str, An
         lines.append(f"| {columns[key].label} | {_format(value)} | {columns[key].better} |")
     if summary["failed"]:
         lines += ["", "Clips not scored:", ""] + [f"- `{f['id']}`: {f['reason']}" for f in summary["failed"]]
+    lines += _protocol_lines(summary)
     atomic.write_text(output / "report.md", "\n".join(lines) + "\n")
     document = _plain({**summary, "per_clip": rows})
     atomic.write_text(output / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")

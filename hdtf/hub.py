@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hdtf.errors import HDTFError
 
-__all__ = ["download", "is_offline", "is_repo_id", "reason", "upload_folder"]
+__all__ = ["check_can_push", "download", "is_offline", "is_repo_id", "reason", "upload_folder"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LOGIN = "log in with `hf auth login` or set HF_TOKEN"
@@ -40,10 +40,12 @@ def upload_folder(
     token: str | None = None,
     commit_message: str,
     ignore_patterns: Sequence[str] | None = None,
+    delete_patterns: Sequence[str] | None = None,
 ) -> str:
     """Create ``repo_id`` if needed and upload the finished ``folder`` as one commit; return the commit URL.
 
-    A bare ``name`` is the user's ``user/name``: the upload goes to the id ``create_repo`` returns.
+    A bare ``name`` is the user's ``user/name``: the upload goes to the id ``create_repo`` returns. Remote files that
+    match ``delete_patterns`` and are not in ``folder`` are deleted in the same commit (an earlier export's shards).
     """
     from huggingface_hub import HfApi
 
@@ -56,10 +58,27 @@ def upload_folder(
             folder_path=str(folder),
             commit_message=commit_message,
             ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
+            delete_patterns=list(delete_patterns) if delete_patterns else None,
         )
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one line naming the repo and why
         raise HDTFError(f"{repo_id}: could not upload to the Hugging Face Hub ({reason(exc)})") from exc
     return str(info.commit_url)
+
+
+def check_can_push(repo_id: str, token: str | None = None) -> None:
+    """Before work whose end is an upload: one line now (HDTFError) when it could not be uploaded — offline, no
+    token, or a token the Hub does not accept — rather than a traceback after the work."""
+    from huggingface_hub import HfApi, get_token
+
+    if is_offline():
+        raise HDTFError(f"{repo_id}: cannot push to the Hugging Face Hub: HF_HUB_OFFLINE is set")
+    token = token or get_token()
+    if not token:
+        raise HDTFError(f"{repo_id}: cannot push to the Hugging Face Hub: no Hugging Face token ({_LOGIN})")
+    try:
+        HfApi(token=token).whoami()
+    except Exception as exc:  # noqa: BLE001 - an invalid token, no network: one line naming the repo and why
+        raise HDTFError(f"{repo_id}: cannot push to the Hugging Face Hub ({reason(exc)})") from exc
 
 
 def download(

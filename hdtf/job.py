@@ -39,6 +39,8 @@ from hdtf.layout import clip_record, file_fingerprint
 from hdtf.lock import LockBusy
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
+from hdtf.redact import redact_url
+from hdtf.sync_check import outputs as sync_outputs, revisit
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +140,22 @@ def _face_window(clip: ClipSpec, start: float, end: float, source: Path, media: 
 
 
 def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
-    """Per-clip files made from the finished clip: (clip-record fields to set, notes).
+    """Per-clip fields and files made from the finished clip: (clip-record fields to set, notes).
 
-    The faces stage adds landmarks here (``{"landmarks_path": <name in the layout>}``); every file a record
-    names must exist for the clip to count as done on the next run.
+    The A/V sync check (:mod:`hdtf.sync_check`) comes first: a correction trims the clip, and the landmarks must
+    track the clip as delivered. Every file a record names must exist for the clip to count as done on the next run.
     """
+    files = options.layout.clip_files(clip.id)
+    try:
+        fields, notes = sync_outputs(files.video, files.audio, options)
+    except HDTFError as exc:
+        raise ClipFailed(f"A/V sync: {exc}") from None
+    more_fields, more = landmark_outputs(clip, options)
+    return {**fields, **more_fields}, [*notes, *more]
+
+
+def landmark_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
+    """The faces stage's per-clip file (``{"landmarks_path": <name in the layout>}``) when the options ask for it."""
     if not options.landmarks:
         return {}, []
     from hdtf.face.clips import write_clip_landmarks
@@ -239,15 +252,17 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
     extra, extra_notes = extra_outputs(plan.clip, options)
     short = _short_note(plan, facts)
     crop = facts.applied_crop
-    return clip_record(
+    record = clip_record(
         plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
         audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
         num_frames=facts.num_frames,
         width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
         source_width=media.width, source_height=media.height, rotation=media.rotation, short=short is not None,
         source_file=source, applied_crop=None if crop is None else list(crop.as_tuple()),
-        adjustments=[*plan.notes, *([short] if short else []), *extra_notes], **extra,
+        adjustments=[*plan.notes, *([short] if short else []), *extra_notes],
     )
+    record.update(extra)  # extra outputs may restate facts: an A/V-corrected clip is shorter
+    return record
 
 
 def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions) -> dict[str, Any]:
@@ -260,7 +275,7 @@ def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions
         for key in missing:
             record[key] = None
         return record
-    extra, notes = extra_outputs(clip, options)
+    extra, notes = landmark_outputs(clip, options)
     kept = [n for n in record.get("adjustments") or [] if not n.startswith("landmarks: ")]
     record.update(extra, adjustments=[*kept, *notes], settings=options.clip_settings())
     return record
@@ -415,9 +430,14 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     for clip in video.clips:
         record = old.get(clip.id)
         if record is not None and layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short):
+            # sync_check.revisit: a done clip gets the run's A/V sync check in place (None: it must be made again)
+            record = revisit(record, options)
+        else:
+            record = None
+        if record is not None:
             if _needs_extras(record, options):
                 record = _outcome(clip, settings, source, _with_extras, record, clip, options)
-            records[clip.id] = record
+            records[clip.id] = dict(record)
         elif (why := cannot_crop(clip, options)) is not None:
             records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
@@ -441,8 +461,9 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
 
     if url_error is not None and local is None:
         return _give_up(todo, records, "failed", url_error, settings, finish, None)
-    if (previous.get("status") == "unavailable" and not options.retry_unavailable and tried.get("url") == url
-            and url is not None and local is None):
+    # the status records the URL without credentials (hdtf.redact)
+    if (previous.get("status") == "unavailable" and not options.retry_unavailable and url is not None
+            and tried.get("url") == redact_url(url) and local is None):
         reason = f"{tried.get('reason')} (recorded earlier; --retry-unavailable to try again)"
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 
@@ -544,3 +565,26 @@ def crashed(video: VideoSpec, options: PrepareOptions, exc: BaseException) -> Vi
     settings = options.clip_settings()
     clips = [clip_record(clip, "failed", reason, settings, retry=True) for clip in video.clips]
     return VideoResult(video.key, "failed", reason, clips)
+
+
+def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> VideoResult:
+    """The result of a job stopped from outside (a wall-clock limit), written to its status: clips it settled stay,
+    the others failed with ``reason`` (the next run tries them again)."""
+    layout = options.layout
+    settings, cut_settings = options.clip_settings(), options.cut_settings()
+    previous = layout.read_status(video.key) or {}
+    old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
+    records = []
+    for clip in video.clips:
+        record = old.get(clip.id)
+        if record is not None and layout.clip_is_settled(record, clip, None, cut_settings, options.allow_short):
+            records.append(record)
+        elif (why := cannot_crop(clip, options)) is not None:
+            records.append(clip_record(clip, "skipped", why, settings))
+        else:
+            records.append(clip_record(clip, "failed", reason, settings, retry=True))
+    state = _video_status(records)
+    layout.drop_unrecorded(clip.id for clip in video.clips)  # the stopped job's unrecorded files never go up
+    layout.write_status(video, state, reason, records, download=previous.get("download"),
+                        source_media=previous.get("source_media"))
+    return VideoResult(video.key, state, reason, records)

@@ -45,6 +45,7 @@ from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.lock import FileLock, Lock, ObjectLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
+from hdtf.redact import scrub
 from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path
 
 # 2: clip records gained source_file, rotation, short; the download entry kept/notes/raw. Version 1 files are
@@ -151,6 +152,17 @@ class Layout:
         earlier, a local copy fetched from there."""
         return path
 
+    def editable(self, name: str) -> Path:
+        """The file a record names, as a local file a job may change in place (an A/V correction of a clip made
+        earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
+        it as done (the store's object is unchanged until then)."""
+        return self.root / name
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        """Forget what a stopped job made for these clips and did not record (before its status is written for it
+        from outside, :func:`hdtf.job.interrupted`): nothing to do in a folder, whose files are written in place; on
+        a store, the scratch files that the next status naming the clips as done would otherwise upload."""
+
     def make_dirs(self) -> None:
         for sub in ("clips", "status"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -169,8 +181,10 @@ class Layout:
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
-        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half."""
-        atomic.write_json(self.status_file(video.key), status_document(video, state, reason, clips, **extra))
+        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half.
+        Shareable: URLs without credentials, paths relative to the root (``hdtf.redact.scrub``)."""
+        atomic.write_json(self.status_file(video.key),
+                          scrub(status_document(video, state, reason, clips, **extra), self.root))
 
     def statuses(self) -> list[dict[str, Any]]:
         """Every readable status of the run, in file-name order."""
@@ -192,8 +206,9 @@ class Layout:
             raise HDTFError(f"{self.manifest_file} is not valid JSON: {exc}") from None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path | str:
-        """Write ``manifest.json``; returns where it is (a path, or a URL for a run on a store)."""
-        atomic.write_json(self.manifest_file, manifest)
+        """Write ``manifest.json`` (shareable, as :meth:`write_status`); returns where it is (a path, or a URL for a
+        run on a store)."""
+        atomic.write_json(self.manifest_file, scrub(manifest, self.root))
         return self.manifest_file
 
     # -- is a clip settled? ---------------------------------------------------------------------------------------
@@ -380,6 +395,18 @@ class RemoteLayout(Layout):
     def at_hand(self, path: Path) -> Path:
         return path if path.is_file() else self.file(self.relative(path))
 
+    def editable(self, name: str) -> Path:
+        local = self.root / _inside(name)
+        try:
+            self.store.fetch(name, local)
+        except FileNotFoundError:
+            local.unlink(missing_ok=True)
+        return local
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        for clip_id in clip_ids:
+            super().discard_clip(clip_id)  # the scratch files only: the store's objects stay
+
     def discard_clip(self, clip_id: str) -> None:
         super().discard_clip(clip_id)
         files = self.clip_files(clip_id)
@@ -421,7 +448,8 @@ class RemoteLayout(Layout):
                 store.put_file(local, name)
                 self._seen.objects[name] = True
                 uploaded.append(local)
-        store.put_json(self._status_name(video.key), status_document(video, state, reason, clips, **extra))
+        store.put_json(self._status_name(video.key),
+                       scrub(status_document(video, state, reason, clips, **extra), self.root))
         for local in uploaded:
             local.unlink(missing_ok=True)
         if state != "running":  # the job is done with the video: drop local copies fetched for it
@@ -450,7 +478,7 @@ class RemoteLayout(Layout):
             raise HDTFError(f"{self.location(MANIFEST)} is not valid JSON: {exc}") from None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> str:
-        self.store.put_json(MANIFEST, manifest)
+        self.store.put_json(MANIFEST, scrub(manifest, self.root))
         return self.location(MANIFEST)
 
 

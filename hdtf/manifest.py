@@ -19,6 +19,7 @@ from typing import Any
 from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.records import ParseReport
+from hdtf.sync_check import MIN_CONFIDENCE, summary_line
 
 MANIFEST_VERSION = 1
 
@@ -40,8 +41,9 @@ def load_manifest(output_dir: str | Path | Layout) -> dict[str, Any]:
     return Layout.for_output(output_dir).read_manifest()
 
 
-def _all_clips(layout: Layout) -> list[dict[str, Any]]:
-    statuses = layout.statuses()
+def _all_clips(layout: Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every clip record of the run: from its ``statuses`` (read here when not given), else from the manifest."""
+    statuses = layout.statuses() if statuses is None else statuses
     if statuses:
         return [clip for status in statuses for clip in status.get("clips", [])]
     if layout.has_manifest():
@@ -49,18 +51,20 @@ def _all_clips(layout: Layout) -> list[dict[str, Any]]:
     return []
 
 
-def done_clips(output_dir: str | Path | Layout) -> list[dict[str, Any]]:
+def done_clips(output_dir: str | Path | Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every finished clip (status "done" and its mp4 there), sorted by id; paths are relative to ``output_dir`` (a
-    folder or a URL: on a store, one listing of the status objects and one of the clip objects)."""
+    folder or a URL: on a store, one listing of the status objects and one of the clip objects). ``statuses``: the
+    run's status documents when the caller has read them already."""
     layout = Layout.for_output(output_dir)
-    return sorted((c for c in _all_clips(layout) if layout.finished(c)), key=lambda c: c["id"])
+    return sorted((c for c in _all_clips(layout, statuses) if layout.finished(c)), key=lambda c: c["id"])
 
 
 def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None = None,
-                   options: dict[str, Any] | None = None,
-                   workers: Mapping[str, dict[str, Any]] | None = None) -> Path | str:
-    """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options and worker facts
-    where not given (``workers``: video key -> where its job ran in this run)."""
+                   options: dict[str, Any] | None = None, workers: Mapping[str, dict[str, Any]] | None = None,
+                   run: dict[str, Any] | None = None) -> Path | str:
+    """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
+    worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
+    jobs were run, e.g. the executor and the cluster address). Returns where it is (a path, or a URL on a store)."""
     layout = Layout.for_output(output_dir)
     previous: dict[str, Any] = {}
     if layout.has_manifest():
@@ -83,6 +87,7 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
         "version": MANIFEST_VERSION,
         "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": options if options is not None else previous.get("options"),
+        "run": run if run is not None else previous.get("run"),
         "parse_report": [asdict(i) for i in report.issues] if report is not None else previous.get("parse_report", []),
         "counts": {"videos": dict(Counter(v["status"] for v in videos)),
                    "clips": dict(Counter(c.get("status") for c in clips))},
@@ -92,14 +97,16 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
     return layout.write_manifest(manifest)
 
 
-def summarize(output_dir: str | Path | Layout, max_reasons: int = 20) -> str:
-    """A short text report of a prepared dataset: counts per status, then the reasons grouped, most frequent first."""
+def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
+              min_sync_confidence: float = MIN_CONFIDENCE) -> str:
+    """A short text report of a prepared dataset (a folder or a URL): counts per status, then the reasons grouped,
+    most frequent first (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
     layout = Layout.for_output(output_dir)
     statuses = layout.statuses()
     if not statuses and not layout.has_manifest():
         raise HDTFError(f"{layout.where} is not a prepared dataset: no status/*.json and no {MANIFEST}")
     manifest = layout.read_manifest() if layout.has_manifest() else {}
-    clips = _all_clips(layout)
+    clips = _all_clips(layout, statuses)
     video_counts = Counter(s.get("status") for s in statuses) if statuses else Counter(
         v.get("status") for v in manifest.get("videos", []))
     clip_counts = Counter(c.get("status") for c in clips)
@@ -122,6 +129,9 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20) -> str:
         if len(ranked) > max_reasons:
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
     lines += _note_lines(done)
+    sync = summary_line(clips, min_sync_confidence)  # hdtf.sync_check
+    if sync is not None:
+        lines.append(sync)
     issues = manifest.get("parse_report") or []
     if issues:
         lines.append(f"metadata: {len(issues)} issue(s) ({_counts(Counter(i.get('action') for i in issues))})")

@@ -280,13 +280,21 @@ class PrepareOptions:
     lock_wait: float | None = option(None, parser=seconds, builder=True, cache_key=False, metavar="SECONDS",
                                      help="how long to wait for a video that another run is preparing in the same "
                                           "OUTPUT (default: until it is done; 0: leave it to that run)")
+    # A/V sync (hdtf.sync_check): recorded per clip, and done in place on clips made before, so not clip settings
+    sync_check: Path | None = option(None, parser=Path, metavar="SYNCNET_WEIGHTS", builder=True, canonical="path",
+                                     help="record each clip's A/V offset and SyncNet confidence (sync_offset, "
+                                          "sync_confidence) measured with these weights (syncnet_v2.model)")
+    max_av_offset: int = option(0, parser=int, metavar="N", builder=True,
+                                help="with --sync-check: correct an A/V offset of up to N frames that SyncNet is "
+                                     "confident about by trimming audio against video (never padding; the clip's "
+                                     "adjustments say so). Default 0: measure only")
 
     def __post_init__(self) -> None:
         output = self.output_dir
         object.__setattr__(self, "output_dir", clean_url(output) if is_url(output) else local_path(output))
         if self.landmarks is None:
             object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies", "scratch_dir"):
+        for name in ("raw_dir", "cookies", "scratch_dir", "sync_check"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
@@ -322,6 +330,10 @@ class PrepareOptions:
         if self.cookies_from_browser is not None:
             parse_browser_cookies(self.cookies_from_browser)
         check_js_runtime(self.js_runtime)
+        if self.sync_check is not None or self.max_av_offset:
+            from hdtf.sync_check import check_options
+
+            check_options(self.sync_check, self.max_av_offset)
         self.layout.check_output()
 
     def clip_settings(self) -> dict[str, Any]:
@@ -334,9 +346,16 @@ class PrepareOptions:
         return {f.name: getattr(self, f.name) for f in option_fields(PrepareOptions, clip=True, extra=False)}
 
     def to_json(self) -> dict[str, Any]:
-        data = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "scratch_dir"}
-        if self.proxy:
-            data["proxy"] = _redact(self.proxy)
+        """The options as the manifest records them: shareable (no credentials in URLs, paths relative to the
+        output folder or only their names; ``hdtf.redact``). The scratch folder of a run on a store is this machine's
+        business and is left out."""
+        from hdtf.redact import redact_url, shareable_path
+
+        data = {k: (shareable_path(v, self.output_dir) if isinstance(v, Path) else v)
+                for k, v in asdict(self).items() if k != "scratch_dir"}
+        for name in ("url_template", "proxy"):
+            if data[name]:
+                data[name] = redact_url(data[name])
         return data
 
 
@@ -364,13 +383,3 @@ def declared(classes: Iterable[type], **wanted: Any) -> Iterator[Field]:
     for cls in classes:
         yield from option_fields(cls, **wanted)
 
-
-def _redact(url: str) -> str:
-    """A proxy URL without its password, for files that may be shared."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))

@@ -3,9 +3,11 @@
 The builders (``hdtf.loaders.prepared``) and the exporters (``hdtf.export``) build rows with these functions, so a row
 loaded with ``load_dataset("hdtf", "clips")`` and a row read back from an exported parquet shard are the same thing.
 
-The waveform is stored as a float32 array, not as ``datasets.Audio``: in datasets 5 ``Audio.encode_example`` imports
-torchcodec even for ready-made WAV bytes, and this package must work without torchcodec. The video is the mp4 file's
-bytes (``Value("binary")``) for the same reason (``datasets.Video`` decodes with torchcodec).
+The video is the ecosystem's own type, ``datasets.Video(decode=False)``: the mp4 file as ``{"bytes", "path"}`` (path
+= the file's name, for its extension), which datasets encodes and reads back without torchcodec; the Hub's viewer and
+``cast_column("video", Video())`` understand it, and :func:`video_bytes` gives the bytes of any row. The waveform is
+a float32 array, not ``datasets.Audio``: in datasets 5 ``Audio.encode_example`` imports torchcodec even for
+ready-made WAV bytes, and this package must work without torchcodec.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ _CLIP_FACTS: dict[str, str] = {
     "sample_rate": "int32",
     "source_width": "int32",
     "source_height": "int32",
+    # hdtf prepare --sync-check (hdtf.sync_check); None when not checked or not measurable
+    "sync_offset": "int32",
+    "sync_confidence": "float32",
+    "sync_shift": "int32",
 }
 
 LANDMARK_POINTS = 68
@@ -67,7 +73,7 @@ def clip_features() -> datasets.Features:
     import datasets
 
     features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
-    features["video"] = datasets.Value("binary")
+    features["video"] = datasets.Video(decode=False)
     features["audio"] = datasets.List(datasets.Value("float32"))
     features.update({name: datasets.Value(dtype) for name, dtype in _CLIP_FACTS.items()})
     features["applied_crop"] = datasets.List(datasets.Value("int32"), length=4)
@@ -75,6 +81,25 @@ def clip_features() -> datasets.Features:
     features["landmarks"] = datasets.Array3D(shape=(None, LANDMARK_POINTS, 2), dtype="float32")
     features["landmarks_found"] = datasets.List(datasets.Value("bool"))
     return datasets.Features(features)
+
+
+def sample_features() -> datasets.Features:
+    """Features of a webdataset sample of an export, as ``load_dataset`` reads the tar members (``hdtf.export``):
+    declared in the card so that nothing is guessed (``.wav`` would become ``Audio``, which needs torchcodec)."""
+    import datasets
+
+    meta = {name: datasets.Value(dtype) for name, dtype in {**_METADATA_FIELDS, **_CLIP_FACTS}.items()}
+    meta["applied_crop"] = datasets.List(datasets.Value("int32"), length=4)
+    meta["adjustments"] = datasets.List(datasets.Value("string"))
+    meta["landmarks_found"] = datasets.List(datasets.Value("bool"))
+    return datasets.Features({
+        "__key__": datasets.Value("string"),
+        "mp4": datasets.Video(decode=False),
+        "wav": datasets.Value("binary"),
+        "json": meta,
+        "landmarks.npy": datasets.Array3D(shape=(None, LANDMARK_POINTS, 2), dtype="float32"),
+        "__url__": datasets.Value("string"),
+    })
 
 
 def metadata_rows(videos: Iterable[VideoSpec]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -118,9 +143,23 @@ def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dic
 
     layout = Layout.for_output(prepared_dir)
     row = clip_fields(entry)
-    row["video"] = layout.read_bytes(entry["path"])
+    row["video"] = {"bytes": layout.read_bytes(entry["path"]), "path": Path(entry["path"]).name}
     audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     row["sample_rate"] = int(rate)
     row["landmarks"], row["landmarks_found"] = read_landmarks(layout, entry)
     return row
+
+
+def video_bytes(value: Any) -> bytes | None:
+    """The mp4 bytes of a ``video`` value: a ``Video(decode=False)`` dict (``{"bytes", "path"}``; a path-only value
+    names a local file), or plain bytes as rows of earlier versions held them. None when there is no video."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, Mapping):
+        if value.get("bytes") is not None:
+            return bytes(value["bytes"])
+        path = value.get("path")
+        if path and Path(path).is_file():
+            return Path(path).read_bytes()
+    return None

@@ -7,17 +7,24 @@ Imports flow one way: this module -> ``hdtf.executors`` -> ``hdtf.job`` (one vid
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
+from hdtf.executors.base import Executor
 from hdtf.job import VideoResult
 from hdtf.options import PrepareOptions, names, option
 from hdtf.records import ParseReport, VideoSpec
+
+
+# The RunOptions that are settings of an executor backend (hdtf.executors.get_executor refuses one a backend lacks).
+EXECUTOR_SETTINGS = ("video_timeout", "address", "max_in_flight", "max_retries")
 
 
 @dataclass(frozen=True)
@@ -26,15 +33,68 @@ class RunOptions:
 
     videos: list[str] | None = option(None, parser=names, builder=True, canonical="set",
                                       help="comma-separated video names (Name or SUBSET_Name) to do")
-    workers: int = option(1, parser=int, builder=True, cache_key=False, help="videos processed in parallel (default 1)")
+    workers: int = option(1, parser=int, builder=True, cache_key=False,
+                          help="videos processed in parallel (default 1); with --executor ray and no cluster, the "
+                               "CPUs of the local Ray instance")
     executor: str | None = option(None, choices=tuple(EXECUTORS), builder=True, cache_key=False,
-                                  help="where the per-video jobs run: serial (this process) or process (a pool of "
-                                       "--workers processes); default serial for one worker, else process")
+                                  help="where the per-video jobs run: serial (this process), process (a pool of "
+                                       "--workers processes) or ray (tasks on a Ray cluster, docs/cluster.md); "
+                                       "default serial for one worker, else process")
+    video_timeout: float | None = option(None, parser=float, builder=True, cache_key=False, metavar="SECONDS",
+                                         help="wall-clock limit per video: a video still running after it is "
+                                              "stopped (ffmpeg included) and recorded as failed: timed out "
+                                              "(default: no limit)")
+    address: str | None = option(None, builder=True, cache_key=False, metavar="ADDRESS",
+                                 help="--executor ray: the cluster, auto | HOST:PORT | ray://HOST:10001 (default "
+                                      "RAY_ADDRESS; without it a local Ray instance)")
+    max_in_flight: int | None = option(None, parser=int, builder=True, cache_key=False, metavar="N",
+                                       help="--executor ray: tasks submitted at once (default: the cluster's CPUs "
+                                            "x 2)")
+    max_retries: int | None = option(None, parser=int, builder=True, cache_key=False, metavar="N",
+                                     help="--executor ray: new attempts for a video whose worker process or node "
+                                          "died (default 3); a video that fails inside its job is not retried")
+    num_shards: int = option(1, parser=int, metavar="N",
+                             help="split the run into N disjoint slices by a hash of each video's key (with "
+                                  "--shard-index; e.g. one per Slurm array task); all write to one --output")
+    shard_index: int = option(0, parser=int, metavar="K", help="the slice this run does, 0 to N-1 (default 0)")
     progress: bool = option(True, flag="--no-progress", action="store_false", help="no progress bar")
 
     def validate(self) -> None:
-        """Raise HDTFError for an unknown executor or fewer than one worker, before any work starts."""
-        get_executor(self.executor or default_executor(self.workers, 1), self.workers)
+        """Raise HDTFError for an unknown executor, fewer than one worker, a setting the executor lacks or a shard
+        outside the slices, before any work starts."""
+        if self.video_timeout is not None and not self.video_timeout > 0:
+            raise HDTFError(f"video timeout must be positive seconds, not {self.video_timeout}")
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise HDTFError(f"shard index {self.shard_index} is not one of 0..{self.num_shards - 1} "
+                            f"(--num-shards {self.num_shards})")
+        self.make_executor(1)
+
+    def executor_settings(self) -> dict[str, Any]:
+        """The options handed to the executor backend (None: the backend's default)."""
+        return {name: getattr(self, name) for name in EXECUTOR_SETTINGS}
+
+    def make_executor(self, videos: int) -> Executor:
+        """The executor for a run of ``videos`` videos."""
+        return get_executor(self.executor or default_executor(self.workers, videos), self.workers,
+                            **self.executor_settings())
+
+    def choose(self, videos: Sequence[VideoSpec]) -> list[VideoSpec]:
+        """The videos this run does: the named ones (all when none are), then this run's shard of them."""
+        return shard(select_videos(videos, self.videos), self.num_shards, self.shard_index)
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    """The slice (0..num_shards-1) a video key belongs to: a hash of the key alone, so the same on every machine,
+    Python version and list order, and slices are disjoint and together complete."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % num_shards
+
+
+def shard(videos: Sequence[VideoSpec], num_shards: int, index: int) -> list[VideoSpec]:
+    """The videos of slice ``index`` of ``num_shards``, in list order."""
+    if num_shards == 1:
+        return list(videos)
+    return [video for video in videos if shard_of(video.key, num_shards) == index]
 
 
 def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> list[VideoSpec]:
@@ -51,11 +111,11 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
 
 
 def run_jobs(videos: Sequence[VideoSpec], options: PrepareOptions, executor: str | None = None,
-             workers: int = 1) -> Iterator[VideoResult]:
-    """Every video's job through the executor named ``executor`` (default: :func:`default_executor`), one result
-    per video as each finishes."""
+             workers: int = 1, **settings: Any) -> Iterator[VideoResult]:
+    """Every video's job through the executor named ``executor`` (default: :func:`default_executor`) with its
+    ``settings`` (:data:`EXECUTOR_SETTINGS`), one result per video as each finishes."""
     name = executor or default_executor(workers, len(videos))
-    return get_executor(name, workers).run(videos, options)
+    return get_executor(name, workers, **settings).run(videos, options)
 
 
 @dataclass
@@ -89,17 +149,24 @@ def prepare(
     progress: bool = True,
     report: ParseReport | None = None,
     executor: str | None = None,
+    run: RunOptions | None = None,
 ) -> RunSummary:
-    """Run the per-video job over ``videos`` (``executor``, ``workers`` jobs at once) and rewrite ``manifest.json``."""
+    """Run the per-video job over ``videos`` (``executor``, ``workers`` jobs at once) and rewrite ``manifest.json``.
+
+    ``run`` (a command's :class:`RunOptions`, with executor settings and the shard) replaces ``workers``,
+    ``progress`` and ``executor``. The manifest records how the jobs ran (``run``) and, per video, where.
+    """
     from hdtf.manifest import write_manifest
 
+    run = run or RunOptions(workers=workers, executor=executor, progress=progress)
     options.validate()
-    results = run_jobs(videos, options, executor, workers)
+    backend = run.make_executor(len(videos))
+    results = backend.run(videos, options)
     began = time.monotonic()
     summary = RunSummary()
     ran: dict[str, dict] = {}
     options.layout.make_dirs()
-    bar = _progress_bar(len(videos), progress)
+    bar = _progress_bar(len(videos), run.progress)
     try:
         for result in results:
             summary.add(result)
@@ -109,7 +176,11 @@ def prepare(
             bar.update(1)
     finally:
         bar.close()
-        summary.manifest = write_manifest(options.output_dir, report=report, options=options.to_json(), workers=ran)
+        facts = backend.facts()
+        if run.num_shards > 1:
+            facts["shard"] = {"index": run.shard_index, "count": run.num_shards}
+        summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(), workers=ran,
+                                          run=facts)
     summary.elapsed = time.monotonic() - began
     return summary
 

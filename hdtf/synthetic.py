@@ -14,9 +14,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -40,11 +42,33 @@ _FACE_HEIGHT = 0.34  # landmark-box height / frame height: HDTF windows are ~0.6
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """Something else in the picture, composited over the talking face's scene: a second person, a face on a poster
+    (``kind="face"``: a real photo, ``photo`` None = the astronaut), or a drawn face-like emblem that dlib's HOG
+    detector fires on like on a real face (``kind="emblem"``, :func:`face_emblem`; a TV channel's badge).
+
+    ``centre``: where its face (an emblem: the badge) is centred at ``start``, as fractions of the frame's width and
+    height; ``height``: the face's landmark-box height (an emblem: the badge's height) as a fraction of the frame
+    height; on screen during ``[start, end)`` seconds (``end`` None: to the end), moving by ``velocity`` (frame
+    fractions per second).
+    """
+
+    centre: tuple[float, float]
+    height: float
+    kind: Literal["face", "emblem"] = "face"
+    photo: Path | None = None
+    start: float = 0.0
+    end: float | None = None
+    velocity: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
 class SyntheticVideo:
     """A generated video and what is known about it.
 
-    ``landmarks`` are the ground-truth (T, 68, 2) points in video pixels (NaN when the video has no face);
-    ``face_box`` is the union (x, y, w, h) of the per-frame landmark boxes over the video (None without a face).
+    ``landmarks`` are the ground-truth (T, 68, 2) points of the talking face in video pixels (NaN when the video has
+    no face); ``face_box`` is the union (x, y, w, h) of its per-frame landmark boxes (None without a face).
+    ``overlay_landmarks``: one (T, 68, 2) array per overlay, its face's points (NaN when off screen or an emblem).
     """
 
     path: Path
@@ -54,6 +78,7 @@ class SyntheticVideo:
     height: int
     landmarks: np.ndarray
     face_box: tuple[int, int, int, int] | None
+    overlay_landmarks: tuple[np.ndarray, ...] = ()
 
 
 def default_photo() -> np.ndarray:
@@ -72,11 +97,18 @@ def make_talking_face_video(
     size: tuple[int, int] = (1280, 720),
     fps: float = 25.0,
     seed: int = 0,
+    face_height: float = _FACE_HEIGHT,
+    face_centre: tuple[float, float] = (0.5, 0.45),
+    motion: float = 1.0,
+    overlays: Sequence[Overlay] = (),
 ) -> SyntheticVideo:
     """Write a talking-face mp4 at ``out_path`` and return it with its ground-truth landmarks.
 
     ``photo`` None uses :func:`default_photo`; ``audio`` None synthesises speech with espeak-ng, otherwise the wav
-    is trimmed or looped to ``seconds``. ``seed`` picks the head motion.
+    is trimmed or looped to ``seconds``. ``seed`` picks the head motion, ``motion`` scales it (0: a still head).
+    ``face_height``: the landmark box's height as a fraction of the frame height (0.125 of 720 = a 90 px face);
+    ``face_centre``: where the head rests (fractions of width and height). ``overlays``: other faces and face-like
+    things in the picture, each with its own ground truth.
     """
     from hdtf.face.detect import landmarks_for_image, read_image
 
@@ -85,24 +117,29 @@ def make_talking_face_video(
     image = default_photo() if photo is None else read_image(photo)
     points = landmarks_for_image(image if photo is None else photo)
     num_frames = max(1, int(round(seconds * fps)))
+    times = np.arange(num_frames) / fps
     with tempfile.TemporaryDirectory(prefix="hdtf-synth-") as tmp:
         wav, rate = _speech(Path(tmp), audio, num_frames / fps)
         opening = _mouth_opening(wav, rate, num_frames, fps)
         wav_path = Path(tmp) / "audio.wav"
         _write_wav(wav_path, wav, rate)
-        scene = _Scene(image, points, width, height)
-        motion = _head_motion(num_frames, fps, seed)
+        scene = _Scene(image, points, width, height, face_height, face_centre)
+        head = _head_motion(num_frames, fps, seed) * motion
         truth = np.empty((num_frames, 68, 2), np.float32)
+        layers = [_Layer(overlay, width, height) for overlay in overlays]
+        others = tuple(np.full((num_frames, 68, 2), np.nan, np.float32) for _ in layers)
 
         def frames():
             for k in range(num_frames):
-                frame, truth[k] = scene.render(opening[k], *motion[k])
+                frame, truth[k] = scene.render(opening[k], *head[k])
+                for layer, other in zip(layers, others, strict=True):
+                    frame, other[k] = layer.paint(frame, times[k])
                 yield frame
 
         encode_video(out_path, frames(), width, height, fps, wav_path)
     lo, hi = np.floor(truth.min(axis=(0, 1))), np.ceil(truth.max(axis=(0, 1)))
     box = (int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1]))
-    return SyntheticVideo(out_path, fps, num_frames, width, height, truth, box)
+    return SyntheticVideo(out_path, fps, num_frames, width, height, truth, box, others)
 
 
 def make_no_face_video(
@@ -220,16 +257,20 @@ def _head_motion(num_frames: int, fps: float, seed: int) -> np.ndarray:
 class _Scene:
     """The photo on a blurred-photo background; renders one frame for a mouth opening and a head pose."""
 
-    def __init__(self, photo: np.ndarray, points: np.ndarray, width: int, height: int) -> None:
+    def __init__(
+        self, photo: np.ndarray, points: np.ndarray, width: int, height: int, face_height: float,
+        face_centre: tuple[float, float],
+    ) -> None:
         import cv2
         from scipy.spatial import Delaunay
 
         self.photo = photo
         self.points = points.astype(np.float64)
         self.width, self.height = width, height
+        self.rest = np.array([face_centre[0] * width, face_centre[1] * height])
         lo, hi = self.points.min(0), self.points.max(0)
         self.centre = (lo + hi) / 2
-        self.base_scale = _FACE_HEIGHT * height / (hi[1] - lo[1])
+        self.base_scale = face_height * height / (hi[1] - lo[1])
         eyes = np.stack([self.points[36:42].mean(0), self.points[42:48].mean(0)])
         iod = float(np.linalg.norm(eyes[1] - eyes[0]))
         down = self.points[48:68].mean(0) - eyes.mean(0)
@@ -254,13 +295,7 @@ class _Scene:
         small = cv2.resize(photo, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), 3)
         self.background = (cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR) * 0.8).astype(np.uint8)
-        # Alpha of the photo: 1 inside, fading to 0 over its outer 6% so its edges do not show.
-        h, w = photo.shape[:2]
-        ramp = max(2.0, 0.06 * min(h, w))
-        ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
-        fy = np.clip(np.minimum(ys + 0.5, h - ys - 0.5) / ramp, 0, 1)
-        fx = np.clip(np.minimum(xs + 0.5, w - xs - 0.5) / ramp, 0, 1)
-        self.alpha = np.outer(fy, fx).astype(np.float32)
+        self.alpha = _feathered_alpha(*photo.shape[:2])
 
     def render(self, opening: float, dx: float, dy: float, angle: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
         """One RGB frame and its 68 landmarks in frame pixels."""
@@ -269,8 +304,7 @@ class _Scene:
         moved = self.mesh + (opening * self.open_px) * self.weights[:, None] * self.down[None, :]
         face = self._warp_mouth(moved) if opening > 0.01 else self.photo
         s = self.base_scale * (1.0 + scale)
-        target = np.array([self.width / 2 + dx * self.face_px * self.base_scale,
-                           self.height * 0.45 + dy * self.face_px * self.base_scale])
+        target = self.rest + np.array([dx, dy]) * self.face_px * self.base_scale
         matrix = cv2.getRotationMatrix2D((float(self.centre[0]), float(self.centre[1])), angle, s)
         matrix[:, 2] += target - self.centre
         size = (self.width, self.height)
@@ -313,3 +347,84 @@ class _Scene:
         cv2.fillPoly(shade, [inner - [4 * x0, 4 * y0]], (45, 18, 22), lineType=cv2.LINE_AA, shift=2)
         cv2.addWeighted(shade, 0.85, region, 0.15, 0, dst=region)
         return out
+
+
+def _feathered_alpha(h: int, w: int) -> np.ndarray:
+    """Alpha of a pasted picture: 1 inside, fading to 0 over its outer 6% so its edges do not show."""
+    ramp = max(2.0, 0.06 * min(h, w))
+    ys, xs = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
+    fy = np.clip(np.minimum(ys + 0.5, h - ys - 0.5) / ramp, 0, 1)
+    fx = np.clip(np.minimum(xs + 0.5, w - xs - 0.5) / ramp, 0, 1)
+    return np.outer(fy, fx).astype(np.float32)
+
+
+def face_emblem(size: int = 256) -> np.ndarray:
+    """A drawn face-like badge (RGB, ``size`` square): an oval with two eyes, a nose and a mouth, lightly blurred.
+
+    dlib's HOG detector fires on it with scores like a real face's (~1.3 at 200 px; the astronaut scores ~1.5),
+    which makes it the false positive a tracker must not follow: a channel logo, an emoji sticker, a mascot.
+    """
+    import cv2
+
+    img = np.full((size, size, 3), (205, 200, 190), np.uint8)
+    c, ink = size // 2, (40, 40, 45)
+    cv2.ellipse(img, (c, int(size * 0.52)), (int(size * 0.36), int(size * 0.46)), 0, 0, 360, (235, 190, 60), -1,
+                cv2.LINE_AA)
+    for side in (-1, 1):
+        eye = (int(c + side * 0.14 * size), int(0.38 * size))
+        cv2.ellipse(img, eye, (int(0.056 * size), int(0.04 * size)), 0, 0, 360, ink, -1, cv2.LINE_AA)
+    thick = max(2, size // 50)
+    cv2.line(img, (c, int(0.43 * size)), (c, int(0.60 * size)), (80, 70, 50), thick, cv2.LINE_AA)
+    cv2.ellipse(img, (c, int(0.60 * size)), (int(0.06 * size), int(0.03 * size)), 0, 0, 180, ink, thick, cv2.LINE_AA)
+    cv2.ellipse(img, (c, int(0.72 * size)), (int(0.12 * size), int(0.04 * size)), 0, 0, 360, ink, -1, cv2.LINE_AA)
+    return cv2.GaussianBlur(img, (0, 0), size / 120)
+
+
+class _Layer:
+    """One overlay: its picture cropped around the face (or the emblem), scaled and pasted at its place over time."""
+
+    def __init__(self, overlay: Overlay, width: int, height: int) -> None:
+        import cv2
+
+        from hdtf.face.detect import landmarks_for_image, read_image
+
+        self.overlay, self.width, self.height = overlay, width, height
+        if overlay.kind == "emblem":
+            picture = face_emblem()
+            self.points = None
+            anchor, span = np.array([picture.shape[1], picture.shape[0]]) / 2, picture.shape[0]
+        else:
+            photo = default_photo() if overlay.photo is None else read_image(overlay.photo)
+            points = landmarks_for_image(photo).astype(np.float64)
+            lo, hi = points.min(0), points.max(0)
+            side = (hi - lo).max()
+            centre = (lo + hi) / 2 - [0, 0.15 * side]  # a head-and-shoulders cut-out: hair above, chin inside
+            x0, y0 = np.maximum(np.round(centre - 1.1 * side).astype(int), 0)
+            x1, y1 = np.minimum(np.round(centre + 1.1 * side).astype(int), [photo.shape[1], photo.shape[0]])
+            picture = photo[y0:y1, x0:x1]
+            self.points = points - [x0, y0]
+            anchor, span = (lo + hi) / 2 - [x0, y0], hi[1] - lo[1]
+        scale = overlay.height * height / span
+        size = (max(2, round(picture.shape[1] * scale)), max(2, round(picture.shape[0] * scale)))
+        self.stretch = np.array([size[0] / picture.shape[1], size[1] / picture.shape[0]])
+        self.picture = cv2.resize(np.ascontiguousarray(picture), size, interpolation=cv2.INTER_AREA)
+        self.alpha = _feathered_alpha(size[1], size[0])
+        self.anchor = (anchor + 0.5) * self.stretch - 0.5  # pixel centres: x' = (x + 0.5) * s - 0.5
+
+    def paint(self, frame: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """``frame`` with the overlay pasted if on screen at ``t`` seconds, and its face's 68 points (NaN if none)."""
+        import cv2
+
+        nan = np.full((68, 2), np.nan, np.float32)
+        o = self.overlay
+        if t < o.start or (o.end is not None and t >= o.end):
+            return frame, nan
+        offset = (np.array(o.centre) + np.array(o.velocity) * (t - o.start)) * [self.width, self.height] - self.anchor
+        matrix = np.array([[1.0, 0.0, offset[0]], [0.0, 1.0, offset[1]]])
+        size = (self.width, self.height)
+        fg = cv2.warpAffine(self.picture, matrix, size, flags=cv2.INTER_LINEAR)
+        alpha = cv2.warpAffine(self.alpha, matrix, size, flags=cv2.INTER_LINEAR)
+        frame = cv2.blendLinear(fg, frame, alpha, 1.0 - alpha)
+        if self.points is None:
+            return frame, nan
+        return frame, ((self.points + 0.5) * self.stretch - 0.5 + offset).astype(np.float32)

@@ -26,7 +26,7 @@ from hdtf import atomic
 from hdtf.errors import HDTFError
 
 from .configuration_animation2video import HDTFAnimationToVideoConfig
-from .model_card import build_model_card, write_model_card
+from .model_card import build_model_card, converted_origin, write_model_card
 
 __all__ = [
     "load_original_state_dict",
@@ -341,13 +341,11 @@ def convert_original_checkpoint(
             "frame = model(reference_rgb, grid).synthetic_image  # (B, 3, 512, 512) RGB in [0, 1]"
         ),
         notes=[
-            "Weights: converted from the original release (BGR) by `hdtf convert-checkpoint`; the image-channel "
-            "tensors were reordered so inputs and outputs are RGB.",
             f"Conversion check: max |converted - original| on a probe picture = "
             f"{'not run' if max_diff is None else f'{max_diff:.2e}'}.",
-            "Licence of the weights: that of the original release; check it before redistribution.",
         ],
         tags=["talking-face", "image-to-image", "hdtf"],
+        origin=converted_origin(checkpoint.name, max_diff), pipeline_tag="image-to-image",
     )
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)

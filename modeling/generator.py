@@ -40,7 +40,7 @@ from .components import LIBRARY, component_class, component_record
 from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
 from .feature_extraction_hdtf import HDTFFeatureExtractor
-from .model_card import build_model_card, write_model_card
+from .model_card import build_model_card, generator_origin, write_model_card
 from .modeling_animation2video import HDTFAnimationToVideo
 from .modeling_audio2animation import HDTFAudioToAnimation
 from .presets import preset
@@ -130,6 +130,7 @@ def _model_card(generator: HDTFGenerator) -> str:
     return build_model_card(
         "HDTF talking-face generator", summary, cfg, _USAGE, parameters=params, notes=notes,
         tags=["talking-face", "audio-to-video", "image-animation"],
+        origin=generator_origin(cfg), library_name="hdtf", pipeline_tag="image-to-video",
     )
 
 

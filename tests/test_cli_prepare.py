@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -13,9 +12,8 @@ from pathlib import Path
 
 import pytest
 from fixtures.awkward import awkward_sources  # noqa: F401
-from fixtures.sources import ALPHA, BETA, hdtf_sources  # noqa: F401
+from fixtures.sources import ALPHA, BETA, hdtf_sources, nothing_partial_looks_finished  # noqa: F401
 
-from hdtf import media
 from hdtf.loopback import serve_directory
 from hdtf.manifest import done_clips, load_manifest
 
@@ -96,22 +94,6 @@ def _kill_when(args: list[str], ready, timeout: float = 120) -> None:
     assert proc.wait(timeout=30) == -signal.SIGKILL, "the run finished before it could be killed"
 
 
-def _finished_looking(folder: Path, pattern: str) -> list[Path]:
-    """Files a reader would take as finished: the pattern, minus hidden temporary names."""
-    return [p for p in folder.glob(pattern) if not p.name.startswith(".")] if folder.is_dir() else []
-
-
-def _nothing_partial_looks_finished(out: Path, served: Path) -> None:
-    frames = {f"RD_{s.name}_{k:03d}.mp4": (b - a) * 25 for s in (ALPHA, BETA) for k, (a, b) in enumerate(s.clips)}
-    for raw in _finished_looking(out / "raw", "*.mp4"):
-        assert raw.read_bytes() == (served / raw.name).read_bytes(), f"{raw} looks finished but is partial"
-    for clip in _finished_looking(out / "clips", "*.mp4"):
-        info = media.probe(clip, count_frames=True)
-        assert info.nb_frames == frames[clip.name] and info.has_audio, f"{clip} looks finished but is partial"
-    for status in _finished_looking(out / "status", "*.json"):
-        json.loads(status.read_text())
-
-
 @pytest.mark.parametrize("moment", ["downloading", "cutting"])
 def test_resume_after_sigkill_matches_an_uninterrupted_run(hdtf_sources, server, full_run, tmp_path, moment):
     base, requests = server
@@ -121,7 +103,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(hdtf_sources, server,
         "cutting": lambda: any((out / "clips").glob(".*partial*")) and (out / "clips" / "RD_Alpha_000.mp4").exists(),
     }[moment]
     _kill_when(_args(hdtf_sources, out, base), ready)
-    _nothing_partial_looks_finished(out, hdtf_sources.served)
+    nothing_partial_looks_finished(out, hdtf_sources.served)
     resumed = subprocess.run(_args(hdtf_sources, out, base), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert _facts(out) == _facts(full_run[0])

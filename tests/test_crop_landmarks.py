@@ -114,6 +114,18 @@ def test_auto_uses_metadata_window_else_tracks_the_face(prepared, talking_face):
     assert x <= lo[0] and y <= lo[1] and hi[0] < x + w and hi[1] < y + h, "the tracked window holds the face"
 
 
+def test_identity_notes_reach_the_clip_records(prepared):
+    """How often the face was re-acquired or switched, for the window (tracked clips) and the landmarks file."""
+    from hdtf.manifest import done_clips
+
+    out, _ = prepared
+    clips = {c["id"]: c["adjustments"] for c in done_clips(out)}
+    assert "landmark window: face re-acquired 0×; switched 0×" in clips["RD_Face_1"]
+    assert not any(note.startswith("landmark window:") for note in clips["RD_Face_0"]), "metadata window: no tracking"
+    for notes in clips.values():
+        assert "landmarks: face re-acquired 0×; switched 0×" in notes
+
+
 def test_landmark_files_have_one_entry_per_output_frame_in_output_pixels(prepared, talking_face):
     from hdtf.manifest import done_clips
     from hdtf.rows import clip_row

@@ -61,18 +61,30 @@ def test_export_folder_loads_by_its_card(parquet_export, tmp_path):
 def test_card_yaml_lists_features_configs_and_licence(parquet_export):
     result, out = parquet_export
     meta = _front_matter(result.card)
-    assert meta["license"] == "cc-by-4.0" and meta["task_categories"]
+    # The clips are not CC BY: only HDTF's metadata is. The YAML says "other" and links the licence file.
+    assert meta["license"] == "other" and meta["license_name"] == "hdtf-youtube-clips"
+    assert meta["license_link"] == "LICENSE.md" and meta["task_categories"] == ["image-to-video"]
     assert meta["configs"][0]["data_files"][0] == {"split": "train", "path": "data/train-*.parquet"}
     info = meta["dataset_info"]
     assert datasets.Features._from_yaml_list(info["features"]) == clip_features()
+    assert {"name": "video", "dtype": {"video": {"decode": False}}} in info["features"]
     assert [f["name"] for f in info["features"]][:3] == ["id", "source", "subset"]
-    assert info["splits"] == [{"name": "train", "num_examples": 3,
-                               "num_bytes": sum(p.stat().st_size for p in result.files)}]
+    size = sum(p.stat().st_size for p in result.files)
+    assert info["splits"] == [{"name": "train", "num_examples": 3, "num_bytes": size}]
+    assert info["download_size"] == info["dataset_size"] == size
     text = result.card.read_text()
     assert "Flow-Guided One-Shot Talking Face Generation" in text and "CVPR" in text
     assert "| `size` | `512` |" in text and "| `crop_method` | `fixed` |" in text
     assert "no crop window" in text and "unavailable" in text, "the card says which clips are missing and why"
-    assert str(out) not in text, "no local paths in a shareable card"
+    # Availability of the sources when they were prepared: Gamma answered 404 (unavailable), Delta has no window.
+    assert "4 source video(s) were selected (2 done, 1 skipped, 1 unavailable)" in text
+    assert "1 could not be had when tried (20" in text
+    assert "| `train` | 3 |" in text, "the split table: clips per split"
+    licence = (out / "LICENSE.md").read_text()
+    assert "CC BY 4.0" in licence and "belong to their uploaders" in licence and "not covered" in licence
+    assert "CC BY 4.0" in text and "belong to their uploaders" in text
+    assert 'load_dataset("path/to/this/folder", split="train")' in text and "decode_clip" in text
+    assert str(out) not in text and "/tmp/" not in text, "no local paths in a shareable card"
 
 
 def test_reexport_with_another_shard_size_leaves_no_stale_shards(hdtf_clips, tmp_path):  # noqa: F811
@@ -142,3 +154,77 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         export(tmp_path / "empty", tmp_path / "o2")
     with pytest.raises(HDTFError, match="shard size"):
         export(tmp_path / "empty", tmp_path / "o2", shard_size=0)
+
+
+@pytest.fixture(scope="module")
+def webdataset_export(hdtf_clips, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("webdataset")
+    return export(hdtf_clips.prepared, out, to="webdataset", shard_size=2), out
+
+
+def _mp4(value) -> bytes:
+    assert set(value) == {"bytes", "path"}, f"not a Video(decode=False) value: {type(value)}"
+    return value["bytes"]
+
+
+@pytest.mark.parametrize("to", ["parquet", "webdataset"])
+def test_export_folder_loads_with_plain_datasets_as_a_video_feature(to, parquet_export, webdataset_export,
+                                                                    hdtf_clips, tmp_path):  # noqa: F811
+    """load_dataset(folder) on a CPU-only install (no torchcodec): the card's declared features, a Video column with
+    the prepared mp4 bytes, and the rows decode_clip reads."""
+    import importlib.util
+
+    assert importlib.util.find_spec("torchcodec") is None, "this is about working without torchcodec"
+    _, out = parquet_export if to == "parquet" else webdataset_export
+    back = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path))
+    column = "video" if to == "parquet" else "mp4"
+    assert back.features[column] == datasets.Video(decode=False)
+    keys = back["id"] if to == "parquet" else back["__key__"]
+    assert keys == IDS
+    for key, row in zip(keys, back, strict=True):
+        assert _mp4(row[column]) == (hdtf_clips.prepared / "clips" / f"{key}.mp4").read_bytes()
+        assert row[column]["path"] == f"{key}.mp4"
+    ref = hdtf_clips.dataset[2]
+    clip = decode_clip(back[2])
+    assert clip.frames.shape == (100, 512, 512, 3) and clip.sample_rate == 16000 and clip.fps == 25.0
+    np.testing.assert_allclose(clip.audio, np.asarray(ref["audio"], dtype=np.float32), atol=1 / 32768)
+    if to == "webdataset":
+        assert back.features["wav"] == datasets.Value("binary") and back[2]["json"]["num_frames"] == 100
+        assert back[2]["json"]["applied_crop"] == ref["applied_crop"]
+    # The ecosystem's Video type: cast to a decoding Video (torchcodec's business) and back, nothing lost.
+    cast = back.cast_column(column, datasets.Video())
+    assert cast.features[column] == datasets.Video()
+    again = cast.cast_column(column, datasets.Video(decode=False))
+    assert _mp4(again[0][column]) == _mp4(back[0][column])
+
+
+def test_webdataset_export_card_declares_its_columns(webdataset_export):
+    from hdtf.rows import sample_features
+
+    result, out = webdataset_export
+    meta = _front_matter(result.card)
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "train-*.tar"}]
+    info = meta["dataset_info"]
+    assert datasets.Features._from_yaml_list(info["features"]) == sample_features()
+    assert info["splits"] == [{"name": "train", "num_examples": 3,
+                               "num_bytes": sum(p.stat().st_size for p in result.files)}]
+    assert meta["license"] == "other" and (out / "LICENSE.md").is_file()
+    assert "streaming=True" in result.card.read_text()
+
+
+def test_webdataset_export_reads_with_the_webdataset_library(webdataset_export, hdtf_clips):  # noqa: F811
+    wds = pytest.importorskip("webdataset")
+    result, _ = webdataset_export
+    samples = list(wds.WebDataset([str(p) for p in result.files], shardshuffle=False))
+    assert [s["__key__"] for s in samples] == IDS
+    assert samples[0]["mp4"] == (hdtf_clips.prepared / "clips" / "RD_Alpha_000.mp4").read_bytes()
+    assert json.loads(samples[2]["json"])["num_frames"] == 100
+    clip = decode_clip(samples[2])  # raw members, as the library gives them without decoders
+    assert clip.frames.shape == (100, 512, 512, 3) and clip.sample_rate == 16000
+
+
+def test_export_to_another_format_replaces_the_shards(hdtf_clips, tmp_path):  # noqa: F811
+    export(hdtf_clips.prepared, tmp_path, to="parquet", shard_size=1)
+    result = export(hdtf_clips.prepared, tmp_path, to="webdataset", shard_size=5)
+    assert not list(tmp_path.glob("data/*.parquet")), "the card describes the tars only: no parquet shards stay"
+    assert sorted(tmp_path.glob("*.tar")) == list(result.files)

@@ -261,8 +261,6 @@ def test_train_push_to_hub_uploads_the_model_without_checkpoints(prepared_faces,
 
 # ---- hdtf convert-checkpoint --push-to-hub -------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="hdtf convert-checkpoint has no --push-to-hub option today "
-                                       "(argparse: unrecognized arguments)")
 def test_convert_checkpoint_push_to_hub(round_trip, hub, tmp_path):
     repo = f"{USER}/converted-a2v"
     converted = tmp_path / "converted"
@@ -270,6 +268,10 @@ def test_convert_checkpoint_push_to_hub(round_trip, hub, tmp_path):
               "--push-to-hub", repo), hub)
     assert (converted / "model.safetensors").is_file()
     assert _pushed(hub, repo) == _local(converted)
+    card = (converted / "README.md").read_text()  # honest about where the weights come from and their licence
+    assert "license: other\nlicense_name: hdtf-original-release\nlicense_link: https://github.com/MRzzm/HDTF" in card
+    assert "pipeline_tag: image-to-image" in card and "## How the weights were made" in card
+    assert "checkpoint_animation2video.pth" in card and str(round_trip.out) not in card
 
 
 # ---- hdtf export --push-to-hub -> load_dataset(repo id) -----------------------------------------------------------
@@ -350,13 +352,7 @@ def _content(row: dict) -> tuple[str, bytes, np.ndarray]:
     return key, video, np.asarray(audio, dtype=np.float32)
 
 
-@pytest.mark.parametrize("to", [
-    "parquet",
-    pytest.param("webdataset", marks=pytest.mark.xfail(strict=True, reason=(
-        "the webdataset export's tar members .wav/.mp4 are typed Audio/Video by datasets' webdataset builder, which "
-        "needs torchcodec (not installable on CPU): 'ImportError: To support encoding audio data, please install "
-        "'torchcodec'' (DatasetGenerationError without streaming)"))),
-])
+@pytest.mark.parametrize("to", ["parquet", "webdataset"])
 def test_export_loads_from_the_hub_with_the_local_rows(pushed_export, hub, hdtf_clips, to):  # noqa: F811
     pushed = pushed_export(to)
     _ok(pushed.done, hub)
@@ -375,8 +371,6 @@ def test_export_loads_from_the_hub_with_the_local_rows(pushed_export, hub, hdtf_
             np.testing.assert_array_equal(audio, want_audio, err_msg=f"{key}: audio differs ({mode})")
 
 
-@pytest.mark.xfail(strict=True, reason="hdtf export --push-to-hub without a token ends in a huggingface_hub "
-                                       "traceback, not one 'hdtf export: error:' line")
 def test_export_push_without_token_is_one_clear_line(hdtf_clips, hub, tmp_path):  # noqa: F811
     repo = f"{USER}/pushed-without-token"
     done = _hdtf(hub, tmp_path, "export", hdtf_clips.prepared, "--output", tmp_path / "export", "--push-to-hub", repo,
@@ -386,12 +380,9 @@ def test_export_push_without_token_is_one_clear_line(hdtf_clips, hub, tmp_path):
     _one_clear_line(err, "hdtf export: error:", repo)
     assert "token" in err.lower()
     assert ("dataset", repo) not in hub.state.repos
+    assert not (tmp_path / "export").exists(), "the token is checked before the export starts"
 
 
-@pytest.mark.xfail(strict=True, reason="hdtf export --push-to-hub uploads the folder over what the repo holds: "
-                                       "shards of an earlier export with another shard count stay, and "
-                                       "load_dataset(repo) reads their clips too (hdtf/export.py:89, upload_folder "
-                                       "without delete_patterns)")
 def test_export_push_replaces_the_shards_of_an_earlier_export(hdtf_clips, hub, tmp_path):  # noqa: F811
     from fixtures.hub_server import Blob
 

@@ -23,7 +23,7 @@ def test_metadata_config_has_every_annotated_clip(metadata_dir, tmp_path, monkey
     # From an empty working directory: load_dataset must not search it for data files (EmptyDatasetError before).
     monkeypatch.chdir(tmp_path)
     ds = datasets.load_dataset("hdtf", "metadata", metadata_dir=str(metadata_dir), cache_dir=str(tmp_path / "c"),
-                               split="train")
+                               split="all")  # train + test (hdtf.splits)
     assert ds.features == metadata_features()
     assert len(ds) == 436
     assert sum(x is not None for x in ds["crop_x"]) == 421
@@ -80,7 +80,9 @@ def test_clips_rows(hdtf_clips):  # noqa: F811
     assert ds["id"] == ["RD_Alpha_000", "RD_Alpha_001", "RD_Beta_000"]
     assert importlib.util.find_spec("torchcodec") is None, "these checks are about working without torchcodec"
     row = ds[0]
-    assert isinstance(row["video"], bytes) and row["video"][4:8] == b"ftyp"
+    assert ds.features["video"] == datasets.Video(decode=False)
+    assert row["video"]["path"] == "RD_Alpha_000.mp4" and row["video"]["bytes"][4:8] == b"ftyp"
+    assert row["video"]["bytes"] == (hdtf_clips.prepared / "clips" / "RD_Alpha_000.mp4").read_bytes()
     assert (row["width"], row["height"], row["fps"], row["sample_rate"]) == (512, 512, 25.0, 16000)
     assert (row["source_width"], row["source_height"]) == (ALPHA.width, ALPHA.height)
     assert row["applied_crop"] == list(ALPHA.window)  # metadata window (720p) scaled to the 360p source

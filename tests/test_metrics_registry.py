@@ -24,7 +24,7 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 
 def test_cli_choices_weight_options_and_report_columns_come_from_the_registry():
     names = registry.names()
-    assert names == ("psnr", "ssim", "cpbd", "lmd", "csim", "lse", "fid")
+    assert names == ("psnr", "ssim", "cpbd", "lmd", "csim", "csim_arcface", "lse", "fid")
     parser = _evaluate_parser()
     args = parser.parse_args(["--model", "m", "--data", "d", "--output", "o", "--fid-weights", "i.pt"])
     assert args.metrics == names and args.fid_weights.name == "i.pt" and args.syncnet_weights is None

@@ -142,7 +142,8 @@ def test_status_export_and_load_dataset_read_the_remote_run(s3, videos, hdtf_sou
                                      split="train", cache_dir=str(tmp_path / "pq"))
     assert sorted(exported["id"]) == list(CLIPS)
     for row in exported:
-        assert row["video"] == (local_run / "clips" / f"{row['id']}.mp4").read_bytes()
+        assert row["video"] == {"bytes": (local_run / "clips" / f"{row['id']}.mp4").read_bytes(),
+                                "path": f"{row['id']}.mp4"}
 
     # A reader that needs a file (decord, numpy) gets a local copy, fetched once while the object is unchanged.
     layout = Layout.for_output("s3://runs/full", scratch=tmp_path / "copies")
@@ -161,7 +162,8 @@ def test_status_export_and_load_dataset_read_the_remote_run(s3, videos, hdtf_sou
                                scratch_dir=str(tmp_path / "scratch"), cache_dir=str(tmp_path / "cache"), split="train")
     assert sorted(ds["id"]) == list(CLIPS)
     for row in ds:
-        assert row["video"] == (local_run / "clips" / f"{row['id']}.mp4").read_bytes()
+        assert row["video"] == {"bytes": (local_run / "clips" / f"{row['id']}.mp4").read_bytes(),
+                                "path": f"{row['id']}.mp4"}
         assert row["num_frames"] > 0 and len(row["audio"]) > 0
     assert requests == [], "the finished run was read, nothing downloaded"
     writes = [r.key for r in s3.log[before:] if r.method == "PUT" and r.bucket == "runs"]
@@ -292,3 +294,72 @@ def test_a_store_that_ignores_conditional_writes_gets_local_locks(s3, tmp_path):
     assert isinstance(lock, FileLock) and lock.path.is_relative_to(tmp_path)
     assert isinstance(pickle.loads(pickle.dumps(layout)).lock("RD_Alpha"), FileLock), "the finding travels to workers"
     assert not _keys(s3, "locks", "ignored/"), "the probe's marker is gone"
+
+
+def test_a_job_under_a_deadline_runs_in_its_own_process_and_a_stopped_one_uploads_nothing(
+        s3, hdtf_sources, tmp_path):  # noqa: F811
+    """``--video-timeout`` runs the job in a child process (as a Ray task or pool worker runs it): the options travel
+    with their layout. When a job is stopped, the status written for it keeps its committed clips and never uploads
+    what it had left in the scratch folder."""
+    from hdtf.executors.deadline import run_job
+    from hdtf.job import interrupted
+    from hdtf.options import PrepareOptions
+    from hdtf.sources.hdtf import parse_metadata
+
+    alpha = next(v for v in parse_metadata(hdtf_sources.metadata, ["RD"])[0] if v.name == "Alpha")
+    options = PrepareOptions(output_dir="s3://runs/deadline", scratch_dir=tmp_path / "scratch",
+                             raw_dir=hdtf_sources.served, size=64)
+    result = run_job(alpha, options, timeout=120)
+    assert (result.status, [c["status"] for c in result.clips]) == ("done", ["done", "done"])
+    objects = _keys(s3, "runs", "deadline/")
+    assert {n for n in objects if n.startswith("clips/")} == {"clips/RD_Alpha_000.mp4", "clips/RD_Alpha_000.wav",
+                                                              "clips/RD_Alpha_001.mp4", "clips/RD_Alpha_001.wav"}
+    assert not [n for n in objects if n.startswith("locks/")], "the child process let its object lock go"
+
+    # A job stopped after it had changed a committed clip's file in the scratch folder (e.g. mid-correction).
+    stray = options.layout.clip_files("RD_Alpha_000").video
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half-written by a job that was stopped")
+    before = s3.puts("runs", "deadline/clips/RD_Alpha_000.mp4")
+    stopped = interrupted(alpha, options, "timed out after 1 s")
+    assert [c["status"] for c in stopped.clips] == ["done", "done"], "committed clips stay committed"
+    assert s3.puts("runs", "deadline/clips/RD_Alpha_000.mp4") == before, "nothing the stopped job left is uploaded"
+    assert _keys(s3, "runs", "deadline/")["clips/RD_Alpha_000.mp4"] == objects["clips/RD_Alpha_000.mp4"]
+    assert not stray.exists()
+
+
+def test_a_clip_made_earlier_is_sync_corrected_on_the_store_when_its_status_is_written(s3, tmp_path):
+    """``--sync-check --max-av-offset`` on a clip already on the store: corrected in the scratch folder, uploaded with
+    the status that records the correction, and not before."""
+    pytest.importorskip("dlib")
+    import soundfile
+
+    from fixtures.sync_markers import make_marker_clip
+    from hdtf import sync_check
+    from hdtf.media import probe
+    from hdtf.options import PrepareOptions
+    from hdtf.records import VideoSpec
+
+    clip = make_marker_clip(tmp_path / "made", offset=-2, name="RD_Marker_000")
+    store = Store("s3://runs/sync")
+    for path in (clip.video, clip.audio):
+        store.put_file(path, f"clips/{path.name}")
+    record = {"id": "RD_Marker_000", "status": "done", "path": "clips/RD_Marker_000.mp4",
+              "audio_path": "clips/RD_Marker_000.wav", "num_frames": clip.frames, "adjustments": [],
+              "sync_offset": -2, "sync_confidence": 7.5, "sync_shift": 0}
+    options = PrepareOptions(output_dir="s3://runs/sync", scratch_dir=tmp_path / "scratch", max_av_offset=3,
+                             sync_check=tmp_path / "unused.model")
+    fixed = sync_check.revisit(record, options)
+    assert fixed["sync_shift"] == -2 and fixed["num_frames"] == clip.frames - 2
+    stored = _keys(s3, "runs", "sync/")
+    assert stored["clips/RD_Marker_000.mp4"] == clip.video.read_bytes(), "the store is unchanged before the status"
+
+    video = VideoSpec("hdtf", "RD", "Marker", None, None, None, ())
+    options.layout.write_status(video, "done", None, [fixed])
+    stored = _keys(s3, "runs", "sync/")
+    (tmp_path / "back.mp4").write_bytes(stored["clips/RD_Marker_000.mp4"])
+    (tmp_path / "back.wav").write_bytes(stored["clips/RD_Marker_000.wav"])
+    assert probe(tmp_path / "back.mp4", count_frames=True, timeline=False).nb_frames == clip.frames - 2
+    assert soundfile.info(str(tmp_path / "back.wav")).frames == (clip.frames - 2) * 640
+    assert json.loads(stored["status/RD_Marker.json"])["clips"][0]["sync_shift"] == -2
+    assert not (tmp_path / "scratch" / "clips" / "RD_Marker_000.mp4").exists(), "uploaded copies leave the scratch"

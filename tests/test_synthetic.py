@@ -8,9 +8,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from fixtures.distractors import EMBLEM, speaker_with_distractors  # noqa: F401
 from fixtures.talking_face import no_face_video, talking_face_factory, talking_face_small  # noqa: F401
 
-from hdtf.face.detect import NoFaceError, detect_faces
+from hdtf.face.detect import NoFaceError, detect_faces, landmarks
 from hdtf.synthetic import make_talking_face_video
 
 
@@ -84,3 +85,23 @@ def test_photo_without_face_fails_naming_it(tmp_path):
     with pytest.raises(NoFaceError, match="wall.png"):
         make_talking_face_video(tmp_path / "v.mp4", photo=photo, seconds=1.0, size=(320, 180))
     assert not (tmp_path / "v.mp4").exists()
+
+
+def test_overlays_are_where_their_truth_says(speaker_with_distractors):
+    """The poster (a real face) is detected where its ground truth is; the emblem has no truth, appears on time and
+    is detected as a face (the point of it); the speaker's own truth still matches dlib's fit on the frame."""
+    video = speaker_with_distractors
+    poster, emblem = video.overlay_landmarks
+    assert np.isnan(emblem).all() and np.isfinite(poster).all() and np.isfinite(video.landmarks).all()
+    start = int(EMBLEM.start * video.fps)
+    with av.open(str(video.path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for _, f in zip(range(start + 1), container.decode(video=0))]
+    for k, truth in ((0, poster[0]), (0, video.landmarks[0]), (start, video.landmarks[start])):
+        boxes = detect_faces(frames[k], upsample=1)
+        box = min(boxes, key=lambda b: np.hypot(*(np.array(b.center) - truth.mean(0))))
+        iod = np.linalg.norm(truth[36:42].mean(0) - truth[42:48].mean(0))
+        assert np.linalg.norm(landmarks(frames[k], box) - truth, axis=1).mean() / iod < 0.1
+    emblem_centre = np.array(EMBLEM.centre) * [video.width, video.height]
+    on_emblem = [[b for b in detect_faces(frames[k]) if np.hypot(*(np.array(b.center) - emblem_centre)) < 100]
+                 for k in (start - 1, start)]
+    assert not on_emblem[0] and on_emblem[1]

@@ -70,12 +70,27 @@ def test_prepare_cli_then_load_dataset(served, tmp_path, capsys):
     assert sorted(ds["id"]) == sorted(done)  # made from the finished clips: the unreachable URL is never asked
     row = next(r for r in ds if r["video_name"] == f"{DASH_ID}_0001")
     assert row["subset"] == "small" and row["youtube_id"] == DASH_ID and row["num_frames"] == 36
-    assert row["video"] == (out / done[row["id"]]["path"]).read_bytes()
+    assert row["video"]["bytes"] == (out / done[row["id"]]["path"]).read_bytes()
     assert np.asarray(row["audio"]).shape[0] == pytest.approx(36 / 10 * 16000, rel=0.05)
 
     meta = datasets.load_dataset("talkinghead_1kh", data_list=str(archive), splits="small", split="small",
                                  cache_dir=str(tmp_path / "hf"))
     assert meta.num_rows == len(TUBES) and set(meta["source"]) == {"talkinghead_1kh"}
+
+    # Exported, the clips keep their release split and the card its licence (CC BY 3.0 by the videos' authors).
+    import yaml
+
+    from hdtf.export import export
+
+    result = export(out, tmp_path / "export", to="parquet")
+    assert [p.name for p in result.files] == ["small-00000-of-00001.parquet"]
+    card = result.card.read_text()
+    front = yaml.safe_load(card.split("---\n", 2)[1])
+    assert front["license"] == "cc-by-3.0" and "license_name" not in front
+    assert front["configs"][0]["data_files"] == [{"split": "small", "path": "data/small-*.parquet"}]
+    assert front["dataset_info"]["splits"][0]["name"] == "small" and "One-Shot Free-View" in card
+    back = datasets.load_dataset(str(tmp_path / "export"), split="small", cache_dir=str(tmp_path / "hf2"))
+    assert sorted(back["id"]) == sorted(done)
 
 
 def test_section_download_gives_the_official_frames(served, tmp_path):

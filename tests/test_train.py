@@ -71,6 +71,8 @@ def test_checkpoints_validation_and_model_card(first_run):
     assert Image.open(grids[-1]).size == (4 * SIZE, 4 * SIZE), "4 rows of reference | driving | Fapp | synthetic"
     card = (out / "README.md").read_text()
     assert "## Training" in card and "30 optimisation steps" in card and "discriminator" in card
+    trained_on = json.loads((out / "training_data.json").read_text())  # what hdtf evaluate checks overlap against
+    assert trained_on["clips"] == ["RD_Speaker_000"] and trained_on["persons"] == ["Speaker"]
 
 
 def test_resume_from_latest_continues_exactly(first_run, tmp_path):

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hdtf.metrics import registry  # names only: the metric classes load when evaluation starts
+from hdtf.splits import SPLITS
 
 HELP = f"evaluate a generator on prepared clips ({', '.join(n.upper() for n in registry.names())}) and write a report"
 
@@ -30,6 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "as driving video (TalkingHead-1KH). Default: audio")
     parser.add_argument("--metrics", type=_metric_list, default=registry.names(),
                         help=f"comma-separated subset of {','.join(registry.names())} (default: all)")
+    parser.add_argument("--split", choices=(*SPLITS, "all"), default="all",
+                        help="evaluate only the clips of this split of the standard HDTF split (hdtf.splits, "
+                             "versioned, by person; the report records how many listed test clips the data holds). "
+                             "Default all: every clip of --data")
     parser.add_argument("--limit", type=int, help="evaluate only the first N clips (sorted by id)")
     parser.add_argument("--output", required=True, type=Path, help="report folder (report.md, metrics.json, "
                         "per_clip.csv, comparisons/)")
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         face_every=args.face_every,
         max_seconds=args.max_seconds,
+        split=args.split,
     )
     summary = evaluate(args.model, args.data, args.output, options)
     print((args.output / "report.md").read_text(encoding="utf-8"), end="")

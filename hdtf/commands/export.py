@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hdtf.commands import add_push_arguments, check_push
+
 HELP = "export a prepared folder as parquet or webdataset shards with a dataset card (optionally push to the Hub)"
 
 
@@ -13,15 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", choices=("parquet", "webdataset"), default="parquet", help="shard format")
     parser.add_argument("--output", type=Path, required=True, help="folder for the shards and README.md")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")
-    parser.add_argument("--push-to-hub", metavar="REPO", default=None,
-                        help="afterwards upload OUT to this Hub dataset repo (needs network and a write token)")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    add_push_arguments(parser, "OUT as a dataset, replacing the shards of an earlier export")
 
 
 def run(args: argparse.Namespace) -> int:
     from hdtf.export import DEFAULT_SHARD_SIZE, export, push_to_hub
 
-    result = export(args.prepared, args.output, to=args.to, shard_size=args.shard_size or DEFAULT_SHARD_SIZE)
+    check_push(args)
+    result = export(args.prepared, args.output, to=args.to, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
+                    repo_id=args.push_to_hub)
     print(f"exported {result.num_examples} clip(s) in {len(result.files)} {args.to} shard(s) to {args.output}; "
           f"card: {result.card}")
     if args.push_to_hub:

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hdtf.errors import HDTFError
     from hdtf.records import ParseReport
-    from hdtf.run import prepare, select_videos
+    from hdtf.run import prepare
     from hdtf.sources import get_source
 
     source = get_source(args.source)
@@ -60,13 +60,13 @@ def run(args: argparse.Namespace) -> int:
     for split in source.selected_splits(lists) or source.SPLITS:
         found, part = source.list_videos(lists, split, fetch_dir=options.layout.fetch_dir)
         videos += found
-        report.issues += part.issues
+        report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
     print(report.summary())
-    videos = select_videos(videos, run_options.videos)
+    videos = run_options.choose(videos)
     total = sum(len(v.clips) for v in videos)
-    print(f"{len(videos)} video(s), {total} clip(s) selected")
-    summary = prepare(videos, options, workers=run_options.workers, progress=run_options.progress, report=report,
-                      executor=run_options.executor)
+    shard = f" (shard {run_options.shard_index} of {run_options.num_shards})" if run_options.num_shards > 1 else ""
+    print(f"{len(videos)} video(s), {total} clip(s) selected{shard}")
+    summary = prepare(videos, options, report=report, run=run_options)
     print(summary.text())
     return exit_status(videos, options)
 

@@ -84,6 +84,7 @@ def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2) -
     import soundfile
 
     from hdtf.records import safe_name
+    from hdtf.rows import video_bytes
 
     folder = Path(cache_dir) / "clips"
     folder.mkdir(parents=True, exist_ok=True)
@@ -96,9 +97,9 @@ def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2) -
         if found.sum() < min_found_frames:
             continue
         name = safe_name(row["id"])
-        video = folder / f"{name}.mp4"
-        if not video.is_file() or video.stat().st_size != len(row["video"]):
-            atomic.write_bytes(video, row["video"])
+        video, data = folder / f"{name}.mp4", video_bytes(row["video"])
+        if not video.is_file() or video.stat().st_size != len(data):
+            atomic.write_bytes(video, data)
         audio_path = None
         if row.get("audio") is not None and len(row["audio"]):
             audio_path = folder / f"{name}.wav"

@@ -13,14 +13,15 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from hdtf.executors.base import Executor
-from hdtf.job import VideoResult, crashed, process_video
+from hdtf.executors.deadline import run_job
+from hdtf.job import VideoResult, crashed
 from hdtf.options import PrepareOptions
 from hdtf.records import VideoSpec
 
 
-def _job(video: VideoSpec, options: PrepareOptions) -> VideoResult:
-    """``process_video`` in a worker, saying which process ran it."""
-    result = process_video(video, options)
+def _job(video: VideoSpec, options: PrepareOptions, timeout: float | None) -> VideoResult:
+    """The job in a worker (under the wall-clock limit), saying which process ran it."""
+    result = run_job(video, options, timeout)
     result.worker = {"executor": ProcessExecutor.name, "pid": os.getpid(), "attempts": 1}
     return result
 
@@ -33,7 +34,7 @@ class ProcessExecutor(Executor):
             return
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(videos)), mp_context=context) as pool:
-            pending: dict[Future, VideoSpec] = {pool.submit(_job, v, options): v for v in videos}
+            pending: dict[Future, VideoSpec] = {pool.submit(_job, v, options, self.video_timeout): v for v in videos}
             try:
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)

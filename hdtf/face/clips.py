@@ -21,7 +21,8 @@ from hdtf.face.track import LandmarkTrack, track_video
 from hdtf.face.window import landmark_crop_window
 from hdtf.records import CropBox
 
-TRACK_WIDTH = 640  # decode width for window tracking: faces in HDTF-like framing stay well above 100 px
+TRACK_WIDTH = 640  # decode width for window tracking; smaller faces are enlarged for the detector (track.py)
+OUTPUT_MIN_FACE = 0.15  # a finished clip is framed around its face (~45% of the side): no need to look for tiny ones
 
 
 def _track(path: Path, **kwargs) -> LandmarkTrack:
@@ -56,7 +57,7 @@ def write_clip_landmarks(mp4: Path, dst: Path | None = None) -> tuple[Path, list
     ``points`` (T, 68, 2) float32 in the clip's pixels (NaN where unknown), ``found`` (T,) bool. A clip without any
     face still gets its file (all not found) and a note: the clip itself may be fine (e.g. a fixed window).
     """
-    track = _track(Path(mp4))
+    track = _track(Path(mp4), min_face=OUTPUT_MIN_FACE)
     dst = landmarks_path(mp4) if dst is None else Path(dst)
     with atomic.replacing(dst) as tmp:
         np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))

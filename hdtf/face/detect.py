@@ -20,7 +20,7 @@ class NoFaceError(HDTFError):
 
 
 class MultipleFacesWarning(UserWarning):
-    """More than one face was seen; the largest, most central one was used."""
+    """More than one face was seen: a photo used the largest, most central one; a video followed one person."""
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,17 @@ def detect_faces(image: np.ndarray, *, upsample: int = 0, scale: float = 1.0) ->
     """All frontal faces in an RGB (or gray) image, in its own pixel coordinates.
 
     ``scale`` < 1 runs the detector on a downscaled copy (cost falls with the pixel count; faces must stay above
-    ~80 px there); ``upsample`` > 0 finds smaller faces at 3-4x the cost per level.
+    ~80 px there), ``scale`` > 1 on an enlarged one (faces under ~80 px are found at the cost of the larger image);
+    ``upsample`` > 0 (dlib's own pyramid step up) finds smaller faces at 3-4x the cost per level. The box's
+    ``score`` is dlib's detection confidence (0 at its threshold).
     """
     gray = to_gray(image)
     if scale != 1.0:
         import cv2
 
         size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        # Area averaging to shrink; enlarging needs interpolation (INTER_AREA would repeat pixels into blocks).
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
     rects, scores, _ = face_detector().run(gray, upsample, 0.0)
     return [
         FaceBox(r.left() / scale, r.top() / scale, (r.right() + 1) / scale, (r.bottom() + 1) / scale, float(s))
@@ -102,15 +105,22 @@ def landmarks(image: np.ndarray, box: FaceBox) -> np.ndarray:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
+def centred_area(box: FaceBox, width: int, height: int) -> float:
+    """The box's share of a ``width`` x ``height`` frame, weighted down by its distance from the centre."""
+    cx, cy = box.center
+    off = np.hypot((cx - width / 2) / width, (cy - height / 2) / height)  # 0 at centre, ~0.7 at a corner
+    return box.width * box.height / (width * height) * (1.0 - 0.7 * off)
+
+
+def prominence(box: FaceBox, width: int, height: int) -> float:
+    """How much a detection looks like the face a clip is about: :func:`centred_area` times the detector's
+    confidence (dlib's score: ~0 at its threshold, 1-2.5 for clear frontal faces; counts from half to full)."""
+    return centred_area(box, width, height) * (0.5 + 0.5 * min(max(box.score, 0.0), 1.0))
+
+
 def primary_face(boxes: list[FaceBox], width: int, height: int) -> FaceBox:
-    """The face a talking-head clip is about: large and near the centre (area weighted down by off-centre distance)."""
-
-    def weight(box: FaceBox) -> float:
-        cx, cy = box.center
-        off = np.hypot((cx - width / 2) / width, (cy - height / 2) / height)  # 0 at centre, ~0.7 at a corner
-        return box.width * box.height * (1.0 - 0.7 * off)
-
-    return max(boxes, key=weight)
+    """The face a photo is about: large and near the centre (area weighted down by off-centre distance)."""
+    return max(boxes, key=lambda box: centred_area(box, width, height))
 
 
 def landmarks_for_image(image: np.ndarray | str | Path) -> np.ndarray:

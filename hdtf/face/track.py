@@ -1,11 +1,14 @@
-"""68-point landmark tracks over a video: detect on key frames, follow the face in a small window in between.
+"""68-point landmark tracks of one person over a video: detect on key frames, follow the face in a small window in
+between, and keep to the same person throughout.
 
 Why this shape: dlib's HOG detector costs ~20 ms on a 512x512 frame but ~2 ms on a ~150 px window around the face,
 and the 68-point regressor ~1.5 ms. So a full-frame detection runs only every ``detect_every`` frames (and whenever
 the face is lost); in between, the box from the previous frame's landmarks says where to look, the detector
 confirms the face in that small window (so ``found`` is never a guess), and the landmarks are fitted to the box it
-returns. If the window search fails or the landmarks jump, the frame gets a full detection. Gaps are filled by
-linear interpolation between found frames (still ``found=False``); the ends stay NaN.
+returns. If the window search fails or the landmarks jump, the frame gets a full detection. Other faces seen on
+detection frames (a second person, a poster, a face-like emblem) are told apart by :mod:`hdtf.face.identity` and
+never take the track over while the followed face is there. Gaps are filled by linear interpolation between found
+frames (still ``found=False``); the ends stay NaN.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from hdtf.errors import HDTFError
-from hdtf.face.detect import FaceBox, MultipleFacesWarning, detect_faces, landmarks, primary_face, to_gray
+from hdtf.face.detect import FaceBox, MultipleFacesWarning, detect_faces, landmarks, to_gray
+from hdtf.face.identity import Face, Identities, Identity, continues, describe, face_centre, face_size, plausible
 
 _DETECT_PX = 100.0  # detector windows are 80 px: scale searches so the expected face is ~100 px
+_MAX_UPSCALE = 2.5  # ... enlarging the frame at most this much (a 40 px face in the decoded frame is still found)
 _ROI_MARGIN = 0.35  # the window searched around the previous face, per side, in face sizes
-_MAX_JUMP = 0.35  # landmark centre moving more than this (in face sizes) in one frame -> re-detect
+_MAX_FACES = 6  # landmarks are fitted to at most this many detections per frame (largest first): crowds stay cheap
 
 
 @dataclass
@@ -32,7 +37,9 @@ class LandmarkTrack:
     ``points`` (T, 68, 2) float32: detected (found) or interpolated between found frames, NaN before the first and
     after the last found frame. ``found`` (T,) bool: the detector confirmed a face on that frame. ``boxes`` (T, 4)
     float32 x, y, w, h of the detector box on found frames (NaN elsewhere). ``notes``: what a user should know
-    (several faces seen, frames without a face).
+    (several faces seen, frames without a face, re-acquisitions and switches). ``reacquired``: times the followed
+    face was lost and found again; ``switched``: times another face had to be followed (frames that followed
+    another face than the one kept are not ``found``).
     """
 
     points: np.ndarray
@@ -42,6 +49,8 @@ class LandmarkTrack:
     height: int
     fps: float | None = None
     notes: list[str] = field(default_factory=list)
+    reacquired: int = 0
+    switched: int = 0
 
     def __len__(self) -> int:
         return len(self.found)
@@ -120,86 +129,135 @@ def read_video_gray(
 
 
 class _Tracker:
-    """Frame-by-frame state: the current face's landmarks and when the last full detection ran."""
+    """Frame-by-frame state: the identities seen so far, the one followed, and whether it was confirmed last frame.
+
+    Rules (the reasons are in docs/faces.md):
+    - choosing: for ``detect_every`` frames from the first face on, full detections run every ``detect_every // 5``
+      frames and the face with the most evidence so far is followed (prominence: size x centrality x detector
+      confidence, times the frames it was seen over), so the choice rests on several detection frames, not frame 0;
+    - keeping: afterwards the followed face keeps the track while it is confirmed, in its window between key
+      frames and on key frames by continuity (place, size) and look; any other face, however large or central, is
+      only counted;
+    - a followed face that is not confirmed is lost; found again (same identity) it is *re-acquired*. Only after
+      it has been missing for ``detect_every`` frames may another face be followed (*switched*: the one with the
+      most evidence); a face that had to be left takes the track back when it returns with more evidence.
+    """
 
     def __init__(self, detect_every: int, min_face: float) -> None:
         self.detect_every = detect_every
+        self.lost_every = max(1, detect_every // 5)
         self.min_face = min_face
-        self.previous: np.ndarray | None = None  # landmarks on the last found frame
-        self.since_detect = 0
-        self.since_lost = 0
+        self.faces = Identities()
+        self.current: Identity | None = None  # the followed face
+        self.left: list[Identity] = []  # faces followed after the choice and left because they were lost
+        self.tracking = False  # the followed face was confirmed on the previous frame
+        self.frame = -1
+        self.first: int | None = None  # frame of the first face
+        self.last_detect: int | None = None  # frame of the last full detection
+        self.reacquired = self.switched = 0
         self.multi_frames = 0
         self.max_faces = 1
+        self.sightings: dict[int, dict[int, tuple[np.ndarray, FaceBox]]] = {}  # frame -> identity key -> face
 
-    def step(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox] | None:
-        if self.previous is None:
-            # No face: look again only every few frames, so a faceless stretch costs little.
-            self.since_lost += 1
-            if self.since_lost > 1 and (self.since_lost - 1) % max(1, self.detect_every // 5):
-                return None
-            result = self._detect(gray)
-        else:
-            result = self._follow(gray) if self.since_detect < self.detect_every else None
-            if result is None:
-                result = self._detect(gray)
-        self.previous = None if result is None else result[0]
-        self.since_lost = 0 if result is not None else max(self.since_lost, 1)
-        self.since_detect += 1
-        return result
+    def step(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox, int] | None:
+        """Landmarks, detector box and identity key of the followed face on the next frame, or None."""
+        self.frame += 1
+        since = None if self.last_detect is None else self.frame - self.last_detect
+        if self.tracking:
+            if since < (self.lost_every if self._choosing() else self.detect_every):
+                result = self._follow(gray)
+                if result is not None:
+                    return result
+        elif since is not None and since < self.lost_every:
+            return None  # no face: look again only every few frames, so a faceless stretch costs little
+        return self._detect(gray)
 
-    def _detect(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox] | None:
+    def _choosing(self) -> bool:
+        """Still making the first choice: less than ``detect_every`` frames since the first face was seen."""
+        return self.first is not None and self.frame - self.first < self.detect_every
+
+    def _detect(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox, int] | None:
         """Full-frame detection, rescaled so the smallest face of interest is ~100 px (the detector needs 80)."""
-        self.since_detect = 0
         height, width = gray.shape
-        # While a face is tracked, key frames look for faces at least 70% of its size (smaller ones would not win).
-        smallest = self.min_face * min(height, width) if self.previous is None else 0.7 * _size(self.previous)
-        boxes = detect_faces(gray, scale=min(2.0, _DETECT_PX / max(smallest, 1.0)))
-        if not boxes:
-            return None
-        if len(boxes) > 1:
+        previous, self.last_detect = self.last_detect, self.frame
+        smallest = self.min_face * min(height, width)
+        if self.current is not None:
+            # Faces much smaller than the followed one could not take its place: not looked for while it is tracked.
+            reach = 0.7 * self.current.size
+            smallest = reach if self.tracking else min(smallest, reach)
+        boxes = detect_faces(gray, scale=min(_MAX_UPSCALE, _DETECT_PX / max(smallest, 1.0)))
+        faces = []
+        for box in sorted(boxes, key=lambda b: -b.width * b.height)[:_MAX_FACES]:
+            points = landmarks(gray, box)
+            if plausible(points, box):
+                faces.append(describe(gray, box, points))
+        seen = self.faces.sight(faces, self.frame, previous, width, height)
+        if len(seen) > 1:
             self.multi_frames += 1
-            self.max_faces = max(self.max_faces, len(boxes))
-        box = primary_face(boxes, width, height)
-        return landmarks(gray, box), box
+            self.max_faces = max(self.max_faces, len(seen))
+        if seen:
+            self.first = self.frame if self.first is None else self.first
+            self.sightings[self.frame] = {i.key: (f.points, f.box) for i, f in zip(seen, faces, strict=True)}
+        chosen = self._choose(seen)
+        self.tracking = chosen is not None
+        return None if chosen is None else (chosen.face.points, chosen.face.box, chosen.key)
 
-    def _follow(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox] | None:
-        """Detect in a small window around the previous landmarks; None when the face is not confirmed there."""
+    def _choose(self, seen: list[Identity]) -> Identity | None:
+        """Which of the faces seen on this detection frame to follow (None: the followed face is not here)."""
+        current, choosing = self.current, self._choosing()
+        best = max(seen, key=lambda i: i.evidence, default=None)
+        if current is None or (choosing and best is not None and (current in seen or best.evidence > current.evidence)):
+            chosen = best  # the first choice, still being made: not a switch
+        elif current in seen:
+            back = [i for i in seen if i in self.left and i.evidence > current.evidence]
+            chosen = max(back, key=lambda i: i.evidence) if back else current
+        elif best is not None and not choosing and self.frame - current.frame >= self.detect_every:
+            chosen = best
+        else:
+            return None
+        if chosen is None:
+            return None
+        if chosen is current and not self.tracking:
+            self.reacquired += 1
+        elif current is not None and chosen is not current and not choosing:
+            self.switched += 1
+            self.left.append(current)
+        self.current = chosen
+        return chosen
+
+    def _follow(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox, int] | None:
+        """Detect in a small window around the followed face; None when it is not confirmed there."""
         import cv2
 
-        prev = self.previous
-        size = _size(prev)
-        lo, hi = prev.min(0), prev.max(0)
-        centre = (lo + hi) / 2
+        current = self.current
+        prev = current.face.points
+        size = face_size(prev)
+        centre = face_centre(prev)
         half = size * (0.6 + _ROI_MARGIN)  # the detector box can be ~20% larger than the landmark box
         height, width = gray.shape
         x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
         x1, y1 = int(min(width, centre[0] + half)), int(min(height, centre[1] + half))
         if x1 - x0 < 20 or y1 - y0 < 20:
             return None
-        scale = min(1.0, _DETECT_PX / size)
+        # Scale the window so the face is ~100 px: down for large faces (speed), up for small ones (the detector
+        # misses faces under ~80 px).
+        scale = min(_MAX_UPSCALE, _DETECT_PX / size)
         roi = gray[y0:y1, x0:x1]
-        if scale < 1.0:
+        if scale != 1.0:
             roi = cv2.resize(roi, (max(1, round(roi.shape[1] * scale)), max(1, round(roi.shape[0] * scale))),
-                             interpolation=cv2.INTER_AREA)
+                             interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
         boxes = detect_faces(roi)
         if not boxes:
             return None
-        box = max(boxes, key=lambda b: b.width * b.height).scaled(1.0 / scale)
+        # The detection nearest to where the face was (another face may reach into the window).
+        box = min(boxes, key=lambda b: np.hypot(*(np.array(b.center) / scale + [x0, y0] - centre))).scaled(1 / scale)
         box = FaceBox(box.left + x0, box.top + y0, box.right + x0, box.bottom + y0, box.score)
         points = landmarks(gray, box)
-        moved = np.linalg.norm(_centre(points) - _centre(prev)) / size
-        if moved > _MAX_JUMP or not 0.7 < _size(points) / size < 1.4:
-            return None
-        return points, box
-
-
-def _size(points: np.ndarray) -> float:
-    """Face size of a landmark set: the larger side of its bounding box."""
-    return float(np.max(points.max(0) - points.min(0)))
-
-
-def _centre(points: np.ndarray) -> np.ndarray:
-    return (points.min(0) + points.max(0)) / 2
+        if not continues(prev, points) or not plausible(points, box):
+            return None  # jumped, or changed size: a full detection decides
+        current.face = Face(box, points, current.face.look)
+        current.frame = self.frame
+        return points, box, current.key
 
 
 def track_video(
@@ -207,18 +265,20 @@ def track_video(
     *,
     detect_every: int = 25,
     smooth: float = 0.7,
-    min_face: float = 0.15,
+    min_face: float = 0.1,
     start: float | None = None,
     end: float | None = None,
     fps: float | None = None,
     decode_width: int | None = None,
 ) -> LandmarkTrack:
-    """Track the main face's 68 landmarks over a video (frames as RGB/gray arrays, or a video file).
+    """Track one person's 68 landmarks over a video (frames as RGB/gray arrays, or a video file).
 
     ``detect_every``: frames between full-frame detections. ``smooth``: sigma in frames of the centred Gaussian
     applied to each run of found frames (0: none). ``min_face``: smallest face searched for, as a fraction of the
-    shorter frame side. For a file: ``start``/``end`` seconds, ``fps`` resampling and ``decode_width`` (decode
-    smaller for speed) apply; coordinates are always returned in the file's own pixels.
+    shorter frame side (0.1: 72 px in a 1280x720 frame). For a file: ``start``/``end`` seconds, ``fps`` resampling
+    and ``decode_width`` (decode smaller for speed) apply; coordinates are always returned in the file's own pixels.
+    Other faces never take the track over while the followed one is confirmed; the notes say how often it was
+    re-acquired and switched.
     """
     if detect_every < 1:
         raise ValueError("detect_every must be at least 1")
@@ -230,45 +290,64 @@ def track_video(
     else:
         iterator, width, height = iter(frames), 0, 0
     tracker = _Tracker(detect_every, min_face)
-    points: list[np.ndarray] = []
-    boxes: list[tuple[float, float, float, float]] = []
-    found: list[bool] = []
-    nan_points = np.full((68, 2), np.nan, np.float32)
+    results: list[tuple[np.ndarray, FaceBox, int] | None] = []
     scale_back = np.ones(2, np.float32)  # decoded pixels -> the file's own pixels (x, y)
     for frame in iterator:
         gray = to_gray(frame)
-        if not found:
+        if not results:
             if not width:
                 height, width = gray.shape
             scale_back = np.array([width / gray.shape[1], height / gray.shape[0]], np.float32)
-        result = tracker.step(gray)
-        if result is None:
-            points.append(nan_points)
-            boxes.append((np.nan,) * 4)
-            found.append(False)
-        else:
-            pts, box = result
-            points.append(pts * scale_back)
-            x, y, w, h = box.as_xywh()
-            boxes.append((x * scale_back[0], y * scale_back[1], w * scale_back[0], h * scale_back[1]))
-            found.append(True)
-    track = LandmarkTrack(
-        points=np.array(points, np.float32).reshape(-1, 68, 2),
-        found=np.array(found, bool),
-        boxes=np.array(boxes, np.float32).reshape(-1, 4),
-        width=int(width), height=int(height), fps=rate,
-    )
+        results.append(tracker.step(gray))
+    track = _one_identity(tracker, results, scale_back, int(width), int(height), rate)
     if tracker.multi_frames:
         message = (f"{tracker.max_faces} faces seen on {tracker.multi_frames} detection frame(s); "
-                   "tracked the largest, most central one")
+                   "followed one (the largest, most central, most often seen)")
         warnings.warn(message, MultipleFacesWarning, stacklevel=2)
-        track.notes.append(message)
+        track.notes.insert(0, message)
     missing = int((~track.found).sum())
     if missing and len(track):
         track.notes.append(f"no face on {missing} of {len(track)} frames")
     if smooth > 0:
         _smooth_runs(track.points, track.found, smooth)
     _fill_gaps(track.points, track.found)
+    return track
+
+
+def _one_identity(
+    tracker: _Tracker, results: list[tuple[np.ndarray, FaceBox, int] | None], scale_back: np.ndarray, width: int,
+    height: int, rate: float | None,
+) -> LandmarkTrack:
+    """The track of the one identity followed on the most frames (its followed frames plus the detection frames it
+    was seen on); frames that followed another face after a switch are dropped and noted."""
+    count = len(results)
+    points = np.full((count, 68, 2), np.nan, np.float32)
+    boxes = np.full((count, 4), np.nan, np.float32)
+    found = np.zeros(count, bool)
+    frames_of: dict[int, set[int]] = {}
+    for k, result in enumerate(results):
+        if result is not None:
+            frames_of.setdefault(result[2], set()).add(k)
+    for k, faces in tracker.sightings.items():
+        for key in faces:
+            if key in frames_of:
+                frames_of[key].add(k)
+    main = max(frames_of, key=lambda key: (len(frames_of[key]), -key), default=None)
+    for k in sorted(frames_of.get(main, ())):
+        result = results[k]
+        pts, box = (result[0], result[1]) if result is not None and result[2] == main else tracker.sightings[k][main]
+        points[k] = pts * scale_back
+        x, y, w, h = box.as_xywh()
+        boxes[k] = (x * scale_back[0], y * scale_back[1], w * scale_back[0], h * scale_back[1])
+        found[k] = True
+    track = LandmarkTrack(points, found, boxes, width, height, rate, reacquired=tracker.reacquired,
+                          switched=tracker.switched)
+    if main is not None:
+        track.notes.append(f"face re-acquired {tracker.reacquired}×; switched {tracker.switched}×")
+        dropped = sum(1 for k, r in enumerate(results) if r is not None and not found[k])
+        if dropped:
+            track.notes.append(f"{dropped} frame(s) followed another face and were dropped; kept the face seen on "
+                               f"{int(found.sum())} frames")
     return track
 
 

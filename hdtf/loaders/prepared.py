@@ -28,6 +28,7 @@ import datasets
 from datasets.data_files import DataFilesDict
 
 from hdtf import rows
+from hdtf.card import source_card
 from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
@@ -90,19 +91,28 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
 
     # -- hooks a subclass sets -------------------------------------------------------------------------------------
     SOURCE: ClassVar[str]  # the name in hdtf.sources.SOURCES (also the dataset name and the cache folder names)
+    # What DatasetInfo says. Unset, each comes from the source's card facts (hdtf.card.SOURCE_CARDS), so builders
+    # and exported cards say the same; LICENSE says in words which licence covers which part (metadata, videos).
     DESCRIPTION: ClassVar[str] = ""
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
     HOMEPAGE: ClassVar[str] = ""
 
-    VERSION = datasets.Version("1.0.0")
+    # 2.0.0: the clips config's video is a datasets.Video(decode=False) column ({bytes, path}), no longer binary.
+    VERSION = datasets.Version("2.0.0")
     DEFAULT_CONFIG_NAME = "metadata"
     # A clips row holds a whole mp4; keep few of them in memory before each arrow write.
     DEFAULT_WRITER_BATCH_SIZE = 8
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Derive the subclass's config class and its two configs from its source's declarations."""
+        """Derive the subclass's config class and its two configs from its source's declarations, and the info
+        hooks it leaves unset from its source's card facts."""
         super().__init_subclass__(**kwargs)
+        card = source_card(cls.SOURCE)
+        for hook, fact in (("DESCRIPTION", card.description), ("CITATION", card.citation),
+                           ("LICENSE", card.licence), ("HOMEPAGE", card.homepage)):
+            if not getattr(cls, hook):
+                setattr(cls, hook, fact)
         config = config_class(f"{cls.__name__}Config", get_source(cls.SOURCE).Options, cls.__module__)
         cls.BUILDER_CONFIG_CLASS = config
         # Empty data files: these builders read none (hdtf._registry keeps load_dataset from searching for them).
@@ -126,17 +136,19 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             options = self.prepare_options()
             options.validate()
             options.layout.make_dirs()
-            kwargs = {"options": options, "executor": self.config.executor, "workers": self.config.workers or 1}
+            run = from_config(RunOptions, self.config)
+            kwargs = {"options": options, "executor": run.executor, "workers": run.workers,
+                      "settings": run.executor_settings()}
         return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
                 for split, videos in by_split.items()]
 
     def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None,
-                           executor: str | None = None, workers: int = 1):
+                           executor: str | None = None, workers: int = 1, settings: dict[str, Any] | None = None):
         """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips."""
         if options is None:
             yield from rows.metadata_rows(videos)
             return
-        yield from _prepared_rows(videos, options, executor, workers)
+        yield from _prepared_rows(videos, options, executor, workers, settings or {})
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
@@ -174,7 +186,8 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         for split in splits:
             videos, report = source.list_videos(lists, split, fetch_dir=fetch_dir,
                                                 offline=datasets.config.HF_HUB_OFFLINE)
-            self._report.issues.extend(report.issues)
+            known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
+            self._report.issues.extend(i for i in report.issues if i not in known)
             by_split[split] = videos
         if self._report.issues:
             logger.info(self._report.summary())
@@ -199,15 +212,15 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         return Path(self._cache_dir_root) / f"{self.SOURCE}_prepared" / Hasher.hash(key)[:16]
 
 
-def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None,
-                   workers: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None, workers: int,
+                   settings: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run the jobs of this shard's videos and yield their finished clips, in list order whatever order the
     executor finishes them in."""
     layout = options.layout
     finished: dict[str, list[dict[str, Any]]] = {}
     upcoming = iter(videos)
     following = next(upcoming, None)
-    for result in run_jobs(videos, options, executor, workers):
+    for result in run_jobs(videos, options, executor, workers, **settings):
         finished[result.key] = result.clips
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):

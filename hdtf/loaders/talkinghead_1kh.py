@@ -11,26 +11,16 @@ needs ``splits`` named explicitly: preparing ``train`` by accident would downloa
 
 from __future__ import annotations
 
+from hdtf.card import source_card
 from hdtf.loaders.prepared import PreparedClipsBuilder
-from hdtf.sources.talkinghead_1kh import REPOSITORY
 
 
 class TalkingHead1KH(PreparedClipsBuilder):
-    """TalkingHead-1KH tubes (``metadata``) or prepared face clips (``clips``), in the release's splits."""
+    """TalkingHead-1KH tubes (``metadata``) or prepared face clips (``clips``), in the release's splits.
+    Citation, licence and homepage: the source's card facts (``hdtf.card``)."""
 
     SOURCE = "talkinghead_1kh"
     DESCRIPTION = (
-        "TalkingHead-1KH: about 1000 hours of Creative-Commons YouTube talking-head videos, listed as face tubes "
-        "(frame range and box inside one-minute chunks). The `clips` config reproduces the official tubes' frames "
-        "from the whole video and makes square face clips with 16 kHz mono audio; `metadata` lists the tubes."
+        source_card("talkinghead_1kh").description + " The `clips` config reproduces the official tubes' frames from "
+        "the whole video and makes square face clips with 16 kHz mono audio; `metadata` lists the tubes."
     )
-    CITATION = """\
-@inproceedings{wang2021facevid2vid,
-  title     = {One-Shot Free-View Neural Talking-Head Synthesis for Video Conferencing},
-  author    = {Wang, Ting-Chun and Mallya, Arun and Liu, Ming-Yu},
-  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-  year      = {2021}
-}
-"""
-    LICENSE = "cc-by-3.0"
-    HOMEPAGE = REPOSITORY

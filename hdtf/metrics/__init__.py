@@ -12,6 +12,7 @@ import importlib
 
 _LAZY = {
     "Clip": "base", "Column": "base", "Frame": "base", "FrameMean": "base", "Metric": "base",
+    "ArcFaceModel": "arcface", "align_face": "arcface",
     "FeatureStats": "fid", "InceptionFeatures": "fid", "frechet_distance": "fid",
     "csim": "identity", "face_descriptor": "identity",
     "psnr": "image", "ssim": "image",

@@ -5,23 +5,31 @@ report shows (``columns``, each with the direction that is better), which per-cl
 (``details``), whether it looks at faces and which user-supplied weights it cannot run without. One instance serves a
 whole evaluation: ``start`` a clip, ``update`` it frame by frame, ``finish`` it into its per-clip values, and finally
 ``summarise`` the scored clips (a mean over clips unless the metric pools frames itself, as FID does).
+
+Each class also says what computes it (``backend``, ``packages``) and its implementation ``version``, bumped whenever
+its numbers change; :func:`implementation` turns that and the weight files it read (with their SHA-256) into the
+evaluation report's record of the metric, so a number in a report can be traced to the code and weights behind it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from hdtf.face.models import LANDMARKS_68, model_path
 from hdtf.metrics.faces import FaceObservation, observe_face
 
 NO_CLIP = "n/a (no clip could be scored)"
 NO_FACE = "n/a (no face found in the generated frames)"
 DIRECTIONS = ("higher", "lower")
+DLIB = "dlib-bin|dlib"  # the distribution dlib comes from: the wheel, or a build from source
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,10 @@ class Metric:
     weights: ClassVar[str | None] = None  # key of hdtf.metrics.registry.WEIGHTS this metric cannot run without
     no_value: ClassVar[str] = NO_CLIP  # the summary when clips were scored but none gave this metric a value
     note: ClassVar[str] = ""  # how the summary differs from a mean over clips, said in the report header
+    backend: ClassVar[str] = "numpy"  # what computes it, in words (the report's "backend")
+    packages: ClassVar[tuple[str, ...]] = ("numpy",)  # distributions whose installed versions the report records
+    version: ClassVar[str] = "1"  # of hdtf's implementation: bumped whenever the metric's numbers change
+    bundled: ClassVar[tuple[str, ...]] = ()  # face_recognition_models files it reads (besides the 68-point model)
 
     def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
         """Load what the metric needs once per evaluation (``weights`` is the user's file when it declares one)."""
@@ -87,6 +99,50 @@ class Metric:
             values = [r[column.key] for r in rows if column.key in r and not math.isnan(r[column.key])]
             summary[column.key] = float(np.mean(values)) if values else (self.no_value if rows else NO_CLIP)
         return summary
+
+
+def implementation(name: str, cls: type[Metric], weights: Path | None = None) -> dict[str, Any]:
+    """The report's record of a metric: its name, class, implementation version, backend with the installed versions
+    of its packages, and every weight file it read (the user's ``weights``, dlib's bundled models) with SHA-256."""
+    files = [Path(weights)] if weights is not None else []
+    packages, bundled = cls.packages, cls.bundled
+    if cls.faces:  # every face observation comes from dlib's HOG detector and 68-point model
+        packages, bundled = (*packages, DLIB), (LANDMARKS_68, *bundled)
+    files += [model_path(f) for f in bundled]
+    return {
+        "name": name,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "version": cls.version,
+        "backend": cls.backend,
+        "packages": [_installed(package) for package in dict.fromkeys(packages)],
+        "weights": [{"file": f.name, "sha256": sha256_file(f)} for f in files],
+    }
+
+
+def _installed(package: str) -> str:
+    """A distribution's installed version; alternatives as ``a|b`` (dlib ships as ``dlib-bin`` or ``dlib``)."""
+    for name in package.split("|"):
+        try:
+            return f"{name} {metadata.version(name)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (cached per path, size and modification time)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256(path: str, size: int, mtime: int) -> str:
+    del size, mtime  # part of the cache key only
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class FrameMean(Metric):

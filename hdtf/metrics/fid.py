@@ -109,6 +109,8 @@ class FID(Metric):
     columns = (Column("fid", "FID (frames, generated vs real)", "lower"),)
     weights = "fid"
     note = "FID pools all frames"
+    backend = "torch: the user's TorchScript Inception features, Frechet distance with scipy"
+    packages = ("torch", "scipy")
 
     def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
         self.inception = InceptionFeatures(weights, device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hdtf.face.models import FACE_RECOGNITION
 from hdtf.metrics.base import NO_FACE, Clip, Column, Frame, FrameMean
 from hdtf.metrics.faces import FaceObservation, observe_face
 
@@ -52,6 +53,8 @@ class CSIM(FrameMean):
     columns = (Column("csim", "CSIM", "higher"),)
     faces = "generated"
     no_value = NO_FACE
+    backend = "dlib face_recognition_resnet_model_v1 (128-d descriptors, no jitter)"
+    bundled = (FACE_RECOGNITION,)
 
     def start(self, clip: Clip) -> None:
         super().start(clip)

@@ -160,6 +160,8 @@ class PSNR(FrameMean):
 
 class SSIM(FrameMean):
     columns = (Column("ssim", "SSIM", "higher"),)
+    backend = "numpy/scipy: Gaussian-window SSIM (Wang et al. 2004), per channel"
+    packages = ("numpy", "scipy")
 
     def measure(self, frame: Frame) -> dict[str, float]:
         return {"ssim": ssim(frame.generated, frame.real)}

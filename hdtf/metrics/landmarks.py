@@ -76,6 +76,7 @@ class LMD(Metric):
     )
     faces = "both"
     no_value = NO_FACE
+    backend = "numpy on dlib 68-point landmarks of the generated and the real frames"
 
     def start(self, clip: Clip) -> None:
         self._pairs: list[tuple[np.ndarray, np.ndarray]] = []

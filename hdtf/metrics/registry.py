@@ -23,6 +23,7 @@ METRICS: dict[str, str | type[Metric]] = {
     "cpbd": "hdtf.metrics.sharpness:CPBD",
     "lmd": "hdtf.metrics.landmarks:LMD",
     "csim": "hdtf.metrics.identity:CSIM",
+    "csim_arcface": "hdtf.metrics.arcface:ArcFaceCSIM",
     "lse": "hdtf.metrics.sync:LSE",
     "fid": "hdtf.metrics.fid:FID",
 }
@@ -32,6 +33,7 @@ METRICS: dict[str, str | type[Metric]] = {
 WEIGHTS: dict[str, str] = {
     "fid": "TorchScript Inception for FID (e.g. inception-2015-12-05.pt); FID is n/a without it",
     "syncnet": "SyncNet state dict (syncnet_v2.model) for LSE-D/LSE-C; LSE is n/a without it",
+    "arcface": "ONNX ArcFace face-recognition model (e.g. insightface w600k_r50.onnx) for csim_arcface; n/a without it",
 }
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -146,6 +146,8 @@ class CPBD(FrameMean):
     """CPBD of the generated frames, and of the real ones as the reference point of the data."""
 
     columns = (Column("cpbd", "CPBD (generated)", "higher"), Column("cpbd_real", "CPBD (real, reference)", "higher"))
+    backend = "numpy/scipy re-implementation of CPBD (Narvekar & Karam 2011; equal to cpbd 1.0.7)"
+    packages = ("numpy", "scipy", "scikit-image", "pillow")
 
     def measure(self, frame: Frame) -> dict[str, float]:
         return {"cpbd": cpbd(frame.generated), "cpbd_real": cpbd(frame.real)}

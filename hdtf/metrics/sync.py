@@ -293,6 +293,8 @@ class LSE(Metric):
     details = ("lse_offset", "lse_offset_real")
     faces = "generated"
     weights = "syncnet"
+    backend = "torch: SyncNet (syncnet_v2 architecture) with the user's weights, MFCCs as python_speech_features"
+    packages = ("torch", "scipy")
 
     def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
         net = load_syncnet(weights, device)

@@ -16,7 +16,7 @@ import numpy as np
 
 from hdtf.errors import HDTFError
 from hdtf.metrics import registry
-from hdtf.metrics.base import Clip, Column, Frame, Metric
+from hdtf.metrics.base import Clip, Column, Frame, Metric, implementation
 from hdtf.metrics.faces import observe_face
 
 
@@ -68,6 +68,7 @@ class MetricSet:
         if unknown:
             raise HDTFError(f"unknown weights {sorted(unknown)}; known: {', '.join(registry.WEIGHTS)}")
         self.face_every = face_every
+        self.weights = {key: Path(path) for key, path in weights.items() if path is not None}
         self.classes: dict[str, type[Metric]] = {n: registry.metric_class(n) for n in registry.names() if n in wanted}
         self.unavailable: dict[str, str] = {}
         self.active: dict[str, Metric] = {}
@@ -85,6 +86,18 @@ class MetricSet:
     def columns(self) -> dict[str, Column]:
         """Every summary column of the selected metrics, in report order."""
         return {c.key: c for cls in self.classes.values() for c in cls.columns}
+
+    def implementations(self) -> list[dict[str, Any]]:
+        """What computes each selected metric (:func:`hdtf.metrics.base.implementation`), with the SHA-256 of every
+        weight file it read; a metric kept aside says why instead of listing weights."""
+        records = []
+        for name, cls in self.classes.items():
+            used = self.weights.get(cls.weights) if name in self.active else None
+            record = implementation(name, cls, used)
+            if name in self.unavailable:
+                record["unavailable"] = self.unavailable[name]
+            records.append(record)
+        return records
 
     def notes(self) -> list[str]:
         return [cls.note for cls in self.classes.values() if cls.note]

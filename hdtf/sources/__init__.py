@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 # name (ClipSpec.source, builder name; the CLI spells it with '-') -> module
 SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh"}
 
+# The help of the ``--split`` flag the sources share (each declares its ``splits`` field with it).
+SPLIT_HELP = ("which split to prepare. HDTF: train, test or all (default all; the standard split v1 of hdtf.splits "
+              "puts 22 of the 436 clips in test, no person in both). TalkingHead-1KH: small, train or val "
+              "(default small)")
+
 
 class Source(Protocol):
     """What a source module provides."""

@@ -38,14 +38,17 @@ from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
-from hdtf.options import names, option
+from hdtf.options import names, option, single
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+from hdtf.sources import SPLIT_HELP
+from hdtf.splits import split_of
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
 
 NAME = "hdtf"
-SPLITS = ("train",)  # HDTF has no official split
+SPLITS = ("train", "test")  # hdtf.splits: versioned, by person (HDTF itself has no official split)
+ALL_SPLITS = "all"
 SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
@@ -330,7 +333,8 @@ def parse_metadata(
 
 @dataclass(frozen=True)
 class Options:
-    """HDTF's list options: ``hdtf prepare --metadata-dir/--subsets``, builder ``metadata_dir=``/``subsets=``."""
+    """HDTF's list options: ``hdtf prepare --metadata-dir/--subsets/--split``, builder ``metadata_dir=``/``subsets=``/
+    ``splits=``."""
 
     metadata_dir: Path | None = option(None, parser=Path, builder=True, canonical="path", folder_key=True,
                                        contents=True,
@@ -338,25 +342,34 @@ class Options:
                                             "OUTPUT/metadata)")
     subsets: list[str] | None = option(None, parser=names, builder=True, canonical="set",
                                        help="comma-separated subsets (default: RD,WDA,WRA)")
+    splits: list[str] | None = option(None, flag="--split", parser=single, metavar="SPLIT", builder=True,
+                                      canonical="set", help=SPLIT_HELP)
 
 
-def selected_splits(options: Options) -> None:
-    """HDTF's one split holds every subset."""
-    del options
-    return None
+def selected_splits(options: Options) -> list[str]:
+    """The chosen splits of :data:`SPLITS`; none chosen (or ``all``) means both."""
+    chosen = options.splits
+    chosen = [chosen] if isinstance(chosen, str) else list(chosen or [ALL_SPLITS])
+    unknown = sorted(set(chosen) - {*SPLITS, ALL_SPLITS})
+    if unknown:
+        raise HDTFError(f"splits {unknown} are not HDTF splits ({', '.join(SPLITS)} or {ALL_SPLITS})")
+    return list(SPLITS) if ALL_SPLITS in chosen else [s for s in SPLITS if s in chosen]
 
 
 def list_videos(options: Options, split: str, *, fetch_dir: Path,
                 offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
-    """The annotated videos of the chosen subsets; without ``metadata_dir``, the pinned lists (fetched once into
-    ``fetch_dir``)."""
-    del split
+    """The annotated videos of the chosen subsets in ``split`` (:func:`hdtf.splits.split_of`); without
+    ``metadata_dir``, the pinned lists (fetched once into ``fetch_dir``). The parse report is the whole metadata's,
+    whichever split is listed."""
+    if split not in SPLITS:
+        raise HDTFError(f"split {split!r} is not an HDTF split ({', '.join(SPLITS)})")
     metadata_dir = options.metadata_dir
     if metadata_dir is None:
         if offline and not (fetch_dir / ".commit").is_file():
             raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet: pass metadata_dir=")
         metadata_dir = fetch_metadata(fetch_dir)
-    return parse_metadata(metadata_dir, options.subsets)
+    videos, report = parse_metadata(metadata_dir, options.subsets)
+    return [video for video in videos if split_of(video.subset, video.name) == split], report
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
 from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+from hdtf.sources import SPLIT_HELP
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -228,8 +229,7 @@ class Options:
                                     help="the extracted data_list folder or data_list.zip of "
                                          "tcwang0509/TalkingHead-1KH")
     splits: list[str] | None = option(None, flag="--split", parser=single, metavar="SPLIT", cli_default=["small"],
-                                      builder=True, canonical="set",
-                                      help=f"which list to prepare: {', '.join(SPLITS)} (default small)")
+                                      builder=True, canonical="set", help=SPLIT_HELP)
     min_frames: int | None = option(None, cli=False, builder=True, folder_key=True,
                                     help=f"tubes with fewer frames are skipped (default {MIN_TUBE_FRAMES})")
 

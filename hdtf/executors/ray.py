@@ -1,0 +1,176 @@
+"""Jobs as Ray tasks: one video = one task running the per-video job, on a cluster or a local Ray instance.
+
+The driver (this process) keeps at most ``max_in_flight`` tasks submitted (default: twice the cluster's CPUs) and
+tops up as they finish, so a run of 500k videos never sits in Ray's scheduler at once and results stream back in the
+order they finish. The options travel once (``ray.put``); each task gets only its video.
+
+Retries are the driver's, so that it knows and records every attempt: a task whose worker process died, whose node
+was lost or whose job process was killed (any Ray system error, :class:`hdtf.executors.deadline.JobKilled`) is
+submitted again, up to ``max_retries`` more times; after that it is the video's failed result, written to its status
+("worker error after N attempt(s): ..."; clips finished by an attempt stay finished). An exception raised
+by the job itself is the video's failed result at once: the job records bad videos as statuses and never raises for
+them, so a raise is a bug that a retry would only repeat. A killed worker's ffmpeg children die with it (Ray puts
+each worker in its own process group and cleans it up), and the job's files are written under temporary names, so a
+retry starts from the clips already finished and nothing half-written is ever taken as done.
+
+``ray`` is imported when a run starts, never by ``import hdtf``; the task function below is pickled by reference, so
+every node needs hdtf installed (``pip install 'hdtf[ray]'``), ffmpeg and, for YouTube, the JS runtime
+(docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdtf.errors import HDTFError
+from hdtf.executors.base import Executor
+from hdtf.executors.deadline import JobKilled, run_job
+from hdtf.job import VideoResult, crashed, interrupted
+from hdtf.options import PrepareOptions
+from hdtf.records import VideoSpec
+
+DEFAULT_MAX_RETRIES = 3
+
+
+def run_video(video: VideoSpec, options: PrepareOptions, timeout: float | None) -> VideoResult:
+    """The Ray task: the job of one video, saying which node and process ran it."""
+    import ray
+
+    result = run_job(video, options, timeout)
+    context = ray.get_runtime_context()
+    result.worker = {"executor": RayExecutor.name, "node": context.get_node_id(),
+                     "node_ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    return result
+
+
+@dataclass
+class _Attempt:
+    video: VideoSpec
+    number: int = 1
+    failures: list[str] = field(default_factory=list)  # why earlier attempts were given up
+
+
+class RayExecutor(Executor):
+    """Per-video jobs as Ray tasks (one CPU each) on the cluster at ``address``.
+
+    ``address``: ``auto``, ``HOST:PORT`` or ``ray://HOST:10001``; None takes ``RAY_ADDRESS``, and without it a local
+    Ray instance is started for the run (with ``workers`` CPUs when more than one, else all of this machine's).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int = 1, video_timeout: float | None = None, address: str | None = None,
+                 max_in_flight: int | None = None, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
+        super().__init__(workers, video_timeout)
+        if importlib.util.find_spec("ray") is None:
+            raise HDTFError("the ray executor needs Ray, which is not installed here: pip install 'hdtf[ray]'")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise HDTFError(f"max in flight must be at least 1, not {max_in_flight}")
+        if max_retries < 0:
+            raise HDTFError(f"max retries must be 0 or more, not {max_retries}")
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.max_in_flight = max_in_flight
+        self.max_retries = max_retries
+        self._facts: dict[str, Any] = {}
+
+    def facts(self) -> dict[str, Any]:
+        return {**super().facts(), "address": self.address or "local", "max_in_flight": self.max_in_flight,
+                "max_retries": self.max_retries, **self._facts}
+
+    def run(self, videos: Sequence[VideoSpec], options: PrepareOptions) -> Iterator[VideoResult]:
+        if not videos:
+            return
+        import ray
+
+        connected_here = self._connect(ray)
+        try:
+            yield from self._drive(ray, videos, options)
+        finally:
+            if connected_here:
+                ray.shutdown()
+
+    def _connect(self, ray: Any) -> bool:
+        """Join the cluster (or start a local instance); False when this process was already connected."""
+        if ray.is_initialized():
+            return False
+        attach = self.address is not None
+        try:
+            ray.init(address=self.address if attach else "local",
+                     num_cpus=None if attach or self.workers <= 1 else self.workers,
+                     include_dashboard=None if attach else False, log_to_driver=False,
+                     logging_level=logging.WARNING)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            where = f"the Ray cluster at {self.address}" if attach else "a local Ray instance"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            hint = ("; if it uses token authentication, set RAY_AUTH_MODE=token and its token (docs/cluster.md)"
+                    if attach and "RAY_AUTH_MODE" not in os.environ else "")
+            raise HDTFError(f"cannot connect to {where}: {first}{hint}") from None
+        return True
+
+    def _drive(self, ray: Any, videos: Sequence[VideoSpec], options: PrepareOptions) -> Iterator[VideoResult]:
+        from ray.exceptions import RayError, RayTaskError
+
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        limit = self.max_in_flight or max(1, 2 * cpus)
+        self._facts = {"address": ray.get_runtime_context().gcs_address, "cluster_cpus": cpus,
+                       "nodes": sum(1 for node in ray.nodes() if node.get("Alive")), "max_in_flight": limit}
+        task = ray.remote(num_cpus=1, max_retries=0)(run_video)
+        shared = ray.put(options)
+        queue = iter(videos)
+        running: dict[Any, _Attempt] = {}
+
+        def submit(attempt: _Attempt) -> None:
+            ref = task.options(name=f"hdtf:{attempt.video.key}").remote(attempt.video, shared, self.video_timeout)
+            running[ref] = attempt
+
+        def top_up() -> None:
+            while len(running) < limit and (video := next(queue, None)) is not None:
+                submit(_Attempt(video))
+
+        top_up()
+        try:
+            while running:
+                ready, _ = ray.wait(list(running), num_returns=1)
+                for ref in ready:
+                    attempt = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except JobKilled as exc:  # the job's own process was killed: like a dead worker
+                        result = self._retry_or_fail(attempt, exc, options, submit)
+                    except RayTaskError as exc:  # the job raised: a bug, not retried
+                        result = crashed(attempt.video, options, exc.cause or exc)
+                    except RayError as exc:  # the worker died, the node was lost, the object is gone
+                        result = self._retry_or_fail(attempt, exc, options, submit)
+                    if result is not None:
+                        result.worker = {**result.worker, "executor": self.name, "attempts": attempt.number,
+                                         **({"failed_attempts": attempt.failures} if attempt.failures else {})}
+                        yield result
+                top_up()
+        finally:
+            for ref in running:  # stopped early: the jobs still running go too (their ffmpeg with them)
+                ray.cancel(ref, force=True)
+
+    def _retry_or_fail(self, attempt: _Attempt, exc: Exception, options: PrepareOptions,
+                       submit: Any) -> VideoResult | None:
+        """Submit the video again (None) or, out of retries, its failed result, also written to its status (the dead
+        attempts left it "running"): finished clips stay finished."""
+        attempt.failures.append(_one_line(exc))
+        if attempt.number > self.max_retries:
+            reason = f"worker error after {attempt.number} attempt(s): {attempt.failures[-1]}"
+            try:
+                return interrupted(attempt.video, options, reason)
+            except (OSError, HDTFError):  # the status cannot be written either (disk, store): the result says it
+                return crashed(attempt.video, options, exc)
+        attempt.number += 1
+        submit(attempt)
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}".rstrip(": ")

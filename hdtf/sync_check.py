@@ -1,0 +1,273 @@
+"""A/V sync as a data-quality measure of prepared clips: SyncNet's offset and confidence per clip, and the correction
+of small offsets.
+
+HDTF-like data has clips whose voice is shifted against the face, or is not the visible person's (LatentSync drops
+clips with SyncNet confidence below 3 and shifts the others to offset 0). ``hdtf prepare --sync-check WEIGHTS`` scores
+every finished clip against its own audio with the LSE code of :mod:`hdtf.metrics.sync` and records three fields in
+the clip's record (status, manifest, the ``clips`` rows):
+
+- ``sync_offset``: frames (25 fps) at which SyncNet finds the best match in the clip as cut; > 0: the audio leads
+  the video, < 0: it lags (None when the clip could not be measured: no face, not 25 fps, too short);
+- ``sync_confidence``: the clip's LSE-C (median minus minimum of the distance curve); low means no matching speech;
+- ``sync_shift``: the offset that was corrected (0: none). The clip as delivered has offset
+  ``sync_offset - sync_shift``.
+
+``--max-av-offset N`` corrects an offset of 1..N frames when SyncNet is confident about it (confidence at least
+:data:`MIN_CONFIDENCE`): video and audio are trimmed against each other, never padded. With the audio ``k`` frames
+ahead, the first ``k`` video frames and the last ``k`` frames' worth of audio go; with it ``k`` behind, the first ``k``
+frames' worth of audio and the last ``k`` video frames. The clip becomes ``k`` frames shorter, its video is encoded
+once more with the pipeline's settings, and its adjustments say what was done. Clips prepared before the check are
+measured (and corrected) in place on the next run; a corrected clip whose correction has to change is made again.
+
+Faces for the SyncNet crops are found on every frame (dlib, on a copy scaled to a short side of
+:data:`DETECT_SIDE`), the last box held where none is found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hdtf.errors import HDTFError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from hdtf.metrics.sync import SyncResult
+    from hdtf.options import PrepareOptions
+
+MIN_CONFIDENCE = 3.0  # LatentSync's cut: below it SyncNet does not recognise the speech as the face's
+SYNC_FPS = 25.0  # SyncNet's video rate: 5-frame windows of 0.2 s
+MAX_OFFSET = 15  # the offsets SyncNet's search covers (hdtf.metrics.sync.MAX_SHIFT)
+DETECT_SIDE = 256  # short side the face is searched at (dlib finds faces from about 80 px)
+LEAD_FRAMES = 250  # frames held while no face has been found yet (10 s at 25 fps)
+FIELDS = ("sync_offset", "sync_confidence", "sync_shift")
+
+
+def check_options(weights: Path | None, max_offset: int) -> None:
+    """HDTFError for sync options no clip could use, before any work starts (loads the weights once to check them)."""
+    if not 0 <= max_offset <= MAX_OFFSET:
+        raise HDTFError(f"--max-av-offset {max_offset}: must be 0..{MAX_OFFSET} frames (SyncNet's search range)")
+    if max_offset and weights is None:
+        raise HDTFError("--max-av-offset needs --sync-check SYNCNET_WEIGHTS (the offset is SyncNet's)")
+    if weights is not None:
+        try:
+            _syncnet(str(Path(weights).expanduser().resolve()))
+        except ImportError as exc:
+            raise HDTFError(f"--sync-check needs torch ({exc}; pip install 'hdtf[model]')") from None
+
+
+@lru_cache(maxsize=2)
+def _syncnet(weights: str) -> Any:
+    """The SyncNet with these weights, loaded once per process (jobs of one worker share it)."""
+    from hdtf.metrics.sync import load_syncnet
+
+    return load_syncnet(weights, "cpu")
+
+
+def face_crops(video: Path) -> Iterator[np.ndarray]:
+    """SyncNet's 224x224 face crop of every frame of a clip (syncnet_python's geometry around the face box)."""
+    import numpy as np
+
+    from hdtf.face.detect import detect_faces, primary_face
+    from hdtf.metrics.sync import face_crop
+    from hdtf.metrics.video import iter_frames
+
+    waiting: list[np.ndarray] = []
+    box = None
+    for frame in iter_frames(video):
+        height, width = frame.shape[:2]
+        found = detect_faces(frame, scale=min(1.0, DETECT_SIDE / min(height, width)))
+        if found:
+            face = primary_face(found, width, height)
+            box = np.array([face.left, face.top, face.right, face.bottom])
+        if box is None:
+            waiting.append(frame)
+            if len(waiting) > LEAD_FRAMES:
+                raise ValueError(f"no face in the first {LEAD_FRAMES} frames")
+            continue
+        for early in waiting:  # frames before the first face get its box
+            yield face_crop(early, box)
+        waiting.clear()
+        yield face_crop(frame, box)
+    if box is None:
+        raise ValueError("no face found in the clip")
+
+
+def measure(video: Path, audio: Path, weights: str | Path) -> SyncResult:
+    """SyncNet's offset, distance and confidence of a 25 fps clip against its audio (ValueError when it cannot)."""
+    from hdtf.metrics.sync import SAMPLE_RATE, SyncScorer
+    from hdtf.video_io import read_audio
+
+    net = _syncnet(str(Path(weights).expanduser().resolve()))
+    return SyncScorer(net).score(face_crops(video), read_audio(audio, SAMPLE_RATE), SAMPLE_RATE)
+
+
+def wanted_shift(offset: int | None, confidence: float | None, max_offset: int) -> int:
+    """The correction a measured clip gets: its offset when within ``max_offset`` and SyncNet is confident, else 0."""
+    if not offset or confidence is None or abs(offset) > max_offset or confidence < MIN_CONFIDENCE:
+        return 0
+    return offset
+
+
+def _decline(offset: int | None, confidence: float | None, max_offset: int) -> list[str]:
+    """Why a measured offset was left alone, when the user asked for corrections."""
+    if not max_offset or not offset:
+        return []
+    if abs(offset) > max_offset:
+        return [f"A/V offset {offset:+d} frames exceeds --max-av-offset {max_offset}: not corrected"]
+    return [f"A/V offset {offset:+d} frames not corrected: SyncNet confidence {confidence:.2f} is below "
+            f"{MIN_CONFIDENCE:g}, so the offset is not reliable"]
+
+
+def shift_clip(video: Path, audio: Path, offset: int) -> dict[str, Any]:
+    """Trim a clip's video and audio against each other by ``offset`` frames (see the module docstring) and rewrite
+    its mp4 and wav; returns the new ``num_frames`` and ``duration``. Never pads."""
+    import soundfile
+
+    from hdtf.media import AAC_BITRATE, X264_OPTIONS, probe
+
+    info = probe(video, count_frames=True, timeline=False)
+    rate = soundfile.info(str(audio)).samplerate
+    samples = soundfile.info(str(audio)).frames
+    per_frame = rate / info.fps
+    k = abs(offset)
+    if offset > 0:  # audio ahead: drop the first k video frames and the audio's last k frames' worth
+        video_start, audio_start = k, 0
+        length = min(info.nb_frames - k, int(samples // per_frame))
+    else:  # audio behind: drop the audio's first k frames' worth and the last k video frames
+        video_start, audio_start = 0, k
+        length = min(info.nb_frames, int(samples // per_frame) - k)
+    if length < 1:
+        raise HDTFError(f"{video}: too short to shift by {offset:+d} frames")
+    first, last = round(audio_start * per_frame), round((audio_start + length) * per_frame)
+    graph = (f"[0:v:0]trim=start_frame={video_start}:end_frame={video_start + length},setpts=PTS-STARTPTS[v];"
+             f"[1:a:0]atrim=start_sample={first}:end_sample={last},asetpts=PTS-STARTPTS,asplit=2[a0][a1]")
+    tmp_mp4, tmp_wav = (p.with_name(f".{p.stem}.{os.getpid()}.shift{p.suffix}") for p in (video, audio))
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise HDTFError("ffmpeg not found on PATH (needed to correct the A/V offset)")
+    args = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-i", str(video.absolute()), "-i", str(audio.absolute()), "-filter_complex", graph,
+            "-map", "[v]", "-c:v", "libx264", *X264_OPTIONS, "-map", "[a0]", "-c:a", "aac", "-b:a", AAC_BITRATE,
+            "-movflags", "+faststart", str(tmp_mp4.absolute()),
+            "-map", "[a1]", "-c:a", "pcm_s16le", str(tmp_wav.absolute())]
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, errors="replace", check=False)
+        if done.returncode != 0:
+            reason = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+            raise HDTFError(f"{video}: cannot shift audio against video ({reason})")
+        out = probe(tmp_mp4, count_frames=True, timeline=False)
+        os.replace(tmp_wav, audio)  # the record naming these files is written after both are in place
+        os.replace(tmp_mp4, video)
+    finally:
+        tmp_mp4.unlink(missing_ok=True)
+        tmp_wav.unlink(missing_ok=True)
+    return {"num_frames": out.nb_frames, "duration": out.duration}
+
+
+def _correct(video: Path, audio: Path, offset: int, confidence: float) -> tuple[dict[str, Any], list[str]]:
+    facts = shift_clip(video, audio, offset)
+    k, ms = abs(offset), round(abs(offset) * 1000 / SYNC_FPS)
+    dropped = (f"the first {k} video frame(s) and the last {ms} ms of audio" if offset > 0
+               else f"the first {ms} ms of audio and the last {k} video frame(s)")
+    note = (f"A/V offset {offset:+d} frames (audio {'ahead of' if offset > 0 else 'behind'} the video, SyncNet "
+            f"confidence {confidence:.2f}) corrected by dropping {dropped}; the clip is {k} frame(s) shorter and its "
+            f"video was encoded once more")
+    return {**facts, "sync_shift": offset}, [note]
+
+
+def check_clip(video: Path, audio: Path, weights: str | Path, max_offset: int) -> tuple[dict[str, Any], list[str]]:
+    """Measure a finished clip and correct it within ``max_offset``: (record fields, notes). A clip that cannot be
+    measured gets ``None`` fields and a note saying why; it is not an error (the clip itself may be fine)."""
+    from hdtf.media import probe
+
+    if not audio.is_file():
+        return dict.fromkeys(FIELDS[:2]) | {"sync_shift": 0}, ["A/V sync not measured: the clip has no wav"]
+    fps = probe(video, timeline=False).fps
+    try:
+        if abs(fps - SYNC_FPS) > 1e-3:
+            raise ValueError(f"SyncNet needs {SYNC_FPS:g} fps clips, this one is {fps:g} fps")
+        result = measure(video, audio, weights)
+    except ValueError as exc:
+        return dict.fromkeys(FIELDS[:2]) | {"sync_shift": 0}, [f"A/V sync not measured: {exc}"]
+    fields: dict[str, Any] = {"sync_offset": result.offset, "sync_confidence": round(result.confidence, 4),
+                              "sync_shift": 0}
+    shift = wanted_shift(result.offset, result.confidence, max_offset)
+    if not shift:
+        return fields, _decline(result.offset, result.confidence, max_offset)
+    more, notes = _correct(video, audio, shift, result.confidence)
+    return {**fields, **more}, notes
+
+
+def outputs(video: Path, audio: Path, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
+    """The job's hook (``hdtf.job.extra_outputs``) for a freshly cut clip: its sync fields and notes."""
+    if options.sync_check is None:
+        return {}, []
+    return check_clip(video, audio, options.sync_check, options.max_av_offset)
+
+
+def revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
+    """A done clip's record brought up to the run's sync options, in place where possible: measured (and corrected)
+    when it predates ``--sync-check``, corrected when a now-allowed correction is missing; None when an applied
+    correction must change, or when its files cannot be read or rewritten (the clip is then made again). Unchanged
+    when the run does no sync check."""
+    if options.sync_check is None or record.get("status") != "done":
+        return record
+    try:
+        return _revisit(record, options)
+    except HDTFError:
+        return None
+
+
+def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
+    from hdtf.media import probe
+
+    layout = options.layout
+    measured = "sync_confidence" in record
+    done = record.get("sync_shift") or 0
+    shift = wanted_shift(record.get("sync_offset"), record.get("sync_confidence"), options.max_av_offset)
+    if measured and shift == done:
+        return record
+    if measured and done:
+        return None  # a correction to undo: the clip is made again
+    # Files this may change are taken as the layout's editable copies (on a store: scratch copies that go up with
+    # the status naming them as done); files only measured, as read-only local copies.
+    editable = measured or options.max_av_offset > 0
+    local = layout.editable if editable else layout.file
+    video = local(record["path"])
+    audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
+    if probe(video, count_frames=True, timeline=False).nb_frames != record.get("num_frames"):
+        return None  # files changed after the record (an interrupted correction)
+    if measured:
+        fields, notes = _correct(video, audio, shift, record["sync_confidence"])
+    else:
+        fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
+    if editable and not fields.get("sync_shift"):
+        layout.drop_unrecorded([record["id"]])  # unchanged: nothing to store again
+    if fields.get("sync_shift") and record.get("landmarks_path"):  # the track must follow the trimmed video
+        from hdtf.face.clips import write_clip_landmarks
+
+        write_clip_landmarks(video, layout.editable(record["landmarks_path"]))
+    return {**record, **fields, "adjustments": [*record.get("adjustments", []), *notes]}
+
+
+def summary_line(clips: Iterable[Mapping[str, Any]], min_confidence: float = MIN_CONFIDENCE) -> str | None:
+    """``hdtf status``'s line on A/V sync: clips checked, below ``min_confidence``, corrected, not measurable."""
+    done = [c for c in clips if c.get("status") == "done"]
+    checked = [c for c in done if "sync_confidence" in c]
+    if not checked:
+        return None
+    measured = [c for c in checked if c.get("sync_confidence") is not None]
+    low = sorted(c.get("id", "?") for c in measured if c["sync_confidence"] < min_confidence)
+    corrected = sum(1 for c in measured if c.get("sync_shift"))
+    offset = sum(1 for c in measured if (c.get("sync_offset") or 0) != (c.get("sync_shift") or 0))
+    examples = f" [{', '.join(low[:3])}{', ...' if len(low) > 3 else ''}]" if low else ""
+    return (f"A/V sync: {len(checked)} of {len(done)} done clips checked with SyncNet; {len(low)} below confidence "
+            f"{min_confidence:g}{examples}; {corrected} corrected; {offset} still off sync; "
+            f"{len(checked) - len(measured)} not measurable")

@@ -1,0 +1,187 @@
+"""The Ray executor on a real cluster started as users start one (``ray start --head``), driven by the real CLI over
+loopback videos: a Ray worker SIGKILLed mid-cut is retried and the run ends as an uninterrupted one would; a hung
+video is stopped at its wall-clock limit; a missing Ray is one line with the fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fixtures.ray_cluster import ray_cluster  # noqa: F401
+from fixtures.sources import hdtf_sources, nothing_partial_looks_finished  # noqa: F401
+
+from hdtf.errors import HDTFError
+from hdtf.executors import get_executor
+from hdtf.loopback import serve_directory
+from hdtf.manifest import done_clips, load_manifest
+from hdtf.options import PrepareOptions
+from hdtf.run import prepare
+from hdtf.sources.hdtf import parse_metadata
+
+pytestmark = pytest.mark.slow
+SIZE = "128"
+FACTS = ("status", "num_frames", "width", "height", "fps", "sample_rate", "applied_crop", "audio_path", "path")
+
+
+def _prepare(sources, out: Path, base: str, cluster, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir", str(sources.metadata),
+            "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4", "--no-progress", "--size", SIZE,
+            "--executor", "ray", "--address", cluster.address, *extra]
+
+
+def _processes() -> dict[int, tuple[int, list[str]]]:
+    """pid -> (parent pid, argv) of every process, from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        found[int(entry.name)] = (parent, argv)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _worker_cutting(clips: Path, key: str) -> tuple[int, int] | None:
+    """(Ray worker, its ffmpeg) writing one of ``key``'s clips into ``clips`` right now."""
+    table = _processes()
+    for pid, (parent, argv) in table.items():
+        if argv and Path(argv[0]).name == "ffmpeg" and any(a.startswith(str(clips / f".{key}_")) for a in argv):
+            title = table.get(parent, (0, [""]))[1][0]
+            if title.startswith("ray::"):
+                return parent, pid
+    return None
+
+
+@pytest.fixture(scope="module")
+def videos(hdtf_sources):  # noqa: F811
+    listed, _ = parse_metadata(hdtf_sources.metadata, ["RD"])
+    return [v for v in listed if v.name in ("Alpha", "Beta")]
+
+
+@pytest.fixture(scope="module")
+def reference(hdtf_sources, videos, tmp_path_factory):  # noqa: F811
+    """Alpha and Beta made in this process, uninterrupted, from the same raw videos."""
+    options = PrepareOptions(output_dir=tmp_path_factory.mktemp("reference"), raw_dir=hdtf_sources.served,
+                             size=int(SIZE))
+    prepare(videos, options, executor="serial", progress=False)
+    return options.output_dir
+
+
+def _run_killing_alpha(sources, cluster, out: Path, *extra: str) -> tuple[int, int, str, str]:
+    """`hdtf prepare --executor ray` over Alpha and Beta, Alpha's worker SIGKILLed while its ffmpeg cuts a clip:
+    (killed worker pid, exit status, stdout, stderr)."""
+    with serve_directory(sources.served) as base:
+        run = subprocess.Popen(_prepare(sources, out, base, cluster, "--videos", "Alpha,Beta", *extra),
+                               env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        found, deadline = None, time.monotonic() + 120
+        while found is None and run.poll() is None and time.monotonic() < deadline:
+            found = _worker_cutting(out / "clips", "RD_Alpha")
+            time.sleep(0.005)
+        if found is not None:
+            os.kill(found[0], signal.SIGKILL)
+        stdout, stderr = run.communicate(timeout=300)
+    assert found is not None, f"the run ended before a worker could be killed:\n{stdout}\n{stderr}"
+    killed, ffmpeg = found
+    assert not _alive(ffmpeg), "the killed worker's ffmpeg must die with it"
+    return killed, run.returncode, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def killed_run(hdtf_sources, ray_cluster, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("ray_killed")
+    return (out, *_run_killing_alpha(hdtf_sources, ray_cluster, out))
+
+
+def test_a_killed_worker_is_retried_and_the_run_matches_an_uninterrupted_one(killed_run, reference, hdtf_sources):  # noqa: F811
+    out, killed, code, stdout, stderr = killed_run
+    assert code == 0, stderr
+    assert "clips: 3 done" in stdout
+    nothing_partial_looks_finished(out, hdtf_sources.served)
+    made, expected = done_clips(out), done_clips(reference)
+    assert [c["id"] for c in made] == [c["id"] for c in expected] == ["RD_Alpha_000", "RD_Alpha_001", "RD_Beta_000"]
+    for ours, theirs in zip(made, expected, strict=True):
+        assert [ours[k] for k in FACTS] == [theirs[k] for k in FACTS]
+        assert (out / ours["path"]).read_bytes() == (reference / theirs["path"]).read_bytes()
+        assert (out / ours["audio_path"]).read_bytes() == (reference / theirs["audio_path"]).read_bytes()
+
+
+def test_the_manifest_records_the_cluster_and_the_retry(killed_run, ray_cluster):  # noqa: F811
+    out, killed, *_ = killed_run
+    manifest = load_manifest(out)
+    assert manifest["run"]["executor"] == "ray"
+    assert manifest["run"]["address"] == ray_cluster.address
+    assert manifest["run"]["cluster_cpus"] == 2 and manifest["run"]["max_in_flight"] == 4
+    ran = {v["key"]: v["worker"] for v in manifest["videos"]}
+    alpha, beta = ran["RD_Alpha"], ran["RD_Beta"]
+    assert alpha["attempts"] == 2 and alpha["pid"] != killed
+    assert len(alpha["failed_attempts"]) == 1 and alpha["failed_attempts"][0].startswith("WorkerCrashedError")
+    assert beta["attempts"] == 1 and "failed_attempts" not in beta
+    for worker in (alpha, beta):
+        assert worker["executor"] == "ray" and worker["node_ip"] == "127.0.0.1" and len(worker["node"]) == 56
+
+
+def test_out_of_retries_the_status_says_why_and_keeps_finished_clips(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811
+    out = tmp_path / "out"
+    _, code, stdout, stderr = _run_killing_alpha(hdtf_sources, ray_cluster, out, "--max-retries", "0")
+    assert code == 3, stderr  # Beta's clip was made, Alpha's failed (hdtf prepare's exit codes)
+    manifest = load_manifest(out)
+    alpha = next(v for v in manifest["videos"] if v["key"] == "RD_Alpha")
+    assert alpha["status"] in ("failed", "partial") and alpha["worker"]["attempts"] == 1
+    assert alpha["reason"].startswith("worker error after 1 attempt(s): WorkerCrashedError")
+    clips = {c["id"]: c for c in manifest["clips"]}
+    assert clips["RD_Beta_000"]["status"] == "done"
+    for clip in (clips["RD_Alpha_000"], clips["RD_Alpha_001"]):
+        assert clip["status"] == "done" or (clip["reason"] == alpha["reason"] and clip["retry"] is True)
+    nothing_partial_looks_finished(out, hdtf_sources.served)
+
+
+def test_a_hung_video_is_stopped_at_its_time_limit(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811
+    out = tmp_path / "out"
+    began = time.monotonic()
+    with serve_directory(hdtf_sources.served, rate=2000) as base:  # ~2 kB/s: the download would take minutes
+        done = subprocess.run(_prepare(hdtf_sources, out, base, ray_cluster, "--videos", "Alpha",
+                                       "--video-timeout", "3"),
+                              env=ray_cluster.env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr  # nothing could be made
+    assert time.monotonic() - began < 60
+    status = load_manifest(out)["videos"][0]
+    assert (status["key"], status["status"], status["reason"]) == ("RD_Alpha", "failed", "timed out after 3 s")
+    clips = [c for c in load_manifest(out)["clips"]]
+    assert [(c["status"], c["reason"], c["retry"]) for c in clips] == [("failed", "timed out after 3 s", True)] * 2
+    leftovers = [argv for _, argv in _processes().values() if "hdtf.executors.deadline" in argv]
+    assert leftovers == [], "the timed-out job's process group must be gone"
+    assert not any((out / "clips").glob("*.mp4"))
+
+
+def test_without_ray_the_executor_is_one_line_with_the_fix(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without the package looks like
+    with pytest.raises(HDTFError, match=r"needs Ray, which is not installed here: pip install 'hdtf\[ray\]'"):
+        get_executor("ray", address="127.0.0.1:1")
+
+
+def test_ray_settings_are_refused_by_other_executors():
+    with pytest.raises(HDTFError, match="the process executor has no setting 'address' .a setting of the ray"):
+        get_executor("process", 2, address="auto")
+    with pytest.raises(HDTFError, match="max retries must be 0 or more"):
+        get_executor("ray", max_retries=-1)
+
+
+def test_import_hdtf_does_not_import_ray():
+    code = ("import sys, hdtf, hdtf.run, hdtf.executors.ray, hdtf.commands.prepare; "
+            "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))")
+    subprocess.run([sys.executable, "-c", code], check=True)
