@@ -1,4 +1,5 @@
-"""Export a prepared folder (``hdtf prepare`` output) as parquet or webdataset shards with a dataset card.
+"""Export a prepared folder (``hdtf prepare`` output; a folder or a storage URL) as parquet or webdataset shards with a
+dataset card. The shards are written to a local folder.
 
 Parquet rows are exactly the ``clips`` rows of ``load_dataset("hdtf", "clips")`` (built by ``hdtf.rows``) and are
 written through ``datasets``, so ``load_dataset(folder or repo_id)`` restores the same features. Webdataset shards are plain
@@ -18,14 +19,17 @@ import json
 import tarfile
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdtf import atomic
 from hdtf.card import LICENSE_FILE, Availability, DatasetFacts, SplitFacts, dataset_card, licence_file
 from hdtf.errors import HDTFError
+
+if TYPE_CHECKING:
+    from hdtf.layout import Layout
 
 FORMATS = ("parquet", "webdataset")
 # Clips per shard. HDTF clips average about two minutes (~25 MB of 512x512 video plus float32 audio), so 16 clips
@@ -45,9 +49,10 @@ class ExportResult:
     num_examples: int
 
 
-def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE,
+def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE,
            repo_id: str | None = None) -> ExportResult:
-    """Export every finished clip of ``prepared_dir`` to ``output`` as ``to`` ("parquet" or "webdataset") shards.
+    """Export every finished clip of ``prepared_dir`` (a folder or URL) to the folder ``output`` as ``to``
+    ("parquet" or "webdataset") shards.
 
     ``repo_id``: the Hub repository it will be pushed to, named in the card's loading recipe.
     """
@@ -55,9 +60,13 @@ def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: in
         raise HDTFError(f"export format {to!r} is not one of {', '.join(FORMATS)}")
     if shard_size < 1:
         raise HDTFError(f"shard size {shard_size} must be at least 1 clip")
-    prepared_dir, output = Path(prepared_dir), Path(output)
-    entries = _finished(prepared_dir)
-    if output.resolve() == prepared_dir.resolve():
+    from hdtf.layout import Layout
+
+    layout, output = Layout.for_output(prepared_dir), Path(output)
+    prepared_dir = layout.where
+    statuses = layout.statuses() if layout.present() else []  # read once: for the clips and the availability
+    entries = _finished(layout, statuses)
+    if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
     output.mkdir(parents=True, exist_ok=True)
     write = _write_parquet if to == "parquet" else _write_webdataset
@@ -71,11 +80,11 @@ def export(prepared_dir: Path, output: Path, to: str = "parquet", shard_size: in
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
     _remove_stale(output, files)
-    options, skipped, prepared = _provenance(prepared_dir)
+    options, skipped, prepared = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
-        options=options, skipped=skipped, availability=availability(prepared_dir), prepared=prepared,
+        options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id,
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
@@ -111,14 +120,14 @@ def _sample_features():
     return sample_features()
 
 
-def _finished(prepared_dir: Path) -> list[dict[str, Any]]:
+def _finished(layout: Layout, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from hdtf.manifest import done_clips
 
-    if not prepared_dir.is_dir():
-        raise HDTFError(f"prepared folder {prepared_dir} does not exist")
-    entries = done_clips(prepared_dir)
+    if not layout.present():
+        raise HDTFError(f"prepared folder {layout.where} does not exist")
+    entries = done_clips(layout, statuses)
     if not entries:
-        raise HDTFError(f"{prepared_dir} has no finished clips to export (see hdtf status {prepared_dir})")
+        raise HDTFError(f"{layout.where} has no finished clips to export (see hdtf status {layout.where})")
     return entries
 
 
@@ -137,13 +146,13 @@ def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {split: by_split[split] for split in sorted(by_split, key=lambda s: (order[s], s))}
 
 
-def _provenance(prepared_dir: Path) -> tuple[dict[str, Any], dict[str, int], str | None]:
+def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None]:
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
     cookies in a shareable card), the not-done clips counted by reason, and the day the manifest was written."""
     from hdtf.layout import Layout
     from hdtf.options import card_options
 
-    layout = Layout(prepared_dir)
+    layout = Layout.for_output(prepared_dir)
     if not layout.has_manifest():
         return {}, {}, None
     manifest = layout.read_manifest()
@@ -154,12 +163,9 @@ def _provenance(prepared_dir: Path) -> tuple[dict[str, Any], dict[str, int], str
     return options, dict(skipped), (manifest.get("updated") or "")[:10] or None
 
 
-def availability(prepared_dir: Path) -> Availability:
-    """How the selected source videos fared (from the status files): counts per status, why the unavailable ones
-    were, and the days (UTC) they were last tried."""
-    from hdtf.layout import Layout
-
-    statuses = Layout(prepared_dir).statuses()
+def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
+    """How the selected source videos fared (from a run's status documents, ``Layout.statuses``): counts per status,
+    why the unavailable ones were, and the days (UTC) they were last tried."""
     gone = [s for s in statuses if s.get("status") == "unavailable"]
     days = sorted((s.get("updated") or "")[:10] for s in (gone or statuses) if s.get("updated"))
     return Availability(
@@ -191,10 +197,10 @@ def _rows(prepared_dir: str, entries: list[dict[str, Any]]) -> Iterator[dict[str
     from hdtf.rows import clip_row
 
     for entry in entries:
-        yield clip_row(Path(prepared_dir), entry)
+        yield clip_row(prepared_dir, entry)
 
 
-def _write_parquet(prepared_dir: Path, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
+def _write_parquet(prepared_dir: str, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
     """One ``datasets`` arrow build per shard (in a scratch cache that is deleted), written out with ``to_parquet``."""
     import datasets
 
@@ -228,7 +234,7 @@ def sample_key(clip_id: str) -> str:
     return clip_id.replace(".", "_")
 
 
-def _write_webdataset(prepared_dir: Path, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
+def _write_webdataset(prepared_dir: str, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
     files = []
     for index, entries in enumerate(shards):
         path = output / _shard_name(split, index, len(shards), ".tar")
@@ -240,17 +246,17 @@ def _write_webdataset(prepared_dir: Path, output: Path, split: str, shards: list
     return files
 
 
-def _sample_members(prepared_dir: Path, entry: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
+def _sample_members(prepared_dir: str, entry: dict[str, Any]) -> Iterator[tuple[str, bytes]]:
     import numpy as np
 
     from hdtf.layout import Layout
     from hdtf.rows import clip_fields, read_landmarks
 
     key = sample_key(entry["id"])
-    layout = Layout(prepared_dir)
-    yield f"{key}.mp4", layout.file(entry["path"]).read_bytes()
-    yield f"{key}.wav", layout.file(entry["audio_path"]).read_bytes()
-    points, found = read_landmarks(prepared_dir, entry)
+    layout = Layout.for_output(prepared_dir)
+    yield f"{key}.mp4", layout.read_bytes(entry["path"])
+    yield f"{key}.wav", layout.read_bytes(entry["audio_path"])
+    points, found = read_landmarks(layout, entry)
     meta = {**clip_fields(entry), "landmarks_found": found}
     yield f"{key}.json", json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8")
     if points is not None:

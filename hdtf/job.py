@@ -162,7 +162,7 @@ def landmark_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str,
 
     files = options.layout.clip_files(clip.id)
     try:
-        path, notes = write_clip_landmarks(files.video, files.landmarks)
+        path, notes = write_clip_landmarks(options.layout.at_hand(files.video), files.landmarks)
     except HDTFError as exc:
         raise ClipFailed(f"landmarks: {exc}") from None
     return {"landmarks_path": options.layout.relative(path)}, notes
@@ -584,6 +584,7 @@ def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Video
         else:
             records.append(clip_record(clip, "failed", reason, settings, retry=True))
     state = _video_status(records)
+    layout.drop_unrecorded(clip.id for clip in video.clips)  # the stopped job's unrecorded files never go up
     layout.write_status(video, state, reason, records, download=previous.get("download"),
                         source_media=previous.get("source_media"))
     return VideoResult(video.key, state, reason, records)

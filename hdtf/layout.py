@@ -20,26 +20,33 @@ A clip is *settled* (not made again) only while everything its content depends o
 metadata fields of its record, the video's URL and id among them), the raw file it was cut from (size and hash,
 :func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples.
 
-Everything goes through a ``Layout`` value so that a run can later live on object storage (an fsspec URL) without
-its callers changing: such a layout writes clips into local scratch, uploads each finished file in one PUT when a
-status naming it is written, and writes the status last; it answers ``file``/``finished`` from the store.
+Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
+storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
+names as objects under the URL; its writers work in a local scratch folder (``root``): clips are cut there, each
+finished file goes up in one PUT when the first status naming it as done is written, and that status object goes up
+last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
+appears half-written under a final name. Raw downloads stay in the scratch folder. Existence is answered from
+listings (one LIST per video's clips when its status is read, one LIST of ``clips/`` when a reader takes the whole
+run), never one request per clip.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
-from hdtf.lock import FileLock
+from hdtf.lock import FileLock, Lock, ObjectLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
 from hdtf.redact import scrub
+from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path
 
 # 2: clip records gained source_file, rotation, short; the download entry kept/notes/raw. Version 1 files are
 # read as well (their clips are settled on annotation and options; their source identity is taken as unchanged).
@@ -70,6 +77,33 @@ class Layout:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
 
+    @staticmethod
+    def for_output(output: str | Path | Layout, scratch: str | Path | None = None) -> Layout:
+        """The layout of the run at ``output``: a folder (a path or ``file://``), or an fsspec URL whose files are
+        built in ``scratch`` (default :func:`hdtf.storage.default_scratch`). A layout is returned as it is."""
+        if isinstance(output, Layout):
+            return output
+        if is_url(output):
+            url = clean_url(str(output))
+            return RemoteLayout(Path(scratch) if scratch is not None else default_scratch(url), url)
+        return Layout(local_path(output))
+
+    @property
+    def where(self) -> str:
+        """The run's location as users name it (and :meth:`for_output` takes it): its folder or URL."""
+        return str(self.root)
+
+    def location(self, name: str) -> str:
+        """Where a record's name lives, for messages."""
+        return str(self.root / name)
+
+    def check_output(self) -> None:
+        """Raise HDTFError when this run's files cannot be written (a folder is made when needed: nothing to check)."""
+
+    def present(self) -> bool:
+        """Whether the run's folder is there (on a store: always; what it holds is for its listings to say)."""
+        return self.root.is_dir()
+
     # -- where ----------------------------------------------------------------------------------------------------
 
     def clip_files(self, clip_id: str) -> ClipFiles:
@@ -79,7 +113,7 @@ class Layout:
     def status_file(self, video_key: str) -> Path:
         return self.root / "status" / f"{safe_name(video_key)}.json"
 
-    def lock(self, video_key: str) -> FileLock:
+    def lock(self, video_key: str) -> Lock:
         """The lock a run holds while it downloads, cuts or records ``video_key`` (``hdtf.lock``)."""
         return FileLock(self.root / "locks" / f"{safe_name(video_key)}.lock", video_key)
 
@@ -92,13 +126,42 @@ class Layout:
         """The downloader's scratch folder (always local; its file names are ``hdtf.download``'s)."""
         return self.root / "raw"
 
+    @property
+    def fetch_dir(self) -> Path:
+        """The local folder a source fetches its lists into."""
+        return self.root / "metadata"
+
     def relative(self, path: Path) -> str:
         """The name a record stores for a file of this run."""
         return Path(path).relative_to(self.root).as_posix()
 
     def file(self, name: str) -> Path:
-        """The file a record's relative name stands for."""
+        """The local file a record's relative name stands for (fetched first when the run is on a store)."""
         return self.root / name
+
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of the file a record names."""
+        return (self.root / name).read_bytes()
+
+    def exists(self, name: str) -> bool:
+        """Whether the file a record names is there."""
+        return (self.root / name).is_file()
+
+    def at_hand(self, path: Path) -> Path:
+        """``path`` (one of :meth:`clip_files`) as a local file: the file itself, or, when a run on a store made it
+        earlier, a local copy fetched from there."""
+        return path
+
+    def editable(self, name: str) -> Path:
+        """The file a record names, as a local file a job may change in place (an A/V correction of a clip made
+        earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
+        it as done (the store's object is unchanged until then)."""
+        return self.root / name
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        """Forget what a stopped job made for these clips and did not record (before its status is written for it
+        from outside, :func:`hdtf.job.interrupted`): nothing to do in a folder, whose files are written in place; on
+        a store, the scratch files that the next status naming the clips as done would otherwise upload."""
 
     def make_dirs(self) -> None:
         for sub in ("clips", "status"):
@@ -120,16 +183,8 @@ class Layout:
                      **extra: Any) -> None:
         """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half.
         Shareable: URLs without credentials, paths relative to the root (``hdtf.redact.scrub``)."""
-        atomic.write_json(self.status_file(video.key), scrub({
-            "version": STATUS_VERSION,
-            "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
-                      "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
-            "status": state,
-            "reason": reason,
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **extra,
-            "clips": list(clips),
-        }, self.root))
+        atomic.write_json(self.status_file(video.key),
+                          scrub(status_document(video, state, reason, clips, **extra), self.root))
 
     def statuses(self) -> list[dict[str, Any]]:
         """Every readable status of the run, in file-name order."""
@@ -150,7 +205,9 @@ class Layout:
         except ValueError as exc:
             raise HDTFError(f"{self.manifest_file} is not valid JSON: {exc}") from None
 
-    def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
+    def write_manifest(self, manifest: Mapping[str, Any]) -> Path | str:
+        """Write ``manifest.json`` (shareable, as :meth:`write_status`); returns where it is (a path, or a URL for a
+        run on a store)."""
         atomic.write_json(self.manifest_file, scrub(manifest, self.root))
         return self.manifest_file
 
@@ -158,7 +215,7 @@ class Layout:
 
     def finished(self, record: Mapping[str, Any]) -> bool:
         """A finished clip: recorded as done and its mp4 is there."""
-        return record.get("status") == "done" and bool(record.get("path")) and self.file(record["path"]).is_file()
+        return record.get("status") == "done" and bool(record.get("path")) and self.exists(record["path"])
 
     def clip_is_settled(self, record: Mapping[str, Any], clip: ClipSpec, source: Mapping[str, Any] | None,
                         settings: Mapping[str, Any], allow_short: bool = False) -> bool:
@@ -181,19 +238,248 @@ class Layout:
             return True
         if record.get("status") != "done" or (record.get("short") and not allow_short):
             return False
-        return all(self.file(record[k]).is_file() for k in CUT_FILE_FIELDS if record.get(k))
+        return all(self.exists(record[k]) for k in CUT_FILE_FIELDS if record.get(k))
 
     def missing_extras(self, record: Mapping[str, Any]) -> list[str]:
         """The extra-file fields (``landmarks_path``) a done record names whose files are gone."""
-        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self.file(record[k]).is_file()]
+        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self.exists(record[k])]
+
+
+def status_document(video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
+                    **extra: Any) -> dict[str, Any]:
+    """The content of a video's status (the same wherever it is stored)."""
+    return {
+        "version": STATUS_VERSION,
+        "video": {"key": video.key, "source": video.source, "subset": video.subset, "name": video.name,
+                  "url": video.url, "youtube_id": video.youtube_id, "resolution": video.resolution},
+        "status": state,
+        "reason": reason,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **extra,
+        "clips": list(clips),
+    }
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _parse_status(path.read_bytes())
+    except OSError:
         return None
-    return data if isinstance(data, dict) and data.get("version") in READABLE_VERSIONS else None
+
+
+def _parse_status(data: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) and parsed.get("version") in READABLE_VERSIONS else None
+
+
+def _named_files(records: Iterable[Mapping[str, Any]], done_only: bool = False) -> list[str]:
+    """The file names clip records name (of done records only, with ``done_only``)."""
+    return [record[k] for record in records if isinstance(record, Mapping) and (
+        not done_only or record.get("status") == "done") for k in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)
+        if record.get(k)]
+
+
+def _inside(name: str) -> str:
+    """A record's file name that stays inside the run (a status read from a store is data: a name climbing out with
+    ``..`` or an absolute one must never make a run upload or write a file elsewhere)."""
+    parts = Path(name).parts
+    if not parts or Path(name).is_absolute() or ".." in parts:
+        raise HDTFError(f"file name {name!r} in a status is not inside the run")
+    return name
+
+
+@dataclass
+class _Seen:
+    """What one :class:`RemoteLayout` value has learnt of its store: which objects exist (from listings and its own
+    uploads), whether it reads the whole run and has listed ``clips/``, what the probe found. Only the probe's finding
+    travels with the layout to other processes."""
+
+    objects: dict[str, bool] = field(default_factory=dict)
+    conditional: bool | None = None  # the probe found create-if-absent honoured (None: not probed here)
+    whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of clips/
+    listed: bool = False  # clips/ was listed: a clip file not seen does not exist
+
+
+@dataclass(frozen=True)
+class RemoteLayout(Layout):
+    """A run whose files are objects under ``url`` (an fsspec URL), built in the local scratch folder ``root``.
+
+    Writers get scratch paths (:meth:`clip_files`, :attr:`raw_dir`) as for a local run. :meth:`write_status` is the
+    commit point: it uploads every scratch file a done record of the status names (one PUT each), then the status
+    object (one PUT), then deletes the uploaded scratch files. Raw downloads and kept raw videos (``--keep-raw``) stay
+    in the scratch folder; they are never uploaded. Locks are objects under ``locks/`` when the store can create an
+    object only if it is absent (S3 conditional writes), else files in the scratch folder (this machine only).
+
+    What exists is remembered per layout value from listings: reading a video's status lists the objects its records
+    name in one request; reading every status (:meth:`statuses`) lists ``clips/`` once.
+    """
+
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "_seen", _Seen())
+
+    def __getstate__(self) -> dict[str, Any]:  # what is known of the store's objects stays in this process
+        return {"root": self.root, "url": self.url, "conditional": self._seen.conditional}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        object.__setattr__(self, "root", state["root"])
+        object.__setattr__(self, "url", state["url"])
+        object.__setattr__(self, "_seen", _Seen(conditional=state.get("conditional")))
+
+    @property
+    def store(self) -> Store:
+        return Store(self.url)
+
+    @property
+    def where(self) -> str:
+        return self.url
+
+    def location(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
+    def check_output(self) -> None:
+        """Write and delete a marker object (``hdtf.storage.Store.probe``): one HDTFError line when the run could
+        not store its files (unknown protocol, missing package, bucket not found, no credentials, access denied)."""
+        if self._seen.conditional is None:
+            self._seen.conditional = self.store.probe()
+
+    def present(self) -> bool:
+        return True
+
+    def make_dirs(self) -> None:
+        (self.root / "clips").mkdir(parents=True, exist_ok=True)
+
+    def lock(self, video_key: str) -> Lock:
+        """An object under ``locks/`` where the store creates objects only if absent (S3; as the probe found, when
+        this layout was probed), else a file in the scratch folder: this machine's runs only."""
+        name = f"locks/{safe_name(video_key)}.lock"
+        store = self.store
+        on_store = store.conditional if self._seen.conditional is None else self._seen.conditional
+        return ObjectLock(store, name, video_key) if on_store else FileLock(self.root / name, video_key)
+
+    # -- files ----------------------------------------------------------------------------------------------------
+
+    def _fetched(self, name: str) -> Path:
+        return self.root / ".fetched" / _inside(name)
+
+    def file(self, name: str) -> Path:
+        """A local copy of the object ``name`` in the scratch folder, fetched again when the object changed (its
+        ETag); a missing object gives a path that does not exist."""
+        local = self._fetched(name)
+        info = self.store.info(name)
+        if info is None:
+            return local
+        tag = local.with_name(local.name + ".etag")
+        if not (local.is_file() and tag.is_file() and tag.read_text(encoding="utf-8") == str(info.etag)):
+            self.store.fetch(name, local)
+            atomic.write_text(tag, str(info.etag))
+        return local
+
+    def read_bytes(self, name: str) -> bytes:
+        return self.store.read_bytes(name)
+
+    def exists(self, name: str) -> bool:
+        seen = self._seen
+        if name not in seen.objects and seen.whole_run and not seen.listed:
+            seen.objects.update({n: True for n in self.store.listing("clips/") if n not in seen.objects})
+            seen.listed = True
+        if name not in seen.objects:
+            seen.objects[name] = not seen.listed and self.store.info(name) is not None
+        return seen.objects[name]
+
+    def at_hand(self, path: Path) -> Path:
+        return path if path.is_file() else self.file(self.relative(path))
+
+    def editable(self, name: str) -> Path:
+        local = self.root / _inside(name)
+        try:
+            self.store.fetch(name, local)
+        except FileNotFoundError:
+            local.unlink(missing_ok=True)
+        return local
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        for clip_id in clip_ids:
+            super().discard_clip(clip_id)  # the scratch files only: the store's objects stay
+
+    def discard_clip(self, clip_id: str) -> None:
+        super().discard_clip(clip_id)
+        files = self.clip_files(clip_id)
+        names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
+        self.store.delete(names)
+        for name in names:
+            self._seen.objects[name] = False
+            self._fetched(name).unlink(missing_ok=True)
+
+    def _learn(self, names: list[str]) -> None:
+        """Find out with one listing (of the names' common prefix) which of ``names`` exist."""
+        if not names:
+            return
+        found = self.store.listing(os.path.commonprefix(names))
+        self._seen.objects.update({name: name in found for name in names})
+
+    # -- status ---------------------------------------------------------------------------------------------------
+
+    def _status_name(self, video_key: str) -> str:
+        return self.relative(self.status_file(video_key))
+
+    def read_status(self, video_key: str) -> dict[str, Any] | None:
+        try:
+            status = _parse_status(self.store.read_bytes(self._status_name(video_key)))
+        except FileNotFoundError:
+            return None
+        if status is not None:
+            self._learn(_named_files(status.get("clips") or []))
+        return status
+
+    def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
+                     **extra: Any) -> None:
+        """Upload the scratch files the done records name, then the status object: the commit point."""
+        clips = list(clips)
+        store, uploaded = self.store, []
+        for name in dict.fromkeys(_named_files(clips, done_only=True)):
+            local = self.root / _inside(name)
+            if local.is_file():
+                store.put_file(local, name)
+                self._seen.objects[name] = True
+                uploaded.append(local)
+        store.put_json(self._status_name(video.key),
+                       scrub(status_document(video, state, reason, clips, **extra), self.root))
+        for local in uploaded:
+            local.unlink(missing_ok=True)
+        if state != "running":  # the job is done with the video: drop local copies fetched for it
+            for name in _named_files(clips):
+                self._fetched(name).unlink(missing_ok=True)
+
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every readable status: one listing of ``status/`` and the objects fetched concurrently. From then on
+        :meth:`exists` answers for the whole run from one listing of ``clips/`` (made when first needed)."""
+        names = sorted(n for n in self.store.listing("status/") if n.endswith(".json"))
+        found = self.store.read_many(names)
+        self._seen.whole_run = True
+        return [s for s in (_parse_status(found[n]) for n in names if n in found) if s is not None]
+
+    # -- manifest -------------------------------------------------------------------------------------------------
+
+    def has_manifest(self) -> bool:
+        return self.store.info(MANIFEST) is not None
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.store.read_bytes(MANIFEST).decode("utf-8"))
+        except FileNotFoundError:
+            raise HDTFError(f"{self.url} is not a prepared dataset: {MANIFEST} not found (run hdtf prepare)") from None
+        except ValueError as exc:
+            raise HDTFError(f"{self.location(MANIFEST)} is not valid JSON: {exc}") from None
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> str:
+        self.store.put_json(MANIFEST, scrub(manifest, self.root))
+        return self.location(MANIFEST)
 
 
 def file_fingerprint(path: Path, edge: int = 1 << 20) -> dict[str, Any]:

@@ -1,19 +1,26 @@
-"""Lock files: two runs on one output folder never download or write the same video at once.
+"""Per-video locks: two runs on one output never download or write the same video at once.
 
-A lock is a small JSON file (who holds it: pid, host, a random token, when taken) created only if absent: it is
-written under a temporary name and hard-linked into place, so it appears whole or not at all, and of two runs racing
-for it exactly one succeeds. While held, a daemon thread touches it every :data:`HEARTBEAT` seconds.
+A lock is a small JSON document (who holds it: pid, host, a random token, when taken) created only if absent, so of
+two runs racing for it exactly one succeeds. While held, a daemon thread touches it every :data:`HEARTBEAT` seconds.
+Two media keep it:
+
+- :class:`FileLock`, a file in a local or shared folder: written under a temporary name and hard-linked into place (it
+  appears whole or not at all);
+- :class:`ObjectLock`, an object on a store whose client can create-if-absent and replace-if-unchanged (S3 conditional
+  writes: ``If-None-Match: *`` and ``If-Match: ETag``; see :mod:`hdtf.storage`).
 
 A run that was killed leaves its lock behind. Such a lock is *stale*, and the next run takes it over, when its
 holder's process is gone (same host: the pid no longer runs) or when it has not been touched for ``stale_after``
-seconds (any host: a run on another machine sharing the folder). Taking over renames the stale file away first and
-checks it really took the stale one, so two waiters never both take over the same lock.
+seconds (any host: a run on another machine sharing the output). Taking over is itself exclusive (a file is renamed
+away and checked to be the stale one; an object is replaced only if its ETag is still the stale one's), so two
+waiters never both take over the same lock.
 
-Where lock files live is :class:`hdtf.layout.Layout`'s business (``Layout.lock``); this module only knows files.
+Where locks live is :class:`hdtf.layout.Layout`'s business (``Layout.lock``); this module only knows the two media.
 """
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import os
@@ -24,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from hdtf.errors import HDTFError
 
@@ -87,6 +95,11 @@ def read_holder(path: Path) -> Holder | None:
             touched = path.stat().st_mtime
         except FileNotFoundError:
             return None
+    return _holder_from(data, touched)
+
+
+def _holder_from(data: Any, touched: float) -> Holder:
+    """The holder a lock's JSON names (an unreadable lock: an unknown holder, judged by its age only)."""
     if not isinstance(data, dict):
         data = {}
     pid = data.get("pid")
@@ -94,33 +107,59 @@ def read_holder(path: Path) -> Holder | None:
                   touched)
 
 
-class FileLock:
-    """An exclusive lock on one thing (``what``, for messages), held as the file ``path``."""
+class Lock(abc.ABC):
+    """An exclusive lock on one thing (``what``, for messages): the waiting, judging and heartbeat logic; the medium
+    (a file, an object) is the subclass's."""
 
-    def __init__(self, path: Path, what: str, *, stale_after: float = STALE_AFTER, heartbeat: float = HEARTBEAT):
-        self.path, self.what = Path(path), what
+    def __init__(self, what: str, *, stale_after: float = STALE_AFTER, heartbeat: float = HEARTBEAT):
+        self.what = what
         self.stale_after, self.heartbeat = stale_after, heartbeat
         self.token: str | None = None
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
+    # -- the medium -------------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _create(self, text: str) -> bool:
+        """Write the lock with ``text`` only if there is none: True when this call made it."""
+
+    @abc.abstractmethod
+    def _holder(self) -> Holder | None:
+        """Who holds the lock now (None: nobody)."""
+
+    @abc.abstractmethod
+    def _take_over(self, stale: Holder, text: str) -> bool:
+        """Replace the lock judged stale (``stale``) by ours, only if it is still that one: True when it is ours."""
+
+    @abc.abstractmethod
+    def _touch(self) -> bool:
+        """Show that the holder is alive; False when the lock is no longer ours."""
+
+    @abc.abstractmethod
+    def _remove(self) -> None:
+        """Delete the lock if it still carries our token."""
+
     # -- taking it -------------------------------------------------------------------------------------------------
 
     def try_acquire(self) -> Holder | None:
         """Take the lock if it is free or stale: None when taken, else who holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(5):  # the holder may let go or another waiter take over between our steps: look again
-            if self._create():
-                return None
-            holder = read_holder(self.path)
+            token = secrets.token_hex(8)
+            text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": token,
+                               "taken": time.time(), "what": self.what}) + "\n"
+            if self._create(text):
+                return self._held(token)
+            holder = self._holder()
             if holder is None:
                 continue
             why = holder.stale(self.stale_after)
             if why is None:
                 return holder
-            if self._take_over(holder):
+            if self._take_over(holder, text):
                 log.warning("%s: took over a stale lock (%s)", self.what, why)
-        return read_holder(self.path) or Holder(None, None, None, None, time.time())
+                return self._held(token)
+        return self._holder() or Holder(None, None, None, None, time.time())
 
     def acquire(self, wait: float | None = None, on_wait: Callable[[str], None] | None = None) -> None:
         """Take the lock, waiting up to ``wait`` seconds (None: as long as it takes) while another run holds it.
@@ -145,12 +184,59 @@ class FileLock:
             time.sleep(pause if wait is None else min(pause, max(0.0, wait - waited)))
             pause = min(pause * 2, _POLL[1])
 
-    def _create(self) -> bool:
-        token = secrets.token_hex(8)
-        data = {"pid": os.getpid(), "host": socket.gethostname(), "token": token, "taken": time.time(),
-                "what": self.what}
-        text = json.dumps(data) + "\n"
-        temp = self.path.with_name(f".{self.path.name}.{token}.tmp")
+    def _held(self, token: str) -> None:
+        self.token = token
+        self._stop.clear()
+        self._beat = threading.Thread(target=self._keep_alive, name=f"hdtf-lock-{self.what}", daemon=True)
+        self._beat.start()
+
+    def _keep_alive(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            try:
+                if self._touch():
+                    continue
+            except Exception as exc:  # a store that cannot be reached for a moment: try again at the next beat
+                log.warning("%s: could not refresh the lock: %s", self.what, exc)
+                continue
+            log.warning("%s: another run took over this run's lock (it was not refreshed for %.0f s)", self.what,
+                        self.stale_after)
+            return
+
+    # -- letting go ------------------------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Remove the lock if it is still ours."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout=5)
+            self._beat = None
+        if self.token is None:
+            return
+        self._remove()
+        self.token = None
+
+    @property
+    def held(self) -> bool:
+        return self.token is not None
+
+    def __enter__(self) -> Lock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FileLock(Lock):
+    """A lock held as the file ``path`` (local, or a folder shared between machines)."""
+
+    def __init__(self, path: Path, what: str, *, stale_after: float = STALE_AFTER, heartbeat: float = HEARTBEAT):
+        super().__init__(what, stale_after=stale_after, heartbeat=heartbeat)
+        self.path = Path(path)
+
+    def _create(self, text: str) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
         temp.write_text(text, encoding="utf-8")
         try:
             os.link(temp, self.path)  # fails when the lock exists: the file appears whole, for one creator only
@@ -165,14 +251,13 @@ class FileLock:
                 f.write(text)
         finally:
             temp.unlink(missing_ok=True)
-        self.token = token
-        self._stop.clear()
-        self._beat = threading.Thread(target=self._touch, name=f"hdtf-lock-{self.path.stem}", daemon=True)
-        self._beat.start()
         return True
 
-    def _take_over(self, stale: Holder) -> bool:
-        """Move the stale lock away, making sure it is the one judged stale (a fresh one goes back)."""
+    def _holder(self) -> Holder | None:
+        return read_holder(self.path)
+
+    def _take_over(self, stale: Holder, text: str) -> bool:
+        """Move the stale lock away, making sure it is the one judged stale (a fresh one goes back), then create."""
         moved = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.stale")
         try:
             os.rename(self.path, moved)
@@ -185,37 +270,88 @@ class FileLock:
             except FileExistsError:
                 pass
         moved.unlink(missing_ok=True)
-        return got is not None and got.token == stale.token
+        return got is not None and got.token == stale.token and self._create(text)
 
-    def _touch(self) -> None:
-        while not self._stop.wait(self.heartbeat):
-            try:
-                os.utime(self.path)
-            except OSError:
-                return
+    def _touch(self) -> bool:
+        try:
+            os.utime(self.path)
+        except OSError:
+            return False
+        return True
 
-    # -- letting go ------------------------------------------------------------------------------------------------
-
-    def release(self) -> None:
-        """Remove the lock if it is still ours."""
-        self._stop.set()
-        if self._beat is not None:
-            self._beat.join(timeout=5)
-            self._beat = None
-        if self.token is None:
-            return
+    def _remove(self) -> None:
         holder = read_holder(self.path)
         if holder is not None and holder.token == self.token:
             self.path.unlink(missing_ok=True)
-        self.token = None
+
+
+class ConditionalStore(Protocol):
+    """What :class:`ObjectLock` needs of a store (``hdtf.storage.Store`` on a conditional-write protocol)."""
+
+    url: str
+
+    def create(self, name: str, data: bytes) -> bool: ...
+    def replace_if(self, name: str, data: bytes, etag: str) -> bool: ...
+    def info(self, name: str) -> Any: ...
+    def read_bytes(self, name: str) -> bytes: ...
+    def delete(self, names: list[str]) -> None: ...
+
+
+class ObjectLock(Lock):
+    """A lock held as the object ``name`` of ``store``: created only if absent, refreshed and taken over only while
+    it is the object we last saw (its ETag), so no two runs, on any machines, hold it at once."""
+
+    def __init__(self, store: ConditionalStore, name: str, what: str, *, stale_after: float = STALE_AFTER,
+                 heartbeat: float = HEARTBEAT):
+        super().__init__(what, stale_after=stale_after, heartbeat=heartbeat)
+        self.store, self.name = store, name
+        self._text = ""
+        self._etag: str | None = None  # of our lock object, as last written
+        self._seen: tuple[str | None, str | None] = (None, None)  # token and ETag of the lock as last read
 
     @property
-    def held(self) -> bool:
-        return self.token is not None
+    def path(self) -> str:
+        return f"{self.store.url}/{self.name}"
 
-    def __enter__(self) -> FileLock:
-        self.acquire()
-        return self
+    def _create(self, text: str) -> bool:
+        if not self.store.create(self.name, text.encode("utf-8")):
+            return False
+        self._mine(text)
+        return True
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    def _holder(self) -> Holder | None:
+        info = self.store.info(self.name)
+        if info is None:
+            return None
+        try:
+            data = json.loads(self.store.read_bytes(self.name))
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            data = {}
+        holder = _holder_from(data, info.modified)
+        self._seen = (holder.token, info.etag)
+        return holder
+
+    def _take_over(self, stale: Holder, text: str) -> bool:
+        token, etag = self._seen
+        if token != stale.token or etag is None or not self.store.replace_if(self.name, text.encode("utf-8"), etag):
+            return False
+        self._mine(text)
+        return True
+
+    def _mine(self, text: str) -> None:
+        self._text = text
+        info = self.store.info(self.name)
+        self._etag = None if info is None else info.etag
+
+    def _touch(self) -> bool:
+        if self._etag is None or not self.store.replace_if(self.name, self._text.encode("utf-8"), self._etag):
+            return False
+        self._mine(self._text)
+        return True
+
+    def _remove(self) -> None:
+        holder = self._holder()
+        if holder is not None and holder.token == self.token:
+            self.store.delete([self.name])

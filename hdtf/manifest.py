@@ -36,13 +36,14 @@ NOTE_KINDS = (
 )
 
 
-def load_manifest(output_dir: str | Path) -> dict[str, Any]:
-    """``manifest.json`` of a prepared dataset (HDTFError when the folder has none)."""
-    return Layout(output_dir).read_manifest()
+def load_manifest(output_dir: str | Path | Layout) -> dict[str, Any]:
+    """``manifest.json`` of a prepared dataset (a folder or a URL; HDTFError when it has none)."""
+    return Layout.for_output(output_dir).read_manifest()
 
 
-def _all_clips(layout: Layout) -> list[dict[str, Any]]:
-    statuses = layout.statuses()
+def _all_clips(layout: Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every clip record of the run: from its ``statuses`` (read here when not given), else from the manifest."""
+    statuses = layout.statuses() if statuses is None else statuses
     if statuses:
         return [clip for status in statuses for clip in status.get("clips", [])]
     if layout.has_manifest():
@@ -50,18 +51,21 @@ def _all_clips(layout: Layout) -> list[dict[str, Any]]:
     return []
 
 
-def done_clips(output_dir: str | Path) -> list[dict[str, Any]]:
-    """Every finished clip (status "done" and its mp4 on disk), sorted by id; paths are relative to ``output_dir``."""
-    layout = Layout(output_dir)
-    return sorted((c for c in _all_clips(layout) if layout.finished(c)), key=lambda c: c["id"])
+def done_clips(output_dir: str | Path | Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Every finished clip (status "done" and its mp4 there), sorted by id; paths are relative to ``output_dir`` (a
+    folder or a URL: on a store, one listing of the status objects and one of the clip objects). ``statuses``: the
+    run's status documents when the caller has read them already."""
+    layout = Layout.for_output(output_dir)
+    return sorted((c for c in _all_clips(layout, statuses) if layout.finished(c)), key=lambda c: c["id"])
 
 
-def write_manifest(output_dir: str | Path, report: ParseReport | None = None, options: dict[str, Any] | None = None,
-                   workers: Mapping[str, dict[str, Any]] | None = None, run: dict[str, Any] | None = None) -> Path:
+def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None = None,
+                   options: dict[str, Any] | None = None, workers: Mapping[str, dict[str, Any]] | None = None,
+                   run: dict[str, Any] | None = None) -> Path | str:
     """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
     worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
-    jobs were run, e.g. the executor and the cluster address)."""
-    layout = Layout(output_dir)
+    jobs were run, e.g. the executor and the cluster address). Returns where it is (a path, or a URL on a store)."""
+    layout = Layout.for_output(output_dir)
     previous: dict[str, Any] = {}
     if layout.has_manifest():
         try:
@@ -93,22 +97,23 @@ def write_manifest(output_dir: str | Path, report: ParseReport | None = None, op
     return layout.write_manifest(manifest)
 
 
-def summarize(output_dir: str | Path, max_reasons: int = 20, min_sync_confidence: float = MIN_CONFIDENCE) -> str:
-    """A short text report of a prepared dataset: counts per status, then the reasons grouped, most frequent first
-    (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
-    layout = Layout(output_dir)
+def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
+              min_sync_confidence: float = MIN_CONFIDENCE) -> str:
+    """A short text report of a prepared dataset (a folder or a URL): counts per status, then the reasons grouped,
+    most frequent first (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
+    layout = Layout.for_output(output_dir)
     statuses = layout.statuses()
     if not statuses and not layout.has_manifest():
-        raise HDTFError(f"{layout.root} is not a prepared dataset: no status/*.json and no {MANIFEST}")
+        raise HDTFError(f"{layout.where} is not a prepared dataset: no status/*.json and no {MANIFEST}")
     manifest = layout.read_manifest() if layout.has_manifest() else {}
-    clips = _all_clips(layout)
+    clips = _all_clips(layout, statuses)
     video_counts = Counter(s.get("status") for s in statuses) if statuses else Counter(
         v.get("status") for v in manifest.get("videos", []))
     clip_counts = Counter(c.get("status") for c in clips)
     done = [c for c in clips if c.get("status") == "done"]
     seconds = sum(c.get("duration") or 0.0 for c in done)
     length = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
-    lines = [f"{layout.root}",
+    lines = [layout.where,
              f"videos: {sum(video_counts.values())} ({_counts(video_counts)})",
              f"clips:  {sum(clip_counts.values())} ({_counts(clip_counts)}); {length} of finished clips"]
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)

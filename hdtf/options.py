@@ -35,11 +35,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
 from hdtf.layout import Layout
+from hdtf.storage import clean_url, is_url, local_path
 
 CROP_METHODS = ("fixed", "landmarks", "auto")
 # Bounds no clip can succeed outside of: libx264 needs even sides, and no source of these datasets has a frame side
@@ -116,6 +118,12 @@ def frame_rate(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"fps must be positive, not {text!r}")
     return value
+
+
+def output_location(text: str) -> str | Path:
+    """An output folder, or an fsspec URL (``s3://bucket/prefix``) kept as text: a path would fold its ``//``. The
+    URL is checked when the options are made (one line, no usage text)."""
+    return text.strip() if is_url(text) else local_path(text)
 
 
 def _checked(check: Any, text: str) -> str:
@@ -203,7 +211,9 @@ def canonical(f: Field, value: Any) -> Any:
     if value is None:
         return None
     if f.metadata["canonical"] == "path":
-        return str(Path(value).expanduser().resolve())
+        if is_url(value):
+            return clean_url(str(value))
+        return str(local_path(value).expanduser().resolve())
     if f.metadata["canonical"] == "set":
         return sorted({str(v) for v in ([value] if isinstance(value, str) else value)})
     return value
@@ -221,9 +231,10 @@ def required_missing(options: Any) -> list[Field]:
 class PrepareOptions:
     """Everything a per-video job needs besides the video itself (picklable; stored in status and manifest)."""
 
-    output_dir: Path = option(flag="--output", parser=Path, metavar="OUTPUT", required=True, builder=True,
-                              canonical="path",
-                              help="dataset folder (clips/, status/, manifest.json)")
+    output_dir: Path | str = option(flag="--output", parser=output_location, metavar="OUTPUT", required=True,
+                                    builder=True, canonical="path",
+                                    help="dataset folder (clips/, status/, manifest.json), or an fsspec URL such as "
+                                         "s3://bucket/prefix (docs/storage.md)")
     crop_method: str = option("fixed", choices=CROP_METHODS, builder=True, clip=True, folder_key=True,
                               help="fixed: the metadata crop window; landmarks: track the face; auto: metadata, "
                                    "else face")
@@ -262,6 +273,10 @@ class PrepareOptions:
                                help="keep a clip whose source ends before the annotated end (a short download, "
                                     "audio that stops early) at the length it really has, noted in its row; "
                                     "default: such a clip fails with the reason")
+    scratch_dir: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
+                                      metavar="DIR",
+                                      help="with an OUTPUT URL: the local folder where downloads and clips are made "
+                                           "before upload (default: one per OUTPUT under the system temp folder)")
     lock_wait: float | None = option(None, parser=seconds, builder=True, cache_key=False, metavar="SECONDS",
                                      help="how long to wait for a video that another run is preparing in the same "
                                           "OUTPUT (default: until it is done; 0: leave it to that run)")
@@ -275,18 +290,19 @@ class PrepareOptions:
                                      "adjustments say so). Default 0: measure only")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "output_dir", Path(self.output_dir))
+        output = self.output_dir
+        object.__setattr__(self, "output_dir", clean_url(output) if is_url(output) else local_path(output))
         if self.landmarks is None:
             object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies", "sync_check"):
+        for name in ("raw_dir", "cookies", "scratch_dir", "sync_check"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
 
-    @property
+    @cached_property
     def layout(self) -> Layout:
-        """Where this run's files live."""
-        return Layout(self.output_dir)
+        """Where this run's files live (one value per options value: what it learns of a store is kept)."""
+        return Layout.for_output(self.output_dir, scratch=self.scratch_dir)
 
     def validate(self) -> None:
         """Raise HDTFError for options no video could succeed with, before any work starts."""
@@ -318,6 +334,7 @@ class PrepareOptions:
             from hdtf.sync_check import check_options
 
             check_options(self.sync_check, self.max_av_offset)
+        self.layout.check_output()
 
     def clip_settings(self) -> dict[str, Any]:
         """The options that change a clip's content (recorded with every clip)."""
@@ -330,11 +347,12 @@ class PrepareOptions:
 
     def to_json(self) -> dict[str, Any]:
         """The options as the manifest records them: shareable (no credentials in URLs, paths relative to the
-        output folder or only their names; ``hdtf.redact``)."""
+        output folder or only their names; ``hdtf.redact``). The scratch folder of a run on a store is this machine's
+        business and is left out."""
         from hdtf.redact import redact_url, shareable_path
 
         data = {k: (shareable_path(v, self.output_dir) if isinstance(v, Path) else v)
-                for k, v in asdict(self).items()}
+                for k, v in asdict(self).items() if k != "scratch_dir"}
         for name in ("url_template", "proxy"):
             if data[name]:
                 data[name] = redact_url(data[name])

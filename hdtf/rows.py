@@ -12,6 +12,7 @@ ready-made WAV bytes, and this package must work without torchcodec.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,31 +124,30 @@ def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def read_landmarks(prepared_dir: str | Path, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
+def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
     """(points (T, 68, 2) float32, found per frame) from the entry's landmarks file, or (None, None) without one."""
     import numpy as np
 
     if not entry.get("landmarks_path"):
         return None, None
-    with np.load(Layout(prepared_dir).file(entry["landmarks_path"])) as npz:
+    with np.load(io.BytesIO(Layout.for_output(prepared_dir).read_bytes(entry["landmarks_path"]))) as npz:
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
-def clip_row(prepared_dir: str | Path, entry: Mapping[str, Any]) -> dict[str, Any]:
+def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
     Reads the mp4 bytes, the wav as float32 and, when the entry names one, the landmarks file.
     """
     import soundfile
 
-    layout = Layout(prepared_dir)
+    layout = Layout.for_output(prepared_dir)
     row = clip_fields(entry)
-    video = layout.file(entry["path"])
-    row["video"] = {"bytes": video.read_bytes(), "path": video.name}
-    audio, rate = soundfile.read(str(layout.file(entry["audio_path"])), dtype="float32", always_2d=True)
+    row["video"] = {"bytes": layout.read_bytes(entry["path"]), "path": Path(entry["path"]).name}
+    audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     row["sample_rate"] = int(rate)
-    row["landmarks"], row["landmarks_found"] = read_landmarks(prepared_dir, entry)
+    row["landmarks"], row["landmarks_found"] = read_landmarks(layout, entry)
     return row
 
 

@@ -179,7 +179,7 @@ def prepare(
         facts = backend.facts()
         if run.num_shards > 1:
             facts["shard"] = {"index": run.shard_index, "count": run.num_shards}
-        summary.manifest = write_manifest(options.output_dir, report=report, options=options.to_json(), workers=ran,
+        summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(), workers=ran,
                                           run=facts)
     summary.elapsed = time.monotonic() - began
     return summary

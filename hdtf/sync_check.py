@@ -229,23 +229,31 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
     from hdtf.media import probe
 
     layout = options.layout
-    video = layout.file(record["path"])
-    audio = layout.file(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
     measured = "sync_confidence" in record
     done = record.get("sync_shift") or 0
     shift = wanted_shift(record.get("sync_offset"), record.get("sync_confidence"), options.max_av_offset)
     if measured and shift == done:
         return record
-    if (measured and done) or probe(video, count_frames=True, timeline=False).nb_frames != record.get("num_frames"):
-        return None  # a correction to undo, or files changed after the record (an interrupted correction)
+    if measured and done:
+        return None  # a correction to undo: the clip is made again
+    # Files this may change are taken as the layout's editable copies (on a store: scratch copies that go up with
+    # the status naming them as done); files only measured, as read-only local copies.
+    editable = measured or options.max_av_offset > 0
+    local = layout.editable if editable else layout.file
+    video = local(record["path"])
+    audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
+    if probe(video, count_frames=True, timeline=False).nb_frames != record.get("num_frames"):
+        return None  # files changed after the record (an interrupted correction)
     if measured:
         fields, notes = _correct(video, audio, shift, record["sync_confidence"])
     else:
         fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
+    if editable and not fields.get("sync_shift"):
+        layout.drop_unrecorded([record["id"]])  # unchanged: nothing to store again
     if fields.get("sync_shift") and record.get("landmarks_path"):  # the track must follow the trimmed video
         from hdtf.face.clips import write_clip_landmarks
 
-        write_clip_landmarks(video, layout.file(record["landmarks_path"]))
+        write_clip_landmarks(video, layout.editable(record["landmarks_path"]))
     return {**record, **fields, "adjustments": [*record.get("adjustments", []), *notes]}
 
 

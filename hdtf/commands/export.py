@@ -11,7 +11,7 @@ HELP = "export a prepared folder as parquet or webdataset shards with a dataset 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prepared", type=Path, help="the folder given to hdtf prepare --output")
+    parser.add_argument("prepared", help="the folder or URL (s3://...) given to hdtf prepare --output")
     parser.add_argument("--to", choices=("parquet", "webdataset"), default="parquet", help="shard format")
     parser.add_argument("--output", type=Path, required=True, help="folder for the shards and README.md")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     report = ParseReport()
     videos = []
     for split in source.selected_splits(lists) or source.SPLITS:
-        found, part = source.list_videos(lists, split, fetch_dir=options.output_dir / "metadata")
+        found, part = source.list_videos(lists, split, fetch_dir=options.layout.fetch_dir)
         videos += found
         report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
     print(report.summary())

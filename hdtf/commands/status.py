@@ -1,19 +1,19 @@
-"""``hdtf status DIR``: what a prepare run has done so far (counts per status, reasons grouped, notes by kind)."""
+"""``hdtf status OUTPUT``: what a prepare run has done so far (counts per status, reasons grouped, notes by kind);
+OUTPUT is a folder or a storage URL (``s3://bucket/prefix``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from hdtf.sync_check import MIN_CONFIDENCE
 
-HELP = "summarise a prepared dataset folder: clips per status, why clips are not done, notes on done clips"
+HELP = "summarise a prepared dataset (folder or URL): clips per status, why clips are not done, notes on done clips"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("output", type=Path, help="the folder given to hdtf prepare --output")
+    parser.add_argument("output", help="the folder or URL given to hdtf prepare --output")
     parser.add_argument("--max-reasons", type=int, default=20, help="distinct reasons to list (default 20)")
     parser.add_argument("--min-sync-confidence", type=float, default=MIN_CONFIDENCE,
                         help=f"count sync-checked clips (hdtf prepare --sync-check) whose SyncNet confidence is below "

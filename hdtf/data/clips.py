@@ -31,7 +31,8 @@ class PreparedClip:
 
 
 def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[PreparedClip]:
-    """Done clips of ``root`` (an ``hdtf prepare`` output) that have landmark tracks, sorted by id.
+    """Done clips of ``root`` (an ``hdtf prepare`` output: a folder, or a storage URL whose clips are copied into its
+    local scratch folder, since decord needs files) that have landmark tracks, sorted by id.
 
     Training needs landmarks: a prepared dir made without them (crop method ``fixed`` and no ``--landmarks``) is an
     error naming the fix rather than an empty dataset.
@@ -39,9 +40,9 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2) -> list[
     from hdtf.layout import Layout
     from hdtf.manifest import done_clips
 
-    root = Path(root)
-    layout = Layout(root)
-    rows = done_clips(root)
+    layout = Layout.for_output(root)
+    root = layout.where
+    rows = done_clips(layout)
     if not rows:
         raise HDTFError(f"{root}: no done clips (is it an 'hdtf prepare' output? see 'hdtf status {root}')")
     clips, without = [], 0

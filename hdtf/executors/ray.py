@@ -164,7 +164,7 @@ class RayExecutor(Executor):
             reason = f"worker error after {attempt.number} attempt(s): {attempt.failures[-1]}"
             try:
                 return interrupted(attempt.video, options, reason)
-            except OSError:  # the status cannot be written either: the result alone says what happened
+            except (OSError, HDTFError):  # the status cannot be written either (disk, store): the result says it
                 return crashed(attempt.video, options, exc)
         attempt.number += 1
         submit(attempt)

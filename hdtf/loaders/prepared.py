@@ -30,7 +30,7 @@ from datasets.data_files import DataFilesDict
 from hdtf import rows
 from hdtf.card import source_card
 from hdtf.errors import HDTFError
-from hdtf.layout import Layout
+from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
 from hdtf.records import ParseReport, VideoSpec
 from hdtf.run import RunOptions, run_jobs, select_videos
@@ -156,7 +156,7 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             from hdtf.manifest import write_manifest
 
             options = self.prepare_options()
-            write_manifest(options.output_dir, report=self._report, options=options.to_json())
+            write_manifest(options.layout, report=self._report, options=options.to_json())
             line, complete = _skip_summary(self.SOURCE, self._videos, options.layout)
             logger.log(logging.INFO if complete else logging.WARNING, line)
 
@@ -201,7 +201,7 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
     def prepare_options(self) -> PrepareOptions:
         """The ``PrepareOptions`` this config stands for; unset fields keep the declared defaults."""
         output_dir = self.config.output_dir or self._default_output_dir()
-        return from_config(PrepareOptions, self.config, output_dir=Path(output_dir))
+        return from_config(PrepareOptions, self.config, output_dir=output_dir)
 
     def _default_output_dir(self) -> Path:
         """Prepared clips live beside the cache, keyed by what they are made from and how (not the selection)."""
@@ -225,7 +225,7 @@ def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: s
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):
                 if layout.finished(record):
-                    yield record["id"], rows.clip_row(layout.root, record)
+                    yield record["id"], rows.clip_row(layout, record)
             following = next(upcoming, None)
 
 
@@ -239,9 +239,9 @@ def _skip_summary(name: str, videos: list[VideoSpec], layout: Layout) -> tuple[s
     if len(records) < wanted:
         reasons["no status recorded"] += wanted - len(records)
     if not reasons:
-        return f"{name}: all {done} selected clips prepared in {layout.root}", True
+        return f"{name}: all {done} selected clips prepared in {layout.where}", True
     why = "; ".join(f"{n} {reason}" for reason, n in reasons.most_common(3))
     more = f"; {len(reasons) - 3} more reason(s)" if len(reasons) > 3 else ""
     line = (f"{name}: {done} of {wanted} clips prepared, {wanted - done} left out ({why}{more}); "
-            f"details in {layout.manifest_file}")
+            f"details in {layout.location(MANIFEST)}")
     return line, False

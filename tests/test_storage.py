@@ -1,0 +1,365 @@
+"""Outputs on object storage: ``hdtf prepare --output s3://bucket/prefix`` against moto's S3 server on 127.0.0.1 with
+the real ``s3fs`` client. Objects appear whole (one PUT each), every status object is written after the clip objects
+it names, a run killed mid-upload leaves nothing that looks finished, its resume downloads and uploads nothing twice,
+``hdtf status`` / ``hdtf export`` / ``load_dataset(..., output_dir="s3://...")`` read the run, and a destination that
+cannot be used is one line before any download."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fixtures.sources import hdtf_sources  # noqa: F401
+
+pytest.importorskip("s3fs", reason="outputs on S3 need s3fs (pip install 'hdtf[s3]')")
+pytest.importorskip("moto", reason="the S3 stand-in is moto's server (pip install 'moto[server]')")
+
+from fixtures.s3_server import serve_s3  # noqa: E402
+
+from hdtf.cli import main  # noqa: E402
+from hdtf.layout import Layout  # noqa: E402
+from hdtf.lock import FileLock, ObjectLock  # noqa: E402
+from hdtf.loopback import serve_directory  # noqa: E402
+from hdtf.storage import Store  # noqa: E402
+
+CLIPS = ("RD_Alpha_000", "RD_Alpha_001", "RD_Beta_000")
+FILES = tuple(f"clips/{c}.{ext}" for c in CLIPS for ext in ("mp4", "wav"))
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with serve_s3() as server, pytest.MonkeyPatch.context() as env:
+        for key, value in server.env.items():
+            env.setenv(key, value)
+        for bucket in ("runs", "kill", "locks"):
+            server.create_bucket(bucket)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def videos(hdtf_sources):
+    requests: list = []
+    with serve_directory(hdtf_sources.served, requests) as base:
+        yield base + "/{subset}_{name}.mp4", requests
+
+
+def _args(hdtf_sources, template: str, output: str, *extra: str) -> list[str]:
+    return ["prepare", "--metadata-dir", str(hdtf_sources.metadata), "--subsets", "RD", "--videos", "Alpha,Beta",
+            "--url-template", template, "--output", output, "--no-progress", *extra]
+
+
+@pytest.fixture(scope="module")
+def local_run(hdtf_sources, videos, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local") / "out"
+    assert main(_args(hdtf_sources, videos[0], str(out))) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def remote_run(hdtf_sources, videos, s3, tmp_path_factory):
+    """The same run into s3://runs/full, from a folder where a stray local "s3:" folder would show."""
+    cwd, scratch = tmp_path_factory.mktemp("cwd"), tmp_path_factory.mktemp("scratch")
+    before = len(s3.log)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        assert main(_args(hdtf_sources, videos[0], "s3://runs/full/", "--scratch-dir", str(scratch))) == 0
+    return {"cwd": cwd, "scratch": scratch, "log": s3.log[before:]}
+
+
+def _keys(s3, bucket: str, prefix: str) -> dict[str, bytes]:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    keys = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys
+    return {k[len(prefix):]: bytes(keys[k].value) for k in keys if k.startswith(prefix)}
+
+
+def _done_files(status: dict) -> list[str]:
+    return [c[k] for c in status["clips"] if c["status"] == "done" for k in ("path", "audio_path", "landmarks_path")
+            if c.get(k)]
+
+
+def _assert_statuses_follow_their_files(log, bucket: str, prefix: str) -> None:
+    """Every status object, as stored by each of its PUTs, names as done only files uploaded before it."""
+    stored: set[str] = set()
+    for request in log:
+        if request.bucket != bucket or request.method != "PUT" or not request.ok:
+            continue
+        name = request.key[len(prefix):]
+        if name.startswith("status/"):
+            missing = set(_done_files(json.loads(request.body))) - stored
+            assert not missing, f"{name} (request {request.seq}) named {missing} before they were uploaded"
+        stored.add(name)
+
+
+def test_prepare_to_s3_uploads_whole_objects_and_each_status_last(s3, local_run, remote_run):
+    objects = _keys(s3, "runs", "full/")
+    assert set(objects) == {*FILES, "status/RD_Alpha.json", "status/RD_Beta.json", "manifest.json"}, \
+        "clips, statuses and the manifest only: no lock, probe marker or partial object left"
+    for name in FILES:
+        assert objects[name] == (local_run / name).read_bytes(), f"{name} differs from the local run's"
+    _assert_statuses_follow_their_files(remote_run["log"], "runs", "full/")
+    # Each video's final status comes after its last clip upload; nothing is uploaded twice.
+    puts = [r for r in remote_run["log"] if r.method == "PUT" and r.bucket == "runs"]
+    for video in ("RD_Alpha", "RD_Beta"):
+        last_clip = max(r.seq for r in puts if r.key.startswith(f"full/clips/{video}_"))
+        assert max(r.seq for r in puts if r.key == f"full/status/{video}.json") > last_clip
+    assert Counter(r.key for r in puts if "/clips/" in r.key) == Counter(f"full/{n}" for n in FILES)
+    manifest = json.loads(objects["manifest.json"])
+    assert manifest["options"]["output_dir"] == "s3://runs/full" and "scratch_dir" not in manifest["options"]
+    assert manifest["counts"]["clips"] == {"done": 3}
+    assert list(remote_run["cwd"].iterdir()) == [], "no local folder named after the URL"
+    leftovers = [p for p in remote_run["scratch"].rglob("*") if p.is_file()]
+    assert leftovers == [], "uploaded clips and used raw videos leave the scratch folder"
+
+
+def test_status_export_and_load_dataset_read_the_remote_run(s3, videos, hdtf_sources, local_run, remote_run,
+                                                            tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["status", "s3://runs/full"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "s3://runs/full" and "clips:  3 (3 done)" in out
+
+    before = len(s3.log)
+    assert main(["export", "s3://runs/full", "--to", "parquet", "--output", str(tmp_path / "export")]) == 0
+    reads = s3.log[before:]
+    lists = [r for r in reads if r.method == "GET" and "list-type" in r.query]
+    assert len(lists) == 2, "one listing of status/ and one of clips/, not a request per clip"
+    assert not [r for r in reads if r.method == "HEAD" and "/clips/" in r.key]
+    assert not [r for r in reads if r.method in ("PUT", "POST", "DELETE")], "reading writes nothing"
+    import datasets
+
+    exported = datasets.load_dataset("parquet", data_files=str(tmp_path / "export" / "data" / "*.parquet"),
+                                     split="train", cache_dir=str(tmp_path / "pq"))
+    assert sorted(exported["id"]) == list(CLIPS)
+    for row in exported:
+        assert row["video"] == {"bytes": (local_run / "clips" / f"{row['id']}.mp4").read_bytes(),
+                                "path": f"{row['id']}.mp4"}
+
+    # A reader that needs a file (decord, numpy) gets a local copy, fetched once while the object is unchanged.
+    layout = Layout.for_output("s3://runs/full", scratch=tmp_path / "copies")
+    before = len(s3.log)
+    copies = [layout.file("clips/RD_Beta_000.mp4") for _ in range(2)]
+    assert copies[0] == copies[1] and copies[0].read_bytes() == (local_run / "clips/RD_Beta_000.mp4").read_bytes()
+    assert [r.method for r in s3.log[before:]] == ["HEAD", "GET", "HEAD"]
+
+    import hdtf  # noqa: F401 - registers the builders
+
+    template, requests = videos
+    requests.clear()
+    before = len(s3.log)
+    ds = datasets.load_dataset("hdtf", "clips", metadata_dir=str(hdtf_sources.metadata), subsets=["RD"],
+                               videos=["Alpha", "Beta"], url_template=template, output_dir="s3://runs/full",
+                               scratch_dir=str(tmp_path / "scratch"), cache_dir=str(tmp_path / "cache"), split="train")
+    assert sorted(ds["id"]) == list(CLIPS)
+    for row in ds:
+        assert row["video"] == {"bytes": (local_run / "clips" / f"{row['id']}.mp4").read_bytes(),
+                                "path": f"{row['id']}.mp4"}
+        assert row["num_frames"] > 0 and len(row["audio"]) > 0
+    assert requests == [], "the finished run was read, nothing downloaded"
+    writes = [r.key for r in s3.log[before:] if r.method == "PUT" and r.bucket == "runs"]
+    assert not [k for k in writes if "/clips/" in k or "/status/" in k], writes
+
+
+def test_a_run_killed_mid_upload_resumes_without_fetching_anything_twice(s3, videos, hdtf_sources, local_run,
+                                                                         tmp_path):
+    template, requests = videos
+    requests.clear()
+    trap = s3.hold("kill", "run/clips/RD_Alpha_001.mp4")  # the second clip's upload: the first one is committed
+    args = _args(hdtf_sources, template, "s3://kill/run", "--scratch-dir", str(tmp_path / "scratch"))
+    env = {**os.environ, **s3.env}
+    run = subprocess.Popen([sys.executable, "-m", "hdtf.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert trap.arrived.wait(120), run.stderr.read().decode() if run.poll() is not None else "no upload"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+        trap.release()
+    first = Counter(r.path for r in requests if r.method == "GET")
+    assert first == {"/RD_Alpha.mp4": 2}, "killed while Alpha was being uploaded: Beta not started"
+
+    objects = _keys(s3, "kill", "run/")
+    assert "clips/RD_Alpha_001.mp4" not in objects, "an upload cut short leaves no object"
+    status = json.loads(objects["status/RD_Alpha.json"])
+    assert {c["id"]: c["status"] for c in status["clips"]} == {"RD_Alpha_000": "done", "RD_Alpha_001": "pending"}
+    assert all(name in objects for name in _done_files(status)), "the status names only objects that exist"
+    assert "locks/RD_Alpha.lock" in objects, "the killed run's lock is left behind"
+    assert Layout.for_output("s3://kill/run").statuses()[0]["status"] == "running"
+
+    requests.clear()
+    assert main(args) == 0, "the resume takes over the dead run's lock and finishes"
+    again = Counter(r.path for r in requests if r.method == "GET")
+    assert again == {"/RD_Beta.mp4": 2}, "Alpha's raw video was still in the scratch folder: not fetched again"
+    puts = Counter(r.key for r in s3.requests("kill", "PUT", "run/clips/"))
+    assert puts == {"run/clips/RD_Alpha_000.mp4": 1, "run/clips/RD_Alpha_000.wav": 1,
+                    "run/clips/RD_Alpha_001.mp4": 2, "run/clips/RD_Alpha_001.wav": 1,
+                    "run/clips/RD_Beta_000.mp4": 1, "run/clips/RD_Beta_000.wav": 1}, \
+        "the committed clip is not uploaded again; the killed upload is made once more"
+    objects = _keys(s3, "kill", "run/")
+    for name in FILES:
+        assert objects[name] == (local_run / name).read_bytes()
+    assert not [k for k in objects if k.startswith("locks/")]
+    _assert_statuses_follow_their_files(s3.log, "kill", "run/")
+
+
+@pytest.mark.parametrize(("output", "says"), [
+    ("s3://no-such-bucket/run", "bucket 'no-such-bucket' not found"),
+    ("ftp-like-unknown://host/run", "unknown storage protocol 'ftp-like-unknown'"),
+    ("s3://KEY:SECRET@runs/x", "credentials in the URL are not accepted"),
+    ("gs://bucket/run", "needs gcsfs: pip install gcsfs"),
+])
+def test_an_unusable_output_is_one_line_before_any_download(s3, videos, hdtf_sources, tmp_path, monkeypatch, capsys,
+                                                            output, says):
+    if output.startswith("gs://"):
+        try:
+            import gcsfs  # noqa: F401
+
+            pytest.skip("gcsfs is installed here")
+        except ImportError:
+            pass
+    template, requests = videos
+    requests.clear()
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(_args(hdtf_sources, template, output)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and says in err, err
+    assert "SECRET" not in err
+    assert requests == [] and list(tmp_path.iterdir()) == [], "nothing downloaded, no local folder made"
+
+
+def test_no_credentials_is_one_line(s3, hdtf_sources, videos, tmp_path):
+    env = {k: v for k, v in {**os.environ, **s3.env}.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    done = subprocess.run([sys.executable, "-m", "hdtf.cli", *_args(hdtf_sources, videos[0], "s3://runs/nocreds")],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "no credentials found" in done.stderr, done.stderr
+
+
+def test_object_locks_exclude_and_take_over_a_dead_runs_lock(s3):
+    store = Store("s3://locks/run")
+    first, second = ObjectLock(store, "locks/v.lock", "v"), ObjectLock(store, "locks/v.lock", "v")
+    first.acquire()
+    holder = second.try_acquire()
+    assert (holder.pid, holder.host) == (os.getpid(), socket.gethostname())
+    first.release()
+    assert second.try_acquire() is None
+    second.release()
+    assert store.info("locks/v.lock") is None
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = json.dumps({"pid": gone.pid, "host": socket.gethostname(), "token": "old", "taken": 0}).encode()
+    for _ in range(3):  # two waiters find the same dead run's lock: exactly one takes it over
+        store.put_bytes("locks/v.lock", dead)
+        takers = [ObjectLock(store, "locks/v.lock", "v") for _ in range(2)]
+        results: list = [None, None]
+        start = threading.Barrier(2)
+
+        def take(i: int) -> None:
+            start.wait()
+            results[i] = takers[i].try_acquire()
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r is None for r in results) == [False, True], results
+        for taker in takers:
+            taker.release()
+
+
+def test_a_store_that_ignores_conditional_writes_gets_local_locks(s3, tmp_path):
+    honest = Layout.for_output("s3://locks/honest", scratch=tmp_path)
+    honest.check_output()
+    assert isinstance(honest.lock("RD_Alpha"), ObjectLock)
+    s3.ignore_conditions = True
+    try:
+        layout = Layout.for_output("s3://locks/ignored", scratch=tmp_path)
+        layout.check_output()
+        lock = layout.lock("RD_Alpha")
+    finally:
+        s3.ignore_conditions = False
+    assert isinstance(lock, FileLock) and lock.path.is_relative_to(tmp_path)
+    assert isinstance(pickle.loads(pickle.dumps(layout)).lock("RD_Alpha"), FileLock), "the finding travels to workers"
+    assert not _keys(s3, "locks", "ignored/"), "the probe's marker is gone"
+
+
+def test_a_job_under_a_deadline_runs_in_its_own_process_and_a_stopped_one_uploads_nothing(
+        s3, hdtf_sources, tmp_path):  # noqa: F811
+    """``--video-timeout`` runs the job in a child process (as a Ray task or pool worker runs it): the options travel
+    with their layout. When a job is stopped, the status written for it keeps its committed clips and never uploads
+    what it had left in the scratch folder."""
+    from hdtf.executors.deadline import run_job
+    from hdtf.job import interrupted
+    from hdtf.options import PrepareOptions
+    from hdtf.sources.hdtf import parse_metadata
+
+    alpha = next(v for v in parse_metadata(hdtf_sources.metadata, ["RD"])[0] if v.name == "Alpha")
+    options = PrepareOptions(output_dir="s3://runs/deadline", scratch_dir=tmp_path / "scratch",
+                             raw_dir=hdtf_sources.served, size=64)
+    result = run_job(alpha, options, timeout=120)
+    assert (result.status, [c["status"] for c in result.clips]) == ("done", ["done", "done"])
+    objects = _keys(s3, "runs", "deadline/")
+    assert {n for n in objects if n.startswith("clips/")} == {"clips/RD_Alpha_000.mp4", "clips/RD_Alpha_000.wav",
+                                                              "clips/RD_Alpha_001.mp4", "clips/RD_Alpha_001.wav"}
+    assert not [n for n in objects if n.startswith("locks/")], "the child process let its object lock go"
+
+    # A job stopped after it had changed a committed clip's file in the scratch folder (e.g. mid-correction).
+    stray = options.layout.clip_files("RD_Alpha_000").video
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"half-written by a job that was stopped")
+    before = s3.puts("runs", "deadline/clips/RD_Alpha_000.mp4")
+    stopped = interrupted(alpha, options, "timed out after 1 s")
+    assert [c["status"] for c in stopped.clips] == ["done", "done"], "committed clips stay committed"
+    assert s3.puts("runs", "deadline/clips/RD_Alpha_000.mp4") == before, "nothing the stopped job left is uploaded"
+    assert _keys(s3, "runs", "deadline/")["clips/RD_Alpha_000.mp4"] == objects["clips/RD_Alpha_000.mp4"]
+    assert not stray.exists()
+
+
+def test_a_clip_made_earlier_is_sync_corrected_on_the_store_when_its_status_is_written(s3, tmp_path):
+    """``--sync-check --max-av-offset`` on a clip already on the store: corrected in the scratch folder, uploaded with
+    the status that records the correction, and not before."""
+    pytest.importorskip("dlib")
+    import soundfile
+
+    from fixtures.sync_markers import make_marker_clip
+    from hdtf import sync_check
+    from hdtf.media import probe
+    from hdtf.options import PrepareOptions
+    from hdtf.records import VideoSpec
+
+    clip = make_marker_clip(tmp_path / "made", offset=-2, name="RD_Marker_000")
+    store = Store("s3://runs/sync")
+    for path in (clip.video, clip.audio):
+        store.put_file(path, f"clips/{path.name}")
+    record = {"id": "RD_Marker_000", "status": "done", "path": "clips/RD_Marker_000.mp4",
+              "audio_path": "clips/RD_Marker_000.wav", "num_frames": clip.frames, "adjustments": [],
+              "sync_offset": -2, "sync_confidence": 7.5, "sync_shift": 0}
+    options = PrepareOptions(output_dir="s3://runs/sync", scratch_dir=tmp_path / "scratch", max_av_offset=3,
+                             sync_check=tmp_path / "unused.model")
+    fixed = sync_check.revisit(record, options)
+    assert fixed["sync_shift"] == -2 and fixed["num_frames"] == clip.frames - 2
+    stored = _keys(s3, "runs", "sync/")
+    assert stored["clips/RD_Marker_000.mp4"] == clip.video.read_bytes(), "the store is unchanged before the status"
+
+    video = VideoSpec("hdtf", "RD", "Marker", None, None, None, ())
+    options.layout.write_status(video, "done", None, [fixed])
+    stored = _keys(s3, "runs", "sync/")
+    (tmp_path / "back.mp4").write_bytes(stored["clips/RD_Marker_000.mp4"])
+    (tmp_path / "back.wav").write_bytes(stored["clips/RD_Marker_000.wav"])
+    assert probe(tmp_path / "back.mp4", count_frames=True, timeline=False).nb_frames == clip.frames - 2
+    assert soundfile.info(str(tmp_path / "back.wav")).frames == (clip.frames - 2) * 640
+    assert json.loads(stored["status/RD_Marker.json"])["clips"][0]["sync_shift"] == -2
+    assert not (tmp_path / "scratch" / "clips" / "RD_Marker_000.mp4").exists(), "uploaded copies leave the scratch"
