@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,21 @@ def done_clips(output_dir: str | Path | Layout, statuses: list[dict[str, Any]] |
     return sorted((c for c in _all_clips(layout, statuses) if layout.finished(c)), key=lambda c: c["id"])
 
 
+def video_clips(statuses: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> list[dict[str, Any]]:
+    """The clip records of the videos ``keys`` in a run's status documents (``Layout.statuses``)."""
+    keys = set(keys)
+    return [clip for status in statuses if (status.get("video") or {}).get("key") in keys
+            for clip in status.get("clips", [])]
+
+
 def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None = None,
                    options: dict[str, Any] | None = None, workers: Mapping[str, dict[str, Any]] | None = None,
-                   run: dict[str, Any] | None = None) -> Path | str:
+                   run: dict[str, Any] | None = None, statuses: list[dict[str, Any]] | None = None) -> Path | str:
     """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
     worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
-    jobs were run, e.g. the executor and the cluster address). Returns where it is (a path, or a URL on a store)."""
+    jobs were run, e.g. the executor and the cluster address). ``statuses``: the run's status documents when the
+    caller has read them (``Layout.statuses``), so that it can use them too without reading them again. Returns
+    where the manifest is (a path, or a URL on a store)."""
     layout = Layout.for_output(output_dir)
     previous: dict[str, Any] = {}
     if layout.has_manifest():
@@ -74,7 +83,7 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
             previous = {}
     ran = {v.get("key"): v.get("worker") for v in previous.get("videos", []) if v.get("worker")}
     ran.update(workers or {})
-    statuses = layout.statuses()
+    statuses = layout.statuses() if statuses is None else statuses
     clips = [clip for status in statuses for clip in status.get("clips", [])]
     videos = []
     for status in statuses:

@@ -120,13 +120,15 @@ def run_jobs(videos: Sequence[VideoSpec], options: PrepareOptions, executor: str
 
 @dataclass
 class RunSummary:
-    """Counts of one ``prepare`` run (this run's videos) and where the manifest is."""
+    """Counts of one ``prepare`` run (this run's videos), where the manifest is and the status documents it was made
+    from (every video of the output, read once after the run)."""
 
     videos: Counter = field(default_factory=Counter)
     clips: Counter = field(default_factory=Counter)
     downloaded: int = 0
     elapsed: float = 0.0
     manifest: Path | None = None
+    statuses: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, result: VideoResult) -> None:
         self.videos[result.status] += 1
@@ -179,8 +181,9 @@ def prepare(
         facts = backend.facts()
         if run.num_shards > 1:
             facts["shard"] = {"index": run.shard_index, "count": run.num_shards}
+        summary.statuses = options.layout.statuses()
         summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(), workers=ran,
-                                          run=facts)
+                                          run=facts, statuses=summary.statuses)
     summary.elapsed = time.monotonic() - began
     return summary
 

@@ -68,14 +68,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(videos)} video(s), {total} clip(s) selected{shard}")
     summary = prepare(videos, options, report=report, run=run_options)
     print(summary.text())
-    return exit_status(videos, options)
+    return exit_status(videos, options, summary.statuses)
 
 
-def exit_status(videos: list, options: PrepareOptions) -> int:
-    """The documented exit status from the selected clips' records after the run (one line on stderr unless 0)."""
+def exit_status(videos: list, options: PrepareOptions, statuses: list[dict]) -> int:
+    """The documented exit status from the selected clips' records after the run (``statuses``: the output's status
+    documents, as read for the manifest); one line on stderr unless 0."""
+    from hdtf.manifest import video_clips
+
     layout = options.layout
     wanted = {c.id for v in videos for c in v.clips}
-    records = {r.get("id"): r for v in videos for r in (layout.read_status(v.key) or {}).get("clips", [])}
+    records = {r.get("id"): r for r in video_clips(statuses, (v.key for v in videos))}
     done = {i for i in wanted if i in records and layout.finished(records[i])}
     final = ("skipped", "unavailable")  # decided by the options or the video: nothing a rerun changes
     unsettled = sorted(i for i in wanted - done if (records.get(i) or {}).get("status") not in final)

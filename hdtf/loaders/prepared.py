@@ -156,8 +156,9 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             from hdtf.manifest import write_manifest
 
             options = self.prepare_options()
-            write_manifest(options.layout, report=self._report, options=options.to_json())
-            line, complete = _skip_summary(self.SOURCE, self._videos, options.layout)
+            statuses = options.layout.statuses()
+            write_manifest(options.layout, report=self._report, options=options.to_json(), statuses=statuses)
+            line, complete = _skip_summary(self.SOURCE, self._videos, options.layout, statuses)
             logger.log(logging.INFO if complete else logging.WARNING, line)
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -229,10 +230,13 @@ def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: s
             following = next(upcoming, None)
 
 
-def _skip_summary(name: str, videos: list[VideoSpec], layout: Layout) -> tuple[str, bool]:
+def _skip_summary(name: str, videos: list[VideoSpec], layout: Layout,
+                  statuses: list[dict[str, Any]]) -> tuple[str, bool]:
     """One line: how many selected clips became rows, how many did not and why, and where to look; and whether
-    every selected clip made it."""
-    records = [record for video in videos for record in (layout.read_status(video.key) or {"clips": []})["clips"]]
+    every selected clip made it (``statuses``: the run's status documents, as read for the manifest)."""
+    from hdtf.manifest import video_clips
+
+    records = video_clips(statuses, (video.key for video in videos))
     wanted = sum(len(video.clips) for video in videos)
     done = sum(1 for r in records if r.get("status") == "done")
     reasons = Counter(f"{r.get('status')}: {r.get('reason')}" for r in records if r.get("status") != "done")
