@@ -340,13 +340,13 @@ def _local_raw(video: VideoSpec, options: PrepareOptions) -> tuple[Path | None, 
     return (ours, False) if ours.is_file() else (None, False)
 
 
-def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions,
-                kept: bool) -> tuple[_Raw | None, str, str]:
-    """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had. ``kept``: a raw
-    video in the layout was kept by an earlier run (--keep-raw) and stays."""
+def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOptions, local: Path | None,
+                users: bool, kept: bool) -> tuple[_Raw | None, str, str]:
+    """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had. ``local``, ``users``:
+    the whole raw video already at hand (:func:`_local_raw`); ``kept``: a raw video in the layout was kept by an
+    earlier run (--keep-raw) and stays."""
     from hdtf.download import download_video
 
-    local, users = _local_raw(video, options)
     if local is not None:
         return _Raw(whole=local, users=users, kept=not users and (kept or options.keep_raw),
                     format="raw-dir" if users else "already downloaded"), "done", ""
@@ -468,7 +468,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         return _give_up(todo, records, "unavailable", reason, settings, finish, tried)
 
     try:
-        raw, state, reason = _obtain_raw(video, todo, options, kept)
+        raw, state, reason = _obtain_raw(video, todo, options, local, users, kept)
     except HDTFError as exc:  # options no download can succeed with (cookies file gone, bad rate)
         raw, state, reason = None, "failed", str(exc)
     download = {"status": state, "reason": reason or None, "url": url, "format": raw.format if raw else None,
