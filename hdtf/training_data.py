@@ -21,19 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from hdtf import atomic
-from hdtf.splits import RULES, parse_clip_id, person, split_of_clip
+from hdtf.splits import RULES, person_of_clip, split_of_clip
 
 FILE = "training_data.json"
 VERSION = 1
-
-
-def _person_of(clip_id: str, subset: str | None = None, video_name: str | None = None) -> str | None:
-    if subset is None or video_name is None:
-        parsed = parse_clip_id(clip_id)
-        if parsed is None:
-            return None
-        subset, video_name = parsed
-    return person(subset, video_name)
 
 
 def write_training_data(model_dir: str | Path, clip_ids: Iterable[str]) -> Path:
@@ -44,7 +35,7 @@ def write_training_data(model_dir: str | Path, clip_ids: Iterable[str]) -> Path:
         counts = Counter(split_of_clip(i, version=version) or "other" for i in ids)
         splits[version] = {name: counts.get(name, 0) for name in ("train", "test", "other")}
     document = {"version": VERSION, "num_clips": len(ids), "clips": ids,
-                "persons": sorted({p for i in ids if (p := _person_of(i)) is not None}), "splits": splits}
+                "persons": sorted({p for i in ids if (p := person_of_clip(i)) is not None}), "splits": splits}
     path = Path(model_dir) / FILE
     atomic.write_json(path, document)
     return path
@@ -96,7 +87,7 @@ def overlap(training: dict[str, Any], evaluated: Iterable[tuple[str, str | None,
     for clip_id, subset, name in evaluated:
         if clip_id in seen_clips:
             clips.add(clip_id)
-        who = _person_of(clip_id, subset, name)
+        who = person_of_clip(clip_id, subset, name)
         if who is not None and who in seen_persons:
             persons.add(who)
     return Overlap(tuple(sorted(clips)), tuple(sorted(persons)))

@@ -78,15 +78,25 @@ def parse_clip_id(clip_id: str) -> tuple[str, str] | None:
     return None if match is None else (match["subset"], match["name"])
 
 
+def video_of_clip(clip_id: str, subset: str | None = None, video_name: str | None = None) -> tuple[str, str] | None:
+    """(subset, video name) of an HDTF clip: its metadata fields when known, else read from its id; None when not
+    HDTF."""
+    if subset is not None and video_name is not None:
+        return subset, video_name
+    return parse_clip_id(clip_id)
+
+
+def person_of_clip(clip_id: str, subset: str | None = None, video_name: str | None = None) -> str | None:
+    """Who an HDTF clip shows (:func:`person`), as :func:`video_of_clip` finds its video; None when not HDTF."""
+    video = video_of_clip(clip_id, subset, video_name)
+    return None if video is None else person(*video)
+
+
 def split_of_clip(clip_id: str, subset: str | None = None, video_name: str | None = None,
                   version: str = CURRENT) -> str | None:
-    """The split of an HDTF clip, from its metadata fields when known, else from its id; None when not HDTF."""
-    if subset is None or video_name is None:
-        parsed = parse_clip_id(clip_id)
-        if parsed is None:
-            return None
-        subset, video_name = parsed
-    return split_of(subset, video_name, version)
+    """The split of an HDTF clip, as :func:`video_of_clip` finds its video; None when not HDTF."""
+    video = video_of_clip(clip_id, subset, video_name)
+    return None if video is None else split_of(*video, version)
 
 
 @cache
