@@ -107,8 +107,13 @@ def _clip_files(data: Path) -> list[tuple[Path, str | None, str | None]]:
 def find_clips(data: str | Path, limit: int | None = None, split: str = "all") -> list[EvalClip]:
     """Clip files to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), the mp4 files
     of a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file; only those of ``split`` (see :func:`in_split`)."""
+    return _chosen(_clip_files(Path(data)), limit, split)
+
+
+def _chosen(files: list[tuple[Path, str | None, str | None]], limit: int | None, split: str) -> list[EvalClip]:
+    """The :func:`_clip_files` of ``split`` as EvalClips (the wav beside each mp4 when there is one)."""
     clips = []
-    for path, subset, name in _clip_files(Path(data)):
+    for path, subset, name in files:
         wav = path.with_suffix(".wav")
         clip = EvalClip(path.stem, path, wav if wav.is_file() else path, subset, name)
         if in_split(clip.key, split):
@@ -133,13 +138,19 @@ def iter_clips(data: str | Path, limit: int | None = None, split: str = "all") -
     return _exported_clips(data, shards, limit, split)
 
 
-def inventory(data: str | Path) -> list[tuple[str, str | None, str | None]]:
-    """(id, subset, video name) of every clip the data holds, whatever the split: what split availability is
-    counted on. Exports are read for those columns only."""
-    data = Path(data)
+def _survey(data: Path, limit: int | None,
+            split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterable[EvalClip]]:
+    """(id, subset, video name) of every clip ``data`` holds, whatever the split (what split availability is counted
+    on; an export is read for those columns only), and the clips to evaluate (:func:`iter_clips`): the records of a
+    prepared dataset are read once for both."""
     shards = _shards(data)
-    if not shards:
-        return [(path.stem, subset, name) for path, subset, name in _clip_files(data)]
+    if shards:
+        return _exported_inventory(shards), _exported_clips(data, shards, limit, split)
+    files = _clip_files(data)
+    return [(path.stem, subset, name) for path, subset, name in files], _chosen(files, limit, split)
+
+
+def _exported_inventory(shards: list[Path]) -> list[tuple[str, str | None, str | None]]:
     import pyarrow.parquet as pq
 
     found = []
@@ -207,12 +218,11 @@ def evaluate(
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if options.split not in SPLIT_CHOICES:
         raise HDTFError(f"unknown split {options.split!r}; choose from {', '.join(SPLIT_CHOICES)}")
-    held = inventory(data)
+    held, clips = _survey(Path(data), options.limit, options.split)
     available = splits.availability(held, options.split)
     if not any(in_split(key, options.split) for key in held):
         raise HDTFError(f"{data}: none of its {len(held)} clip(s) is in the HDTF {options.split} split "
                         f"{available.version} ({available.line()})")
-    clips = iter_clips(data, options.limit, options.split)
     metrics = MetricSet(options.metrics, face_every=options.face_every, weights=options.weights, device=options.device)
     from hdtf.modeling.generator import HDTFGenerator
 
