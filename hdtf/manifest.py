@@ -41,14 +41,16 @@ def load_manifest(output_dir: str | Path | Layout) -> dict[str, Any]:
     return Layout.for_output(output_dir).read_manifest()
 
 
-def _all_clips(layout: Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """Every clip record of the run: from its ``statuses`` (read here when not given), else from the manifest."""
+def _all_clips(layout: Layout, statuses: list[dict[str, Any]] | None = None,
+               manifest: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every clip record of the run: from its ``statuses`` (read here when not given), else from the manifest (read
+    here when not given; ``{}`` for none)."""
     statuses = layout.statuses() if statuses is None else statuses
     if statuses:
         return [clip for status in statuses for clip in status.get("clips", [])]
-    if layout.has_manifest():
-        return list(layout.read_manifest().get("clips", []))
-    return []
+    if manifest is None:
+        manifest = layout.read_manifest() if layout.has_manifest() else {}
+    return list(manifest.get("clips", []))
 
 
 def done_clips(output_dir: str | Path | Layout, statuses: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -112,10 +114,11 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
     most frequent first (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
     layout = Layout.for_output(output_dir)
     statuses = layout.statuses()
-    if not statuses and not layout.has_manifest():
+    has_manifest = layout.has_manifest()
+    if not statuses and not has_manifest:
         raise HDTFError(f"{layout.where} is not a prepared dataset: no status/*.json and no {MANIFEST}")
-    manifest = layout.read_manifest() if layout.has_manifest() else {}
-    clips = _all_clips(layout, statuses)
+    manifest = layout.read_manifest() if has_manifest else {}
+    clips = _all_clips(layout, statuses, manifest)
     video_counts = Counter(s.get("status") for s in statuses) if statuses else Counter(
         v.get("status") for v in manifest.get("videos", []))
     clip_counts = Counter(c.get("status") for c in clips)
