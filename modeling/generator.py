@@ -406,15 +406,8 @@ class HDTFGenerator:
 
         This is how a speaker's head-motion style (amplitude, rhythm of nods and turns) is given to the audio model.
         """
-        from hdtf.face.track import track_video
-
-        if not Path(video).is_file():
-            raise HDTFError(f"{video}: style video not found")
-        track = track_video(Path(video), fps=fps)
-        found = np.asarray(track.found, dtype=bool)
-        if found.sum() < 2:
-            raise HDTFError(f"{video}: no face found in the style video")
-        pose, _, _ = self.expression_basis.encode(np.asarray(track.points, dtype=np.float64)[found])
+        points, found = _track(video, fps, "style video", least=2)
+        pose, _, _ = self.expression_basis.encode(points[found])
         return pose_delta(pose, pose.mean(0)).astype(np.float32)
 
     def animate_from_landmarks(
@@ -521,18 +514,25 @@ class HDTFGenerator:
         self, video: str | os.PathLike, fps: float, rate: int
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Tracked landmarks of a driving video resampled to ``fps`` (gaps held), and its audio (None without)."""
-        from hdtf.face.track import track_video
         from hdtf.video_io import has_audio, read_audio
 
-        if not Path(video).is_file():
-            raise HDTFError(f"{video}: driving video not found")
-        track = track_video(Path(video), fps=fps)
-        found = np.asarray(track.found, dtype=bool)
-        if not found.any():
-            raise HDTFError(f"{video}: no face found in the driving video")
-        points = _fill_missing(np.asarray(track.points, dtype=np.float64), found)
+        points, found = _track(video, fps, "driving video", least=1)
         speech = read_audio(video, rate) if has_audio(video) else None
-        return points, speech
+        return _fill_missing(points, found), speech
+
+
+def _track(video: str | os.PathLike, fps: float, what: str, least: int) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks (T, 68, 2) float64 of a video's face at ``fps`` and where one was found (T,) bool; HDTFError naming
+    ``what`` when the file is missing or a face is found on fewer than ``least`` frames."""
+    from hdtf.face.track import track_video
+
+    if not Path(video).is_file():
+        raise HDTFError(f"{video}: {what} not found")
+    track = track_video(Path(video), fps=fps)
+    found = np.asarray(track.found, dtype=bool)
+    if found.sum() < least:
+        raise HDTFError(f"{video}: no face found in the {what}")
+    return np.asarray(track.points, dtype=np.float64), found
 
 
 def _load_speech(audio: str | os.PathLike | np.ndarray, sampling_rate: int, rate: int) -> np.ndarray:
