@@ -125,16 +125,17 @@ def _decline(offset: int | None, confidence: float | None, max_offset: int) -> l
             f"{MIN_CONFIDENCE:g}, so the offset is not reliable"]
 
 
-def shift_clip(video: Path, audio: Path, offset: int) -> dict[str, Any]:
+def shift_clip(video: Path, audio: Path, offset: int, info: Any = None) -> dict[str, Any]:
     """Trim a clip's video and audio against each other by ``offset`` frames (see the module docstring) and rewrite
-    its mp4 and wav; returns the new ``num_frames`` and ``duration``. Never pads."""
+    its mp4 and wav; returns the new ``num_frames`` and ``duration``. Never pads. ``info``: the video's
+    ``probe(video, count_frames=True, timeline=False)`` when the caller has it."""
     import soundfile
 
     from hdtf.media import AAC_BITRATE, X264_OPTIONS, probe
 
-    info = probe(video, count_frames=True, timeline=False)
-    rate = soundfile.info(str(audio)).samplerate
-    samples = soundfile.info(str(audio)).frames
+    info = info or probe(video, count_frames=True, timeline=False)
+    wav = soundfile.info(str(audio))
+    rate, samples = wav.samplerate, wav.frames
     per_frame = rate / info.fps
     k = abs(offset)
     if offset > 0:  # audio ahead: drop the first k video frames and the audio's last k frames' worth
@@ -171,8 +172,9 @@ def shift_clip(video: Path, audio: Path, offset: int) -> dict[str, Any]:
     return {"num_frames": out.nb_frames, "duration": out.duration}
 
 
-def _correct(video: Path, audio: Path, offset: int, confidence: float) -> tuple[dict[str, Any], list[str]]:
-    facts = shift_clip(video, audio, offset)
+def _correct(video: Path, audio: Path, offset: int, confidence: float,
+             info: Any = None) -> tuple[dict[str, Any], list[str]]:
+    facts = shift_clip(video, audio, offset, info)
     k, ms = abs(offset), round(abs(offset) * 1000 / SYNC_FPS)
     dropped = (f"the first {k} video frame(s) and the last {ms} ms of audio" if offset > 0
                else f"the first {ms} ms of audio and the last {k} video frame(s)")
@@ -242,10 +244,11 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
     local = layout.editable if editable else layout.file
     video = local(record["path"])
     audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
-    if probe(video, count_frames=True, timeline=False).nb_frames != record.get("num_frames"):
+    info = probe(video, count_frames=True, timeline=False)
+    if info.nb_frames != record.get("num_frames"):
         return None  # files changed after the record (an interrupted correction)
     if measured:
-        fields, notes = _correct(video, audio, shift, record["sync_confidence"])
+        fields, notes = _correct(video, audio, shift, record["sync_confidence"], info)
     else:
         fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
     if editable and not fields.get("sync_shift"):
