@@ -205,6 +205,7 @@ _CLIP_COLUMNS = """\
 | `video` | `Video(decode=False)` | the mp4 file as `{bytes, path}`: H.264 with AAC audio |
 | `audio` | `list<float32>` | the clip's audio, mono, at `sample_rate` |
 | `fps`, `num_frames`, `width`, `height`, `duration`, `sample_rate`, `source_width`, `source_height` | scalars | the clip as made, and the raw video's size |
+| `sync_offset`, `sync_confidence`, `sync_shift` | scalars | A/V sync (`hdtf prepare --sync-check`): SyncNet's offset in frames, its confidence and the offset corrected; null when not checked |
 | `applied_crop` | 4 × int32 | the window actually cut, `[x, y, w, h]` in raw-video pixels |
 | `adjustments` | list of strings | what preparation changed (scaled window, truncated end, ...) |
 | `landmarks`, `landmarks_found` | (T, 68, 2) float32, T × bool | 68 landmarks per frame in clip pixels; null when not computed |
@@ -253,6 +254,14 @@ The card declares the columns, so `datasets` does not guess them (it would type 
 torchcodec). The shards are plain webdataset tars: `webdataset.WebDataset(urls)` reads the same samples.
 
 {_WEBDATASET_MEMBERS}"""
+
+
+def _audio(options: Mapping[str, Any]) -> str:
+    """The clips' audio as the recorded options made it (``sample_rate`` None keeps the source's rate)."""
+    if "sample_rate" not in options:
+        return "mono"
+    rate = options["sample_rate"]
+    return "mono at the source's sample rate" if rate is None else f"{rate / 1000:g} kHz mono"
 
 
 def _structure(facts: DatasetFacts) -> str:
@@ -307,7 +316,7 @@ def dataset_card(facts: DatasetFacts) -> str:
 {' '.join(c.description for c in cards)}
 
 These are the annotated clips cut from the source videos, cropped to the face window, resized and resampled to a
-constant frame rate, with the audio as 16 kHz mono: {facts.num_examples} clip(s) in {len(facts.splits)} split(s),
+constant frame rate, with the audio as {_audio(facts.options)}: {facts.num_examples} clip(s) in {len(facts.splits)} split(s),
 stored as {facts.layout} shards. Source: {homepages}.
 
 ## Loading

@@ -87,6 +87,25 @@ def test_card_yaml_lists_features_configs_and_licence(parquet_export):
     assert str(out) not in text and "/tmp/" not in text, "no local paths in a shareable card"
 
 
+def test_card_states_the_recorded_audio_rate_and_the_sync_columns():
+    """The card's description follows the recorded options (clips made with --sample-rate 22050 are not 16 kHz) and
+    its column table names every column of the rows."""
+    from hdtf.card import Availability, DatasetFacts, SplitFacts, dataset_card
+
+    def card(options):
+        return dataset_card(DatasetFacts(layout="parquet", features=clip_features(), sources=["hdtf"],
+                                         splits=[SplitFacts("train", "data/train-*.parquet", 1, 10, 0.01)],
+                                         options=options, skipped={}, availability=Availability()))
+
+    assert "with the audio as 16 kHz mono" in card({"sample_rate": 16000})
+    assert "with the audio as 22.05 kHz mono" in card({"sample_rate": 22050}) and "16 kHz" not in card(
+        {"sample_rate": 22050})
+    assert "with the audio as mono at the source's sample rate" in card({"sample_rate": None})
+    assert "16 kHz" not in card({}), "no rate is claimed when the options were not recorded"
+    text = card({"sample_rate": 16000})
+    assert all(f"`{name}`" in text for name in clip_features()), "every column of the rows is described"
+
+
 def test_reexport_with_another_shard_size_leaves_no_stale_shards(hdtf_clips, tmp_path):  # noqa: F811
     export(hdtf_clips.prepared, tmp_path, to="parquet", shard_size=1)
     assert len(list((tmp_path / "data").glob("*.parquet"))) == 3
