@@ -37,11 +37,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import Layout
 from hdtf.storage import clean_url, is_url, local_path
+
+if TYPE_CHECKING:
+    from hdtf.layout import Layout
 
 CROP_METHODS = ("fixed", "landmarks", "auto")
 # Bounds no clip can succeed outside of: libx264 needs even sides, and no source of these datasets has a frame side
@@ -302,6 +304,8 @@ class PrepareOptions:
     @cached_property
     def layout(self) -> Layout:
         """Where this run's files live (one value per options value: what it learns of a store is kept)."""
+        from hdtf.layout import Layout
+
         return Layout.for_output(self.output_dir, scratch=self.scratch_dir)
 
     def validate(self) -> None:

@@ -13,14 +13,16 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
-from hdtf.executors.base import Executor
-from hdtf.job import VideoResult
 from hdtf.options import PrepareOptions, names, option
 from hdtf.records import ParseReport, VideoSpec
+
+if TYPE_CHECKING:
+    from hdtf.executors.base import Executor
+    from hdtf.job import VideoResult
 
 
 # The RunOptions that are settings of an executor backend (hdtf.executors.get_executor refuses one a backend lacks).

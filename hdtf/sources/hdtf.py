@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -379,6 +377,9 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
     Files already there from the same commit are kept: a pinned commit never changes. ``url_template`` exists so
     mirrors (and loopback tests) can serve the files.
     """
+    import urllib.error
+    import urllib.request
+
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     marker = dest / ".commit"
