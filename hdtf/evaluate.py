@@ -40,6 +40,7 @@ from hdtf.errors import HDTFError
 from hdtf.metrics import registry
 from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
+from hdtf.redact import redact_text
 from hdtf.training_data import overlap, read_training_data
 
 PROTOCOLS = ("audio", "reconstruction")
@@ -240,8 +241,8 @@ def evaluate(
             row.update(scores)
             if still is not None:
                 stills.append(still)
-        except (HDTFError, ValueError) as exc:
-            row.update(status="failed", reason=str(exc).splitlines()[0])
+        except (HDTFError, ValueError) as exc:  # the report is shared: the clip's file by name (hdtf.redact)
+            row.update(status="failed", reason=redact_text(str(exc).splitlines()[0], clip.video.parent))
         rows.append(row)
         print(f"{clip.id}: {row['status']}{' (' + row['reason'] + ')' if row['reason'] else ''}", flush=True)
     summary = _summary(model, data, options, rows, metrics)

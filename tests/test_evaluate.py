@@ -158,6 +158,19 @@ def tiny_model(tmp_path_factory) -> Path:
     return HDTFGenerator.from_preset("tiny", seed=0).save_pretrained(tmp_path_factory.mktemp("model") / "tiny")
 
 
+def test_a_clip_that_fails_is_reported_without_local_paths(tiny_model, tmp_path):
+    """A report is shared: the reason a clip was not scored names the clip's file, not where it lies here."""
+    from hdtf.evaluate import EvaluationOptions, evaluate
+    from hdtf.video_io import write_video
+
+    write_video(tmp_path / "loose" / "odd.mp4", [np.zeros((64, 64, 3), np.uint8)] * 4, fps=10)
+    summary = evaluate(tiny_model, tmp_path / "loose", tmp_path / "report", EvaluationOptions(metrics=("psnr",)))
+    assert summary["scored"] == 0 and summary["failed"][0]["reason"] == (
+        "odd.mp4: 10 fps, but the model works at 25 fps")
+    for shared in ("metrics.json", "per_clip.csv", "report.md"):
+        assert str(tmp_path) not in (tmp_path / "report" / shared).read_text(), shared
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_hdtf_evaluate_audio_protocol_with_user_weights(prepared, tiny_model, user_weights, tmp_path, capsys):
     from hdtf.cli import main
@@ -179,6 +192,9 @@ def test_hdtf_evaluate_audio_protocol_with_user_weights(prepared, tiny_model, us
     assert np.isfinite(metrics["lse_d_real"]) and metrics["lse_d"] != metrics["lse_d_real"]
     rows = (out / "per_clip.csv").read_text().splitlines()
     assert rows[0].startswith("id,status,reason") and len(rows) == 3
+    for shared in ("metrics.json", "per_clip.csv", "report.md"):  # reports are shared: no local paths in them
+        text = (out / shared).read_text()
+        assert str(prepared) not in text and str(tiny_model) not in text and str(tmp_path) not in text, shared
     frames = list(iter_frames(out / "comparisons" / "WRA_Test_000.mp4"))
     assert len(frames) == 30 and frames[0].shape == (128, 4 * 128, 3)
     assert (out / "comparisons" / "grid.png").is_file()
