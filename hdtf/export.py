@@ -64,7 +64,9 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
 
     layout, output = Layout.for_output(prepared_dir), Path(output)
     prepared_dir = layout.where
-    statuses = layout.statuses() if layout.present() else []  # read once: for the clips and the availability
+    if not layout.present():
+        raise HDTFError(f"prepared folder {layout.where} does not exist")
+    statuses = layout.statuses()  # read once: for the clips and the availability
     entries = _finished(layout, statuses)
     if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
@@ -123,8 +125,6 @@ def _sample_features():
 def _finished(layout: Layout, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from hdtf.manifest import done_clips
 
-    if not layout.present():
-        raise HDTFError(f"prepared folder {layout.where} does not exist")
     entries = done_clips(layout, statuses)
     if not entries:
         raise HDTFError(f"{layout.where} has no finished clips to export (see hdtf status {layout.where})")
