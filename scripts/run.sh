@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 case "${1:-}" in
     demo) exec .venv/bin/python examples/demo.py --output demo_output ;;
-    test) exec .venv/bin/python -m pytest -q tests ;;
+    # two workers, whole modules each: half the wall time on 2 cores; HDTF_TEST_WORKERS=0 runs in one process
+    test) exec .venv/bin/python -m pytest -q -n "${HDTF_TEST_WORKERS:-2}" --dist loadfile tests ;;
     bench) for b in benchmarks/bench_*.py; do .venv/bin/python "$b"; done ;;
     *) echo "usage: bash scripts/run.sh demo|test|bench" >&2; exit 2 ;;
 esac
