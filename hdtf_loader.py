@@ -18,6 +18,6 @@ class HDTF(PreparedClipsBuilder):
 
     SOURCE = "hdtf"
     DESCRIPTION = (
-        source_card("hdtf").description + " The `clips` config turns the metadata into square face clips with 16 kHz "
-        "mono audio; the `metadata` config lists the annotated clips."
+        source_card("hdtf").description + " The `clips` config turns the metadata into square face clips with mono "
+        "audio (16 kHz unless `sample_rate` says otherwise); the `metadata` config lists the annotated clips."
     )

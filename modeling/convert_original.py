@@ -146,21 +146,36 @@ def _count(state: dict[str, torch.Tensor], prefix: str) -> int:
     return len({k[len(prefix) :].split(".")[0] for k in state if k.startswith(prefix)})
 
 
+def _max_features(state: dict[str, torch.Tensor], prefix: str, expansion: int, default: int) -> int:
+    """The width cap of a stack of down blocks: visible only where it bites (the widest block is narrower than
+    ``expansion * 2**blocks``); otherwise the default, raised when the uncapped widths exceed it."""
+    blocks = _count(state, prefix)
+    if blocks == 0:
+        return default
+    widest = state[f"{prefix}{blocks - 1}.conv.weight"].shape[0]
+    return widest if widest < expansion * 2**blocks else max(default, widest)
+
+
 def config_from_original(state: dict[str, torch.Tensor]) -> HDTFAnimationToVideoConfig:
     """Read depth and widths off the converted tensors' shapes (the released checkpoint gives the defaults)."""
+    defaults = HDTFAnimationToVideoConfig()
     try:
         in_w = state["encoder.in_conv.conv.weight"]
         hg_last = _count(state, "foreground_matting.hourglass.decoder.up_blocks.") - 1
+        hg_expansion = state[f"foreground_matting.hourglass.decoder.up_blocks.{hg_last}.conv.weight"].shape[0]
         return HDTFAnimationToVideoConfig(
             num_channels=in_w.shape[1],
             out_channels=state["decoder.out_conv.weight"].shape[0],
             block_expansion=in_w.shape[0],
+            max_features=_max_features(state, "encoder.down_blocks.", in_w.shape[0], defaults.max_features),
             num_down_blocks=_count(state, "encoder.down_blocks."),
             num_bottleneck_blocks=_count(state, "bottleneck.bottleneck."),
             hourglass_num_blocks=_count(state, "foreground_matting.hourglass.encoder.down_blocks."),
-            hourglass_block_expansion=state[
-                f"foreground_matting.hourglass.decoder.up_blocks.{hg_last}.conv.weight"
-            ].shape[0],
+            hourglass_block_expansion=hg_expansion,
+            hourglass_max_features=_max_features(
+                state, "foreground_matting.hourglass.encoder.down_blocks.", hg_expansion,
+                defaults.hourglass_max_features,
+            ),
             matting_scale=1 / 2 ** _count(state, "encoder.down_blocks."),
             mask_kernel_size=state["foreground_matting.matting.weight"].shape[-1],
         )

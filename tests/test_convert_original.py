@@ -12,6 +12,7 @@ from hdtf.cli import main
 from hdtf.modeling import HDTFAnimationToVideo, HDTFAnimationToVideoConfig
 from hdtf.modeling.convert_original import (
     BGR_TO_RGB,
+    config_from_original,
     hdtf_to_original,
     original_forward,
     original_to_hdtf,
@@ -163,6 +164,29 @@ def test_original_numerics_at_256_and_512(size):
     assert (ours.foreground_mask - theirs["foreground_mask"]).abs().max() <= 1e-5
     assert (ours.matting_mask - theirs["matting_mask"]).abs().max() <= 1e-5
     assert (ours.dense_flow_foreground - theirs["dense_flow_foreground"]).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("widths", [
+    {},  # the released checkpoint: the defaults
+    NARROW,
+    dict(block_expansion=16, max_features=24, num_down_blocks=3, hourglass_block_expansion=8,
+         hourglass_max_features=32),  # both caps bite
+    dict(hourglass_block_expansion=32, hourglass_max_features=1024),  # uncapped widths past the default cap
+])
+def test_config_is_read_off_the_checkpoint_shapes(widths):
+    """Depths, widths and width caps come back from the tensors alone, so narrower or wider checkpoints than the
+    released one convert without hand-set hyper-parameters."""
+    if "num_down_blocks" in widths:
+        widths = {**widths, "matting_scale": 1 / 2 ** widths["num_down_blocks"]}
+    made = HDTFAnimationToVideoConfig(**widths)
+    state = HDTFAnimationToVideo(made).state_dict()
+    read = config_from_original(original_to_hdtf(hdtf_to_original(state)))
+    again = HDTFAnimationToVideo(read).state_dict()
+    assert {k: v.shape for k, v in again.items()} == {k: v.shape for k, v in state.items()}
+    for key in ("block_expansion", "num_down_blocks", "hourglass_num_blocks", "hourglass_block_expansion"):
+        assert getattr(read, key) == getattr(made, key), key
+    if not widths:
+        assert read.to_dict() == made.to_dict()
 
 
 def _fails(capsys, *argv: str) -> str:

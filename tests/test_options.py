@@ -62,7 +62,8 @@ def test_builder_config_fields_are_the_declared_builder_options(name, tmp_path):
     datasets = pytest.importorskip("datasets")
     import hdtf  # noqa: F401 - registers the builders
 
-    kwargs = {"data_list": str(tmp_path)} if name == "talkinghead_1kh" else {}
+    (tmp_path / "data_list").mkdir()  # apart from the cache: the config id hashes the data_list's contents
+    kwargs = {"data_list": str(tmp_path / "data_list")} if name == "talkinghead_1kh" else {}
     builder = datasets.load_dataset_builder(name, "clips", cache_dir=str(tmp_path), **kwargs)
     config = type(builder.config)
     assert dataclasses.is_dataclass(config) and issubclass(config, datasets.BuilderConfig)

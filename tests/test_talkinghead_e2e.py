@@ -130,6 +130,26 @@ def test_builder_errors_are_one_line(served, tmp_path):
                               cache_dir=str(tmp_path))
 
 
+def test_metadata_config_is_read_again_when_the_data_list_changes(tmp_path):
+    """The cache id hashes the data_list's contents, not its path: an edited tubes file gives the new tubes."""
+    import datasets
+
+    data_list = tmp_path / "data_list"
+    data_list.mkdir()
+    (data_list / "val_video_ids.txt").write_text(f"{DASH_ID}\n")
+
+    def tubes(lines: list[tuple[int, int, int]]) -> dict[str, str]:
+        (data_list / "val_video_tubes.txt").write_text(
+            "".join(f"{DASH_ID}_{c:04d}, 240, 320, {s}, {e}, 80, 40, 240, 200\n" for c, s, e in lines))
+        ds = datasets.load_dataset("talkinghead_1kh", data_list=str(data_list), splits="val", split="val",
+                                   cache_dir=str(tmp_path / "hf"))
+        return dict(zip(ds["video_name"], (i.split("_S", 1)[1] for i in ds["id"]), strict=True))
+
+    assert tubes([(0, 10, 60)]) == {f"{DASH_ID}_0000": "10_E60_L80_T40_R240_B200"}
+    assert tubes([(0, 10, 50), (1, 0, 40)]) == {f"{DASH_ID}_0000": "10_E50_L80_T40_R240_B200",
+                                                f"{DASH_ID}_0001": "0_E40_L80_T40_R240_B200"}
+
+
 def test_probe_reads_a_path_that_begins_with_a_dash(served, tmp_path, monkeypatch):
     """The official chunk names begin with the id; relative paths must not be read as options."""
     _, _, _, chunks = served

@@ -22,5 +22,6 @@ class TalkingHead1KH(PreparedClipsBuilder):
     SOURCE = "talkinghead_1kh"
     DESCRIPTION = (
         source_card("talkinghead_1kh").description + " The `clips` config reproduces the official tubes' frames from "
-        "the whole video and makes square face clips with 16 kHz mono audio; `metadata` lists the tubes."
+        "the whole video and makes square face clips with mono audio (16 kHz unless `sample_rate` says otherwise); "
+        "`metadata` lists the tubes."
     )

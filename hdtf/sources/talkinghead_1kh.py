@@ -225,7 +225,7 @@ class Options:
     ``min_frames=``."""
 
     data_list: Path | None = option(None, parser=Path, required=True, builder=True, canonical="path",
-                                    folder_key=True,
+                                    folder_key=True, contents=True,
                                     help="the extracted data_list folder or data_list.zip of "
                                          "tcwang0509/TalkingHead-1KH")
     splits: list[str] | None = option(None, flag="--split", parser=single, metavar="SPLIT", cli_default=["small"],
