@@ -129,7 +129,7 @@ def quality(work: Path, src: Path) -> str:
 
     start, end = CLIPS[0]
     reference = work / "reference.mkv"
-    chain = video_filter_chain(CropBox(*CROP), 512, 25, False, ())
+    chain = video_filter_chain(CropBox(*CROP), 512, 25, False)
     subprocess.run([*FFMPEG, "-ss", str(start), "-t", str(end - start), "-i", str(src), "-vf", chain, "-an",
                     "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", str(reference)], check=True)
     clip = next((work / "hdtf_out" / "clips").glob("*_000.mp4"))

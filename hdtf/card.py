@@ -96,10 +96,6 @@ def source_card(name: str) -> SourceCard:
         raise ValueError(f"no card facts for source {name!r}; known: {', '.join(SOURCE_CARDS)}") from None
 
 
-# Kept for callers that cite HDTF directly.
-CITATION = SOURCE_CARDS["hdtf"].citation
-
-
 @dataclass(frozen=True)
 class SplitFacts:
     """One split of an export: its data files pattern, clips, shard bytes and hours of video."""

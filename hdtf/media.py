@@ -238,16 +238,13 @@ def _decode_delay(path: Path) -> float:
     return max(0.0, float(packets[0]["pts_time"]) - float(packets[0]["dts_time"]))
 
 
-def video_filter_chain(
-    crop: CropBox | None, size: int | None, fps: float | None, deinterlace: bool, extra: Sequence[str]
-) -> str:
+def video_filter_chain(crop: CropBox | None, size: int | None, fps: float | None, deinterlace: bool) -> str:
     filters = ["yadif=mode=send_frame:parity=auto:deint=all"] if deinterlace else []
     if crop is not None:
         w, h = (crop.w, crop.h) if size is not None else (crop.w // 2 * 2, crop.h // 2 * 2)
         filters.append(f"crop={w}:{h}:{crop.x}:{crop.y}:exact=1")
     if fps is not None:
         filters.append(f"fps={Fraction(fps).limit_denominator(1001)}")
-    filters.extend(extra)
     if size is not None:
         filters.append(f"scale={size}:{size}:flags=lanczos")
     else:
@@ -268,7 +265,6 @@ def cut_clip(
     sample_rate: int | None = 16000,
     dst_wav: Path | None = None,
     deinterlace: bool = False,
-    extra_video_filters: Sequence[str] = (),
     info: MediaInfo | None = None,
     threads: int = 0,
     allow_short: bool = False,
@@ -296,7 +292,7 @@ def cut_clip(
     tmp_wav = None if dst_wav is None else Path(dst_wav).with_name(f".{Path(dst_wav).stem}.partial.wav")
     dst_mp4.parent.mkdir(parents=True, exist_ok=True)
     encode = {"crop": crop, "size": size, "fps": fps, "sample_rate": sample_rate, "deinterlace": deinterlace,
-              "extra": extra_video_filters, "threads": threads}
+              "threads": threads}
     try:
         facts = _encode(src, tmp_mp4, tmp_wav, start, end, info, **encode)
         shortfall = _verify(src, facts, start, end, size, crop)
@@ -334,10 +330,10 @@ def _check_window(src: Path, crop: CropBox, info: MediaInfo) -> None:
 
 def _encode(src: Path, tmp_mp4: Path, tmp_wav: Path | None, start: float, end: float, info: MediaInfo, *,
             crop: CropBox | None, size: int | None, fps: float | None, sample_rate: int | None, deinterlace: bool,
-            extra: Sequence[str], threads: int) -> ClipFacts:
+            threads: int) -> ClipFacts:
     """One ffmpeg pass into the temporary files, and the facts read back from them."""
     has_audio = info.has_audio
-    vf = video_filter_chain(crop, size, fps, deinterlace, extra)
+    vf = video_filter_chain(crop, size, fps, deinterlace)
     graph = [f"[0:v:0]{vf}[v]"]
     if has_audio:
         resample = f"aresample={sample_rate}," if sample_rate else ""
