@@ -8,6 +8,7 @@
       clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [when computed]
       status/{video_key}.json     one video's job result, rewritten after every clip: the source of truth
       locks/{video_key}.lock      held while a run works on the video (hdtf.lock): one run per video at a time
+      locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
       manifest.json               the aggregate of status/*.json, the parse report and the options (hdtf.manifest)
       raw/                        the downloader's scratch: downloads in progress, kept raw videos
 
@@ -115,7 +116,16 @@ class Layout:
 
     def lock(self, video_key: str) -> Lock:
         """The lock a run holds while it downloads, cuts or records ``video_key`` (``hdtf.lock``)."""
-        return FileLock(self.root / "locks" / f"{safe_name(video_key)}.lock", video_key)
+        return self._lock(f"locks/{safe_name(video_key)}.lock", video_key)
+
+    def manifest_lock(self) -> Lock:
+        """The lock a run holds while it reads every status and rewrites the manifest: of runs ending together (the
+        shards of one run), the last to take it has seen every status, so the manifest left behind covers them all.
+        Its name starts with '.', which no video's lock name does."""
+        return self._lock(f"locks/.{MANIFEST}.lock", MANIFEST)
+
+    def _lock(self, name: str, what: str) -> Lock:
+        return FileLock(self.root / name, what)
 
     @property
     def manifest_file(self) -> Path:
@@ -354,13 +364,12 @@ class RemoteLayout(Layout):
     def make_dirs(self) -> None:
         (self.root / "clips").mkdir(parents=True, exist_ok=True)
 
-    def lock(self, video_key: str) -> Lock:
+    def _lock(self, name: str, what: str) -> Lock:
         """An object under ``locks/`` where the store creates objects only if absent (S3; as the probe found, when
         this layout was probed), else a file in the scratch folder: this machine's runs only."""
-        name = f"locks/{safe_name(video_key)}.lock"
         store = self.store
         on_store = store.conditional if self._seen.conditional is None else self._seen.conditional
-        return ObjectLock(store, name, video_key) if on_store else FileLock(self.root / name, video_key)
+        return ObjectLock(store, name, what) if on_store else FileLock(self.root / name, what)
 
     # -- files ----------------------------------------------------------------------------------------------------
 

@@ -74,9 +74,13 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
     """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
     worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
     jobs were run, e.g. the executor and the cluster address). ``statuses``: the run's status documents when the
-    caller has read them (``Layout.statuses``), so that it can use them too without reading them again. Returns
-    where the manifest is (a path, or a URL on a store)."""
+    caller has read them (``Layout.statuses``) while holding ``Layout.manifest_lock``, so that it can use them too
+    without reading them again; without them, the lock is taken here and the statuses read under it. Returns where
+    the manifest is (a path, or a URL on a store)."""
     layout = Layout.for_output(output_dir)
+    if statuses is None:
+        with layout.manifest_lock():
+            return write_manifest(layout, report, options, workers, run, layout.statuses())
     previous: dict[str, Any] = {}
     if layout.has_manifest():
         try:
@@ -85,7 +89,6 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
             previous = {}
     ran = {v.get("key"): v.get("worker") for v in previous.get("videos", []) if v.get("worker")}
     ran.update(workers or {})
-    statuses = layout.statuses() if statuses is None else statuses
     clips = [clip for status in statuses for clip in status.get("clips", [])]
     videos = []
     for status in statuses:

@@ -183,9 +183,10 @@ def prepare(
         facts = backend.facts()
         if run.num_shards > 1:
             facts["shard"] = {"index": run.shard_index, "count": run.num_shards}
-        summary.statuses = options.layout.statuses()
-        summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(), workers=ran,
-                                          run=facts, statuses=summary.statuses)
+        with options.layout.manifest_lock():
+            summary.statuses = options.layout.statuses()
+            summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(),
+                                              workers=ran, run=facts, statuses=summary.statuses)
     summary.elapsed = time.monotonic() - began
     return summary
 

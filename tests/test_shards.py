@@ -4,13 +4,18 @@ equal to an unsharded run's; the manifest written last covers every shard."""
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+import subprocess
+import sys
+import time
 
 import pytest
 from fixtures.sources import hdtf_sources  # noqa: F401
 
 from hdtf.cli import main
 from hdtf.errors import HDTFError
+from hdtf.layout import Layout
 from hdtf.manifest import done_clips, load_manifest
 from hdtf.run import RunOptions, shard, shard_of
 from hdtf.sources.hdtf import parse_metadata
@@ -74,3 +79,42 @@ def test_shards_merge_into_the_unsharded_result(hdtf_sources, tmp_path, capsys):
     rebuilt = load_manifest(merged)
     assert {k: v for k, v in rebuilt.items() if k not in ("updated", "options", "run", "parse_report", "videos")} == \
         {k: v for k, v in before.items() if k not in ("updated", "options", "run", "parse_report", "videos")}
+
+
+def test_shards_ending_together_leave_a_manifest_of_both(hdtf_sources, tmp_path):  # noqa: F811
+    """Two slices finish while a third party holds the manifest lock: neither writes the manifest before it gets the
+    lock, and the manifest left behind lists both slices' videos with where each ran."""
+    videos, _ = parse_metadata(hdtf_sources.metadata, ["RD"])
+    keys = {v.name: v.key for v in videos}
+    count = next(n for n in range(2, 10) if shard_of(keys["Alpha"], n) != shard_of(keys["Beta"], n))
+    out = tmp_path / "out"
+    held = Layout.for_output(out).manifest_lock()
+    held.acquire()
+    runs = [subprocess.Popen([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir",
+                              str(hdtf_sources.metadata), "--subsets", "RD", "--videos", name, "--raw-dir",
+                              str(hdtf_sources.served), "--url-template", "http://127.0.0.1:9/{name}.mp4", "--size",
+                              "64", "--no-progress", "--num-shards", str(count), "--shard-index",
+                              str(shard_of(keys[name], count))], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for name in ("Alpha", "Beta")]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(_finished(out, keys[name]) for name in ("Alpha", "Beta")):
+            assert time.monotonic() < deadline and all(r.poll() is None for r in runs), "the slices did not finish"
+            time.sleep(0.2)
+        time.sleep(1.5)
+        assert all(r.poll() is None for r in runs) and not (out / "manifest.json").exists(), \
+            "a slice wrote the manifest without holding its lock"
+    finally:
+        held.release()
+    assert [r.wait(timeout=60) for r in runs] == [0, 0], [r.stderr.read().decode() for r in runs]
+    manifest = load_manifest(out)
+    assert {v["key"]: v["status"] for v in manifest["videos"]} == {keys["Alpha"]: "done", keys["Beta"]: "done"}
+    assert all(v["worker"]["pid"] in {r.pid for r in runs} for v in manifest["videos"])
+    assert not list((out / "locks").iterdir())
+
+
+def _finished(out, key: str) -> bool:
+    try:
+        return json.loads((out / "status" / f"{key}.json").read_text())["status"] != "running"
+    except (OSError, ValueError):
+        return False

@@ -156,8 +156,9 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             from hdtf.manifest import write_manifest
 
             options = self.prepare_options()
-            statuses = options.layout.statuses()
-            write_manifest(options.layout, report=self._report, options=options.to_json(), statuses=statuses)
+            with options.layout.manifest_lock():
+                statuses = options.layout.statuses()
+                write_manifest(options.layout, report=self._report, options=options.to_json(), statuses=statuses)
             line, complete = _skip_summary(self.SOURCE, self._videos, options.layout, statuses)
             logger.log(logging.INFO if complete else logging.WARNING, line)
 
