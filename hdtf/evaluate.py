@@ -1,4 +1,5 @@
-"""The two evaluation protocols of one-shot talking-face models, run over a prepared or exported dataset.
+"""The two evaluation protocols of one-shot talking-face models, run over a prepared (a folder, or a run on a store)
+or exported dataset.
 
 - ``audio`` (HDTF paper): each test clip is generated from its first frame and its own audio, then compared with the
   real clip frame by frame.
@@ -41,6 +42,7 @@ from hdtf.metrics import registry
 from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
 from hdtf.redact import redact_text
+from hdtf.storage import is_url
 from hdtf.training_data import overlap, read_training_data
 
 PROTOCOLS = ("audio", "reconstruction")
@@ -139,16 +141,43 @@ def iter_clips(data: str | Path, limit: int | None = None, split: str = "all") -
     return _exported_clips(data, shards, limit, split)
 
 
-def _survey(data: Path, limit: int | None,
+def _survey(data: str | Path, limit: int | None,
             split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterable[EvalClip]]:
     """(id, subset, video name) of every clip ``data`` holds, whatever the split (what split availability is counted
     on; an export is read for those columns only), and the clips to evaluate (:func:`iter_clips`): the records of a
     prepared dataset are read once for both."""
+    if is_url(data):
+        return _remote_survey(str(data), limit, split)
+    data = Path(data)
     shards = _shards(data)
     if shards:
         return _exported_inventory(shards), _exported_clips(data, shards, limit, split)
     files = _clip_files(data)
     return [(path.stem, subset, name) for path, subset, name in files], _chosen(files, limit, split)
+
+
+def _remote_survey(url: str, limit: int | None,
+                   split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterator[EvalClip]]:
+    """:func:`_survey` of a run prepared on a store (``hdtf prepare --output URL``): its records come from one listing
+    of its status objects, and each chosen clip's files are fetched into the run's scratch folder only when the clip
+    is evaluated (kept there, and fetched again only when an object changed)."""
+    from hdtf.layout import Layout
+    from hdtf.manifest import done_clips
+
+    layout = Layout.for_output(url)
+    records = done_clips(layout)
+    if not records:
+        raise HDTFError(f"{url}: prepared dataset has no finished clips")
+    held = [(Path(r["path"]).stem, r.get("subset"), r.get("video_name")) for r in records]
+    chosen = [r for r, key in zip(records, held, strict=True) if in_split(key, split)][: limit or None]
+
+    def fetched() -> Iterator[EvalClip]:
+        for record in chosen:
+            video = layout.file(record["path"])
+            audio = layout.file(record["audio_path"]) if record.get("audio_path") else video
+            yield EvalClip(video.stem, video, audio, record.get("subset"), record.get("video_name"))
+
+    return held, fetched()
 
 
 def _exported_inventory(shards: list[Path]) -> list[tuple[str, str | None, str | None]]:
@@ -219,7 +248,7 @@ def evaluate(
         raise HDTFError(f"unknown protocol {options.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if options.split not in SPLIT_CHOICES:
         raise HDTFError(f"unknown split {options.split!r}; choose from {', '.join(SPLIT_CHOICES)}")
-    held, clips = _survey(Path(data), options.limit, options.split)
+    held, clips = _survey(data, options.limit, options.split)
     available = splits.availability(held, options.split)
     if not any(in_split(key, options.split) for key in held):
         raise HDTFError(f"{data}: none of its {len(held)} clip(s) is in the HDTF {options.split} split "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +222,47 @@ def test_reconstruction_protocol_on_hdtf_prepare_output(prepared_faces, tiny_mod
     assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
     assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in (out / "report.md").read_text()
     assert not (out / "comparisons").exists()
+
+
+def test_a_run_on_a_store_is_evaluated_like_the_same_folder(prepared_faces, tiny_model, tmp_path):  # noqa: F811
+    """``--data s3://...`` (a run prepared on a store; here the prepared folder uploaded as it is to moto's S3 server
+    through the real s3fs): the same scores as the folder, reading the records once and fetching only the files of
+    the clips evaluated."""
+    pytest.importorskip("s3fs", reason="runs on S3 need s3fs (pip install 'hdtf[s3]')")
+    pytest.importorskip("moto", reason="the S3 stand-in is moto's server (pip install 'moto[server]')")
+    import fsspec
+    from fixtures.s3_server import serve_s3
+
+    from hdtf.cli import main
+
+    args = ["--model", str(tiny_model), "--protocol", "reconstruction", "--metrics", "psnr,ssim", "--compare", "0",
+            "--max-seconds", "0.4"]
+    assert main(["evaluate", *args, "--data", str(prepared_faces.root), "--output", str(tmp_path / "here")]) == 0
+    with serve_s3() as s3, pytest.MonkeyPatch.context() as env:
+        for key, value in s3.env.items():
+            env.setenv(key, value)
+        env.setattr(tempfile, "tempdir", str(tmp_path))  # under it the run's default scratch folder: fetched clips
+        s3.create_bucket("evals")
+        fs = fsspec.filesystem("s3", skip_instance_cache=True)
+        fs.put(f"{prepared_faces.root}/", "evals/faces/", recursive=True)
+        before = len(s3.log)
+        assert main(["evaluate", *args, "--data", "s3://evals/faces", "--output", str(tmp_path / "there")]) == 0
+        reads = s3.log[before:]
+        before = len(s3.log)
+        assert main(["evaluate", *args, "--data", "s3://evals/faces", "--output", str(tmp_path / "again")]) == 0
+        again = s3.log[before:]
+    here, there = (json.loads((tmp_path / n / "metrics.json").read_text()) for n in ("here", "there"))
+    assert there["per_clip"] == here["per_clip"] and there["scored"] == 1
+    assert there["metrics"] == here["metrics"] and 0 < there["metrics"]["psnr"] < 60
+    assert there["data"] == "s3://evals/faces" and here["data"] == prepared_faces.root.name
+    record = json.loads((prepared_faces.root / "manifest.json").read_text())["clips"][0]
+    gets = sorted(r.key for r in reads if r.method == "GET" and r.key.startswith("faces/clips/"))
+    assert gets == sorted(f"faces/{record[k]}" for k in ("audio_path", "path")), "only the evaluated clip's files"
+    assert not [r for r in reads if r.method in ("PUT", "POST", "DELETE")], "evaluating writes nothing to the run"
+    assert not [r for r in again if r.method == "GET" and "/clips/" in r.key], "unchanged clips are not fetched again"
+    scratch = tmp_path / f"hdtf-scratch-{os.getuid()}"
+    fetched = sorted(p.name for p in scratch.rglob("*") if p.is_file() and not p.name.endswith(".etag"))
+    assert fetched == sorted(Path(record[k]).name for k in ("audio_path", "path"))
 
 
 def test_exported_parquet_rows_are_streamed_as_clips(clip, tmp_path):

@@ -23,9 +23,10 @@ def _metric_list(text: str) -> tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="generator directory (hdtf init-model / save_pretrained) or Hub id")
-    parser.add_argument("--data", required=True, type=Path,
-                        help="prepared dataset folder (manifest.json + clips/), an exported dataset folder "
-                             "(data/*.parquet from hdtf export), a folder of .mp4 clips, or one .mp4")
+    parser.add_argument("--data", required=True,
+                        help="prepared dataset folder (manifest.json + clips/) or URL (s3://..., as given to hdtf "
+                             "prepare --output), an exported dataset folder (data/*.parquet from hdtf export), a "
+                             "folder of .mp4 clips, or one .mp4")
     parser.add_argument("--protocol", choices=("audio", "reconstruction"), default="audio",
                         help="audio: first frame + the clip's audio (HDTF); reconstruction: first frame + the clip "
                              "as driving video (TalkingHead-1KH). Default: audio")
