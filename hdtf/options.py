@@ -257,15 +257,20 @@ class PrepareOptions:
                                            "{youtube_id}")
     raw_dir: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
                                   help="folder of raw videos you already have ({subset}_{name}.mp4 or {name}.mp4)")
-    cookies: Path | None = option(None, parser=Path, help="Netscape cookies file for yt-dlp")
-    cookies_from_browser: str | None = option(None, parser=browser_spec, metavar="BROWSER[:PROFILE]",
+    # How videos are fetched, not what they become: builder options left out of the cache id
+    cookies: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
+                                  help="Netscape cookies file for yt-dlp")
+    cookies_from_browser: str | None = option(None, parser=browser_spec, metavar="BROWSER[:PROFILE]", builder=True,
+                                              cache_key=False,
                                               help="read YouTube cookies from a browser profile (firefox, chrome, "
                                                    "...; yt-dlp's BROWSER[+KEYRING][:PROFILE][::CONTAINER])")
-    js_runtime: str | None = option(None, parser=js_runtime_spec, metavar="NAME[:PATH]",
+    js_runtime: str | None = option(None, parser=js_runtime_spec, metavar="NAME[:PATH]", builder=True,
+                                    cache_key=False,
                                     help="JavaScript runtime for YouTube: deno, node, bun or quickjs, with the path "
                                          "of its binary (default: $HDTF_JS_RUNTIME, else the deno package's)")
-    proxy: str | None = option(None, help="proxy URL for yt-dlp")
-    rate_limit: str | None = option(None, help="download rate limit such as 2M (bytes per second)")
+    proxy: str | None = option(None, builder=True, cache_key=False, help="proxy URL for yt-dlp")
+    rate_limit: str | None = option(None, builder=True, cache_key=False,
+                                    help="download rate limit such as 2M (bytes per second)")
     sections: bool = option(False, action="store_true", card=True, help="download only the clips' time ranges")
     retry_unavailable: bool = option(False, action="store_true",
                                      help="try videos recorded as unavailable again")
