@@ -5,17 +5,14 @@ messages), rate limits waited out, cookies from a browser profile, the JavaScrip
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.server
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
-from pathlib import Path
 
 import pytest
+from fixtures.scripted_server import ScriptedServer
 from fixtures.sources import hdtf_sources  # noqa: F401
 
 from hdtf import media
@@ -147,45 +144,8 @@ def test_find_raw_takes_official_names_beginning_with_a_dash(tmp_path):
 # ------------------------------------------------------------------ today's YouTube: failures a user can act on
 
 
-class _Scripted:
-    """A loopback server that answers the statuses in ``answers`` first (429, 410, ...), then serves ``root``.
-
-    It records (path, Cookie header) for every request, so a test can count tries and see the cookies sent.
-    """
-
-    def __init__(self, root: Path, answers: list[int]):
-        self.root, self.answers, self.seen = root, list(answers), []
-
-    @contextlib.contextmanager
-    def serving(self):
-        outer = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args, **kwargs):
-                super().__init__(*args, directory=str(outer.root), **kwargs)
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):  # noqa: N802 - http.server's name
-                outer.seen.append((self.path, self.headers.get("Cookie")))
-                if outer.answers:
-                    self.send_response(outer.answers.pop(0))
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                super().do_GET()
-
-        with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            try:
-                yield f"http://127.0.0.1:{server.server_address[1]}"
-            finally:
-                server.shutdown()
-
-
 def test_rate_limit_is_waited_out_within_the_call(hdtf_sources, tmp_path):
-    server = _Scripted(hdtf_sources.served, [429, 429])
+    server = ScriptedServer(hdtf_sources.served, [429, 429])
     with server.serving() as base:
         result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
                                 rate_limit_waits=(0.05, 0.05))
@@ -195,7 +155,7 @@ def test_rate_limit_is_waited_out_within_the_call(hdtf_sources, tmp_path):
 
 
 def test_lasting_rate_limit_is_failed_to_retry_never_unavailable(hdtf_sources, tmp_path):
-    server = _Scripted(hdtf_sources.served, [429] * 20)
+    server = ScriptedServer(hdtf_sources.served, [429] * 20)
     with server.serving() as base:
         result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
                                 rate_limit_waits=(0.05, 0.05))
@@ -211,7 +171,7 @@ def test_lasting_rate_limit_is_failed_to_retry_never_unavailable(hdtf_sources, t
     (403, ("failed", "http")),  # forbidden today (throttling, an expired link): worth another run
 ])
 def test_http_status_decides_unavailable_or_failed(hdtf_sources, tmp_path, status, expected):
-    server = _Scripted(hdtf_sources.served, [status] * 5)
+    server = ScriptedServer(hdtf_sources.served, [status] * 5)
     with server.serving() as base:
         result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4", retries=0,
                                 rate_limit_waits=(0.05,))
@@ -228,7 +188,7 @@ def test_cookies_from_a_browser_profile_are_sent(hdtf_sources, tmp_path):
                    "name TEXT, value TEXT, host TEXT, path TEXT, expiry INTEGER, isSecure INTEGER)")
         db.execute("INSERT INTO moz_cookies (name, value, host, path, expiry, isSecure) VALUES "
                    "('SID', 'signed-in', '127.0.0.1', '/', 4102444800, 0)")
-    server = _Scripted(hdtf_sources.served, [])
+    server = ScriptedServer(hdtf_sources.served, [])
     with server.serving() as base:
         result = download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
                                 cookies_from_browser=f"firefox:{profile}")
@@ -340,7 +300,7 @@ def test_youtube_failures_are_classified_with_a_fix(tmp_path, case):
 
 def test_youtube_http_429_is_rate_limited(tmp_path):
     """A 429 from yt-dlp's real networking layer, under YouTube's extractor."""
-    server = _Scripted(tmp_path, [429] * 5)
+    server = ScriptedServer(tmp_path, [429] * 5)
     with server.serving() as base:
         failure = _youtube_failure(tmp_path, lambda ie, vid: ie._download_webpage(f"{base}/watch", vid), tries=3)
     assert (failure.status, failure.kind) == ("failed", "rate-limited")

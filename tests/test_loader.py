@@ -170,38 +170,22 @@ def test_download_options_reach_yt_dlp_and_key_no_cache_entry(hdtf_sources, tmp_
     """``cookies=``, ``cookies_from_browser=``, ``js_runtime=``, ``proxy=`` and ``rate_limit=`` say how videos are
     fetched: the builder hands them to the download (the cookie reaches the server), they change no cache id, and the
     manifest names the cookies file without its folder."""
-    import http.server
     import json
-    import threading
+
+    from fixtures.scripted_server import ScriptedServer
 
     cookies = tmp_path / "secret" / "cookies.txt"
     cookies.parent.mkdir()
     cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tSID\tsigned-in\n")
-    seen: list[str | None] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(hdtf_sources.served), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):  # noqa: N802 - http.server's name
-            seen.append(self.headers.get("Cookie"))
-            super().do_GET()
-
+    server = ScriptedServer(hdtf_sources.served, [])
     base = {"metadata_dir": str(hdtf_sources.metadata), "subsets": ["RD"]}
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
-            ds = datasets.load_dataset(
-                "hdtf", "clips", split="train", cache_dir=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"),
-                videos=["Beta"], size=64, cookies=str(cookies), rate_limit="50M",
-                url_template=f"http://127.0.0.1:{server.server_address[1]}/{{subset}}_{{name}}.mp4", **base)
-        finally:
-            server.shutdown()
+    with server.serving() as url:
+        ds = datasets.load_dataset(
+            "hdtf", "clips", split="train", cache_dir=str(tmp_path / "cache"), output_dir=str(tmp_path / "out"),
+            videos=["Beta"], size=64, cookies=str(cookies), rate_limit="50M", url_template=url + "/{subset}_{name}.mp4",
+            **base)
     assert ds["id"] == ["RD_Beta_000"] and ds[0]["num_frames"] > 0
-    assert seen and all(cookie == "SID=signed-in" for cookie in seen)
+    assert server.seen and all(cookie == "SID=signed-in" for _, cookie in server.seen)
     recorded = json.loads((tmp_path / "out" / "manifest.json").read_text())["options"]
     assert recorded["cookies"] == "cookies.txt" and recorded["rate_limit"] == "50M"
 
