@@ -274,29 +274,26 @@ class Store:
             raise HDTFError(f"{self.url}: cannot {doing}: {_reason(self.protocol, exc)}") from exc
 
 
-_FILESYSTEMS: dict[str, tuple[Any, str]] = {}
-
-
 def _filesystem(url: str) -> tuple[Any, str]:
-    """(fsspec filesystem, the URL's path on it), made once per process and URL."""
-    if url not in _FILESYSTEMS:
-        import fsspec
-        from fsspec.core import url_to_fs
+    """(fsspec filesystem, the URL's path on it). fsspec keeps one client per protocol and options in each process
+    (its instance cache), so asking again is cheap and a test's new stand-in server is reached once that cache is
+    cleared (``S3FileSystem.clear_instance_cache``)."""
+    import fsspec
+    from fsspec.core import url_to_fs
 
-        protocol = url.split("://", 1)[0]
-        try:
-            fs, path = url_to_fs(url)
-        except ImportError:
-            need = PACKAGES.get(protocol, f"the fsspec package for {protocol}://")
-            raise HDTFError(f"{url}: {protocol}:// needs {need}") from None
-        except ValueError:
-            known = ", ".join(p for p in ("s3", "gs", "az", "hf", "memory") if p in fsspec.available_protocols())
-            raise HDTFError(f"{url}: unknown storage protocol {protocol!r} (fsspec knows {known}, ...; a local folder "
-                            "needs no protocol)") from None
-        except Exception as exc:
-            raise HDTFError(f"{url}: cannot use this location: {_reason(protocol, exc)}") from None
-        _FILESYSTEMS[url] = (fs, path.rstrip("/"))
-    return _FILESYSTEMS[url]
+    protocol = url.split("://", 1)[0]
+    try:
+        fs, path = url_to_fs(url)
+    except ImportError:
+        need = PACKAGES.get(protocol, f"the fsspec package for {protocol}://")
+        raise HDTFError(f"{url}: {protocol}:// needs {need}") from None
+    except ValueError:
+        known = ", ".join(p for p in ("s3", "gs", "az", "hf", "memory") if p in fsspec.available_protocols())
+        raise HDTFError(f"{url}: unknown storage protocol {protocol!r} (fsspec knows {known}, ...; a local folder "
+                        "needs no protocol)") from None
+    except Exception as exc:
+        raise HDTFError(f"{url}: cannot use this location: {_reason(protocol, exc)}") from None
+    return fs, path.rstrip("/")
 
 
 def _reason(protocol: str, exc: BaseException) -> str:
