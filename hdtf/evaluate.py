@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from hdtf.records import safe_name
 from hdtf.redact import redact_text
 from hdtf.storage import is_url
 from hdtf.training_data import overlap, read_training_data
+
+if TYPE_CHECKING:
+    from hdtf.layout import Layout
 
 PROTOCOLS = ("audio", "reconstruction")
 # Version of what this module does to produce a number: protocols, frame pairing, alignment, clip selection. Bumped
@@ -88,37 +91,66 @@ class EvaluationOptions:
     split: str = "all"  # "test"/"train": only that split of hdtf.splits; "all": every clip of the data
 
 
-def _clip_files(data: Path) -> list[tuple[Path, str | None, str | None]]:
-    """(mp4, subset, video name) of every clip of a prepared dataset, a folder of mp4s or one mp4, sorted by id."""
+def _clip_files(data: Path) -> list[Path]:
+    """Every mp4 of a folder of clips (``clips/*.mp4`` or ``*.mp4``), or the one mp4 ``data`` is, sorted by name."""
     if data.is_file() and data.suffix.lower() == ".mp4":
-        return [(data, None, None)]
-    if (data / "manifest.json").is_file() or (data / "status").is_dir():
-        from hdtf.manifest import done_clips
-
-        found = [(data / row["path"], row.get("subset"), row.get("video_name")) for row in done_clips(data)]
-        if not found:
-            raise HDTFError(f"{data}: prepared dataset has no finished clips")
-        return found
+        return [data]
     if data.is_dir():
         paths = sorted((data / "clips").glob("*.mp4")) or sorted(data.glob("*.mp4"))
         if not paths:
             raise HDTFError(f"{data}: no manifest.json, no data/*.parquet and no .mp4 clips to evaluate")
-        return [(path, None, None) for path in paths]
+        return paths
     raise HDTFError(f"{data}: not a prepared dataset, an exported dataset folder or an .mp4 file")
 
 
+def _prepared_run(data: str | Path) -> Layout | None:
+    """The layout of the prepared run at ``data``: a URL (``hdtf prepare --output URL``) or a folder with a manifest
+    or status files; None for anything else."""
+    from hdtf.layout import Layout
+
+    if is_url(data):
+        return Layout.for_output(str(data))
+    folder = Path(data)
+    return Layout.for_output(folder) if (folder / "manifest.json").is_file() or (folder / "status").is_dir() else None
+
+
+def _prepared_clips(layout: Layout, limit: int | None,
+                    split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterator[EvalClip]]:
+    """(id, subset, video name) of a prepared run's done clips (``hdtf.manifest``, records read once), and those of
+    ``split`` as EvalClips. Each clip's files are asked of the layout only when the clip is evaluated: on a store
+    they are fetched into the run's scratch folder then, and kept there while the objects are unchanged."""
+    from hdtf.manifest import done_clips
+
+    records = done_clips(layout)
+    if not records:
+        raise HDTFError(f"{layout.where}: prepared dataset has no finished clips")
+    held = [(Path(r["path"]).stem, r.get("subset"), r.get("video_name")) for r in records]
+    chosen = [r for r, key in zip(records, held, strict=True) if in_split(key, split)][: limit or None]
+
+    def clips() -> Iterator[EvalClip]:
+        for record in chosen:
+            video = layout.file(record["path"])
+            audio = layout.file(record["audio_path"]) if record.get("audio_path") else video
+            yield EvalClip(video.stem, video, audio, record.get("subset"), record.get("video_name"))
+
+    return held, clips()
+
+
 def find_clips(data: str | Path, limit: int | None = None, split: str = "all") -> list[EvalClip]:
-    """Clip files to evaluate, sorted by id: the done clips of a prepared dataset (``hdtf.manifest``), the mp4 files
-    of a folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file; only those of ``split`` (see :func:`in_split`)."""
+    """Clip files to evaluate, sorted by id: the done clips of a prepared run (a folder or URL), the mp4 files of a
+    folder (``clips/*.mp4`` or ``*.mp4``), or one mp4 file; only those of ``split`` (see :func:`in_split`)."""
+    layout = _prepared_run(data)
+    if layout is not None:
+        return list(_prepared_clips(layout, limit, split)[1])
     return _chosen(_clip_files(Path(data)), limit, split)
 
 
-def _chosen(files: list[tuple[Path, str | None, str | None]], limit: int | None, split: str) -> list[EvalClip]:
+def _chosen(files: list[Path], limit: int | None, split: str) -> list[EvalClip]:
     """The :func:`_clip_files` of ``split`` as EvalClips (the wav beside each mp4 when there is one)."""
     clips = []
-    for path, subset, name in files:
+    for path in files:
         wav = path.with_suffix(".wav")
-        clip = EvalClip(path.stem, path, wav if wav.is_file() else path, subset, name)
+        clip = EvalClip(path.stem, path, wav if wav.is_file() else path)
         if in_split(clip.key, split):
             clips.append(clip)
     return clips[:limit] if limit else clips
@@ -134,50 +166,26 @@ def iter_clips(data: str | Path, limit: int | None = None, split: str = "all") -
     """Like :func:`find_clips`, and also the ``clips`` rows of an exported dataset folder (``data/*.parquet``, as
     ``hdtf export`` writes it): those rows are streamed, each written to a temporary mp4 + wav while it is evaluated.
     Folders and files are checked at once; an export is read as the clips are consumed."""
-    data = Path(data)
-    shards = _shards(data)
+    shards = [] if is_url(data) else _shards(Path(data))
     if not shards:
         return find_clips(data, limit, split)
-    return _exported_clips(data, shards, limit, split)
+    return _exported_clips(Path(data), shards, limit, split)
 
 
 def _survey(data: str | Path, limit: int | None,
             split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterable[EvalClip]]:
     """(id, subset, video name) of every clip ``data`` holds, whatever the split (what split availability is counted
     on; an export is read for those columns only), and the clips to evaluate (:func:`iter_clips`): the records of a
-    prepared dataset are read once for both."""
-    if is_url(data):
-        return _remote_survey(str(data), limit, split)
+    prepared run are read once for both."""
+    layout = _prepared_run(data)
+    if layout is not None:
+        return _prepared_clips(layout, limit, split)
     data = Path(data)
     shards = _shards(data)
     if shards:
         return _exported_inventory(shards), _exported_clips(data, shards, limit, split)
-    files = _clip_files(data)
-    return [(path.stem, subset, name) for path, subset, name in files], _chosen(files, limit, split)
-
-
-def _remote_survey(url: str, limit: int | None,
-                   split: str) -> tuple[list[tuple[str, str | None, str | None]], Iterator[EvalClip]]:
-    """:func:`_survey` of a run prepared on a store (``hdtf prepare --output URL``): its records come from one listing
-    of its status objects, and each chosen clip's files are fetched into the run's scratch folder only when the clip
-    is evaluated (kept there, and fetched again only when an object changed)."""
-    from hdtf.layout import Layout
-    from hdtf.manifest import done_clips
-
-    layout = Layout.for_output(url)
-    records = done_clips(layout)
-    if not records:
-        raise HDTFError(f"{url}: prepared dataset has no finished clips")
-    held = [(Path(r["path"]).stem, r.get("subset"), r.get("video_name")) for r in records]
-    chosen = [r for r, key in zip(records, held, strict=True) if in_split(key, split)][: limit or None]
-
-    def fetched() -> Iterator[EvalClip]:
-        for record in chosen:
-            video = layout.file(record["path"])
-            audio = layout.file(record["audio_path"]) if record.get("audio_path") else video
-            yield EvalClip(video.stem, video, audio, record.get("subset"), record.get("video_name"))
-
-    return held, fetched()
+    chosen = _chosen(files := _clip_files(data), limit, split)
+    return [(path.stem, None, None) for path in files], chosen
 
 
 def _exported_inventory(shards: list[Path]) -> list[tuple[str, str | None, str | None]]:
