@@ -153,9 +153,9 @@ def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, i
     from hdtf.options import card_options
 
     layout = Layout.for_output(prepared_dir)
-    if not layout.has_manifest():
+    manifest = layout.manifest()
+    if manifest is None:
         return {}, {}, None
-    manifest = layout.read_manifest()
     options = card_options(manifest.get("options") or {})
     skipped = Counter(
         f"{c.get('status')}: {c.get('reason')}" for c in manifest.get("clips", []) if c.get("status") != "done"

@@ -203,17 +203,29 @@ class Layout:
 
     # -- manifest -------------------------------------------------------------------------------------------------
 
-    def has_manifest(self) -> bool:
-        return self.manifest_file.is_file()
+    def _manifest_bytes(self) -> bytes | None:
+        try:
+            return self.manifest_file.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def manifest(self) -> dict[str, Any] | None:
+        """``manifest.json``, or None when the run has none (yet): one read, no existence check before it. HDTFError
+        when it is not JSON."""
+        data = self._manifest_bytes()
+        if data is None:
+            return None
+        try:
+            return json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise HDTFError(f"{self.location(MANIFEST)} is not valid JSON: {exc}") from None
 
     def read_manifest(self) -> dict[str, Any]:
-        """``manifest.json`` (HDTFError when the folder has none or it is not JSON)."""
-        try:
-            return json.loads(self.manifest_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise HDTFError(f"{self.root} is not a prepared dataset: {MANIFEST} not found (run hdtf prepare)") from None
-        except ValueError as exc:
-            raise HDTFError(f"{self.manifest_file} is not valid JSON: {exc}") from None
+        """``manifest.json`` (HDTFError when the run has none or it is not JSON)."""
+        manifest = self.manifest()
+        if manifest is None:
+            raise HDTFError(f"{self.where} is not a prepared dataset: {MANIFEST} not found (run hdtf prepare)")
+        return manifest
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> Path | str:
         """Write ``manifest.json`` (shareable, as :meth:`write_status`); returns where it is (a path, or a URL for a
@@ -475,16 +487,11 @@ class RemoteLayout(Layout):
 
     # -- manifest -------------------------------------------------------------------------------------------------
 
-    def has_manifest(self) -> bool:
-        return self.store.info(MANIFEST) is not None
-
-    def read_manifest(self) -> dict[str, Any]:
+    def _manifest_bytes(self) -> bytes | None:
         try:
-            return json.loads(self.store.read_bytes(MANIFEST).decode("utf-8"))
+            return self.store.read_bytes(MANIFEST)
         except FileNotFoundError:
-            raise HDTFError(f"{self.url} is not a prepared dataset: {MANIFEST} not found (run hdtf prepare)") from None
-        except ValueError as exc:
-            raise HDTFError(f"{self.location(MANIFEST)} is not valid JSON: {exc}") from None
+            return None
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> str:
         self.store.put_json(MANIFEST, scrub(manifest, self.root))

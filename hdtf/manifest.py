@@ -49,7 +49,7 @@ def _all_clips(layout: Layout, statuses: list[dict[str, Any]] | None = None,
     if statuses:
         return [clip for status in statuses for clip in status.get("clips", [])]
     if manifest is None:
-        manifest = layout.read_manifest() if layout.has_manifest() else {}
+        manifest = layout.manifest() or {}
     return list(manifest.get("clips", []))
 
 
@@ -81,12 +81,10 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
     if statuses is None:
         with layout.manifest_lock():
             return write_manifest(layout, report, options, workers, run, layout.statuses())
-    previous: dict[str, Any] = {}
-    if layout.has_manifest():
-        try:
-            previous = layout.read_manifest()
-        except HDTFError:
-            previous = {}
+    try:
+        previous = layout.manifest() or {}
+    except HDTFError:  # not JSON: rewritten from the statuses
+        previous = {}
     ran = {v.get("key"): v.get("worker") for v in previous.get("videos", []) if v.get("worker")}
     ran.update(workers or {})
     clips = [clip for status in statuses for clip in status.get("clips", [])]
@@ -117,10 +115,10 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
     most frequent first (and, when clips were sync-checked, how many are below ``min_sync_confidence``)."""
     layout = Layout.for_output(output_dir)
     statuses = layout.statuses()
-    has_manifest = layout.has_manifest()
-    if not statuses and not has_manifest:
+    manifest = layout.manifest()
+    if not statuses and manifest is None:
         raise HDTFError(f"{layout.where} is not a prepared dataset: no status/*.json and no {MANIFEST}")
-    manifest = layout.read_manifest() if has_manifest else {}
+    manifest = manifest or {}
     clips = _all_clips(layout, statuses, manifest)
     video_counts = Counter(s.get("status") for s in statuses) if statuses else Counter(
         v.get("status") for v in manifest.get("videos", []))
