@@ -56,13 +56,6 @@ class FaceBox:
     def as_xywh(self) -> tuple[float, float, float, float]:
         return (self.left, self.top, self.width, self.height)
 
-    def iou(self, other: FaceBox) -> float:
-        w = min(self.right, other.right) - max(self.left, other.left)
-        h = min(self.bottom, other.bottom) - max(self.top, other.top)
-        inter = max(w, 0.0) * max(h, 0.0)
-        union = self.width * self.height + other.width * other.height - inter
-        return inter / union if union > 0 else 0.0
-
 
 def to_gray(image: np.ndarray) -> np.ndarray:
     """uint8 grayscale view of an RGB/gray image: dlib's detector and predictor are faster on one channel."""

@@ -55,10 +55,6 @@ class LandmarkTrack:
     def __len__(self) -> int:
         return len(self.found)
 
-    @property
-    def found_ratio(self) -> float:
-        return float(self.found.mean()) if len(self.found) else 0.0
-
 
 def read_video_gray(
     path: Path, *, start: float | None = None, end: float | None = None, fps: float | None = None,
