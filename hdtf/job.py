@@ -36,7 +36,7 @@ from typing import Any
 
 from hdtf.errors import HDTFError
 from hdtf.layout import clip_record, file_fingerprint
-from hdtf.lock import LockBusy
+from hdtf.lock import LockBusy, LockLost
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 from hdtf.redact import redact_url
@@ -402,15 +402,19 @@ def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         log.warning("%s", exc)
         return VideoResult(video.key, "locked", str(exc), elapsed=time.monotonic() - began)
     try:
-        result = _process_video(video, options)
+        result = _process_video(video, options, lock.check)
+    except LockLost as exc:  # another run took the video over while this one was stopped: it writes nothing more
+        log.warning("%s", exc)
+        result = VideoResult(video.key, "locked", str(exc))
     finally:
         lock.release()
     result.elapsed = time.monotonic() - began
     return result
 
 
-def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
-    """:func:`process_video` under the video's lock."""
+def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callable[[], None]) -> VideoResult:
+    """:func:`process_video` under the video's lock; ``still_held()`` (LockLost when another run took the lock over)
+    comes before every status write and every cut."""
     from hdtf import media as media_mod
     from hdtf.download import video_url
 
@@ -446,6 +450,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     kept = bool(tried.get("kept")) and local is not None and not users
 
     def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
+        still_held()
         state = _video_status(list(records.values()))
         for clip_id, result in records.items():
             if result["status"] != "done" and (old.get(clip_id) or {}).get("status") == "done":
@@ -480,6 +485,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         source = file_fingerprint(raw.whole) if raw.whole != local else source
     download["raw"] = source
 
+    still_held()
     layout.write_status(video, "running", None, records.values(), download=download)
     source_media: dict[str, Any] | None = None
     try:
@@ -492,6 +498,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
         if result["status"] == "done" and raw.notes:
             result["adjustments"] = [*raw.notes, *result["adjustments"]]
         records[clip.id] = result
+        still_held()
         layout.write_status(video, "running", None, records.values(), download=download, source_media=source_media)
 
     # Windows and landmark files are made here, one clip at a time (face tracking is not thread-safe); only the
@@ -515,6 +522,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
                     continue
                 if len(cutting) >= options.clip_workers:
                     settle(wait(cutting, return_when=FIRST_COMPLETED).done)
+                still_held()
                 cutting[pool.submit(_cut, plan, options)] = plan
         settle(list(cutting))
     if not any(records[c.id]["status"] == "failed" and records[c.id].get("retry") for c in todo):
@@ -569,7 +577,21 @@ def crashed(video: VideoSpec, options: PrepareOptions, exc: BaseException) -> Vi
 
 def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> VideoResult:
     """The result of a job stopped from outside (a wall-clock limit), written to its status: clips it settled stay,
-    the others failed with ``reason`` (the next run tries them again)."""
+    the others failed with ``reason`` (the next run tries them again). Written under the video's lock, taken over
+    from the stopped job; when another run holds it, that run's status is left alone."""
+    layout = options.layout
+    lock = layout.lock(video.key)
+    holder = lock.try_acquire()
+    if holder is not None:
+        return VideoResult(video.key, "locked", f"{reason}; the video is now another run's ({holder.describe()})")
+    try:
+        return _interrupted(video, options, reason)
+    finally:
+        lock.release()
+
+
+def _interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> VideoResult:
+    """:func:`interrupted` under the video's lock."""
     layout = options.layout
     settings, cut_settings = options.clip_settings(), options.cut_settings()
     previous = layout.read_status(video.key) or {}

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from fixtures.s3_server import serve_s3  # noqa: E402
 
 from hdtf.cli import main  # noqa: E402
 from hdtf.layout import Layout  # noqa: E402
-from hdtf.lock import FileLock, ObjectLock  # noqa: E402
+from hdtf.lock import FileLock, LockLost, ObjectLock, boot_id, pid_namespace, process_start  # noqa: E402
 from hdtf.loopback import serve_directory  # noqa: E402
 from hdtf.storage import Store  # noqa: E402
 
@@ -257,9 +258,11 @@ def test_object_locks_exclude_and_take_over_a_dead_runs_lock(s3):
     second.release()
     assert store.info("locks/v.lock") is None
 
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    dead = json.dumps({"pid": gone.pid, "host": socket.gethostname(), "token": "old", "taken": 0}).encode()
+    gone = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    start = process_start(gone.pid)
+    gone.communicate(b"")
+    dead = json.dumps({"pid": gone.pid, "host": socket.gethostname(), "boot": boot_id(), "pidns": pid_namespace(),
+                       "start": start, "token": "old", "taken": 0}).encode()
     for _ in range(3):  # two waiters find the same dead run's lock: exactly one takes it over
         store.put_bytes("locks/v.lock", dead)
         takers = [ObjectLock(store, "locks/v.lock", "v") for _ in range(2)]
@@ -278,6 +281,32 @@ def test_object_locks_exclude_and_take_over_a_dead_runs_lock(s3):
         assert sorted(r is None for r in results) == [False, True], results
         for taker in takers:
             taker.release()
+
+
+def test_object_lock_age_is_the_stores_and_a_taken_over_holder_stops(s3, monkeypatch):
+    """A live lock is judged by the store's clock, not ours: a local clock an hour ahead takes nothing over. An old
+    lock is taken over, and its former holder's check then says the lock is lost; letting go removes nothing."""
+    store = Store("s3://locks/clock")
+    holder = ObjectLock(store, "locks/v.lock", "v", heartbeat=3600)
+    holder.acquire()
+    ahead = time.time() + 3600
+    with monkeypatch.context() as clock:
+        clock.setattr("hdtf.lock.time.time", lambda: ahead)
+        busy = ObjectLock(store, "locks/v.lock", "v", stale_after=60).try_acquire()
+    assert busy is not None and busy.token == holder.token and busy.age < 60
+    holder.check()
+
+    time.sleep(2.5)  # LastModified counts whole seconds
+    taker = ObjectLock(store, "locks/v.lock", "v", stale_after=1, heartbeat=3600)
+    assert taker.try_acquire() is None
+    taken = store.read_bytes("locks/v.lock")
+    with pytest.raises(LockLost, match="v: another run took over this run's lock"):
+        holder.check()
+    holder.release()
+    assert store.read_bytes("locks/v.lock") == taken, "the old holder removed the new lock"
+    taker.check()
+    taker.release()
+    assert not _keys(s3, "locks", "clock/"), "no lock or clock probe left behind"
 
 
 def test_a_store_that_ignores_conditional_writes_gets_local_locks(s3, tmp_path):
