@@ -289,6 +289,35 @@ def test_fetch_metadata_over_loopback(metadata_dir: Path, tmp_path: Path):
     assert not (tmp_path / "other" / "RD_video_url.txt").exists()
 
 
+def test_oversized_metadata_is_refused_without_reading_it_whole(metadata_dir: Path, tmp_path: Path):
+    """A mirror that serves 256 MiB for a metadata file: the download stops after the cap, one line, nothing kept."""
+    import shutil
+    import tracemalloc
+
+    from hdtf.loopback import serve_directory
+    from hdtf.sources.hdtf import MAX_METADATA_BYTES
+
+    served = tmp_path / "served"
+    shutil.copytree(metadata_dir, served)
+    with (served / "RD_video_url.txt").open("r+b") as f:
+        f.truncate(256 * 2**20)  # sparse: as large as it looks
+    requests: list = []
+    with serve_directory(served, requests) as base:
+        tracemalloc.start()
+        try:
+            with pytest.raises(HDTFError) as refused:
+                fetch_metadata(tmp_path / "meta", url_template=base + "/{file}?commit={commit}")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    message = str(refused.value)
+    assert "\n" not in message and "RD_video_url.txt" in message and "more than 4 MiB" in message
+    assert peak < 3 * MAX_METADATA_BYTES, peak
+    assert not (tmp_path / "meta" / "RD_video_url.txt").exists() and not (tmp_path / "meta" / ".commit").exists()
+    big = [r for r in requests if r.path.startswith("/RD_video_url.txt")]
+    assert big and all(r.bytes_sent < 64 * 2**20 for r in big), big
+
+
 def test_fetch_metadata_offline_names_url(tmp_path: Path):
     with pytest.raises(HDTFError, match=r"cannot download HDTF metadata http://127\.0\.0\.1:9/"):
         fetch_metadata(tmp_path, url_template="http://127.0.0.1:9/{commit}/{file}", timeout=5)

@@ -7,6 +7,7 @@ video whose frames show their own number, and compare with hdtf's single cut fro
 from __future__ import annotations
 
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -120,6 +121,45 @@ def test_zip_is_read_in_place_and_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "notzip").write_text("x")
     with pytest.raises(HDTFError, match="neither a folder nor a zip"):
         th.parse_data_list(tmp_path / "notzip", "train")
+
+
+def test_a_zip_bomb_or_an_oversized_list_is_refused_in_bounded_memory(tmp_path):
+    """A data_list.zip whose tubes file inflates ~1000 times (a few hundred KB -> 300 MB) is refused from the
+    archive's sizes, without inflating it; an extracted list file beyond any real one is refused unread."""
+    import tracemalloc
+
+    archive = tmp_path / "data_list.zip"
+    line = (tube(f"{DASH_ID}_0000", 0, 40, (0, 0, 100, 100)) + "\n").encode()
+    block = line * (2**20 // len(line))
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data_list/train_video_ids.txt", DASH_ID + "\n")
+        with zf.open("data_list/train_video_tubes.txt", "w", force_zip64=True) as entry:
+            for _ in range(300):
+                entry.write(block)
+    assert archive.stat().st_size < 2 * 2**20
+    tracemalloc.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(HDTFError) as refused:
+            th.parse_data_list(archive, "train")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - began < 5 and peak < 8 * 2**20, peak
+    message = str(refused.value)
+    assert "\n" not in message and "data_list/train_video_tubes.txt in" in message and "zip bomb" in message
+
+    folder = write_data_list(tmp_path / "x", "train", [DASH_ID], [tube(f"{DASH_ID}_0000", 0, 40, (0, 0, 100, 100))])
+    with (folder / "train_video_tubes.txt").open("r+b") as f:
+        f.truncate(th.MAX_LIST_BYTES + 1)  # sparse: as large as it looks, nothing written
+    tracemalloc.start()
+    try:
+        with pytest.raises(HDTFError, match="more than a TalkingHead-1KH list file"):
+            th.parse_data_list(folder, "train")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
 
 
 def test_box_scales_like_the_official_script_then_becomes_a_square():

@@ -51,6 +51,7 @@ SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
 KINDS = ("video_url", "resolution", "annotion_time", "crop_wh", "crop_ratio")
+MAX_METADATA_BYTES = 4 * 1024 * 1024  # per file; the largest pinned one is about 10 KB
 
 log = logging.getLogger(__name__)
 
@@ -392,12 +393,15 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
             url = url_template.format(commit=commit, file=file)
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
-                    data = response.read()
+                    data = response.read(MAX_METADATA_BYTES + 1)  # never more than a metadata file can be
             except urllib.error.HTTPError as exc:
                 raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}") from exc
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
                 raise HDTFError(f"cannot download HDTF metadata {url}: {reason}") from exc
+            if len(data) > MAX_METADATA_BYTES:
+                raise HDTFError(f"cannot download HDTF metadata {url}: more than {MAX_METADATA_BYTES // 2**20} MiB, "
+                                "far larger than any HDTF metadata file (the URL serves something else)")
             atomic.write_bytes(target, data)
     atomic.write_bytes(marker, commit.encode() + b"\n")
     return dest

@@ -51,6 +51,10 @@ WATCH_URL = "https://www.youtube.com/watch?v={youtube_id}"
 
 # Timestamps are whole ticks of at least 1/90000 s (mp4/ts time bases); this only absorbs float error.
 _EPS = 1e-6
+# The release's list files are a few MB of text; a file far beyond that (or a zip entry that inflates like a zip
+# bomb) is refused before it is read into memory.
+MAX_LIST_BYTES = 128 * 1024 * 1024
+MAX_ZIP_RATIO = 100  # uncompressed / compressed size of a list file in data_list.zip (text of numbers: about 3-5)
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _VIDEO_NAME = re.compile(r"^(?P<id>.+)_(?P<chunk>\d{4,})$")
 
@@ -85,19 +89,52 @@ def read_list_files(data_list: Path, split: str) -> tuple[str, str, str]:
         if not zipfile.is_zipfile(data_list):
             raise HDTFError(f"data list {data_list} is neither a folder nor a zip file")
         with zipfile.ZipFile(data_list) as archive:
-            members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}
+            members = {Path(m.filename).name: m for m in archive.infolist() if not m.is_dir()}
             missing = [name for name in wanted if name not in members]
             if missing:
                 raise HDTFError(f"data list {data_list} has no {', '.join(missing)}")
-            texts = [archive.read(members[name]).decode("utf-8", errors="replace") for name in wanted]
+            texts = [_read_member(archive, members[name], data_list) for name in wanted]
         return str(data_list), texts[0], texts[1]
     if not data_list.is_dir():
         raise HDTFError(f"data list {data_list} not found (give the extracted data_list folder or data_list.zip)")
     for folder in (data_list, data_list / "data_list"):
         if all((folder / name).is_file() for name in wanted):
-            texts = [(folder / name).read_text(encoding="utf-8", errors="replace") for name in wanted]
+            texts = [_read_file(folder / name) for name in wanted]
             return str(folder), texts[0], texts[1]
     raise HDTFError(f"data list {data_list} has no {' and '.join(wanted)} (nor has {data_list / 'data_list'})")
+
+
+def _too_big(what: str, size: int) -> HDTFError:
+    return HDTFError(f"{what} is {size / 2**20:.0f} MiB or more uncompressed, more than a TalkingHead-1KH list file "
+                     f"({MAX_LIST_BYTES // 2**20} MiB at most); not read (is it the release's data_list?)")
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, data_list: Path) -> str:
+    """A list file of ``data_list.zip`` as text, streamed with a cap on its size and compression ratio (a zip bomb
+    is refused after at most :data:`MAX_LIST_BYTES` are inflated, never held whole)."""
+    what = f"{member.filename} in {data_list}"
+    ratio = member.file_size / max(member.compress_size, 1)
+    if ratio > MAX_ZIP_RATIO:
+        raise HDTFError(f"{what} inflates {ratio:.0f} times ({member.compress_size} bytes to {member.file_size}), "
+                        f"more than a list file can ({MAX_ZIP_RATIO}); not read (a zip bomb?)")
+    if member.file_size > MAX_LIST_BYTES:
+        raise _too_big(what, member.file_size)
+    chunks, read = [], 0
+    with archive.open(member) as entry:  # the sizes above are the archive's word: the read is capped too
+        while chunk := entry.read(1 << 20):
+            read += len(chunk)
+            if read > MAX_LIST_BYTES:
+                raise _too_big(what, read)
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _read_file(path: Path) -> str:
+    """An extracted list file as text (refused when it is larger than any list file)."""
+    size = path.stat().st_size
+    if size > MAX_LIST_BYTES:
+        raise _too_big(str(path), size)
+    return path.read_text(encoding="utf-8", errors="replace")
 
 
 @dataclass(frozen=True)
