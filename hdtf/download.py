@@ -34,7 +34,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,6 +74,7 @@ JS_RUNTIME_FIX = (f"pip install -U 'yt-dlp[default]' deno, or choose one with --
 KINDS = {
     "rate-limited": "failed", "bot-check": "failed", "sign-in": "failed", "js-runtime": "failed",
     "js-challenge": "failed", "cookies": "failed", "network": "failed", "http": "failed", "error": "failed",
+    "too-large": "failed",
     "private": "unavailable", "region-blocked": "unavailable", "removed": "unavailable",
 }
 
@@ -140,6 +141,35 @@ def parse_rate(rate_limit: str | None) -> int | None:
     if value is None:
         raise HDTFError(f"rate limit {rate_limit!r} is not a byte rate such as 500K or 2M")
     return value
+
+
+def parse_size(max_filesize: str | None) -> int | None:
+    """``"4G"`` -> bytes, as yt-dlp's ``--max-filesize`` reads it; None or ``"none"``: no cap."""
+    if max_filesize is None or str(max_filesize).strip().lower() == "none":
+        return None
+    from yt_dlp.utils import parse_bytes
+
+    value = parse_bytes(str(max_filesize))
+    if value is None or value <= 0:
+        raise HDTFError(f"max file size {max_filesize!r} is not a size such as 500M or 4G (or 'none')")
+    return value
+
+
+class FileTooLarge(Exception):
+    """A download grew past ``--max-filesize`` (raised from yt-dlp's progress hook, which stops the transfer)."""
+
+
+def _size_cap(limit: int) -> Callable[[dict], None]:
+    """A yt-dlp progress hook that stops a download whose announced or received size passes ``limit`` bytes: the
+    announced size stops it before a byte is kept, the received count stops one that announces nothing."""
+
+    def hook(progress: dict) -> None:
+        seen = max(int(progress.get(key) or 0) for key in ("total_bytes", "total_bytes_estimate", "downloaded_bytes"))
+        if progress.get("status") == "downloading" and seen > limit:
+            raise FileTooLarge(f"larger than --max-filesize {limit:,} bytes ({seen:,} bytes announced or received); "
+                               "raise --max-filesize (or 'none') to fetch it")
+
+    return hook
 
 
 def raw_name(video: VideoSpec) -> str:
@@ -314,7 +344,7 @@ class _Log:
 
 def ytdlp_options(
     video: VideoSpec, workdir: Path, *, cookies=None, cookies_from_browser=None, proxy=None, rate_limit=None,
-    js_runtime=None, retries=10, quiet=True, log=None,
+    js_runtime=None, retries=10, quiet=True, log=None, max_filesize=None,
 ) -> dict:
     """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options,
     the JavaScript runtime (by path: see :func:`js_runtime_choice`)."""
@@ -352,6 +382,9 @@ def ytdlp_options(
     rate = parse_rate(rate_limit)
     if rate:
         opts["ratelimit"] = rate
+    cap = parse_size(max_filesize)
+    if cap is not None:
+        opts["progress_hooks"] = [_size_cap(cap)]
     return opts
 
 
@@ -467,7 +500,12 @@ def _extract(url: str, options, *, quiet: bool, js_runtime: str | None, cookies:
         try:
             with yt_dlp.YoutubeDL(options(log)) as ydl:
                 info = ydl.extract_info(url, download=True)
+        except FileTooLarge as exc:
+            return None, Failure("too-large", str(exc))
         except yt_dlp.utils.YoutubeDLError as exc:
+            too_large = next((e for e in _chain(exc) if isinstance(e, FileTooLarge)), None)
+            if too_large is not None:
+                return None, Failure("too-large", str(too_large))
             failure = classify(exc, warnings=log.warnings, last_error=log.last_error, js_runtime=js_runtime,
                                cookies=cookies, tries=attempt + 1)
             if failure.kind != "rate-limited" or attempt >= len(waits):
@@ -496,6 +534,7 @@ def download_video(
     retries: int = 10,
     rate_limit_waits: Sequence[float] = RATE_LIMIT_WAITS,
     quiet: bool = True,
+    max_filesize: str | None = None,
 ) -> DownloadResult:
     """Download ``video`` into ``dest_dir`` as ``{key}.mp4`` (or one file per section); skip what is already there.
 
@@ -524,7 +563,8 @@ def download_video(
 
     def options(log: _Log) -> dict:
         opts = ytdlp_options(video, workdir, cookies=cookies, cookies_from_browser=cookies_from_browser, proxy=proxy,
-                             rate_limit=rate_limit, js_runtime=js_runtime, retries=retries, quiet=quiet, log=log)
+                             rate_limit=rate_limit, js_runtime=js_runtime, retries=retries, quiet=quiet, log=log,
+                             max_filesize=max_filesize)
         if wanted:
             opts["download_ranges"] = yt_dlp.utils.download_range_func(None, missing)
             opts["outtmpl"] = {"default": str(workdir / "section-%(section_start).3f.%(ext)s")}
@@ -533,7 +573,7 @@ def download_video(
     info, failure = _extract(url, options, quiet=quiet, js_runtime=js_runtime,
                              cookies=bool(cookies or cookies_from_browser), waits=rate_limit_waits)
     if failure is not None:
-        if failure.status == "unavailable" or not any(workdir.iterdir()):
+        if failure.status == "unavailable" or failure.kind == "too-large" or not any(workdir.iterdir()):
             shutil.rmtree(workdir, ignore_errors=True)  # a partial download is kept only where it can resume
         return DownloadResult(failure.status, None, reason=failure.reason, kind=failure.kind)
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
@@ -564,7 +604,7 @@ def download_video(
         whole = download_video(video, dest_dir, url_template=url_template, cookies=cookies,
                                cookies_from_browser=cookies_from_browser, proxy=proxy, rate_limit=rate_limit,
                                js_runtime=js_runtime, retries=retries, rate_limit_waits=rate_limit_waits,
-                               quiet=quiet)
+                               quiet=quiet, max_filesize=max_filesize)
         why = (f"sections {', '.join(unreadable)} came out without a video stream (the server ignores byte "
                "ranges?); downloaded the whole video instead")
         return replace(whole, notes=(*whole.notes, why)) if whole.status == "done" else replace(

@@ -352,7 +352,7 @@ def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOpti
                     format="raw-dir" if users else "already downloaded"), "done", ""
     result = download_video(
         video, options.layout.raw_dir, url_template=options.url_template, cookies=options.cookies,
-        proxy=options.proxy, rate_limit=options.rate_limit,
+        proxy=options.proxy, rate_limit=options.rate_limit, max_filesize=options.max_filesize,
         sections=_merged_sections(todo) if options.sections else None,
         cookies_from_browser=options.cookies_from_browser, js_runtime=options.js_runtime,
     )

@@ -51,6 +51,9 @@ CROP_METHODS = ("fixed", "landmarks", "auto")
 MIN_SIZE, MAX_SIZE = 16, 4096
 MAX_FPS = 240.0
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 192000
+# The default cap on one raw download: an hour of 1080p H.264 from YouTube is 1-3 GB, so this stops a runaway
+# (a wrong --url-template, an endless stream) long before a disk fills, without refusing a real source video.
+MAX_FILESIZE = "8G"
 _DEFAULTS = {"flag": None, "parser": None, "choices": None, "action": None, "metavar": None, "required": False,
              "cli": True, "builder": False, "cache_key": True, "canonical": None, "clip": False, "folder_key": False,
              "extra": False, "contents": False}
@@ -271,6 +274,9 @@ class PrepareOptions:
     proxy: str | None = option(None, builder=True, cache_key=False, help="proxy URL for yt-dlp")
     rate_limit: str | None = option(None, builder=True, cache_key=False,
                                     help="download rate limit such as 2M (bytes per second)")
+    max_filesize: str | None = option(MAX_FILESIZE, builder=True, cache_key=False, metavar="SIZE",
+                                      help=f"largest raw download, such as 500M or 8G (default {MAX_FILESIZE}: hours "
+                                           "of 1080p; a larger one fails with the reason), or 'none' for no cap")
     sections: bool = option(False, action="store_true", card=True, help="download only the clips' time ranges")
     retry_unavailable: bool = option(False, action="store_true",
                                      help="try videos recorded as unavailable again")
@@ -315,7 +321,8 @@ class PrepareOptions:
 
     def validate(self) -> None:
         """Raise HDTFError for options no video could succeed with, before any work starts."""
-        from hdtf.download import check_js_runtime, check_url_template, parse_browser_cookies, parse_rate
+        from hdtf.download import (check_js_runtime, check_url_template, parse_browser_cookies, parse_rate,
+                                   parse_size)
 
         if self.crop_method not in CROP_METHODS:
             raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
@@ -332,6 +339,7 @@ class PrepareOptions:
         if self.url_template is not None:
             check_url_template(self.url_template)
         parse_rate(self.rate_limit)
+        parse_size(self.max_filesize)
         if self.raw_dir is not None and not self.raw_dir.is_dir():
             raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
         if self.cookies is not None and not self.cookies.is_file():

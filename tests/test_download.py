@@ -57,6 +57,23 @@ def test_network_error_is_failed_not_unavailable(tmp_path):
     assert result.status == "failed" and result.reason
 
 
+@pytest.mark.parametrize("ranges", [True, False])
+def test_a_download_larger_than_max_filesize_stops_and_leaves_nothing(hdtf_sources, tmp_path, ranges):
+    """The cap holds whether the size is announced up front or only counted as it arrives; nothing is kept."""
+    size = (hdtf_sources.served / "RD_Alpha.mp4").stat().st_size
+    requests: list = []
+    with serve_directory(hdtf_sources.served, requests, ranges=ranges) as base:
+        template = TEMPLATE.replace("{base}", base)
+        result = download_video(_video("Alpha"), tmp_path, url_template=template, max_filesize=str(size // 4))
+        assert result.status == "failed" and result.kind == "too-large" and result.path is None
+        assert "\n" not in result.reason and f"larger than --max-filesize {size // 4:,} bytes" in result.reason
+        assert list(tmp_path.iterdir()) == [], "a refused download leaves no file"
+        fits = download_video(_video("Alpha"), tmp_path, url_template=template, max_filesize=str(size))
+    assert fits.status == "done" and fits.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
+    with pytest.raises(HDTFError, match="not a size such as 500M"):
+        download_video(_video("Beta"), tmp_path, url_template=template, max_filesize="lots")
+
+
 def test_sections_are_downloaded_as_separate_files(hdtf_sources, tmp_path):
     with serve_directory(hdtf_sources.served) as base:
         result = download_video(_video("Alpha"), tmp_path, url_template=TEMPLATE.replace("{base}", base),
