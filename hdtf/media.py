@@ -19,6 +19,9 @@ before filtering, so :func:`probe` reports the *displayed* size and the rotation
 
 Sources without audio give clips without audio: no silent track is invented (a silent track would look like
 valid training audio), no WAV is written and ``ClipFacts.has_audio`` is False, so the caller decides.
+
+No ffmpeg or ffprobe run is unbounded: each is stopped after :func:`time_limit` of the media it works on (a fixed
+allowance plus a multiple of the clip's length) and fails with a MediaError naming the file and the limit.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ X264_OPTIONS = ("-preset", "ultrafast", "-crf", "18", "-x264-params", "cabac=1:d
 AAC_BITRATE = "64k"
 INTERLACED_FIELD_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
 _ADDRESS = re.compile(r" @ 0x[0-9a-f]+\]")
+# Every ffmpeg/ffprobe run is stopped after a fixed allowance plus this many seconds per second of media it works on
+# (a 1080p cut runs faster than real time even on one slow core), so a stalled input (a hung network mount, a pipe
+# nobody writes) fails the clip in one line instead of holding its job forever.
+TIME_LIMIT = (120.0, 20.0)
 
 
 class MediaError(HDTFError):
@@ -136,19 +143,32 @@ def _reason(stderr: str) -> str:
     return " | ".join(lines) or "no error output"
 
 
-def _run(args: Sequence[str], path: Path, what: str) -> str:
+def time_limit(media_seconds: float = 0.0) -> float:
+    """Seconds an ffmpeg/ffprobe run on ``media_seconds`` of media may take (:data:`TIME_LIMIT`)."""
+    base, per_second = TIME_LIMIT
+    return base + per_second * max(0.0, media_seconds)
+
+
+def _run(args: Sequence[str], path: Path, what: str, media_seconds: float = 0.0) -> str:
+    limit = time_limit(media_seconds)
     try:
-        done = subprocess.run(list(args), capture_output=True, text=True, errors="replace", check=False)
+        done = subprocess.run(list(args), capture_output=True, text=True, errors="replace", check=False,
+                              timeout=limit)
     except FileNotFoundError as exc:
         raise MediaError(f"{args[0]} not found on PATH; install ffmpeg to {what} {path}") from exc
+    except subprocess.TimeoutExpired:  # subprocess.run has killed it
+        raise MediaError(f"cannot {what} {path}: {Path(args[0]).name} did not finish within {limit:.0f} s (the limit "
+                         f"for {media_seconds:.1f} s of media) and was stopped; is the file on a stalled mount or "
+                         "still being written?") from None
     if done.returncode != 0:
         raise MediaError(f"cannot {what} {path}: {_reason(done.stderr)}")
     return done.stdout
 
 
-def _ffprobe_json(path: Path, *extra: str) -> dict:
+def _ffprobe_json(path: Path, *extra: str, media_seconds: float = 0.0) -> dict:
     # Absolute, so a file name beginning with '-' (YouTube ids may) is never read as an option.
-    out = _run(["ffprobe", "-v", "error", "-of", "json", *extra, str(Path(path).absolute())], path, "read")
+    out = _run(["ffprobe", "-v", "error", "-of", "json", *extra, str(Path(path).absolute())], path, "read",
+               media_seconds)
     try:
         return json.loads(out)
     except json.JSONDecodeError as exc:
@@ -351,7 +371,7 @@ def _encode(src: Path, tmp_mp4: Path, tmp_wav: Path | None, start: float, end: f
     args += ["-t", length, "-movflags", "+faststart", str(tmp_mp4.absolute())]
     if has_audio and tmp_wav is not None:
         args += ["-map", "[a1]", "-c:a", "pcm_s16le", "-t", length, str(tmp_wav.absolute())]
-    _run(args, src, f"cut {start:.3f}-{end:.3f}s of")
+    _run(args, src, f"cut {start:.3f}-{end:.3f}s of", end - start)
     out = probe(tmp_mp4, count_frames=True, timeline=False)
     if not out.nb_frames:
         raise MediaError(f"cannot cut {start:.3f}-{end:.3f}s of {src}: the clip has no video frames")
@@ -405,7 +425,7 @@ def upright_copy(src: Path, dst: Path, *, start: float, end: float, width: int) 
             "-t", f"{end - start:.3f}", "-i", str(src.absolute()), "-map", "0:v:0", "-an",
             "-vf", f"scale={int(width) // 2 * 2}:-2,setsar=1,format=yuv420p", "-c:v", "libx264", "-preset", "ultrafast",
             "-crf", "18", str(dst.absolute())]
-    _run(args, src, f"make an upright copy of {start:.3f}-{end:.3f}s of")
+    _run(args, src, f"make an upright copy of {start:.3f}-{end:.3f}s of", end - start)
     return probe(dst, timeline=False)
 
 
@@ -414,8 +434,9 @@ def keyframe_times(path: Path) -> list[float]:
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"cannot read {path}: no such file")
+    length = _seconds(_ffprobe_json(path, "-show_entries", "format=duration").get("format", {}).get("duration"))
     data = _ffprobe_json(path, "-select_streams", "v:0", "-skip_frame", "nokey",
-                         "-show_entries", "frame=pts_time,best_effort_timestamp_time")
+                         "-show_entries", "frame=pts_time,best_effort_timestamp_time", media_seconds=length)
     times = []
     for frame in data.get("frames", []):
         value = frame.get("pts_time", frame.get("best_effort_timestamp_time"))

@@ -194,6 +194,30 @@ def test_ffmpeg_failure_cleans_temporaries(sources, tmp_path):
         cut_clip(sources["boxed"], tmp_path / "bad.mp4", start=2, end=1, crop=None)
 
 
+def test_a_stalled_ffmpeg_is_stopped_at_its_time_limit(sources, tmp_path, monkeypatch):
+    """A source ffmpeg waits on forever (a pipe nobody writes: a stalled mount behaves alike) fails at the limit for
+    the clip's length, in one line, with nothing left behind and no ffmpeg still running."""
+    import os
+    import time
+
+    from hdtf import media
+
+    assert media.time_limit(10) > media.time_limit(1) >= media.TIME_LIMIT[0]
+    stalled = tmp_path / "stalled.mp4"
+    os.mkfifo(stalled)
+    monkeypatch.setattr(media, "TIME_LIMIT", (1.0, 0.5))  # 1 s + 0.5 s per second of media: 2 s for this cut
+    out = tmp_path / "out"
+    began = time.monotonic()
+    with pytest.raises(MediaError) as stopped:
+        cut_clip(stalled, out / "c.mp4", start=0, end=2, crop=None, dst_wav=out / "c.wav", info=probe(sources["boxed"]))
+    assert 2 <= time.monotonic() - began < 10
+    message = str(stopped.value)
+    assert "\n" not in message and "stalled.mp4: ffmpeg did not finish within 2 s" in message
+    assert sorted(p.name for p in out.iterdir()) == []
+    running = subprocess.run(["pgrep", "-f", str(stalled)], capture_output=True, text=True).stdout.split()
+    assert running == [], "the stalled ffmpeg was not stopped"
+
+
 def test_names_that_look_like_options_or_protocols(sources, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "-src:1.mp4").symlink_to(sources["boxed"])
