@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -57,7 +60,7 @@ def test_missing_or_bad_weights_are_named(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.script; the format stays
-def test_user_torchscript_extractor_is_called_with_return_features(tmp_path):
+def test_user_torchscript_extractor_is_called_with_return_features(tmp_path, caplog):
     torch = pytest.importorskip("torch")
 
     class Tiny(torch.nn.Module):
@@ -67,7 +70,12 @@ def test_user_torchscript_extractor_is_called_with_return_features(tmp_path):
 
     path = tmp_path / "tiny.pt"
     torch.jit.script(Tiny()).save(str(path))
-    extractor = InceptionFeatures(path)
+    with caplog.at_level(logging.WARNING, logger="hdtf.metrics.fid"):
+        extractor = InceptionFeatures(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    said = [r.getMessage() for r in caplog.records if r.name == "hdtf.metrics.fid"]
+    assert said == [f"FID weights tiny.pt (SHA-256 {digest}) are TorchScript: loading them runs the code inside the "
+                    "file; use only a file from a source you trust"]
     frames = np.random.default_rng(0).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     feats = extractor(frames)
     assert feats.shape == (4, 3)

@@ -10,20 +10,26 @@ format: a TorchScript file loadable with ``torch.jit.load`` - NVIDIA's ``incepti
 TensorFlow FID network used by StyleGAN2-ADA and clean-fid), which takes uint8-range float ``(N,3,H,W)`` RGB and
 returns 2048-d pool features when called with ``return_features=True``. Any TorchScript module whose ``forward``
 maps such a batch to ``(N, D)`` features also works (its forward signature is inspected, nothing is guessed).
+
+A TorchScript file is a program, not data: loading and calling it runs the code it holds, and ``weights_only``
+protects nothing here. Loading one says so in a warning that names the file's SHA-256 (compare it with the one its
+publisher gives); use only a file from a source you trust.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hdtf.errors import HDTFError
-from hdtf.metrics.base import Clip, Column, Frame, Metric
+from hdtf.metrics.base import Clip, Column, Frame, Metric, sha256_file
 from hdtf.metrics.registry import missing_weights
 
 MISSING = missing_weights("fid")
+log = logging.getLogger(__name__)
 BATCH = 16  # frames per Inception call
 
 
@@ -83,6 +89,8 @@ class InceptionFeatures:
             )
         import torch
 
+        log.warning("FID weights %s (SHA-256 %s) are TorchScript: loading them runs the code inside the file; use only "
+                    "a file from a source you trust", path.name, sha256_file(path))
         try:
             self.model = torch.jit.load(str(path), map_location=device).eval()
         except RuntimeError as exc:
