@@ -55,6 +55,9 @@ PROTOCOL_VERSION = "1"
 SPLIT_CHOICES = (*splits.SPLITS, "all")
 SAMPLE_RATE = 16000
 PANELS = ("source", "generated", "real", "Fapp warp")
+# Generation returns every frame at once (the real frames are streamed): a clip whose generated frames would take
+# more than this is refused with the --max-seconds that fits (5 minutes at 512x512 would be 5.9 GB).
+MAX_GENERATED_BYTES = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -298,9 +301,11 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, metrics: MetricSet, op
     from hdtf.media import probe
     from hdtf.video_io import read_audio
 
-    clip_fps = probe(clip.video).fps
-    if abs(clip_fps - fps) > 1e-3:
-        raise HDTFError(f"{clip.video}: {clip_fps:g} fps, but the model works at {fps:g} fps")
+    info = probe(clip.video)
+    if abs(info.fps - fps) > 1e-3:
+        raise HDTFError(f"{clip.video}: {info.fps:g} fps, but the model works at {fps:g} fps")
+    _check_memory(clip.video, min(info.duration, options.max_seconds or info.duration), fps, generator.image_size,
+                  2 if compare else 1)
     first = _first_frame(clip.video)
     speech = read_audio(clip.audio, SAMPLE_RATE)
     if options.max_seconds:
@@ -323,6 +328,17 @@ def _evaluate_clip(generator, clip: EvalClip, fps: float, metrics: MetricSet, op
         path = output / "comparisons" / f"{safe_name(clip.id)}.mp4"
         still = _write_comparison(path, out, iter_frames(clip.video, window, size), speech)
     return row, still
+
+
+def _check_memory(video: Path, seconds: float, fps: float, size: int, copies: int) -> None:
+    """Generation holds every frame it makes (``copies`` per frame: the warp too for a comparison): refuse, in one
+    line naming the way forward, a clip whose frames would take more than :data:`MAX_GENERATED_BYTES`."""
+    need = math.ceil(seconds * fps) * size * size * 3 * copies
+    if need > MAX_GENERATED_BYTES:
+        longest = MAX_GENERATED_BYTES / (fps * size * size * 3 * copies)
+        raise HDTFError(f"{video}: {seconds:.1f} s at {fps:g} fps and {size}x{size} would hold {need / 2**30:.1f} GiB "
+                        f"of generated frames (more than {MAX_GENERATED_BYTES / 2**30:.1f} GiB); pass --max-seconds "
+                        f"{math.floor(longest * 10) / 10:g} or less to evaluate the start of each clip")
 
 
 def _head_of(video: Path, seconds: float, target: Path) -> Path:

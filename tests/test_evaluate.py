@@ -173,6 +173,24 @@ def test_a_clip_that_fails_is_reported_without_local_paths(tiny_model, tmp_path)
         assert str(tmp_path) not in (tmp_path / "report" / shared).read_text(), shared
 
 
+def test_a_clip_whose_generated_frames_would_not_fit_names_the_max_seconds_that_do(prepared, tiny_model, tmp_path,
+                                                                                    monkeypatch):
+    """Generation holds its frames: past the memory bound a clip fails in one line (the run goes on) naming the
+    --max-seconds that fits, and with that setting it is scored."""
+    from hdtf import evaluate as evaluation
+
+    frame = 128 * 128 * 3  # the tiny model's frames
+    monkeypatch.setattr(evaluation, "MAX_GENERATED_BYTES", 21 * frame)  # 0.84 s at 25 fps; the clip is 1.2 s
+    options = evaluation.EvaluationOptions(metrics=("psnr",), compare=0, limit=1)
+    summary = evaluation.evaluate(tiny_model, prepared, tmp_path / "whole", options)
+    assert summary["scored"] == 0 and summary["failed"][0]["reason"] == (
+        "WRA_Test_000.mp4: 1.2 s at 25 fps and 128x128 would hold 0.0 GiB of generated frames (more than 0.0 GiB); "
+        "pass --max-seconds 0.8 or less to evaluate the start of each clip")
+    options = evaluation.EvaluationOptions(metrics=("psnr",), compare=0, limit=1, max_seconds=0.8)
+    summary = evaluation.evaluate(tiny_model, prepared, tmp_path / "start", options)
+    assert summary["scored"] == 1 and summary["frames"] == 20
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
 def test_hdtf_evaluate_audio_protocol_with_user_weights(prepared, tiny_model, user_weights, tmp_path, capsys):
     from hdtf.cli import main
