@@ -230,7 +230,7 @@ class Layout:
         """A video's status, or None when it is absent or cannot be used (then one warning line, and the video is
         simply done again)."""
         path = self.status_file(video_key)
-        return _read_status(path, self.relative(path))
+        return _read_status(path, self.relative(path), self.where)
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
@@ -403,17 +403,17 @@ def status_problem(status: Any) -> str | None:
     if not isinstance(status, dict):
         return f"not a JSON object but {type(status).__name__}"
     if status.get("version") not in READABLE_VERSIONS:
-        return f"version {status.get('version')!r} is not one this hdtf reads ({', '.join(map(str, READABLE_VERSIONS))})"
-    problem = _wrong_types(status, _STATUS_TYPES, ("video", "clips"), "")
-    if problem is None:
-        problem = _wrong_types(status["video"], _VIDEO_TYPES, ("key",), "video.")
-    for index, record in enumerate(status.get("clips") or []):
-        if problem is not None:
-            break
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        return f"version {status.get('version')!r} is not one this hdtf reads ({readable})"
+    problem = _wrong_types(status, _STATUS_TYPES, ("video", "clips"), "") or _wrong_types(
+        status["video"], _VIDEO_TYPES, ("key",), "video.")
+    for index, record in enumerate(status["clips"] if problem is None else []):
+        where = f"clips[{index}]."
         if not isinstance(record, dict):
             return f"clips[{index}] is {type(record).__name__}, not an object"
-        problem = _wrong_types(record, _CLIP_TYPES, ("id", "status"), f"clips[{index}].") or _record_problem(
-            record, f"clips[{index}].")
+        problem = _wrong_types(record, _CLIP_TYPES, ("id", "status"), where) or _record_problem(record, where)
+        if problem is not None:
+            return problem
     return problem
 
 
@@ -434,7 +434,8 @@ def _record_problem(record: Mapping[str, Any], where: str) -> str | None:
     if any(not isinstance(note, str) for note in record.get("adjustments") or []):
         return f"{where}adjustments holds a note that is not text"
     for name, stamp in (record.get(STAMPS) or {}).items():
-        if not (isinstance(stamp, dict) and isinstance(stamp.get("size"), int) and isinstance(stamp.get("sha256"), str)):
+        if not (isinstance(stamp, dict) and isinstance(stamp.get("size"), int)
+                and isinstance(stamp.get("sha256"), str)):
             return f"{where}{STAMPS}[{name!r}] is not a size and a hash"
     return None
 

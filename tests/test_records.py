@@ -146,6 +146,43 @@ def test_commits_sync_the_file_before_the_rename_and_the_folder_after(hdtf_sourc
     assert (out / "clips" / "c.mp4").stat().st_size > 0
 
 
+def test_on_a_store_a_short_clip_object_is_told_by_its_listed_size_and_made_again(hdtf_sources, server,
+                                                                                     tmp_path):  # noqa: F811
+    pytest.importorskip("s3fs", reason="outputs on S3 need s3fs")
+    pytest.importorskip("moto", reason="the S3 stand-in is moto's server")
+    from fixtures.s3_server import serve_s3
+
+    from hdtf.storage import Store
+
+    template, requests = server
+    beta, url = _video(hdtf_sources.metadata, "Beta"), "s3://runs/short"
+    with serve_s3() as s3, pytest.MonkeyPatch.context() as env:
+        for key, value in s3.env.items():
+            env.setenv(key, value)
+        s3.create_bucket("runs")
+        assert process_video(beta, PrepareOptions(output_dir=url, url_template=template,
+                                                  scratch_dir=tmp_path / "scratch")).status == "done"
+        store, name = Store(url), "clips/RD_Beta_000.mp4"
+        good = store.read_bytes(name)
+        status = json.loads(store.read_bytes("status/RD_Beta.json"))
+        assert status["clips"][0]["files"][name]["size"] == len(good)
+        store.put_bytes(name, good[: len(good) // 2])  # a copy cut short
+
+        before = len(s3.log)
+        assert done_clips(url) == []
+        requests.clear()
+        again = process_video(beta, PrepareOptions(output_dir=url, url_template=template,
+                                                   scratch_dir=tmp_path / "scratch"))
+        asked = [r for r in s3.log[before:] if r.key.endswith(".mp4") and r.method in ("GET", "HEAD")]
+        assert not asked, "sizes come from the listings, not a request per clip"
+        assert requests and again.clips[0]["status"] == "done", "made again from its source"
+        remade = store.read_bytes(name)
+        assert len(remade) > len(good) // 2
+        local = tmp_path / "remade.mp4"
+        local.write_bytes(remade)
+        assert media.probe(local, count_frames=True).nb_frames == status["clips"][0]["num_frames"]
+
+
 # -- 4: a status file that cannot be used ----------------------------------------------------------------------------
 
 
