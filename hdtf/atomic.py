@@ -1,11 +1,14 @@
-"""Atomic file replacement, the house rule for every file that says "finished": write a hidden temporary sibling,
-rename it over the target only when writing succeeded, remove it otherwise.
+"""Atomic, durable file replacement, the house rule for every file that says "finished": write a hidden temporary
+sibling, put it in place with :func:`commit` only when writing succeeded, remove it otherwise.
 
-A reader (or a resumed run) therefore sees either the previous file or the complete new one, never a partial one.
+A reader (or a resumed run) therefore sees either the previous file or the complete new one, never a partial one, and
+that holds across a power loss too: :func:`commit` syncs the new file's bytes to the disk before the rename and the
+folder after it, so a name that a record (written after it) counts as finished never comes back empty.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Iterator
@@ -16,19 +19,62 @@ from typing import Any
 
 @contextmanager
 def replacing(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path to write ``path``'s new content to; it replaces ``path`` when the block succeeds.
+    """Yield a temporary path to write ``path``'s new content to; it replaces ``path`` (:func:`commit`) when the
+    block succeeds.
 
     The temporary keeps the target's extension (ffmpeg, PIL and numpy pick formats from it) and carries the pid, so
-    concurrent writers never share one. Parent folders are created.
+    concurrent writers never share one. Parent folders are created (:func:`make_dirs`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     temp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         yield temp
-        os.replace(temp, path)
+        commit(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def commit(temp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put the finished file ``temp`` in place of ``path`` durably: its bytes reach the disk before the rename (else
+    a power loss can leave the new name on an empty or partial file) and the folder's entry after it (else the old
+    file can come back under a record that names the new one)."""
+    sync_file(temp)
+    os.replace(temp, path)
+    sync_folder(Path(path).parent)
+
+
+def make_dirs(folder: str | os.PathLike) -> None:
+    """``mkdir -p`` whose new folders survive a power loss (each one's entry is synced in its parent)."""
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for made in reversed(missing):
+        sync_folder(made.parent)
+
+
+def sync_file(path: str | os.PathLike) -> None:
+    """Flush a written file's bytes to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Flush a folder's entries (a rename or a new file in it) to the disk; file systems that cannot sync a folder
+    (EINVAL) keep their entries durable by other means."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

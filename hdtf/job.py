@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import clip_record, file_fingerprint
+from hdtf.layout import clip_record, file_fingerprint, rewritten
 from hdtf.lock import LockBusy, LockLost
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
@@ -275,6 +275,7 @@ def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions
         for key in missing:
             record[key] = None
         return record
+    record = rewritten(record, "landmarks_path")  # made again below: its old size and hash no longer hold
     extra, notes = landmark_outputs(clip, options)
     kept = [n for n in record.get("adjustments") or [] if not n.startswith("landmarks: ")]
     record.update(extra, adjustments=[*kept, *notes], settings=options.clip_settings())

@@ -19,7 +19,16 @@ is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`
 
 A clip is *settled* (not made again) only while everything its content depends on is unchanged: its annotation (the
 metadata fields of its record, the video's URL and id among them), the raw file it was cut from (size and hash,
-:func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples.
+:func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples,
+and only while its files are whole: a record keeps each file's size and a hash of its first and last bytes (``files``,
+added when the status naming it is written, :meth:`Layout.write_status`), so a file a power loss left empty or short
+is made again. A record of an earlier version without them counts while its files are not empty. On a store the sizes
+come from the listings already made; the hash is compared only for local files.
+
+Status files are data: each is checked in one place (:func:`status_problem`) as it is read. One that cannot be used
+is one warning line naming it (``status/{key}.json``), and its video is treated as not started (``hdtf prepare`` makes
+it again; readers of the whole run count it as ``unreadable``). A record's file names must stay inside the run
+(relative, no ``..``, no link leading out): a record naming any other file is made again, never read or written.
 
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
@@ -35,7 +44,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import stat
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +60,8 @@ from hdtf.records import ClipSpec, VideoSpec, safe_name
 from hdtf.redact import scrub
 from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path
 
+log = logging.getLogger(__name__)
+
 # 2: clip records gained source_file, rotation, short; the download entry kept/notes/raw. Version 1 files are
 # read as well (their clips are settled on annotation and options; their source identity is taken as unchanged).
 STATUS_VERSION = 2
@@ -58,6 +71,12 @@ MANIFEST = "manifest.json"
 # files made from it (landmarks: made again from the clip when lost, without a re-cut).
 CUT_FILE_FIELDS = ("path", "audio_path")
 EXTRA_FILE_FIELDS = ("landmarks_path",)
+# The record field that keeps, for each file name the record holds, the file's size and the hash of its first and
+# last STAMP_EDGE bytes as committed (:func:`file_fingerprint`): a few pages, so checking costs two small reads.
+STAMPS = "files"
+STAMP_EDGE = 8192
+# A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
+UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -145,17 +164,37 @@ class Layout:
         """The name a record stores for a file of this run."""
         return Path(path).relative_to(self.root).as_posix()
 
+    def _local(self, name: str) -> Path:
+        """The file under the folder ``root`` a record's name stands for; HDTFError when the name or a link on the way
+        leads out of the run (a status is data: it must never make hdtf read, pack or write another file)."""
+        return _within(self.root / _inside(name), self.root, name)
+
     def file(self, name: str) -> Path:
-        """The local file a record's relative name stands for (fetched first when the run is on a store)."""
-        return self.root / name
+        """The local file a record's relative name stands for (fetched first when the run is on a store); HDTFError
+        when the name leads out of the run."""
+        return self._local(name)
 
     def read_bytes(self, name: str) -> bytes:
-        """The bytes of the file a record names."""
-        return (self.root / name).read_bytes()
+        """The bytes of the file a record names (HDTFError when the name leads out of the run)."""
+        return self._local(name).read_bytes()
+
+    def size(self, name: str) -> int | None:
+        """The size of the file a record names; None when it is not there or the name leads out of the run (then one
+        warning line: the record does not count)."""
+        try:
+            path = self._local(name)
+        except HDTFError as exc:
+            _warn_once(self.where, str(exc))
+            return None
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        return found.st_size if stat.S_ISREG(found.st_mode) else None
 
     def exists(self, name: str) -> bool:
-        """Whether the file a record names is there."""
-        return (self.root / name).is_file()
+        """Whether the file a record names is there (inside the run)."""
+        return self.size(name) is not None
 
     def at_hand(self, path: Path) -> Path:
         """``path`` (one of :meth:`clip_files`) as a local file: the file itself, or, when a run on a store made it
@@ -165,8 +204,8 @@ class Layout:
     def editable(self, name: str) -> Path:
         """The file a record names, as a local file a job may change in place (an A/V correction of a clip made
         earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
-        it as done (the store's object is unchanged until then)."""
-        return self.root / name
+        it as done (the store's object is unchanged until then). HDTFError when the name leads out of the run."""
+        return self._local(name)
 
     def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
         """Forget what a stopped job made for these clips and did not record (before its status is written for it
@@ -174,8 +213,10 @@ class Layout:
         a store, the scratch files that the next status naming the clips as done would otherwise upload."""
 
     def make_dirs(self) -> None:
+        """The run's folders (HDTFError when one is a link leading out of the run: files cut there would be
+        rejected as outside the run, and made again on every run)."""
         for sub in ("clips", "status"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            atomic.make_dirs(_within(self.root / sub, self.root, sub))
 
     def discard_clip(self, clip_id: str) -> None:
         """Remove a clip's files (its new record is not "done": files of an earlier cut must not look finished)."""
@@ -186,20 +227,56 @@ class Layout:
     # -- status ---------------------------------------------------------------------------------------------------
 
     def read_status(self, video_key: str) -> dict[str, Any] | None:
-        """A video's status, or None when it is absent or unreadable (then the video is simply done again)."""
-        return _read_status(self.status_file(video_key))
+        """A video's status, or None when it is absent or cannot be used (then one warning line, and the video is
+        simply done again)."""
+        path = self.status_file(video_key)
+        return _read_status(path, self.relative(path), self.where)
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
-        """Rewrite ``status/{key}.json`` atomically: a reader sees the previous status or this one, never half.
-        Shareable: URLs without credentials, paths relative to the root (``hdtf.redact.scrub``)."""
+        """Rewrite ``status/{key}.json`` atomically and durably (:mod:`hdtf.atomic`): a reader sees the previous
+        status or this one, never half, and a power loss leaves one of them. Done records get the size and hash of
+        the files they name that they have none for (:meth:`stamp`). Shareable: URLs without credentials, paths
+        relative to the root (``hdtf.redact.scrub``)."""
+        clips = self.stamp(clips)
         atomic.write_json(self.status_file(video.key),
                           scrub(status_document(video, state, reason, clips, **extra), self.root))
 
     def statuses(self) -> list[dict[str, Any]]:
-        """Every readable status of the run, in file-name order."""
-        found = (_read_status(p) for p in sorted((self.root / "status").glob("*.json")))
-        return [s for s in found if s is not None]
+        """Every status of the run, in file-name order; one that cannot be used stands as its video
+        :data:`UNREADABLE` with no clips (and one warning line)."""
+        found = []
+        for path in sorted((self.root / "status").glob("*.json")):
+            name = self.relative(path)
+            status = _read_status(path, name, self.where)
+            if status is not None or path.exists():
+                found.append(status or _unusable(path.stem, name))
+        return found
+
+    def stamp(self, records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """``records``, each done one given (in place: the caller's records carry them from then on) the size and
+        hash of the files it names and has none for, from the files as they are at hand now: a clip is committed
+        only after its files are in place (:func:`hdtf.atomic.commit`), so these are the files it was made as.
+        Stamps of files a record no longer names are dropped."""
+        records = list(records)
+        for record in records:
+            if record.get("status") != "done" or not isinstance(record, dict):
+                continue
+            named = _named_files([record])
+            stamps = {n: s for n, s in (record.get(STAMPS) or {}).items() if n in named}
+            for name in named:
+                if name not in stamps and (local := self._committing(name)) is not None:
+                    stamps[name] = file_fingerprint(local, STAMP_EDGE)
+            record[STAMPS] = stamps or None
+        return records
+
+    def _committing(self, name: str) -> Path | None:
+        """The local file a record's name is committed from, when it is at hand."""
+        try:
+            path = self._local(name)
+        except HDTFError:
+            return None
+        return path if path.is_file() else None
 
     # -- manifest -------------------------------------------------------------------------------------------------
 
@@ -236,8 +313,29 @@ class Layout:
     # -- is a clip settled? ---------------------------------------------------------------------------------------
 
     def finished(self, record: Mapping[str, Any]) -> bool:
-        """A finished clip: recorded as done and its mp4 is there."""
-        return record.get("status") == "done" and bool(record.get("path")) and self.exists(record["path"])
+        """A finished clip: recorded as done and its mp4 (and wav) there whole (:meth:`intact`; sizes only)."""
+        return record.get("status") == "done" and self.intact(record)
+
+    def intact(self, record: Mapping[str, Any], deep: bool = False) -> bool:
+        """Whether the cut files a record names (mp4, wav) are there whole: of the size recorded with them (and,
+        ``deep``, the same first and last bytes, where the file is local), or, in a record of an earlier version that
+        has no sizes, not empty. A file that is missing, empty or short (a power loss, a killed copy) fails it."""
+        if not record.get("path"):
+            return False
+        stamps = record.get(STAMPS) or {}
+        return all(self._whole(record[k], stamps.get(record[k]), deep) for k in CUT_FILE_FIELDS if record.get(k))
+
+    def _whole(self, name: str, stamp: Mapping[str, Any] | None, deep: bool) -> bool:
+        size = self.size(name)
+        if size is None:
+            return False
+        if not stamp:
+            return size > 0
+        return size == stamp.get("size") and (not deep or self._same_edges(name, stamp))
+
+    def _same_edges(self, name: str, stamp: Mapping[str, Any]) -> bool:
+        """Whether the file's first and last bytes still hash as recorded."""
+        return file_fingerprint(self._local(name), STAMP_EDGE) == dict(stamp)
 
     def clip_is_settled(self, record: Mapping[str, Any], clip: ClipSpec, source: Mapping[str, Any] | None,
                         settings: Mapping[str, Any], allow_short: bool = False) -> bool:
@@ -260,11 +358,13 @@ class Layout:
             return True
         if record.get("status") != "done" or (record.get("short") and not allow_short):
             return False
-        return all(self.exists(record[k]) for k in CUT_FILE_FIELDS if record.get(k))
+        return self.intact(record, deep=True)
 
     def missing_extras(self, record: Mapping[str, Any]) -> list[str]:
-        """The extra-file fields (``landmarks_path``) a done record names whose files are gone."""
-        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self.exists(record[k])]
+        """The extra-file fields (``landmarks_path``) a done record names whose files are gone (or not whole)."""
+        stamps = record.get(STAMPS) or {}
+        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self._whole(record[k], stamps.get(record[k]),
+                                                                                   False)]
 
 
 def status_document(video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
@@ -282,19 +382,116 @@ def status_document(video: VideoSpec, state: str, reason: str | None, clips: Ite
     }
 
 
-def _read_status(path: Path) -> dict[str, Any] | None:
-    try:
-        return _parse_status(path.read_bytes())
-    except OSError:
-        return None
+_NUMBER = (int, float)
+# The types of the status fields readers rely on (a field may also be null, except a record's id and status).
+_STATUS_TYPES: dict[str, tuple[type, ...]] = {
+    "video": (dict,), "status": (str,), "reason": (str,), "updated": (str,), "download": (dict,),
+    "source_media": (dict,), "clips": (list,)}
+_VIDEO_TYPES: dict[str, tuple[type, ...]] = {"key": (str,), "url": (str,), "youtube_id": (str,), "name": (str,)}
+_CLIP_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "status": (str,), "reason": (str,), "video_key": (str,), "source": (str,),
+    **dict.fromkeys((*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS), (str,)),
+    **dict.fromkeys(("start", "end", "duration", "fps", "num_frames", "width", "height", "sample_rate",
+                     "sync_offset", "sync_confidence", "sync_shift"), _NUMBER),
+    "short": (bool,), "retry": (bool,), "adjustments": (list,), "applied_crop": (list,), "settings": (dict,),
+    "source_file": (dict,), STAMPS: (dict,)}
 
 
-def _parse_status(data: bytes) -> dict[str, Any] | None:
+def status_problem(status: Any) -> str | None:
+    """Why a parsed status document cannot be used (None: it can): the one check of a status file's schema, so
+    that no reader meets a field of the wrong kind."""
+    if not isinstance(status, dict):
+        return f"not a JSON object but {type(status).__name__}"
+    if status.get("version") not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        return f"version {status.get('version')!r} is not one this hdtf reads ({readable})"
+    problem = _wrong_types(status, _STATUS_TYPES, ("video", "clips"), "") or _wrong_types(
+        status["video"], _VIDEO_TYPES, ("key",), "video.")
+    for index, record in enumerate(status["clips"] if problem is None else []):
+        where = f"clips[{index}]."
+        if not isinstance(record, dict):
+            return f"clips[{index}] is {type(record).__name__}, not an object"
+        problem = _wrong_types(record, _CLIP_TYPES, ("id", "status"), where) or _record_problem(record, where)
+        if problem is not None:
+            return problem
+    return problem
+
+
+def _wrong_types(document: Mapping[str, Any], types: Mapping[str, tuple[type, ...]], required: Iterable[str],
+                 where: str) -> str | None:
+    for key in required:
+        if document.get(key) is None:
+            return f"{where}{key} is missing"
+    for key, allowed in types.items():
+        value = document.get(key)
+        if value is not None and (not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool))):
+            return f"{where}{key} is {type(value).__name__}, not {' or '.join(t.__name__ for t in allowed)}"
+    return None
+
+
+def _record_problem(record: Mapping[str, Any], where: str) -> str | None:
+    """What is wrong inside a record's lists and stamps (their items are read as notes and sizes)."""
+    if any(not isinstance(note, str) for note in record.get("adjustments") or []):
+        return f"{where}adjustments holds a note that is not text"
+    for name, stamp in (record.get(STAMPS) or {}).items():
+        if not (isinstance(stamp, dict) and isinstance(stamp.get("size"), int)
+                and isinstance(stamp.get("sha256"), str)):
+            return f"{where}{STAMPS}[{name!r}] is not a size and a hash"
+    return None
+
+
+def _read_status(path: Path, name: str, where: str = "") -> dict[str, Any] | None:
+    """The status at ``path`` (``name``: its name in the run, for messages); None when there is none or it cannot
+    be used (then one warning line)."""
     try:
-        parsed = json.loads(data.decode("utf-8"))
-    except ValueError:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return None
-    return parsed if isinstance(parsed, dict) and parsed.get("version") in READABLE_VERSIONS else None
+    except OSError as exc:
+        _warn_once(where, f"{name}: cannot be read ({type(exc).__name__}); its video is treated as not started")
+        return None
+    return _parse_status(data, name, where)
+
+
+def _parse_status(data: bytes, name: str, where: str = "") -> dict[str, Any] | None:
+    """A status from its bytes, checked (:func:`status_problem`); records naming a file outside the run are made
+    failures to redo (:func:`_confined`). None, with one warning line naming it, when it cannot be used."""
+    try:
+        status = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        problem: str | None = f"not JSON ({exc})"
+    else:
+        problem = status_problem(status)
+    if problem is not None:
+        _warn_once(where, f"{name}: not a usable status ({problem}); its video is treated as not started")
+        return None
+    status["clips"] = [_confined(record, name, where) for record in status["clips"]]
+    return status
+
+
+def _unusable(stem: str, name: str) -> dict[str, Any]:
+    """What stands for a status file that cannot be used among the run's statuses: its video, not started."""
+    return {"version": STATUS_VERSION, "video": {"key": stem}, "status": UNREADABLE,
+            "reason": f"{name} could not be used; its video is treated as not started", "clips": []}
+
+
+def _confined(record: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    """``record``, or, when a file name it holds leads out of the run, a failure to make again (one warning line)."""
+    outside = [record[k] for k in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS) if record.get(k) and not _is_inside(record[k])]
+    if not outside:
+        return record
+    _warn_once(where, f"{name}: clip {record['id']} names a file outside the run ({outside[0]!r}); it is made again")
+    return {**record, "status": "failed", "retry": True, "reason": "its record named a file outside the run",
+            **dict.fromkeys((*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS, STAMPS))}
+
+
+_warned: set[tuple[str, str]] = set()  # (run, message) pairs said in this process: a bad file is one line, not many
+
+
+def _warn_once(where: str, message: str) -> None:
+    if (where, message) not in _warned:
+        _warned.add((where, message))
+        log.warning("%s", message)
 
 
 def _named_files(records: Iterable[Mapping[str, Any]], done_only: bool = False) -> list[str]:
@@ -304,13 +501,27 @@ def _named_files(records: Iterable[Mapping[str, Any]], done_only: bool = False) 
         if record.get(k)]
 
 
+def _is_inside(name: Any) -> bool:
+    """Whether a record's file name stays inside the run by its spelling: relative, without ``..``."""
+    if not isinstance(name, str) or "\0" in name:
+        return False
+    path = Path(name)
+    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
+
+
 def _inside(name: str) -> str:
-    """A record's file name that stays inside the run (a status read from a store is data: a name climbing out with
-    ``..`` or an absolute one must never make a run upload or write a file elsewhere)."""
-    parts = Path(name).parts
-    if not parts or Path(name).is_absolute() or ".." in parts:
+    """A record's file name that stays inside the run (a status is data: a name climbing out with ``..`` or an
+    absolute one must never make a run read, pack, upload or write a file elsewhere)."""
+    if not _is_inside(name):
         raise HDTFError(f"file name {name!r} in a status is not inside the run")
     return name
+
+
+def _within(path: Path, root: Path, name: str) -> Path:
+    """``path`` (under ``root``) when no link on its way leads out of ``root``; HDTFError otherwise."""
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise HDTFError(f"file name {name!r} in a status leads out of the run through a link")
+    return path
 
 
 @dataclass
@@ -319,7 +530,7 @@ class _Seen:
     uploads), whether it reads the whole run and has listed ``clips/``, what the probe found. Only the probe's finding
     travels with the layout to other processes."""
 
-    objects: dict[str, bool] = field(default_factory=dict)
+    objects: dict[str, int | None] = field(default_factory=dict)  # name -> size (None: no such object)
     conditional: bool | None = None  # the probe found create-if-absent honoured (None: not probed here)
     whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of clips/
     listed: bool = False  # clips/ was listed: a clip file not seen does not exist
@@ -374,7 +585,7 @@ class RemoteLayout(Layout):
         return True
 
     def make_dirs(self) -> None:
-        (self.root / "clips").mkdir(parents=True, exist_ok=True)
+        atomic.make_dirs(self.root / "clips")
 
     def _lock(self, name: str, what: str) -> Lock:
         """An object under ``locks/`` where the store creates objects only if absent (S3; as the probe found, when
@@ -386,7 +597,12 @@ class RemoteLayout(Layout):
     # -- files ----------------------------------------------------------------------------------------------------
 
     def _fetched(self, name: str) -> Path:
-        return self.root / ".fetched" / _inside(name)
+        return _within(self.root / ".fetched" / _inside(name), self.root, name)
+
+    def _local(self, name: str) -> Path:
+        """The scratch file a record's name stands for (HDTFError when the name or a link leads out of the scratch
+        folder: a link there must never make a run upload another file)."""
+        return _within(self.root / _inside(name), self.root, name)
 
     def file(self, name: str) -> Path:
         """A local copy of the object ``name`` in the scratch folder, fetched again when the object changed (its
@@ -402,22 +618,30 @@ class RemoteLayout(Layout):
         return local
 
     def read_bytes(self, name: str) -> bytes:
-        return self.store.read_bytes(name)
+        return self.store.read_bytes(_inside(name))
 
-    def exists(self, name: str) -> bool:
+    def size(self, name: str) -> int | None:
+        """The object's size, from the listings made (one HEAD only for a name no listing covered)."""
+        if not _is_inside(name):
+            _warn_once(self.where, f"file name {name!r} in a status is not inside the run")
+            return None
         seen = self._seen
         if name not in seen.objects and seen.whole_run and not seen.listed:
-            seen.objects.update({n: True for n in self.store.listing("clips/") if n not in seen.objects})
+            seen.objects.update({n: size for n, size in self.store.listing("clips/").items() if n not in seen.objects})
             seen.listed = True
         if name not in seen.objects:
-            seen.objects[name] = not seen.listed and self.store.info(name) is not None
+            info = None if seen.listed else self.store.info(name)
+            seen.objects[name] = None if info is None else info.size
         return seen.objects[name]
+
+    def _same_edges(self, name: str, stamp: Mapping[str, Any]) -> bool:
+        return True  # the hash would take a GET per file: on a store the listed size is what is compared
 
     def at_hand(self, path: Path) -> Path:
         return path if path.is_file() else self.file(self.relative(path))
 
     def editable(self, name: str) -> Path:
-        local = self.root / _inside(name)
+        local = self._local(name)
         try:
             self.store.fetch(name, local)
         except FileNotFoundError:
@@ -434,7 +658,7 @@ class RemoteLayout(Layout):
         names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
         self.store.delete(names)
         for name in names:
-            self._seen.objects[name] = False
+            self._seen.objects[name] = None
             self._fetched(name).unlink(missing_ok=True)
 
     def _learn(self, names: list[str]) -> None:
@@ -442,7 +666,7 @@ class RemoteLayout(Layout):
         if not names:
             return
         found = self.store.listing(os.path.commonprefix(names))
-        self._seen.objects.update({name: name in found for name in names})
+        self._seen.objects.update({name: found.get(name) for name in names})
 
     # -- status ---------------------------------------------------------------------------------------------------
 
@@ -450,24 +674,26 @@ class RemoteLayout(Layout):
         return self.relative(self.status_file(video_key))
 
     def read_status(self, video_key: str) -> dict[str, Any] | None:
+        name = self._status_name(video_key)
         try:
-            status = _parse_status(self.store.read_bytes(self._status_name(video_key)))
+            status = _parse_status(self.store.read_bytes(name), name, self.where)
         except FileNotFoundError:
             return None
         if status is not None:
-            self._learn(_named_files(status.get("clips") or []))
+            self._learn(_named_files(status["clips"]))
         return status
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
         """Upload the scratch files the done records name, then the status object: the commit point."""
-        clips = list(clips)
+        clips = self.stamp(clips)
         store, uploaded = self.store, []
         for name in dict.fromkeys(_named_files(clips, done_only=True)):
-            local = self.root / _inside(name)
+            local = self._local(name)
             if local.is_file():
+                size = local.stat().st_size
                 store.put_file(local, name)
-                self._seen.objects[name] = True
+                self._seen.objects[name] = size
                 uploaded.append(local)
         store.put_json(self._status_name(video.key),
                        scrub(status_document(video, state, reason, clips, **extra), self.root))
@@ -478,12 +704,13 @@ class RemoteLayout(Layout):
                 self._fetched(name).unlink(missing_ok=True)
 
     def statuses(self) -> list[dict[str, Any]]:
-        """Every readable status: one listing of ``status/`` and the objects fetched concurrently. From then on
-        :meth:`exists` answers for the whole run from one listing of ``clips/`` (made when first needed)."""
+        """Every status (one that cannot be used stands as its video :data:`UNREADABLE`): one listing of ``status/``
+        and the objects fetched concurrently. From then on :meth:`exists` answers for the whole run from one listing
+        of ``clips/`` (made when first needed)."""
         names = sorted(n for n in self.store.listing("status/") if n.endswith(".json"))
         found = self.store.read_many(names)
         self._seen.whole_run = True
-        return [s for s in (_parse_status(found[n]) for n in names if n in found) if s is not None]
+        return [_parse_status(found[n], n, self.where) or _unusable(Path(n).stem, n) for n in names if n in found]
 
     # -- manifest -------------------------------------------------------------------------------------------------
 
@@ -499,8 +726,9 @@ class RemoteLayout(Layout):
 
 
 def file_fingerprint(path: Path, edge: int = 1 << 20) -> dict[str, Any]:
-    """A raw file's identity without reading all of it: its size and a SHA-256 of its first and last ``edge``
-    bytes (a re-download, a re-encode or another upload of the video changes both or either)."""
+    """A file's identity without reading all of it: its size and a SHA-256 of its first and last ``edge`` bytes (a
+    re-download, a re-encode or another upload of a raw video changes both or either; a clip file a power loss left
+    short or zero-filled changes its size or its edges: :data:`STAMP_EDGE`)."""
     path = Path(path)
     size = path.stat().st_size
     digest = hashlib.sha256()
@@ -521,11 +749,20 @@ def same_source(recorded: Mapping[str, Any] | None, current: Mapping[str, Any] |
 
 def clip_record(clip: ClipSpec, status: str, reason: str | None, settings: Mapping[str, Any], **facts: Any) -> dict:
     """The one constructor of a clip's record (status file, manifest, datasets rows): the metadata fields, the
-    outcome, every fact as None until known, and ``facts`` (file names relative to the run's root)."""
+    outcome, every fact as None until known, and ``facts`` (file names relative to the run's root). The files'
+    sizes and hashes (``files``) are added when the record is committed (:meth:`Layout.write_status`)."""
     record = clip.to_row()
     record.update(status=status, reason=reason, path=None, audio_path=None, landmarks_path=None, fps=None,
                   num_frames=None, width=None, height=None, duration=None, sample_rate=None, source_width=None,
                   source_height=None, applied_crop=None, rotation=None, short=False, source_file=None,
-                  adjustments=[], settings=dict(settings))
+                  adjustments=[], settings=dict(settings), **{STAMPS: None})
     record.update(facts)
     return record
+
+
+def rewritten(record: Mapping[str, Any], *fields: str) -> dict[str, Any]:
+    """``record`` without the size and hash of the files its ``fields`` name: they were rewritten in place (an A/V
+    correction, landmarks made again), and the next commit (:meth:`Layout.write_status`) records them anew."""
+    names = {record.get(key) for key in fields}
+    stamps = {n: s for n, s in (record.get(STAMPS) or {}).items() if n not in names}
+    return {**record, STAMPS: stamps or None}

@@ -27,7 +27,6 @@ allowance plus a multiple of the clip's length) and fails with a MediaError nami
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import wave
@@ -36,6 +35,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.records import CropBox
 
@@ -327,10 +327,10 @@ def cut_clip(
             facts = replace(facts, shortfall=shortfall)
         if tmp_wav is not None:
             if info.has_audio:
-                os.replace(tmp_wav, Path(dst_wav))
+                atomic.commit(tmp_wav, Path(dst_wav))
             else:
                 Path(dst_wav).unlink(missing_ok=True)
-        os.replace(tmp_mp4, dst_mp4)
+        atomic.commit(tmp_mp4, dst_mp4)
     finally:
         tmp_mp4.unlink(missing_ok=True)
         if tmp_wav is not None:

@@ -164,8 +164,10 @@ def shift_clip(video: Path, audio: Path, offset: int, info: Any = None) -> dict[
             reason = (done.stderr.strip().splitlines() or ["no error output"])[-1]
             raise HDTFError(f"{video}: cannot shift audio against video ({reason})")
         out = probe(tmp_mp4, count_frames=True, timeline=False)
-        os.replace(tmp_wav, audio)  # the record naming these files is written after both are in place
-        os.replace(tmp_mp4, video)
+        from hdtf.atomic import commit
+
+        commit(tmp_wav, audio)  # the record naming these files is written after both are in place, on the disk
+        commit(tmp_mp4, video)
     finally:
         tmp_mp4.unlink(missing_ok=True)
         tmp_wav.unlink(missing_ok=True)
@@ -257,6 +259,10 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
         from hdtf.face.clips import write_clip_landmarks
 
         write_clip_landmarks(video, layout.editable(record["landmarks_path"]))
+    if fields.get("sync_shift"):  # its files were rewritten: their sizes and hashes are recorded anew
+        from hdtf.layout import rewritten
+
+        record = rewritten(record, "path", "audio_path", "landmarks_path")
     return {**record, **fields, "adjustments": [*record.get("adjustments", []), *notes]}
 
 
