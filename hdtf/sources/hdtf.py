@@ -37,7 +37,16 @@ from urllib.parse import parse_qs, urlparse
 from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.options import names, option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+from hdtf.records import (
+    MAX_KEY,
+    ClipSpec,
+    CropBox,
+    ParseReport,
+    ResolvedClip,
+    VideoSpec,
+    distinct_names,
+    name_digest,
+)
 from hdtf.sources import SPLIT_HELP
 from hdtf.splits import split_of
 
@@ -210,6 +219,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         if name not in annotations:
             report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips")
 
+    keys = _video_keys(subset, annotations, files["annotion_time"], report)
     used: set[tuple[str, int]] = set()
     videos = []
     for name, line in annotations.items():
@@ -242,7 +252,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
                 )
             clips.append(
                 ClipSpec(
-                    id=safe_name(f"{subset}_{name}_{k:03d}"),
+                    id=f"{keys[name]}_{k:03d}",
                     source=NAME,
                     subset=subset,
                     video_name=name,
@@ -261,7 +271,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             continue
         videos.append(
             VideoSpec(source=NAME, subset=subset, name=name, url=url, youtube_id=yt_id,
-                      resolution=resolution, clips=tuple(clips))
+                      resolution=resolution, clips=tuple(clips), file_key=keys[name])
         )
 
     for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
@@ -269,6 +279,25 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             if (name, k) not in used:
                 report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}")
     return videos
+
+
+def _video_keys(subset: str, annotations: dict[str, _Line], file: str, report: ParseReport) -> dict[str, str]:
+    """Each video's key (``{subset}_{Name}`` made safe, at most MAX_KEY characters; clip ids add ``_k``), distinct
+    even when names sanitise alike (``Foo(1)``, ``Foo[1]``): one report line per such group, naming the keys given."""
+    texts = {f"{subset}_{name}": name for name in annotations}
+    keys, collisions = distinct_names(texts, MAX_KEY)
+    for group in collisions:
+        first = min((annotations[texts[text]] for text in group), key=lambda line: line.number)
+        named = ", ".join(f"{texts[text]!r} -> {keys[text]}" for text in group)
+        report.add(file, first.number, first.raw, f"video names sanitise to one file name; named apart: {named}",
+                   "repaired")
+    collided = {text for group in collisions for text in group}
+    for text, key in keys.items():
+        if text not in collided and key.endswith(f"-{name_digest(text)}"):
+            line = annotations[texts[text]]
+            report.add(file, line.number, line.raw, f"video name longer than {MAX_KEY} characters as a file name; "
+                                                    f"its files are named {key}", "repaired")
+    return {texts[text]: key for text, key in keys.items()}
 
 
 def _video_url(
