@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
@@ -48,7 +48,7 @@ from hdtf.records import (
     name_digest,
 )
 from hdtf.sources import SPLIT_HELP
-from hdtf.splits import split_of
+from hdtf.splits import split_of, split_of_clip
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -397,6 +397,12 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
         metadata_dir = fetch_metadata(fetch_dir)
     videos, report = parse_metadata(metadata_dir, options.subsets)
     return [video for video in videos if split_of(video.subset, video.name) == split], report
+
+
+def standard_split(clip: Mapping[str, Any]) -> str:
+    """``train`` or ``test`` of split v1 (:mod:`hdtf.splits`, by the person the clip shows); ``train`` for a record
+    that names no HDTF video."""
+    return split_of_clip(str(clip.get("id") or ""), clip.get("subset"), clip.get("video_name")) or SPLITS[0]
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,

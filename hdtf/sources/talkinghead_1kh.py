@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
@@ -259,6 +259,12 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
     del fetch_dir, offline
     min_frames = MIN_TUBE_FRAMES if options.min_frames is None else options.min_frames
     return parse_data_list(options.data_list, split, min_frames=min_frames)
+
+
+def standard_split(clip: Mapping[str, Any]) -> str:
+    """The release's list the clip came from (its ``subset``): TalkingHead-1KH's splits are its lists."""
+    subset = clip.get("subset")
+    return subset if subset in SPLITS else SPLITS[0]
 
 
 def _video(split: str, youtube_id: str, tubes: list[Tube], ids: dict[str, str], file: str,
