@@ -393,3 +393,18 @@ def test_an_export_without_test_clips_says_so(parquet_export):
     text = result.card.read_text()
     assert "This export holds 0 of the 22 listed clips of HDTF's test split v1." in text
     assert "None of its clips is in the test split, so it declares no `test` split." in text
+
+
+def test_push_needs_a_finished_export_as_it_was_written(hdtf_clips, tmp_path):  # noqa: F811
+    """What a push would upload (checked before any network call): the manifest's files, unchanged."""
+    from hdtf.export import exported_files, push_to_hub
+
+    with pytest.raises(HDTFError, match="not a finished export"):
+        push_to_hub(tmp_path, "tester/x")
+    out = tmp_path / "export"
+    export(hdtf_clips.prepared, out, to="webdataset", shard_size=5)
+    (out / "stray.txt").write_text("not exported\n")
+    assert exported_files(out) == ["LICENSE.md", "README.md", "train-00000-of-00001.tar"]
+    (out / "LICENSE.md").write_text("edited\n")
+    with pytest.raises(HDTFError, match="LICENSE.md changed or went missing since hdtf export wrote them"):
+        push_to_hub(out, "tester/x")
