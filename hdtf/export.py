@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import re
 import tarfile
 import tempfile
@@ -65,8 +64,6 @@ _MANIFEST_FORMAT, _MANIFEST_VERSION = "hdtf-export", 1
 # The only names a manifest may give: what an export writes (never a path outside OUTPUT).
 _OWN_NAME = re.compile(r"^(?:README\.md|LICENSE\.md|data/[\w.-]+-\d{5}-of-\d{5}\.parquet|[\w.-]+-\d{5}-of-\d{5}\.tar)$",
                        re.ASCII)
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -169,6 +166,8 @@ def _claim(output: Path, planned: Sequence[str]) -> dict[str, dict[str, Any]]:
     written: new, empty or an export's folder whose ``planned`` names are free or its own files, unchanged."""
     if output.exists() and not output.is_dir():
         raise HDTFError(f"export output {output} is not a folder")
+    if (output / "data").is_symlink():  # shards are written into it: never through a link out of the folder
+        raise HDTFError(f"export output {output}: data is a symbolic link; export into a new or empty folder")
     earlier = _read_manifest(output)
     if earlier is None:
         if output.is_dir() and any(output.iterdir()):
@@ -232,7 +231,6 @@ def _remove_earlier(output: Path, stale: Mapping[str, Mapping[str, Any]]) -> lis
             path.unlink()
         elif path.exists():
             left.append(name)
-            log.warning("%s changed since the earlier export wrote it: left in place", path)
     data = output / "data"
     if data.is_dir() and not data.is_symlink() and not any(data.iterdir()):
         data.rmdir()
