@@ -17,8 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the shards and README.md: new, empty or an earlier export's (whose own "
                              "files alone are replaced; nothing else in it is touched)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")
-    add_push_arguments(parser, "the export's files (nothing else in OUT) as a dataset, replacing the shards of an "
-                               "earlier export",
+    add_push_arguments(parser, "the export's own files alone (not the rest of OUT) as a dataset",
                        private_because="HDTF's clips belong to the videos' uploaders and no licence lets you share "
                                        "them; see the card")
 
