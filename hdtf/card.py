@@ -9,6 +9,7 @@ source and per part: a source's metadata licence never stands for the videos the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ class SourceCard:
     license: str
     licence: str
     license_name: str | None = None
+    # How the clips are split: the source's standard split, or why there is only ``train``.
+    splits: str = "One `train` split: the source defines no standard split."
 
 
 SOURCE_CARDS: dict[str, SourceCard] = {
@@ -62,6 +65,12 @@ SOURCE_CARDS: dict[str, SourceCard] = {
             "(YouTube's terms of service, copyright and data-protection law where you are) before using or sharing "
             "the clips."
         ),
+        splits=(
+            "`train` and `test` are HDTF's standard split v1 (HDTF publishes none; it is defined by the `hdtf` "
+            "package, `hdtf.splits`): by person, so that no one is in both, with about 5 % of the clips in `test`. "
+            "The test clips of the pinned metadata are listed in `hdtf/splits/hdtf_v1_test.txt`, for citing. Train "
+            "on `train` and report results on `test`."
+        ),
     ),
     "talkinghead_1kh": SourceCard(
         pretty_name="TalkingHead-1KH",
@@ -85,6 +94,8 @@ SOURCE_CARDS: dict[str, SourceCard] = {
             "check each video's licence on YouTube again. The tube lists are the release's; see its repository for "
             "their terms."
         ),
+        splits=("The splits are the release's own lists (`small`, `train`, `val`): each clip is in the list that "
+                "names it."),
     ),
 }
 
@@ -140,6 +151,7 @@ class DatasetFacts:
     prepared: str | None = None  # when the clips were prepared (the manifest's date)
     repo_id: str | None = None  # where it is pushed, for the loading recipe
     config_name: str = "clips"
+    split_notes: Sequence[str] = ()  # facts about the standard split in this export (how many test clips it holds)
 
     @property
     def num_examples(self) -> int:
@@ -260,10 +272,38 @@ def _audio(options: Mapping[str, Any]) -> str:
     return "mono at the source's sample rate" if rate is None else f"{rate / 1000:g} kHz mono"
 
 
+def duration_text(hours: float) -> str:
+    """Hours of video in the unit that shows them: ``2.50 h``, ``12.5 min``, ``40.0 s`` (a short run is not 0.00 h)."""
+    seconds = hours * 3600
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{hours:.2f} h"
+
+
 def _structure(facts: DatasetFacts) -> str:
-    rows = "\n".join(f"| `{s.name}` | {s.num_examples} | {s.hours:.2f} | {s.num_bytes / 1e6:.1f} MB | `{s.pattern}` |"
-                     for s in facts.splits)
-    return f"| split | clips | hours | size | files |\n|---|---|---|---|---|\n{rows}"
+    rows = "\n".join(f"| `{s.name}` | {s.num_examples} | {duration_text(s.hours)} | {s.num_bytes / 1e6:.1f} MB | "
+                     f"`{s.pattern}` |" for s in facts.splits)
+    table = f"| split | clips | duration | size | files |\n|---|---|---|---|---|\n{rows}"
+    about = [source_card(s).splits for s in facts.sources] + list(facts.split_notes)
+    return table + "\n\n" + " ".join(about)
+
+
+# Advice in a recorded reason for whoever ran ``hdtf prepare`` ("(recorded earlier; --retry-unavailable to try again)",
+# "; use --crop-method landmarks|auto to find the face", ": pip install ..."): a card is a shared document and states
+# the reason only. A hint is a parenthesised group, or a last clause after "; " or ": ", naming a flag or pip.
+_HINT = r"(?:(?<![\w-])--[a-z]|\bpip install\b)"
+_HINT_GROUP = re.compile(rf"\s*\([^()]*{_HINT}[^()]*\)")
+_HINT_TAIL = re.compile(rf"\s*[;:]\s(?:(?![;:]\s).)*{_HINT}(?:(?![;:]\s).)*$")
+
+
+def shared_reason(reason: str | None) -> str:
+    """``reason`` without the command-line hints it carries (see ``_HINT``), as a card states it."""
+    text = _HINT_GROUP.sub("", reason or "")
+    while (shorter := _HINT_TAIL.sub("", text)) != text:
+        text = shorter
+    return text.strip() or "no reason recorded"
 
 
 def _availability(facts: DatasetFacts) -> str:

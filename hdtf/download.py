@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hdtf.errors import HDTFError
-from hdtf.records import VideoSpec, safe_name
+from hdtf.records import MAX_KEY, VideoSpec, safe_name
 
 _PLACEHOLDERS = ("name", "subset", "youtube_id")
 _UNAVAILABLE = re.compile(
@@ -183,7 +183,11 @@ def find_raw(raw_dir: Path, video: VideoSpec) -> Path | None:
     save TalkingHead-1KH videos as ``{youtube_id}.mp4`` and ids may begin with '-'.
     """
     literal = [f"{video.name}.mp4"] if video.name not in (".", "..") and not set("/\\\0") & set(video.name) else []
-    for name in (raw_name(video), f"{safe_name(video.name)}.mp4", *literal):
+    # A name that sanitises like another one's (``Foo(1)``, ``Foo[1]``) has a key of its own: its sanitised name
+    # could be the other video's file.
+    own = video.key == safe_name(f"{video.subset}_{video.name}", MAX_KEY)
+    sanitised = [f"{safe_name(video.name)}.mp4"] if own else []
+    for name in (raw_name(video), *sanitised, *literal):
         path = Path(raw_dir) / name
         if path.is_file():
             return path

@@ -6,16 +6,24 @@ written through ``datasets``, so ``load_dataset(folder or repo_id)`` restores th
 tars of the prepared files, for streaming trainers; the card declares their columns (``hdtf.rows.sample_features``)
 so that ``load_dataset`` reads them without torchcodec. The video is a ``datasets.Video(decode=False)`` column in both.
 
-Clips go to the splits of their source (HDTF: ``train``; TalkingHead-1KH: ``small``/``train``/``val``), one shard set
-per split. Every shard is written under a temporary name and renamed; shards of an earlier export (another shard
-count or format) are removed afterwards, and the card (README.md, after LICENSE.md) is written last, so a folder with
-a card is a finished export. A push replaces the repository's shards the same way.
+Clips go to the splits of their source's standard split (``standard_split`` of each source: HDTF's split v1
+``train``/``test``; TalkingHead-1KH's own ``small``/``train``/``val`` lists), one shard set per split that holds
+clips; the card says where the splits come from.
+
+An export writes and removes only its own files. It keeps a manifest of them in OUTPUT (``.hdtf-export.json``: each
+file's name, size and SHA-256); a folder without one must be empty (new), and a file an earlier export did not write,
+or that changed since, is never overwritten or removed. The manifest first names the files about to be written (so an
+interrupted export's files stay its own), every shard is written under a temporary name and renamed, the card
+(README.md, after LICENSE.md) is written last, the earlier export's other files are removed, and the manifest is
+rewritten with the new files. A push uploads exactly the manifest's files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 import tarfile
 import tempfile
 from collections import Counter
@@ -25,7 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hdtf import atomic
-from hdtf.card import LICENSE_FILE, Availability, DatasetFacts, SplitFacts, dataset_card, licence_file
+from hdtf.card import (
+    LICENSE_FILE,
+    Availability,
+    DatasetFacts,
+    SplitFacts,
+    dataset_card,
+    licence_file,
+    shared_reason,
+)
 from hdtf.errors import HDTFError
 
 if TYPE_CHECKING:
@@ -35,25 +51,39 @@ FORMATS = ("parquet", "webdataset")
 # Clips per shard. HDTF clips average about two minutes (~25 MB of 512x512 video plus float32 audio), so 16 clips
 # make shards of a few hundred MB, the size the Hub recommends.
 DEFAULT_SHARD_SIZE = 16
-# Every shard an export writes, whatever its split, count or format (local globs and the Hub's delete patterns).
+# Every shard an export pushes, whatever its split, count or format: the Hub's delete patterns (a repo's shards that
+# the new export does not have would be loaded with it).
 SHARD_GLOBS = ("data/*-?????-of-?????.parquet", "*-?????-of-?????.tar")
 _PATTERN = {"parquet": "data/{split}-*.parquet", "webdataset": "{split}-*.tar"}
+_SHARD = {"parquet": "data/{split}-{index:05d}-of-{count:05d}.parquet",
+          "webdataset": "{split}-{index:05d}-of-{count:05d}.tar"}
+CARD_FILE = "README.md"
+# The export's record of its own files in OUTPUT (not uploaded).
+MANIFEST = ".hdtf-export.json"
+_MANIFEST_FORMAT, _MANIFEST_VERSION = "hdtf-export", 1
+# The only names a manifest may give: what an export writes (never a path outside OUTPUT).
+_OWN_NAME = re.compile(r"^(?:README\.md|LICENSE\.md|data/[\w.-]+-\d{5}-of-\d{5}\.parquet|[\w.-]+-\d{5}-of-\d{5}\.tar)$",
+                       re.ASCII)
 
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What an export wrote: the shard files (in order), the card and the number of clips."""
+    """What an export wrote: the shard files (in order), the card and the number of clips; ``left``: files of the
+    earlier export it did not remove because they changed since (no longer its own)."""
 
     files: tuple[Path, ...]
     card: Path
     num_examples: int
+    left: tuple[Path, ...] = ()
 
 
 def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE,
            repo_id: str | None = None) -> ExportResult:
     """Export every finished clip of ``prepared_dir`` (a folder or URL) to the folder ``output`` as ``to``
-    ("parquet" or "webdataset") shards.
+    ("parquet" or "webdataset") shards, one set per split of the source's standard split.
 
+    ``output`` must be new, empty or an earlier export's folder; only the earlier export's unchanged files are
+    replaced or removed (HDTFError before any work when one of the new names is taken by another file).
     ``repo_id``: the Hub repository it will be pushed to, named in the card's loading recipe.
     """
     if to not in FORMATS:
@@ -70,41 +100,141 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     entries = _finished(layout, statuses)
     if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
-    output.mkdir(parents=True, exist_ok=True)
+    by_split = _by_split(entries)
+    plan = {split: _shards(split, items, to, shard_size) for split, items in by_split.items()}
+    planned = [name for shards in plan.values() for name, _ in shards] + [LICENSE_FILE, CARD_FILE]
+    earlier = _claim(output, planned)
+    _write_manifest(output, {**earlier, **dict.fromkeys(planned, {})})  # from here on the planned names are ours
     write = _write_parquet if to == "parquet" else _write_webdataset
     files: list[Path] = []
     splits = []
-    for split, items in _by_split(entries).items():
-        shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
-        written = write(prepared_dir, output, split, shards)
+    for split, items in by_split.items():
+        written = write(prepared_dir, [(output / name, shard) for name, shard in plan[split]])
         files += written
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
-    _remove_stale(output, files)
     options, skipped, prepared = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
-        repo_id=repo_id,
+        repo_id=repo_id, split_notes=_split_notes(entries, by_split),
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
-    card_path = output / "README.md"
+    card_path = output / CARD_FILE
     atomic.write_text(card_path, dataset_card(facts))
-    return ExportResult(tuple(files), card_path, len(entries))
+    left = _remove_earlier(output, {n: r for n, r in earlier.items() if n not in planned})
+    _write_manifest(output, {name: _fingerprint(output / name) for name in planned})
+    return ExportResult(tuple(files), card_path, len(entries), tuple(output / name for name in left))
 
 
-def push_to_hub(output: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
-    """Upload an export folder to a Hub dataset repository (created if missing) as one commit that also deletes the
-    shards of an earlier export the folder does not have; return the commit URL."""
+def push_to_hub(output: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> str:
+    """Upload the files of an export (those its manifest names, unchanged since: nothing else in the folder) to a Hub
+    dataset repository as one commit that also deletes the repo's shards the export does not have; return the commit
+    URL.
+
+    A repo it creates is private unless ``private=False``: HDTF's clips belong to the videos' uploaders, and no
+    licence lets them be shared (see the card). An existing repo keeps its visibility.
+    """
     from hdtf import hub
 
     output = Path(output)
-    if not (output / "README.md").is_file():
-        raise HDTFError(f"{output} is not a finished export (no README.md); run hdtf export first")
-    return hub.upload_folder(output, repo_id, repo_type="dataset", private=private, token=token,
-                             commit_message="Upload HDTF clips (hdtf export)", delete_patterns=SHARD_GLOBS)
+    return hub.upload_files(output, exported_files(output), repo_id, repo_type="dataset", private=private,
+                            token=token, commit_message="Upload HDTF clips (hdtf export)",
+                            delete_patterns=SHARD_GLOBS)
+
+
+def exported_files(output: Path) -> list[str]:
+    """The names of a finished export's files in ``output`` (its manifest's, each still as written); HDTFError when
+    the folder holds no finished export or one of them changed."""
+    files = _read_manifest(output)
+    if files is None or CARD_FILE not in files or any(not record for record in files.values()):
+        raise HDTFError(f"{output} is not a finished export (no complete {MANIFEST}); run hdtf export first")
+    changed = [name for name, record in files.items() if not _unchanged(output / name, record)]
+    if changed:
+        raise HDTFError(f"{output}: {', '.join(changed)} changed or went missing since hdtf export wrote them; "
+                        "export again")
+    return sorted(files)
+
+
+# -- the export's own files ------------------------------------------------------------------------------------------
+
+
+def _claim(output: Path, planned: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The earlier export's files in ``output`` (its manifest: name -> record), after checking that ``output`` may be
+    written: new, empty or an export's folder whose ``planned`` names are free or its own files, unchanged."""
+    if output.exists() and not output.is_dir():
+        raise HDTFError(f"export output {output} is not a folder")
+    if (output / "data").is_symlink():  # shards are written into it: never through a link out of the folder
+        raise HDTFError(f"export output {output}: data is a symbolic link; export into a new or empty folder")
+    earlier = _read_manifest(output)
+    if earlier is None:
+        if output.is_dir() and any(output.iterdir()):
+            raise HDTFError(f"export output {output} is not empty and holds no hdtf export (no {MANIFEST}): "
+                            "export into a new or empty folder")
+        return {}
+    taken = [name for name in planned if (output / name).exists() or (output / name).is_symlink()]
+    foreign = [name for name in taken if name not in earlier or not _unchanged(output / name, earlier[name])]
+    if foreign:
+        raise HDTFError(f"export output {output}: {', '.join(foreign)} not written by the earlier export (or changed "
+                        "since); move it away or export into another folder")
+    return earlier
+
+
+def _read_manifest(output: Path) -> dict[str, dict[str, Any]] | None:
+    """The files a manifest in ``output`` names (a record without ``sha256``: being written); None without one."""
+    path = output / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HDTFError(f"{path} cannot be read ({exc}); move it away or export into another folder") from exc
+    files = document.get("files") if isinstance(document, dict) and document.get("format") == _MANIFEST_FORMAT else None
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and _OWN_NAME.match(name) and isinstance(record, dict)
+            for name, record in files.items()):
+        raise HDTFError(f"{path} is not an hdtf export manifest; move it away or export into another folder")
+    return files
+
+
+def _write_manifest(output: Path, files: Mapping[str, Mapping[str, Any]]) -> None:
+    atomic.write_json(output / MANIFEST, {"format": _MANIFEST_FORMAT, "version": _MANIFEST_VERSION,
+                                          "files": dict(sorted(files.items()))})
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _unchanged(path: Path, record: Mapping[str, Any]) -> bool:
+    """``path`` is a plain file as ``record`` says it was written (any content while it was being written)."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    if "sha256" not in record:
+        return True
+    return path.stat().st_size == record.get("size") and _fingerprint(path)["sha256"] == record["sha256"]
+
+
+def _remove_earlier(output: Path, stale: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Remove the earlier export's files the new one does not have (another shard count, split or format), when
+    they are as it wrote them; return the names left because they changed since (they are no longer its own)."""
+    left = []
+    for name, record in sorted(stale.items()):
+        path = output / name
+        if _unchanged(path, record):
+            path.unlink()
+        elif path.exists():
+            left.append(name)
+    data = output / "data"
+    if data.is_dir() and not data.is_symlink() and not any(data.iterdir()):
+        data.rmdir()
+    return left
 
 
 # -- shared ----------------------------------------------------------------------------------------------------------
@@ -132,18 +262,40 @@ def _finished(layout: Layout, statuses: list[dict[str, Any]]) -> list[dict[str, 
 
 
 def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The clips per split of their source: the subset when the source's subsets are its splits (TalkingHead-1KH),
-    else the source's one split (HDTF: ``train``). Splits in the order the source declares them."""
+    """The clips per split of their source's standard split (``standard_split``: HDTF's v1 by person,
+    TalkingHead-1KH's lists); only splits that hold clips, in the order the source declares them."""
     from hdtf.sources import get_source
 
     order: dict[str, int] = {}
     by_split: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
-        splits = get_source(entry["source"]).SPLITS
-        split = entry.get("subset") if len(splits) > 1 and entry.get("subset") in splits else splits[0]
-        order.setdefault(split, splits.index(split))
+        source = get_source(entry["source"])
+        split = source.standard_split(entry)
+        order.setdefault(split, source.SPLITS.index(split))
         by_split.setdefault(split, []).append(entry)
     return {split: by_split[split] for split in sorted(by_split, key=lambda s: (order[s], s))}
+
+
+def _shards(split: str, items: list[dict[str, Any]], to: str,
+            shard_size: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The split's shards: (file name in OUTPUT, clips), ``shard_size`` clips each."""
+    parts = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
+    return [(_SHARD[to].format(split=split, index=i, count=len(parts)), part) for i, part in enumerate(parts)]
+
+
+def _split_notes(entries: list[dict[str, Any]], by_split: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    """What the card says about HDTF's test split in this export: how many of its listed clips it holds."""
+    from hdtf import splits
+
+    hdtf = [(e["id"], e.get("subset"), e.get("video_name")) for e in entries if e["source"] == "hdtf"]
+    if not hdtf:
+        return []
+    held = splits.availability(hdtf)
+    note = (f"This export holds {held.available} of the {held.listed} listed clips of HDTF's test split "
+            f"{held.version}.")
+    if "test" not in by_split:
+        note += " None of its clips is in the test split, so it declares no `test` split."
+    return [note]
 
 
 def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None]:
@@ -158,7 +310,8 @@ def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, i
         return {}, {}, None
     options = card_options(manifest.get("options") or {})
     skipped = Counter(
-        f"{c.get('status')}: {c.get('reason')}" for c in manifest.get("clips", []) if c.get("status") != "done"
+        f"{c.get('status')}: {shared_reason(c.get('reason'))}" for c in manifest.get("clips", [])
+        if c.get("status") != "done"
     )
     return options, dict(skipped), (manifest.get("updated") or "")[:10] or None
 
@@ -170,24 +323,10 @@ def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
     days = sorted((s.get("updated") or "")[:10] for s in (gone or statuses) if s.get("updated"))
     return Availability(
         videos=dict(Counter(s.get("status") or "unknown" for s in statuses)),
-        unavailable_reasons=dict(Counter(s.get("reason") or "no reason recorded" for s in gone)),
+        unavailable_reasons=dict(Counter(shared_reason(s.get("reason")) for s in gone)),
         first_tried=days[0] if days else None,
         last_tried=days[-1] if days else None,
     )
-
-
-def _shard_name(stem: str, index: int, count: int, suffix: str) -> str:
-    return f"{stem}-{index:05d}-of-{count:05d}{suffix}"
-
-
-def _remove_stale(output: Path, keep: Sequence[Path]) -> None:
-    """Shards from an earlier export into the same folder (another shard count, split or format) would be loaded or
-    pushed too: remove them."""
-    kept = {p.resolve() for p in keep}
-    for pattern in SHARD_GLOBS:
-        for path in output.glob(pattern):
-            if path.resolve() not in kept:
-                path.unlink()
 
 
 # -- parquet ---------------------------------------------------------------------------------------------------------
@@ -200,16 +339,17 @@ def _rows(prepared_dir: str, entries: list[dict[str, Any]]) -> Iterator[dict[str
         yield clip_row(prepared_dir, entry)
 
 
-def _write_parquet(prepared_dir: str, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
-    """One ``datasets`` arrow build per shard (in a scratch cache that is deleted), written out with ``to_parquet``."""
+def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]]) -> list[Path]:
+    """One ``datasets`` arrow build per shard (in a scratch cache beside them that is deleted), written out with
+    ``to_parquet``."""
     import datasets
 
-    data = output / "data"
-    data.mkdir(exist_ok=True)
     features = _features()
     files = []
-    with tempfile.TemporaryDirectory(dir=output, prefix=".export-cache-") as scratch:
-        for index, entries in enumerate(shards):
+    folder = shards[0][0].parent
+    folder.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".export-cache-") as scratch:
+        for path, entries in shards:
             ds = datasets.Dataset.from_generator(
                 _rows,
                 features=features,
@@ -217,7 +357,6 @@ def _write_parquet(prepared_dir: str, output: Path, split: str, shards: list[lis
                 gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries},
                 writer_batch_size=4,
             )
-            path = data / _shard_name(split, index, len(shards), ".parquet")
             with atomic.replacing(path) as temp:
                 ds.to_parquet(str(temp), batch_size=4)
             ds.cleanup_cache_files()
@@ -234,10 +373,9 @@ def sample_key(clip_id: str) -> str:
     return clip_id.replace(".", "_")
 
 
-def _write_webdataset(prepared_dir: str, output: Path, split: str, shards: list[list[dict[str, Any]]]) -> list[Path]:
+def _write_webdataset(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]]) -> list[Path]:
     files = []
-    for index, entries in enumerate(shards):
-        path = output / _shard_name(split, index, len(shards), ".tar")
+    for path, entries in shards:
         with atomic.replacing(path) as temp, tarfile.open(temp, "w", format=tarfile.PAX_FORMAT) as tar:
             for entry in entries:
                 for name, payload in _sample_members(prepared_dir, entry):

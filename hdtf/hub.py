@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from hdtf.errors import HDTFError
 
-__all__ = ["check_can_push", "download", "is_offline", "is_repo_id", "reason", "upload_folder"]
+__all__ = ["check_can_push", "download", "is_offline", "is_repo_id", "reason", "upload_files", "upload_folder"]
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LOGIN = "log in with `hf auth login` or set HF_TOKEN"
@@ -60,6 +61,36 @@ def upload_folder(
             ignore_patterns=list(ignore_patterns) if ignore_patterns else None,
             delete_patterns=list(delete_patterns) if delete_patterns else None,
         )
+    except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one line naming the repo and why
+        raise HDTFError(f"{repo_id}: could not upload to the Hugging Face Hub ({reason(exc)})") from exc
+    return str(info.commit_url)
+
+
+def upload_files(
+    folder: str | os.PathLike,
+    names: Sequence[str],
+    repo_id: str,
+    *,
+    repo_type: str = "model",
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str,
+    delete_patterns: Sequence[str] = (),
+) -> str:
+    """Create ``repo_id`` if needed and upload exactly the files ``names`` (relative to ``folder``, the same paths in
+    the repo) as one commit; nothing else in ``folder`` is read. Remote files that match ``delete_patterns`` and are
+    not among ``names`` are deleted in the same commit. Return the commit URL."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    api = HfApi(token=token)
+    try:
+        created = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        remote = api.list_repo_files(created.repo_id, repo_type=repo_type) if delete_patterns else []
+        stale = [path for path in remote if path not in names and any(fnmatchcase(path, p) for p in delete_patterns)]
+        operations = [*(CommitOperationDelete(path_in_repo=path) for path in stale),
+                      *(CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(Path(folder) / name))
+                        for name in names)]
+        info = api.create_commit(created.repo_id, operations, commit_message=commit_message, repo_type=repo_type)
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one line naming the repo and why
         raise HDTFError(f"{repo_id}: could not upload to the Hugging Face Hub ({reason(exc)})") from exc
     return str(info.commit_url)

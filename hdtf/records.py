@@ -5,19 +5,63 @@ Sources produce these, the per-video job consumes them; nothing here knows about
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# The longest name safe_name returns: file systems allow 255 bytes a name, and a clip's files add suffixes
+# (``.landmarks.npz``, temporary names) to its id.
+MAX_NAME = 160
+# The longest video key: sources append clip suffixes (HDTF: ``_000``) to it, and the ids must stay under MAX_NAME.
+MAX_KEY = 120
+_DIGEST = 8  # hex digits of SHA-256 in a name's suffix: ``-`` + 8 characters
 
 
-def safe_name(name: str) -> str:
-    """Sanitise a name used as a file name: keep ``[A-Za-z0-9._-]``, never start with '-' or '.'."""
+def name_digest(name: str) -> str:
+    """The short hash that tells names apart when their sanitised forms are cut or alike: it depends on the original
+    name alone, so the same name always gets the same suffix, whatever else a list holds."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:_DIGEST]
+
+
+def _clean(name: str) -> str:
     cleaned = _UNSAFE.sub("_", name.strip()).lstrip("-.")
     if not cleaned:
         raise ValueError(f"name {name!r} has no usable characters for a file name")
     return cleaned
+
+
+def _suffixed(cleaned: str, name: str, limit: int) -> str:
+    return f"{cleaned[: limit - _DIGEST - 1]}-{name_digest(name)}"
+
+
+def safe_name(name: str, limit: int = MAX_NAME) -> str:
+    """Sanitise a name used as a file name: keep ``[A-Za-z0-9._-]``, never start with '-' or '.', at most ``limit``
+    characters (a longer one is cut and ends in ``-`` and the hash of the whole name, so cut names stay apart).
+    Two names can still sanitise alike (``Foo(1)``, ``Foo[1]``): lists of names go through :func:`distinct_names`."""
+    cleaned = _clean(name)
+    return cleaned if len(cleaned) <= limit else _suffixed(cleaned, name, limit)
+
+
+def distinct_names(names: Iterable[str], limit: int = MAX_NAME) -> tuple[dict[str, str], list[tuple[str, ...]]]:
+    """A distinct :func:`safe_name` for each name, and the groups of names that sanitise alike (sorted).
+
+    In such a group a name that is its own safe name keeps it (its files on disk stay its own); every other member
+    gets ``-`` and the hash of its original name. The result depends on the set of names only, never on their order.
+    """
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys(names):
+        groups.setdefault(safe_name(name, limit), []).append(name)
+    chosen: dict[str, str] = {}
+    collisions: list[tuple[str, ...]] = []
+    for safe, group in groups.items():
+        if len(group) > 1:
+            collisions.append(tuple(sorted(group)))
+        for name in group:
+            chosen[name] = safe if len(group) == 1 or name == safe else _suffixed(_clean(name), name, limit)
+    return chosen, sorted(collisions)
 
 
 @dataclass(frozen=True)
@@ -92,11 +136,14 @@ class VideoSpec:
     youtube_id: str | None
     resolution: int | None
     clips: tuple[ClipSpec, ...]
+    # The key the source gave it (``distinct_names`` over its list, so that two names never share files); None:
+    # ``{subset}_{name}`` sanitised.
+    file_key: str | None = None
 
     @property
     def key(self) -> str:
-        """Unique, path-safe key of this video (``{subset}_{name}``)."""
-        return safe_name(f"{self.subset}_{self.name}")
+        """Unique, path-safe key of this video (``{subset}_{name}``) that names its status, lock and raw files."""
+        return self.file_key or safe_name(f"{self.subset}_{self.name}", MAX_KEY)
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,47 @@ def test_exit_status_3_and_status_notes_when_some_clips_fail(awkward_sources, tm
                             stderr=subprocess.PIPE, text=True)
     os.close(write_end)
     assert closed.returncode == 0 and closed.stderr == ""
+
+
+def test_two_names_that_sanitise_alike_are_two_videos(hdtf_sources, tmp_path, capsys):
+    """``Foo(1)`` and ``Foo[1]`` (both ``Foo_1_`` as file names) get a status, clips and a raw file each."""
+    import json
+    import shutil
+
+    from hdtf.cli import main
+    from hdtf.records import name_digest
+
+    served = tmp_path / "served"  # by YouTube id: Foo(1) is Alpha's video, Foo[1] Beta's
+    served.mkdir()
+    shutil.copy(hdtf_sources.served / "RD_Alpha.mp4", served / "AAAAAAAAAAA.mp4")
+    shutil.copy(hdtf_sources.served / "RD_Beta.mp4", served / "BBBBBBBBBBB.mp4")
+    metadata = tmp_path / "metadata"
+    metadata.mkdir()
+    lines = {"video_url": [], "resolution": [], "annotion_time": [], "crop_wh": [], "crop_ratio": []}
+    for name, source, yt in (("Foo(1)", ALPHA, "A"), ("Foo[1]", BETA, "B")):
+        x, y, w, h = source.meta_window
+        lines["video_url"].append(f"{name} https://www.youtube.com/watch?v={yt * 11}")
+        lines["resolution"].append(f"{name}.mp4 {source.meta_resolution}")
+        lines["annotion_time"].append(f"{name}.mp4 " + " ".join(f"00:{a:02d}-00:{b:02d}" for a, b in source.clips))
+        lines["crop_wh"] += [f"{name}_{k}.mp4 {x} {w} {y} {h}" for k in range(len(source.clips))]
+        lines["crop_ratio"] += [f"{name}_{k}.mp4 1.2" for k in range(len(source.clips))]
+    for kind, text in lines.items():
+        (metadata / f"RD_{kind}.txt").write_text("\n".join(text) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with serve_directory(served) as base:
+        assert main(["prepare", "--output", str(out), "--metadata-dir", str(metadata), "--subsets", "RD",
+                     "--url-template", base + "/{youtube_id}.mp4", "--no-progress", "--keep-raw"]) == 0
+    printed = capsys.readouterr().out
+    assert "sanitise to one file name" in printed and "'Foo(1)' -> RD_Foo_1_-" in printed
+    paren, bracket = f"RD_Foo_1_-{name_digest('RD_Foo(1)')}", f"RD_Foo_1_-{name_digest('RD_Foo[1]')}"
+    statuses = {p.stem: json.loads(p.read_text()) for p in (out / "status").glob("*.json")}
+    assert sorted(statuses) == sorted([paren, bracket])
+    assert statuses[paren]["video"]["name"] == "Foo(1)" and statuses[bracket]["video"]["name"] == "Foo[1]"
+    clips = {c["id"]: c for c in done_clips(out)}
+    assert sorted(clips) == sorted([f"{paren}_000", f"{paren}_001", f"{bracket}_000"])
+    # Each clip is cut from its own video: Alpha's clips are 3 s, Beta's 4 s (25 fps), and the files differ.
+    assert [clips[f"{paren}_00{k}"]["num_frames"] for k in (0, 1)] == [75, 75]
+    assert clips[f"{bracket}_000"]["num_frames"] == 100
+    assert len({(out / c["path"]).read_bytes() for c in clips.values()}) == 3
+    assert (out / "raw" / f"{paren}.mp4").read_bytes() == (served / "AAAAAAAAAAA.mp4").read_bytes()
+    assert (out / "raw" / f"{bracket}.mp4").read_bytes() == (served / "BBBBBBBBBBB.mp4").read_bytes()

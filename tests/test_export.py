@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -17,7 +18,7 @@ import hdtf  # noqa: F401
 from hdtf.cli import main
 from hdtf.decode import decode_clip
 from hdtf.errors import HDTFError
-from hdtf.export import export
+from hdtf.export import MANIFEST, export
 from hdtf.rows import clip_features
 
 datasets = pytest.importorskip("datasets")
@@ -40,7 +41,7 @@ def parquet_export(hdtf_clips, tmp_path_factory):  # noqa: F811
 def test_parquet_shards_read_back_as_the_builder_rows(parquet_export, hdtf_clips, tmp_path):  # noqa: F811
     result, out = parquet_export
     assert [p.name for p in result.files] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
-    assert result.num_examples == 3 and not list(out.glob(".*")), "no scratch or partial files are left"
+    assert result.num_examples == 3 and [p.name for p in out.rglob(".*")] == [MANIFEST], "no scratch or partial files"
     back = datasets.load_dataset("parquet", data_files=str(out / "data" / "*.parquet"), split="train",
                                  cache_dir=str(tmp_path))
     assert back.features == clip_features()
@@ -247,3 +248,163 @@ def test_export_to_another_format_replaces_the_shards(hdtf_clips, tmp_path):  # 
     result = export(hdtf_clips.prepared, tmp_path, to="webdataset", shard_size=5)
     assert not list(tmp_path.glob("data/*.parquet")), "the card describes the tars only: no parquet shards stay"
     assert sorted(tmp_path.glob("*.tar")) == list(result.files)
+
+
+# ---- an export writes and removes only its own files ----------------------------------------------------------------
+
+
+def _manifest_files(out) -> dict:
+    return json.loads((out / MANIFEST).read_text())["files"]
+
+
+def _tree(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_non_empty_folder_that_is_no_export_is_refused_untouched(hdtf_clips, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "mine"
+    (out / "data").mkdir(parents=True)
+    (out / "train-00000-of-00001.tar").write_bytes(b"my own tar")
+    (out / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 my own parquet")
+    before = _tree(out)
+    assert main(["export", str(hdtf_clips.prepared), "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(out) in err and "not empty" in err and MANIFEST in err
+    assert _tree(out) == before and sorted(p.name for p in out.iterdir()) == ["data", "train-00000-of-00001.tar"]
+
+
+def test_reexport_replaces_only_its_own_files(hdtf_clips, tmp_path):  # noqa: F811
+    out = tmp_path / "export"
+    first = export(hdtf_clips.prepared, out, to="parquet", shard_size=1)
+    assert sorted(_manifest_files(out)) == sorted([*(f"data/train-0000{i}-of-00003.parquet" for i in range(3)),
+                                                    "LICENSE.md", "README.md"])
+    # Files someone else put into the export folder, named like shards of another export, and an unrelated one.
+    foreign = {"other-00000-of-00001.tar": b"someone's tar", "data/other-00000-of-00001.parquet": b"PAR1 theirs",
+               "notes.txt": b"my notes\n"}
+    for name, data in foreign.items():
+        (out / name).write_bytes(data)
+    result = export(hdtf_clips.prepared, out, to="webdataset", shard_size=5)
+    tree = _tree(out)
+    for name, data in foreign.items():
+        assert tree[name] == data, f"{name} was not the export's: it must survive byte for byte"
+    assert not any(p.exists() for p in first.files), "the earlier export's own shards are replaced"
+    assert [p.name for p in result.files] == ["train-00000-of-00001.tar"] and result.left == ()
+    files = _manifest_files(out)
+    assert sorted(files) == ["LICENSE.md", "README.md", "train-00000-of-00001.tar"]
+    for name, record in files.items():
+        assert record == {"size": len(tree[name]), "sha256": hashlib.sha256(tree[name]).hexdigest()}
+    assert sorted(tree) == sorted([*foreign, *files, MANIFEST])
+
+
+def test_a_foreign_file_with_a_new_shard_name_stops_the_export_before_any_work(hdtf_clips, tmp_path):  # noqa: F811
+    out = tmp_path / "export"
+    export(hdtf_clips.prepared, out, to="parquet", shard_size=5)
+    (out / "train-00000-of-00001.tar").write_bytes(b"not the export's")
+    before = _tree(out)
+    with pytest.raises(HDTFError, match=r"train-00000-of-00001\.tar not written by the earlier export"):
+        export(hdtf_clips.prepared, out, to="webdataset", shard_size=5)
+    assert _tree(out) == before
+
+
+def test_a_changed_file_of_the_earlier_export_is_left_and_disowned(hdtf_clips, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "export"
+    export(hdtf_clips.prepared, out, to="parquet", shard_size=1)
+    edited = out / "data" / "train-00002-of-00003.parquet"
+    edited.write_bytes(b"PAR1 edited by hand")
+    (out / "README.md").write_text("my own card\n")
+    with pytest.raises(HDTFError, match="README.md not written by the earlier export"):
+        export(hdtf_clips.prepared, out, to="parquet", shard_size=5)
+    (out / "README.md").unlink()
+    assert main(["export", str(hdtf_clips.prepared), "--output", str(out), "--shard-size", "5"]) == 0
+    assert "left 1 file(s) of the earlier export that changed since" in capsys.readouterr().out
+    assert edited.read_bytes() == b"PAR1 edited by hand"
+    assert "data/train-00002-of-00003.parquet" not in _manifest_files(out)
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["train-00000-of-00001.parquet",
+                                                                "train-00002-of-00003.parquet"]
+
+
+# ---- the standard split ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def split_prepared(hdtf_clips, tmp_path_factory):  # noqa: F811
+    """The prepared clips with Beta's video renamed Radio35 (a person of HDTF's test split v1; its clip is
+    RD_Radio35_000, a listed test clip), and Gamma's reason as a re-run records it (with a CLI hint)."""
+    prepared = tmp_path_factory.mktemp("split") / "prepared"
+    shutil.copytree(hdtf_clips.prepared, prepared)
+    beta = prepared / "status" / "RD_Beta.json"
+    data = json.loads(beta.read_text())
+    data["video"].update(name="Radio35", key="RD_Radio35")
+    for clip in data["clips"]:
+        clip.update(id=f"RD_Radio35_{clip['clip_index']:03d}", video_name="Radio35")
+    (prepared / "status" / "RD_Radio35.json").write_text(json.dumps(data))
+    beta.unlink()
+    gamma = prepared / "status" / "RD_Gamma.json"
+    data = json.loads(gamma.read_text())
+    data["reason"] = f"{data['reason']} (recorded earlier; --retry-unavailable to try again)"
+    gamma.write_text(json.dumps(data))
+    return prepared
+
+
+@pytest.mark.parametrize("to", ["parquet", "webdataset"])
+def test_export_carries_the_standard_split(split_prepared, tmp_path, to):
+    from hdtf.splits import listed_test_ids, split_of
+
+    assert split_of("RD", "Radio35") == "test" and "RD_Radio35_000" in listed_test_ids()
+    assert split_of("RD", "Alpha") == "train"
+    out = tmp_path / to
+    result = export(split_prepared, out, to=to, shard_size=5)
+    meta = _front_matter(result.card)
+    pattern = {"parquet": "data/{}-*.parquet", "webdataset": "{}-*.tar"}[to]
+    assert meta["configs"][0]["data_files"] == [{"split": s, "path": pattern.format(s)} for s in ("train", "test")]
+    assert [(s["name"], s["num_examples"]) for s in meta["dataset_info"]["splits"]] == [("train", 2), ("test", 1)]
+    ids = {}
+    for split in ("train", "test"):
+        back = datasets.load_dataset(str(out), split=split, cache_dir=str(tmp_path / "cache"))
+        ids[split] = back["id"] if to == "parquet" else back["__key__"]
+    assert ids == {"train": ["RD_Alpha_000", "RD_Alpha_001"], "test": ["RD_Radio35_000"]}
+    if to == "webdataset":
+        with tarfile.open(out / "test-00000-of-00001.tar") as tar:
+            assert tar.getnames() == ["RD_Radio35_000.mp4", "RD_Radio35_000.wav", "RD_Radio35_000.json"]
+            mp4 = tar.extractfile("RD_Radio35_000.mp4").read()
+        assert mp4 == (split_prepared / "clips" / "RD_Beta_000.mp4").read_bytes()
+    text = result.card.read_text()
+    assert "standard split v1" in text and "no one is in both" in text and "hdtf_v1_test.txt" in text
+    assert "This export holds 1 of the 22 listed clips of HDTF's test split v1." in text
+
+
+def test_card_states_reasons_without_cli_hints_and_short_durations(split_prepared, tmp_path):
+    result = export(split_prepared, tmp_path / "out", to="parquet", shard_size=5)
+    text = result.card.read_text()
+    assert "Why: Unable to download webpage: HTTP Error 404: File not found (1 video(s))." in text
+    assert "--retry-unavailable" not in text and "recorded earlier" not in text
+    assert "- 1 clip(s): skipped: no crop window in the metadata\n" in text and "--crop-method" not in text
+    assert "| `train` | 2 | 6.0 s |" in text and "| `test` | 1 | 4.0 s |" in text and "0.00" not in text
+
+
+def test_card_durations_in_the_unit_that_shows_them():
+    from hdtf.card import duration_text
+
+    assert [duration_text(h) for h in (5 / 3600, 0.25, 2.5)] == ["5.0 s", "15.0 min", "2.50 h"]
+
+
+def test_an_export_without_test_clips_says_so(parquet_export):
+    result, _ = parquet_export
+    text = result.card.read_text()
+    assert "This export holds 0 of the 22 listed clips of HDTF's test split v1." in text
+    assert "None of its clips is in the test split, so it declares no `test` split." in text
+
+
+def test_push_needs_a_finished_export_as_it_was_written(hdtf_clips, tmp_path):  # noqa: F811
+    """What a push would upload (checked before any network call): the manifest's files, unchanged."""
+    from hdtf.export import exported_files, push_to_hub
+
+    with pytest.raises(HDTFError, match="not a finished export"):
+        push_to_hub(tmp_path, "tester/x")
+    out = tmp_path / "export"
+    export(hdtf_clips.prepared, out, to="webdataset", shard_size=5)
+    (out / "stray.txt").write_text("not exported\n")
+    assert exported_files(out) == ["LICENSE.md", "README.md", "train-00000-of-00001.tar"]
+    (out / "LICENSE.md").write_text("edited\n")
+    with pytest.raises(HDTFError, match="LICENSE.md changed or went missing since hdtf export wrote them"):
+        push_to_hub(out, "tester/x")

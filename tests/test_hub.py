@@ -285,34 +285,59 @@ class PushedExport:
     done: subprocess.CompletedProcess
 
 
+# Files in an export folder that the export did not write: a push must leave them out.
+STRAYS = {"notes.txt": b"private notes\n", "other-00000-of-00001.tar": b"someone else's tar",
+          "data/other-00000-of-00001.parquet": b"PAR1 someone else's parquet"}
+
+
+def _exported(out: Path) -> dict[str, bytes]:
+    """The files an export wrote into ``out``: those its manifest names."""
+    from hdtf.export import MANIFEST
+
+    names = json.loads((out / MANIFEST).read_text())["files"]
+    return {name: (out / name).read_bytes() for name in names}
+
+
 @pytest.fixture(scope="module")
 def pushed_export(hub, hdtf_clips, tmp_path_factory):  # noqa: F811
-    """``hdtf export --to FORMAT --push-to-hub`` once per format (webdataset: with ``--private``)."""
+    """``hdtf export --to FORMAT`` into a folder that then gets stray files, then ``hdtf export --to FORMAT
+    --push-to-hub`` into it, once per format (parquet: with ``--public``; webdataset: the private default)."""
     cache: dict[str, PushedExport] = {}
 
     def push(to: str) -> PushedExport:
         if to not in cache:
             home = tmp_path_factory.mktemp(f"export-{to}")
             repo, out = f"{USER}/hdtf-clips-{to}", home / "export"
-            extra = ["--private"] if to == "webdataset" else []
-            done = _hdtf(hub, home, "export", hdtf_clips.prepared, "--to", to, "--output", out, "--shard-size", "2",
-                         "--push-to-hub", repo, *extra)
-            cache[to] = PushedExport(to, repo, home, out, done)
+            args = ["export", hdtf_clips.prepared, "--to", to, "--output", out, "--shard-size", "2"]
+            _ok(_hdtf(hub, home, *args), hub)
+            for name, data in STRAYS.items():
+                (out / name).parent.mkdir(exist_ok=True)
+                (out / name).write_bytes(data)
+            extra = ["--public"] if to == "parquet" else []
+            cache[to] = PushedExport(to, repo, home, out, _hdtf(hub, home, *args, "--push-to-hub", repo, *extra))
         return cache[to]
 
     return push
 
 
 @pytest.mark.parametrize("to", ["parquet", "webdataset"])
-def test_export_push_to_hub_uploads_the_export_folder(pushed_export, hub, to):
+def test_export_push_to_hub_uploads_exactly_the_exported_files(pushed_export, hub, to):
+    from hdtf.export import MANIFEST
+
     pushed = pushed_export(to)
     _ok(pushed.done, hub)
     repo = hub.state.repos[("dataset", pushed.repo)]
     head = repo.branches["main"]
     assert f"pushed to {hub.endpoint}/datasets/{pushed.repo}/commit/{head}" in pushed.done.stdout
-    assert repo.private == (to == "webdataset")
+    assert repo.private == (to == "webdataset"), "a created repo is private unless --public"
     files = _pushed(hub, pushed.repo, "dataset")
-    assert files == _local(pushed.out)
+    assert files == _exported(pushed.out)
+    assert sorted(files) == sorted(
+        ["README.md", "LICENSE.md", *({"parquet": "data/train-0000{}-of-00002.parquet",
+                                       "webdataset": "train-0000{}-of-00002.tar"}[to].format(i) for i in range(2))])
+    local = _local(pushed.out)
+    assert set(local) - set(files) == {*STRAYS, MANIFEST}, "strays and the manifest stay local"
+    assert all(local[name] == data for name, data in STRAYS.items())
     shards = sorted(p for p in files if p.endswith((".parquet", ".tar")))
     assert len(shards) == 2 and all(repo.resolve("main").files[p].lfs for p in shards)
 
@@ -389,8 +414,10 @@ def test_export_push_replaces_the_shards_of_an_earlier_export(hdtf_clips, hub, t
     repo_id = f"{USER}/hdtf-clips-repushed"
     repo = hub.state.create("dataset", repo_id, private=False)  # an earlier export of 9 shards, pushed before
     hub.state.commit(repo, "main", "Upload HDTF clips (hdtf export)",
-                     {f"data/train-{i:05d}-of-00009.parquet": Blob(b"PAR1 old shard") for i in range(9)}, [])
+                     {**{f"data/train-{i:05d}-of-00009.parquet": Blob(b"PAR1 old shard") for i in range(9)},
+                      "docs/notes.md": Blob(b"the owner's notes")}, [])
     out = tmp_path / "export"
     _ok(_hdtf(hub, tmp_path, "export", hdtf_clips.prepared, "--output", out, "--shard-size", "2",
               "--push-to-hub", repo_id), hub)
-    assert _pushed(hub, repo_id, "dataset") == _local(out)
+    assert _pushed(hub, repo_id, "dataset") == {**_exported(out), "docs/notes.md": b"the owner's notes"}
+    assert repo.private is False, "an existing repo keeps its visibility"

@@ -321,3 +321,62 @@ def test_oversized_metadata_is_refused_without_reading_it_whole(metadata_dir: Pa
 def test_fetch_metadata_offline_names_url(tmp_path: Path):
     with pytest.raises(HDTFError, match=r"cannot download HDTF metadata http://127\.0\.0\.1:9/"):
         fetch_metadata(tmp_path, url_template="http://127.0.0.1:9/{commit}/{file}", timeout=5)
+
+
+def _two_videos(directory: Path, first: str, second: str) -> None:
+    _write_subset(directory, "WDA", {
+        "video_url": f"{first} https://youtu.be/aaaaaaaaaaa\n{second} https://youtu.be/bbbbbbbbbbb\n",
+        "resolution": f"{first}.mp4 720\n{second}.mp4 720\n",
+        "annotion_time": f"{first}.mp4 00:01-00:03 00:05-00:07\n{second}.mp4 00:02-00:04\n",
+        "crop_wh": f"{first}_0.mp4 1 100 1 100\n{first}_1.mp4 1 100 1 100\n{second}_0.mp4 1 100 1 100\n",
+        "crop_ratio": f"{first}_0.mp4 1.2\n{first}_1.mp4 1.2\n{second}_0.mp4 1.2\n",
+    })
+
+
+def test_names_that_sanitise_alike_get_distinct_keys_whatever_the_list_order(tmp_path: Path):
+    from hdtf.records import name_digest, safe_name
+
+    assert safe_name("WDA_Foo(1)") == safe_name("WDA_Foo[1]") == "WDA_Foo_1_"
+    keys = {}
+    for order, (first, second) in enumerate([("Foo(1)", "Foo[1]"), ("Foo[1]", "Foo(1)")]):
+        folder = tmp_path / str(order)
+        folder.mkdir()
+        _two_videos(folder, first, second)
+        videos, report = parse_metadata(folder, ["WDA"])
+        keys[order] = {v.name: (v.key, tuple(c.id for c in v.clips)) for v in videos}
+        [issue] = _issues(report, "sanitise to one file name")
+        assert issue.action == "repaired" and issue.line == 1 and issue.file == "WDA_annotion_time.txt"
+        assert "'Foo(1)' -> WDA_Foo_1_-" in issue.reason and "'Foo[1]' -> WDA_Foo_1_-" in issue.reason
+    assert {n: k for n, (k, _) in keys[0].items()} == {n: k for n, (k, _) in keys[1].items()}, "not on list order"
+    paren, bracket = keys[0]["Foo(1)"], keys[0]["Foo[1]"]
+    assert paren[0] == f"WDA_Foo_1_-{name_digest('WDA_Foo(1)')}"
+    assert bracket[0] == f"WDA_Foo_1_-{name_digest('WDA_Foo[1]')}"
+    assert paren[1] == (f"{paren[0]}_000", f"{paren[0]}_001") and bracket[1] == (f"{bracket[0]}_000",)
+    assert all(safe_name(key) == key for key, _ in keys[0].values())
+
+
+def test_a_name_that_is_already_safe_keeps_its_key_beside_a_sanitised_twin(tmp_path: Path):
+    _two_videos(tmp_path, "Foo_1_", "Foo(1)")
+    videos, report = parse_metadata(tmp_path, ["WDA"])
+    keys = {v.name: v.key for v in videos}
+    assert keys["Foo_1_"] == "WDA_Foo_1_", "the files an existing run made for it stay its own"
+    assert keys["Foo(1)"].startswith("WDA_Foo_1_-") and len(_issues(report, "sanitise to one file name")) == 1
+    clips = {c.video_name: c.id for v in videos for c in v.clips if c.clip_index == 0}
+    assert clips == {"Foo_1_": "WDA_Foo_1__000", "Foo(1)": f"{keys['Foo(1)']}_000"}
+
+
+def test_a_long_name_is_capped_with_a_hash_suffix(tmp_path: Path):
+    from hdtf.records import MAX_KEY, MAX_NAME, name_digest, safe_name
+
+    long_a, long_b = "A" * 299 + "x", "A" * 299 + "y"  # alike in their first MAX_KEY characters
+    _two_videos(tmp_path, long_a, long_b)
+    videos, report = parse_metadata(tmp_path, ["WDA"])
+    keys = {v.name: v.key for v in videos}
+    for name, key in keys.items():
+        assert len(key) == MAX_KEY and key.endswith(f"-{name_digest(f'WDA_{name}')}") and key.startswith("WDA_AAA")
+    assert len(set(keys.values())) == 2
+    ids = [c.id for v in videos for c in v.clips]
+    assert len(set(ids)) == 3 and all(len(i) <= MAX_NAME and safe_name(i) == i for i in ids)
+    assert len(_issues(report, "longer than")) == 2
+    assert len(safe_name("x" * 300)) == MAX_NAME and safe_name("x" * 300) != safe_name("x" * 301)
+    assert safe_name("WRA_AdamKinzinger2_002") == "WRA_AdamKinzinger2_002", "normal names do not change"

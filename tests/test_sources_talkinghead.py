@@ -167,12 +167,12 @@ def test_box_scales_like_the_official_script_then_becomes_a_square():
     assert th.scale_box((89, 59, 231, 191), (320, 240), (160, 120)) == CropBox(44, 29, 71, 66)
     assert th.scale_box((89, 59, 231, 191), (320, 240), (1280, 960)) == CropBox(356, 236, 568, 528)
     write = th.parse_tube(tube(f"{DASH_ID}_0000", 0, 40, (89, 59, 231, 191)))
-    clip = th._clip("small", "u", 0, write)
+    clip = th._clip("small", "u", 0, write, "clip")
     crop, notes = th._window(clip, 160, 120)
     assert crop == CropBox(44, 26, 71, 71)  # centred square of the longer side, still holding the whole box
     assert "scaled to (44, 29, 71, 66) in 160x120" in notes[0] and "71x71 square" in notes[1]
-    crop, notes = th._window(th._clip("small", "u", 0, th.parse_tube(tube("abcdefghijk_0000", 0, 40, (0, 0, 320, 200)))),
-                             160, 120)
+    wide = th.parse_tube(tube("abcdefghijk_0000", 0, 40, (0, 0, 320, 200)))
+    crop, notes = th._window(th._clip("small", "u", 0, wide, "clip"), 160, 120)
     assert crop == CropBox(20, 0, 120, 120)  # wider than the frame is high: the largest square, centred
 
 
@@ -277,8 +277,20 @@ def test_resampling_to_25_fps_keeps_the_span(raws, tmp_path):
 def test_chunks_and_frames_outside_the_video_are_clip_errors(raws):
     raw, _, keyframes = raws["bframes"]
     info = media.probe(raw)
-    make = lambda c, s, e: th._clip("small", "u", 0, th.parse_tube(tube(f"{DASH_ID}_{c:04d}", s, e, (0, 0, 99, 99))))
+    make = lambda c, s, e: th._clip("small", "u", 0, th.parse_tube(tube(f"{DASH_ID}_{c:04d}", s, e, (0, 0, 99, 99))),
+                                    "clip")
     with pytest.raises(ValueError, match="only 3 one-minute chunk"):
         th.resolve_clip(make(3, 0, 30), info, lambda: keyframes)
     with pytest.raises(ValueError, match="frame 100 is past the end of chunk 2"):
         th.resolve_clip(make(2, 100, 130), info, lambda: keyframes)
+
+
+def test_tube_names_that_sanitise_alike_get_distinct_ids():
+    from hdtf.records import ParseReport
+
+    tubes = {name: [th.Tube(name, name, 0, 240, 320, 0, 40, (0, 0, 99, 99))] for name in ("a(1)_0000", "a[1]_0000")}
+    report = ParseReport()
+    ids = th._clip_ids(tubes, "tubes.txt", report)
+    assert len(set(ids.values())) == 2 and all(i.startswith("a_1__0000_S0_E40") for i in ids.values())
+    [issue] = report.issues
+    assert issue.action == "repaired" and "a(1)_0000_S0" in issue.reason and "a[1]_0000_S0" in issue.reason

@@ -13,9 +13,13 @@ HELP = "export a prepared folder as parquet or webdataset shards with a dataset 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prepared", help="the folder or URL (s3://...) given to hdtf prepare --output")
     parser.add_argument("--to", choices=("parquet", "webdataset"), default="parquet", help="shard format")
-    parser.add_argument("--output", type=Path, required=True, help="folder for the shards and README.md")
+    parser.add_argument("--output", type=Path, required=True,
+                        help="folder for the shards and README.md: new, empty or an earlier export's (whose own "
+                             "files alone are replaced; nothing else in it is touched)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")
-    add_push_arguments(parser, "OUT as a dataset, replacing the shards of an earlier export")
+    add_push_arguments(parser, "the export's own files alone (not the rest of OUT) as a dataset",
+                       private_because="HDTF's clips belong to the videos' uploaders and no licence lets you share "
+                                       "them; see the card")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
                     repo_id=args.push_to_hub)
     print(f"exported {result.num_examples} clip(s) in {len(result.files)} {args.to} shard(s) to {args.output}; "
           f"card: {result.card}")
+    if result.left:
+        print(f"left {len(result.left)} file(s) of the earlier export that changed since it wrote them: "
+              f"{', '.join(p.name for p in result.left)}")
     if args.push_to_hub:
         url = push_to_hub(args.output, args.push_to_hub, private=args.private)
         print(f"pushed to {url}")

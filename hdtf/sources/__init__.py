@@ -8,7 +8,7 @@ none of them knows a list format. Sources know nothing of ffmpeg, downloads or `
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -43,6 +43,10 @@ class Source(Protocol):
                     offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
         """The split's videos (their clips in list order) and what was not taken verbatim. Lists that are
         downloaded when not given go to ``fetch_dir``; ``offline`` forbids that (HDTFError naming the option)."""
+
+    def standard_split(self, clip: Mapping[str, Any]) -> str:
+        """The split of :data:`SPLITS` a prepared clip (its record: ``id``, ``subset``, ``video_name``) belongs to in
+        the source's standard split, as exports declare it (a single ``train`` where the lists have none)."""
 
     def resolve_clip(self, clip: ClipSpec, media: MediaInfo,
                      keyframes: Callable[[], list[float]]) -> ResolvedClip:

@@ -28,18 +28,27 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
 from hdtf.options import names, option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+from hdtf.records import (
+    MAX_KEY,
+    ClipSpec,
+    CropBox,
+    ParseReport,
+    ResolvedClip,
+    VideoSpec,
+    distinct_names,
+    name_digest,
+)
 from hdtf.sources import SPLIT_HELP
-from hdtf.splits import split_of
+from hdtf.splits import split_of, split_of_clip
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -211,6 +220,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         if name not in annotations:
             report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips")
 
+    keys = _video_keys(subset, annotations, files["annotion_time"], report)
     used: set[tuple[str, int]] = set()
     videos = []
     for name, line in annotations.items():
@@ -243,7 +253,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
                 )
             clips.append(
                 ClipSpec(
-                    id=safe_name(f"{subset}_{name}_{k:03d}"),
+                    id=f"{keys[name]}_{k:03d}",
                     source=NAME,
                     subset=subset,
                     video_name=name,
@@ -262,7 +272,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             continue
         videos.append(
             VideoSpec(source=NAME, subset=subset, name=name, url=url, youtube_id=yt_id,
-                      resolution=resolution, clips=tuple(clips))
+                      resolution=resolution, clips=tuple(clips), file_key=keys[name])
         )
 
     for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
@@ -270,6 +280,25 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             if (name, k) not in used:
                 report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}")
     return videos
+
+
+def _video_keys(subset: str, annotations: dict[str, _Line], file: str, report: ParseReport) -> dict[str, str]:
+    """Each video's key (``{subset}_{Name}`` made safe, at most MAX_KEY characters; clip ids add ``_k``), distinct
+    even when names sanitise alike (``Foo(1)``, ``Foo[1]``): one report line per such group, naming the keys given."""
+    texts = {f"{subset}_{name}": name for name in annotations}
+    keys, collisions = distinct_names(texts, MAX_KEY)
+    for group in collisions:
+        first = min((annotations[texts[text]] for text in group), key=lambda line: line.number)
+        named = ", ".join(f"{texts[text]!r} -> {keys[text]}" for text in group)
+        report.add(file, first.number, first.raw, f"video names sanitise to one file name; named apart: {named}",
+                   "repaired")
+    collided = {text for group in collisions for text in group}
+    for text, key in keys.items():
+        if text not in collided and key.endswith(f"-{name_digest(text)}"):
+            line = annotations[texts[text]]
+            report.add(file, line.number, line.raw, f"video name longer than {MAX_KEY} characters as a file name; "
+                                                    f"its files are named {key}", "repaired")
+    return {texts[text]: key for text, key in keys.items()}
 
 
 def _video_url(
@@ -369,6 +398,12 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
         metadata_dir = fetch_metadata(fetch_dir)
     videos, report = parse_metadata(metadata_dir, options.subsets)
     return [video for video in videos if split_of(video.subset, video.name) == split], report
+
+
+def standard_split(clip: Mapping[str, Any]) -> str:
+    """``train`` or ``test`` of split v1 (:mod:`hdtf.splits`, by the person the clip shows); ``train`` for a record
+    that names no HDTF video."""
+    return split_of_clip(str(clip.get("id") or ""), clip.get("subset"), clip.get("video_name")) or SPLITS[0]
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,

@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, safe_name
+from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names
 from hdtf.sources import SPLIT_HELP
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def parse_data_list(
         except ValueError as exc:
             report.add(tube_name, number, line, str(exc))
             continue
-        stem = clip_stem(tube.video_name, tube.first_frame, tube.last_frame, tube.box)
+        stem = _tube_stem(tube)
         if stem in seen:
             report.add(tube_name, number, line, f"duplicate tube (first on line {seen[stem]})")
             continue
@@ -238,6 +238,7 @@ def parse_data_list(
         unknown = sorted(wanted - set(listed))
         if unknown:
             raise HDTFError(f"videos {unknown} are not in {id_name}")
+    ids = _clip_ids(tubes, tube_name, report)
     videos = []
     for youtube_id, number in listed.items():
         if wanted is not None and youtube_id not in wanted:
@@ -245,15 +246,23 @@ def parse_data_list(
         if youtube_id not in tubes:
             report.add(id_name, number, youtube_id, f"no usable tube in {tube_file(split)}", "warning")
             continue
-        videos.append(_video(split, youtube_id, tubes[youtube_id], tube_name, report))
-    ids_seen: dict[str, str] = {}
-    for video in videos:
-        for clip in video.clips:
-            if clip.id in ids_seen:
-                raise HDTFError(f"clip names {ids_seen[clip.id]!r} and {clip.extra['official_name']!r} "
-                                f"give the same file name {clip.id!r}")
-            ids_seen[clip.id] = clip.extra["official_name"]
+        videos.append(_video(split, youtube_id, tubes[youtube_id], ids, tube_name, report))
     return videos, report
+
+
+def _tube_stem(tube: Tube) -> str:
+    return clip_stem(tube.video_name, tube.first_frame, tube.last_frame, tube.box)
+
+
+def _clip_ids(tubes: dict[str, list[Tube]], file: str, report: ParseReport) -> dict[str, str]:
+    """Each tube's clip id by its official stem: the stem made safe, distinct even when two stems sanitise alike
+    (a YouTube id may begin with '-', which a file name may not): one report line per such group. Taken over the
+    whole split, so a video's ids do not depend on which videos are selected."""
+    ids, collisions = distinct_names(_tube_stem(t) for ts in tubes.values() for t in ts)
+    for group in collisions:
+        report.add(file, 0, ", ".join(group), "tube names sanitise to one file name; named apart: "
+                                              + ", ".join(f"{stem} -> {ids[stem]}" for stem in group), "repaired")
+    return ids
 
 
 @dataclass(frozen=True)
@@ -289,24 +298,31 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
     return parse_data_list(options.data_list, split, min_frames=min_frames)
 
 
-def _video(split: str, youtube_id: str, tubes: list[Tube], file: str, report: ParseReport) -> VideoSpec:
+def standard_split(clip: Mapping[str, Any]) -> str:
+    """The release's list the clip came from (its ``subset``): TalkingHead-1KH's splits are its lists."""
+    subset = clip.get("subset")
+    return subset if subset in SPLITS else SPLITS[0]
+
+
+def _video(split: str, youtube_id: str, tubes: list[Tube], ids: dict[str, str], file: str,
+           report: ParseReport) -> VideoSpec:
     sizes = sorted({(t.height, t.width) for t in tubes})
     if len(sizes) > 1:
         report.add(file, 0, youtube_id, f"tubes of one video give several frame sizes {sizes}; each tube keeps its "
                                         "own", "warning")
     url = WATCH_URL.format(youtube_id=youtube_id)
     ordered = sorted(tubes, key=lambda t: (t.chunk, t.first_frame, t.last_frame, t.box))
-    clips = tuple(_clip(split, url, index, tube) for index, tube in enumerate(ordered))
+    clips = tuple(_clip(split, url, index, tube, ids[_tube_stem(tube)]) for index, tube in enumerate(ordered))
     return VideoSpec(source=NAME, subset=split, name=youtube_id, url=url, youtube_id=youtube_id,
                      resolution=tubes[0].height, clips=clips)
 
 
-def _clip(split: str, url: str, index: int, tube: Tube) -> ClipSpec:
+def _clip(split: str, url: str, index: int, tube: Tube, clip_id: str) -> ClipSpec:
     left, top, right, bottom = tube.box
-    stem = clip_stem(tube.video_name, tube.first_frame, tube.last_frame, tube.box)
+    stem = _tube_stem(tube)
     nominal = tube.chunk * SEGMENT_SECONDS
     return ClipSpec(
-        id=safe_name(stem),
+        id=clip_id,
         source=NAME,
         subset=split,
         video_name=tube.video_name,
