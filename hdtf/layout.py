@@ -47,7 +47,7 @@ from hdtf.errors import HDTFError
 from hdtf.lock import FileLock, Lock, ObjectLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
 from hdtf.redact import scrub
-from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path
+from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path, private_scratch
 
 # 2: clip records gained source_file, rotation, short; the download entry kept/notes/raw. Version 1 files are
 # read as well (their clips are settled on annotation and options; their source identity is taken as unchanged).
@@ -167,6 +167,10 @@ class Layout:
         earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
         it as done (the store's object is unchanged until then)."""
         return self.root / name
+
+    def wrote(self, *paths: Path) -> None:
+        """Note files this job has just written (a clip's cut, its landmarks): on a store, only such scratch files
+        go up with a status; in a folder they are in place already."""
 
     def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
         """Forget what a stopped job made for these clips and did not record (before its status is written for it
@@ -323,6 +327,7 @@ class _Seen:
     conditional: bool | None = None  # the probe found create-if-absent honoured (None: not probed here)
     whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of clips/
     listed: bool = False  # clips/ was listed: a clip file not seen does not exist
+    made: set[str] = field(default_factory=set)  # scratch files this process wrote and has not uploaded yet
 
 
 @dataclass(frozen=True)
@@ -330,9 +335,12 @@ class RemoteLayout(Layout):
     """A run whose files are objects under ``url`` (an fsspec URL), built in the local scratch folder ``root``.
 
     Writers get scratch paths (:meth:`clip_files`, :attr:`raw_dir`) as for a local run. :meth:`write_status` is the
-    commit point: it uploads every scratch file a done record of the status names (one PUT each), then the status
-    object (one PUT), then deletes the uploaded scratch files. Raw downloads and kept raw videos (``--keep-raw``) stay
-    in the scratch folder; they are never uploaded. Locks are objects under ``locks/`` when the store can create an
+    commit point: it uploads the scratch files a done record of the status names that this process wrote (one PUT
+    each; a job says which with :meth:`wrote`, :meth:`editable` copies count), then the status object (one PUT), then
+    deletes the uploaded scratch files. A file found in the scratch folder under a clip's name is never taken for the
+    clip: it may be left from a stopped job or planted. The scratch folder is private (checked wherever the layout
+    is made or unpickled: :func:`hdtf.storage.private_scratch`). Raw downloads and kept raw videos (``--keep-raw``)
+    stay in the scratch folder; they are never uploaded. Locks are objects under ``locks/`` when the store can create an
     object only if it is absent (S3 conditional writes), else files in the scratch folder (this machine only).
 
     What exists is remembered per layout value from listings: reading a video's status lists the objects its records
@@ -343,13 +351,14 @@ class RemoteLayout(Layout):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        private_scratch(self.root)
         object.__setattr__(self, "_seen", _Seen())
 
     def __getstate__(self) -> dict[str, Any]:  # what is known of the store's objects stays in this process
         return {"root": self.root, "url": self.url, "conditional": self._seen.conditional}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, "root", state["root"])
+        object.__setattr__(self, "root", private_scratch(state["root"]))  # a worker on another node checks its own
         object.__setattr__(self, "url", state["url"])
         object.__setattr__(self, "_seen", _Seen(conditional=state.get("conditional")))
 
@@ -414,7 +423,11 @@ class RemoteLayout(Layout):
         return seen.objects[name]
 
     def at_hand(self, path: Path) -> Path:
-        return path if path.is_file() else self.file(self.relative(path))
+        name = self.relative(path)
+        return path if name in self._seen.made and path.is_file() else self.file(name)
+
+    def wrote(self, *paths: Path) -> None:
+        self._seen.made.update(self.relative(p) for p in paths)
 
     def editable(self, name: str) -> Path:
         local = self.root / _inside(name)
@@ -422,16 +435,23 @@ class RemoteLayout(Layout):
             self.store.fetch(name, local)
         except FileNotFoundError:
             local.unlink(missing_ok=True)
+        self._seen.made.add(name)
         return local
 
-    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
-        for clip_id in clip_ids:
-            super().discard_clip(clip_id)  # the scratch files only: the store's objects stay
-
-    def discard_clip(self, clip_id: str) -> None:
+    def _forget(self, clip_id: str) -> list[str]:
+        """Remove a clip's scratch files (the store's objects stay); their names."""
         super().discard_clip(clip_id)
         files = self.clip_files(clip_id)
         names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
+        self._seen.made.difference_update(names)
+        return names
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        for clip_id in clip_ids:
+            self._forget(clip_id)
+
+    def discard_clip(self, clip_id: str) -> None:
+        names = self._forget(clip_id)
         self.store.delete(names)
         for name in names:
             self._seen.objects[name] = False
@@ -460,19 +480,21 @@ class RemoteLayout(Layout):
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
-        """Upload the scratch files the done records name, then the status object: the commit point."""
+        """Upload the scratch files the done records name that this process wrote (:meth:`wrote`), then the status
+        object: the commit point."""
         clips = list(clips)
-        store, uploaded = self.store, []
+        store, seen, uploaded = self.store, self._seen, []
         for name in dict.fromkeys(_named_files(clips, done_only=True)):
             local = self.root / _inside(name)
-            if local.is_file():
+            if name in seen.made and local.is_file():
                 store.put_file(local, name)
-                self._seen.objects[name] = True
-                uploaded.append(local)
+                seen.objects[name] = True
+                uploaded.append(name)
         store.put_json(self._status_name(video.key),
                        scrub(status_document(video, state, reason, clips, **extra), self.root))
-        for local in uploaded:
-            local.unlink(missing_ok=True)
+        for name in uploaded:
+            seen.made.discard(name)
+            (self.root / name).unlink(missing_ok=True)
         if state != "running":  # the job is done with the video: drop local copies fetched for it
             for name in _named_files(clips):
                 self._fetched(name).unlink(missing_ok=True)
