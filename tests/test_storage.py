@@ -366,7 +366,7 @@ def test_a_clip_made_earlier_is_sync_corrected_on_the_store_when_its_status_is_w
     assert not (tmp_path / "scratch" / "clips" / "RD_Marker_000.mp4").exists(), "uploaded copies leave the scratch"
 
 
-# ------------------------------------------------------------------ the scratch folder: private, and only what a job cut
+# -------------------------------------------------------------- the scratch folder: private, and only what a job cut
 
 
 @pytest.fixture
