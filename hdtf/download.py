@@ -42,6 +42,7 @@ from pathlib import Path
 
 from hdtf.errors import HDTFError
 from hdtf.records import VideoSpec, safe_name
+from hdtf.redact import hide_credentials
 
 _PLACEHOLDERS = ("name", "subset", "youtube_id")
 _UNAVAILABLE = re.compile(
@@ -573,7 +574,9 @@ def download_video(
     if failure is not None:
         if failure.status == "unavailable" or not any(workdir.iterdir()):
             shutil.rmtree(workdir, ignore_errors=True)  # a partial download is kept only where it can resume
-        return DownloadResult(failure.status, None, reason=failure.reason, kind=failure.kind)
+        # yt-dlp's clients quote pieces of a URL they cannot parse: no password of the proxy or the video's URL
+        reason = hide_credentials(hide_credentials(failure.reason, proxy), url)
+        return DownloadResult(failure.status, None, reason=reason, kind=failure.kind)
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     duration = info.get("duration")
     note = _format_note(info)
