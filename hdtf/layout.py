@@ -23,9 +23,9 @@ metadata fields of its record, the video's URL and id among them), the raw file 
 
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
-names as objects under the URL; its writers work in a local scratch folder (``root``): clips are cut there, each
-finished file goes up in one PUT when the first status naming it as done is written, and that status object goes up
-last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
+names as objects under the URL; its writers work in a private local scratch folder (``root``): clips are cut there,
+each file the job made goes up in one PUT when the first status naming it as done is written, and that status object
+goes up last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
 appears half-written under a final name. Raw downloads stay in the scratch folder. Existence is answered from
 listings (one LIST per video's clips when its status is read, one LIST of ``clips/`` when a reader takes the whole
 run), never one request per clip.
