@@ -118,7 +118,9 @@ def private_folder(path: Path) -> Path:
         raise HDTFError(f"scratch folder {path} is a symbolic link: {fix} (a real folder, not a link)")
     if not stat.S_ISDIR(found.st_mode):
         raise HDTFError(f"scratch folder {path} is not a folder: {fix}")
-    if hasattr(os, "getuid") and found.st_uid != os.getuid():
+    if not hasattr(os, "getuid"):  # no POSIX owners and modes (Windows): the link check is what applies
+        return path
+    if found.st_uid != os.getuid():
         raise HDTFError(f"scratch folder {path} belongs to another user (uid {found.st_uid}): {fix}")
     if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise HDTFError(f"scratch folder {path} is writable by other users (mode {stat.S_IMODE(found.st_mode):o}): "
