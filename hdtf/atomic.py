@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +23,11 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s new content to; it replaces ``path`` (:func:`commit`) when the
     block succeeds.
 
-    The temporary keeps the target's extension (ffmpeg, PIL and numpy pick formats from it) and carries the pid, so
-    concurrent writers never share one. Parent folders are created (:func:`make_dirs`).
+    The temporary is :func:`temporary`'s. Parent folders are created (:func:`make_dirs`).
     """
     path = Path(path)
     make_dirs(path.parent)
-    temp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    temp = temporary(path)
     try:
         yield temp
         commit(temp, path)
@@ -75,6 +75,21 @@ def sync_folder(folder: str | os.PathLike) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def temporary(path: str | os.PathLike) -> Path:
+    """A new empty hidden sibling of ``path`` for its content to be written to before a rename: created here, so that
+    nothing already there under that name (a link planted to redirect the write elsewhere) is written through. Its
+    name is unpredictable, so concurrent writers never share one, and keeps the target's extension (ffmpeg, PIL and
+    numpy pick formats from it)."""
+    path = Path(path)
+    while True:
+        temp = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{path.suffix}")
+        try:
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666))
+        except FileExistsError:
+            continue
+        return temp
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -33,13 +33,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hdtf.errors import HDTFError
 from hdtf.records import MAX_KEY, VideoSpec, safe_name
+from hdtf.redact import hide_credentials
 
 _PLACEHOLDERS = ("name", "subset", "youtube_id")
 _UNAVAILABLE = re.compile(
@@ -68,6 +71,11 @@ JS_RUNTIME_ENV = "HDTF_JS_RUNTIME"
 # after them, the video is recorded as failed ("rate limited") and the next run tries it again.
 RATE_LIMIT_WAITS: tuple[float, ...] = (30.0, 120.0)
 COOKIES_FIX = "pass cookies of a signed-in browser: --cookies-from-browser BROWSER[:PROFILE] or --cookies FILE"
+# yt-dlp fetches time ranges with ffmpeg and gives it the cookies as command-line arguments (-cookies), which every
+# user of the machine can read (ps, /proc/PID/cmdline): the two are never combined.
+SECTIONS_WITH_COOKIES = ("--sections cannot be used with --cookies or --cookies-from-browser: yt-dlp gives the cookies "
+                         "to ffmpeg on its command line for time ranges, where any user of this machine can read them; "
+                         "drop --sections (whole videos are fetched without ffmpeg)")
 JS_RUNTIME_FIX = (f"pip install -U 'yt-dlp[default]' deno, or choose one with --js-runtime NAME[:PATH] or "
                   f"${JS_RUNTIME_ENV} (deno, node, bun, quickjs); hdtf doctor checks it")
 # failure kind -> recorded status ("failed" ones are tried again by the next run)
@@ -346,12 +354,39 @@ class _Log:
             print(msg)
 
 
+@contextmanager
+def private_cookies(cookies: Path | None) -> Iterator[Path | None]:
+    """A copy of the user's cookies file that only this user can read (0600, in a new 0700 folder of the system temp
+    folder), for one download, deleted after it. yt-dlp writes its cookie jar back to the file it was given each time
+    it closes, from every worker at once: the user's own file is only ever read (a killed worker cannot truncate it,
+    and a read-only one works)."""
+    if cookies is None:
+        yield None
+        return
+    try:
+        data = Path(cookies).read_bytes()
+    except FileNotFoundError:
+        raise HDTFError(f"cookies file {cookies} not found") from None
+    except OSError as exc:
+        raise HDTFError(f"cookies file {cookies} cannot be read: {exc.strerror or exc}") from None
+    folder = Path(tempfile.mkdtemp(prefix="hdtf-cookies-"))
+    try:
+        copy = folder / "cookies.txt"
+        with os.fdopen(os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600),
+                       "wb") as out:
+            out.write(data)
+        yield copy
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def ytdlp_options(
     video: VideoSpec, workdir: Path, *, cookies=None, cookies_from_browser=None, proxy=None, rate_limit=None,
     js_runtime=None, retries=10, quiet=True, log=None, max_filesize=None,
 ) -> dict:
     """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options,
-    the JavaScript runtime (by path: see :func:`js_runtime_choice`)."""
+    the JavaScript runtime (by path: see :func:`js_runtime_choice`). yt-dlp rewrites ``cookies`` when it closes:
+    give it a :func:`private_cookies` copy."""
     opts: dict = {
         "outtmpl": {"default": str(workdir / "video.%(ext)s")},
         # mp4 video + m4a audio merged to mp4 first; any single file next; then anything at all.
@@ -543,10 +578,13 @@ def download_video(
     """Download ``video`` into ``dest_dir`` as ``{key}.mp4`` (or one file per section); skip what is already there.
 
     Never raises for a video that cannot be fetched: the result says "unavailable" or "failed", why (``kind``) and
-    what to do (``reason``). Raises HDTFError only for bad options (template, rate, cookies, JavaScript runtime).
+    what to do (``reason``). Raises HDTFError only for bad options (template, rate, cookies, JavaScript runtime,
+    sections with cookies: :data:`SECTIONS_WITH_COOKIES`). yt-dlp gets a :func:`private_cookies` copy of ``cookies``.
     """
     import yt_dlp
 
+    if sections and (cookies is not None or cookies_from_browser):
+        raise HDTFError(SECTIONS_WITH_COOKIES)
     dest_dir = Path(dest_dir)
     url = video_url(video, url_template)
     final = dest_dir / raw_name(video)
@@ -565,8 +603,8 @@ def download_video(
     workdir.mkdir(parents=True, exist_ok=True)
     missing = [(s, e) for s, e in wanted if not section_path(dest_dir, video, s, e).is_file()]
 
-    def options(log: _Log) -> dict:
-        opts = ytdlp_options(video, workdir, cookies=cookies, cookies_from_browser=cookies_from_browser, proxy=proxy,
+    def options(log: _Log, jar: Path | None) -> dict:
+        opts = ytdlp_options(video, workdir, cookies=jar, cookies_from_browser=cookies_from_browser, proxy=proxy,
                              rate_limit=rate_limit, js_runtime=js_runtime, retries=retries, quiet=quiet, log=log,
                              max_filesize=max_filesize)
         if wanted:
@@ -574,12 +612,15 @@ def download_video(
             opts["outtmpl"] = {"default": str(workdir / "section-%(section_start).3f.%(ext)s")}
         return opts
 
-    info, failure = _extract(url, options, quiet=quiet, js_runtime=js_runtime,
-                             cookies=bool(cookies or cookies_from_browser), waits=rate_limit_waits)
+    with private_cookies(cookies) as jar:
+        info, failure = _extract(url, lambda log: options(log, jar), quiet=quiet, js_runtime=js_runtime,
+                                 cookies=bool(cookies or cookies_from_browser), waits=rate_limit_waits)
     if failure is not None:
         if failure.status == "unavailable" or failure.kind == "too-large" or not any(workdir.iterdir()):
             shutil.rmtree(workdir, ignore_errors=True)  # a partial download is kept only where it can resume
-        return DownloadResult(failure.status, None, reason=failure.reason, kind=failure.kind)
+        # yt-dlp's clients quote pieces of a URL they cannot parse: no password of the proxy or the video's URL
+        reason = hide_credentials(hide_credentials(failure.reason, proxy), url)
+        return DownloadResult(failure.status, None, reason=reason, kind=failure.kind)
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     duration = info.get("duration")
     note = _format_note(info)

@@ -165,6 +165,7 @@ def landmark_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str,
         path, notes = write_clip_landmarks(options.layout.at_hand(files.video), files.landmarks)
     except HDTFError as exc:
         raise ClipFailed(f"landmarks: {exc}") from None
+    options.layout.wrote(path)
     return {"landmarks_path": options.layout.relative(path)}, notes
 
 
@@ -249,6 +250,7 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
     facts = cut.result()
     layout, media = options.layout, plan.media
     files = layout.clip_files(plan.clip.id)
+    layout.wrote(files.video, files.audio)  # what this job cut, and only that, goes up with the status
     extra, extra_notes = extra_outputs(plan.clip, options)
     short = _short_note(plan, facts)
     crop = facts.applied_crop

@@ -32,9 +32,9 @@ it again; readers of the whole run count it as ``unreadable``). A record's file 
 
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
-names as objects under the URL; its writers work in a local scratch folder (``root``): clips are cut there, each
-finished file goes up in one PUT when the first status naming it as done is written, and that status object goes up
-last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
+names as objects under the URL; its writers work in a private local scratch folder (``root``): clips are cut there,
+each file the job made goes up in one PUT when the first status naming it as done is written, and that status object
+goes up last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
 appears half-written under a final name. Raw downloads stay in the scratch folder. Existence is answered from
 listings (one LIST per video's clips when its status is read, one LIST of ``clips/`` when a reader takes the whole
 run), never one request per clip.
@@ -58,7 +58,7 @@ from hdtf.errors import HDTFError
 from hdtf.lock import FileLock, Lock, ObjectLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
 from hdtf.redact import scrub
-from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path
+from hdtf.storage import Store, clean_url, default_scratch, is_url, local_path, private_scratch
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,10 @@ class Layout:
         earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
         it as done (the store's object is unchanged until then). HDTFError when the name leads out of the run."""
         return self._local(name)
+
+    def wrote(self, *paths: Path) -> None:
+        """Note files this job has just written (a clip's cut, its landmarks): on a store, only such scratch files
+        go up with a status; in a folder they are in place already."""
 
     def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
         """Forget what a stopped job made for these clips and did not record (before its status is written for it
@@ -534,6 +538,7 @@ class _Seen:
     conditional: bool | None = None  # the probe found create-if-absent honoured (None: not probed here)
     whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of clips/
     listed: bool = False  # clips/ was listed: a clip file not seen does not exist
+    made: set[str] = field(default_factory=set)  # scratch files this process wrote and has not uploaded yet
 
 
 @dataclass(frozen=True)
@@ -541,9 +546,12 @@ class RemoteLayout(Layout):
     """A run whose files are objects under ``url`` (an fsspec URL), built in the local scratch folder ``root``.
 
     Writers get scratch paths (:meth:`clip_files`, :attr:`raw_dir`) as for a local run. :meth:`write_status` is the
-    commit point: it uploads every scratch file a done record of the status names (one PUT each), then the status
-    object (one PUT), then deletes the uploaded scratch files. Raw downloads and kept raw videos (``--keep-raw``) stay
-    in the scratch folder; they are never uploaded. Locks are objects under ``locks/`` when the store can create an
+    commit point: it uploads the scratch files a done record of the status names that this process wrote (one PUT
+    each; a job says which with :meth:`wrote`, :meth:`editable` copies count), then the status object (one PUT), then
+    deletes the uploaded scratch files. A file found in the scratch folder under a clip's name is never taken for the
+    clip: it may be left from a stopped job or planted. The scratch folder is private (checked wherever the layout
+    is made or unpickled: :func:`hdtf.storage.private_scratch`). Raw downloads and kept raw videos (``--keep-raw``)
+    stay in the scratch folder; they are never uploaded. Locks are objects under ``locks/`` when the store can create an
     object only if it is absent (S3 conditional writes), else files in the scratch folder (this machine only).
 
     What exists is remembered per layout value from listings: reading a video's status lists the objects its records
@@ -554,13 +562,14 @@ class RemoteLayout(Layout):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        private_scratch(self.root)
         object.__setattr__(self, "_seen", _Seen())
 
     def __getstate__(self) -> dict[str, Any]:  # what is known of the store's objects stays in this process
         return {"root": self.root, "url": self.url, "conditional": self._seen.conditional}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        object.__setattr__(self, "root", state["root"])
+        object.__setattr__(self, "root", private_scratch(state["root"]))  # a worker on another node checks its own
         object.__setattr__(self, "url", state["url"])
         object.__setattr__(self, "_seen", _Seen(conditional=state.get("conditional")))
 
@@ -638,7 +647,14 @@ class RemoteLayout(Layout):
         return True  # the hash would take a GET per file: on a store the listed size is what is compared
 
     def at_hand(self, path: Path) -> Path:
-        return path if path.is_file() else self.file(self.relative(path))
+        name = self.relative(path)
+        return path if name in self._seen.made and path.is_file() else self.file(name)
+
+    def wrote(self, *paths: Path) -> None:
+        self._seen.made.update(self.relative(p) for p in paths)
+
+    def _committing(self, name: str) -> Path | None:
+        return super()._committing(name) if name in self._seen.made else None  # never a file this job did not cut
 
     def editable(self, name: str) -> Path:
         local = self._local(name)
@@ -646,16 +662,23 @@ class RemoteLayout(Layout):
             self.store.fetch(name, local)
         except FileNotFoundError:
             local.unlink(missing_ok=True)
+        self._seen.made.add(name)
         return local
 
-    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
-        for clip_id in clip_ids:
-            super().discard_clip(clip_id)  # the scratch files only: the store's objects stay
-
-    def discard_clip(self, clip_id: str) -> None:
+    def _forget(self, clip_id: str) -> list[str]:
+        """Remove a clip's scratch files (the store's objects stay); their names."""
         super().discard_clip(clip_id)
         files = self.clip_files(clip_id)
         names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
+        self._seen.made.difference_update(names)
+        return names
+
+    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+        for clip_id in clip_ids:
+            self._forget(clip_id)
+
+    def discard_clip(self, clip_id: str) -> None:
+        names = self._forget(clip_id)
         self.store.delete(names)
         for name in names:
             self._seen.objects[name] = None
@@ -685,20 +708,22 @@ class RemoteLayout(Layout):
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
                      **extra: Any) -> None:
-        """Upload the scratch files the done records name, then the status object: the commit point."""
+        """Upload the scratch files the done records name that this process wrote (:meth:`wrote`), then the status
+        object: the commit point."""
         clips = self.stamp(clips)
-        store, uploaded = self.store, []
+        store, seen, uploaded = self.store, self._seen, []
         for name in dict.fromkeys(_named_files(clips, done_only=True)):
             local = self._local(name)
-            if local.is_file():
+            if name in seen.made and local.is_file():
                 size = local.stat().st_size
                 store.put_file(local, name)
-                self._seen.objects[name] = size
-                uploaded.append(local)
+                seen.objects[name] = size
+                uploaded.append(name)
         store.put_json(self._status_name(video.key),
                        scrub(status_document(video, state, reason, clips, **extra), self.root))
-        for local in uploaded:
-            local.unlink(missing_ok=True)
+        for name in uploaded:
+            seen.made.discard(name)
+            self._local(name).unlink(missing_ok=True)
         if state != "running":  # the job is done with the video: drop local copies fetched for it
             for name in _named_files(clips):
                 self._fetched(name).unlink(missing_ok=True)

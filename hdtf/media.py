@@ -308,9 +308,9 @@ def cut_clip(
     info = info or probe(src)
     if crop is not None:
         _check_window(src, crop, info)
-    tmp_mp4 = dst_mp4.with_name(f".{dst_mp4.stem}.partial.mp4")
-    tmp_wav = None if dst_wav is None else Path(dst_wav).with_name(f".{Path(dst_wav).stem}.partial.wav")
     dst_mp4.parent.mkdir(parents=True, exist_ok=True)
+    tmp_mp4 = atomic.temporary(dst_mp4)
+    tmp_wav = None if dst_wav is None else atomic.temporary(dst_wav)
     encode = {"crop": crop, "size": size, "fps": fps, "sample_rate": sample_rate, "deinterlace": deinterlace,
               "threads": threads}
     try:

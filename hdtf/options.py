@@ -321,8 +321,8 @@ class PrepareOptions:
 
     def validate(self) -> None:
         """Raise HDTFError for options no video could succeed with, before any work starts."""
-        from hdtf.download import (check_js_runtime, check_url_template, parse_browser_cookies, parse_rate,
-                                   parse_size)
+        from hdtf.download import (SECTIONS_WITH_COOKIES, check_js_runtime, check_url_template,
+                                   parse_browser_cookies, parse_rate, parse_size)
 
         if self.crop_method not in CROP_METHODS:
             raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
@@ -346,6 +346,8 @@ class PrepareOptions:
             raise HDTFError(f"cookies file {self.cookies} not found")
         if self.cookies_from_browser is not None:
             parse_browser_cookies(self.cookies_from_browser)
+        if self.sections and (self.cookies is not None or self.cookies_from_browser):
+            raise HDTFError(SECTIONS_WITH_COOKIES)
         check_js_runtime(self.js_runtime)
         if self.sync_check is not None or self.max_av_offset:
             from hdtf.sync_check import check_options

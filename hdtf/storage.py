@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from collections.abc import Iterable
@@ -48,6 +49,8 @@ PACKAGES = {
 CONDITIONAL = ("s3", "s3a")
 # Objects listed per LIST request by S3 and GCS: what a listing of N objects costs in requests.
 LIST_PAGE = 1000
+# The default scratch folders' parent in the system temp folder: one per user, whatever the URLs.
+_SCRATCH_PARENT = f"hdtf-scratch-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def is_url(value: Any) -> bool:
@@ -82,10 +85,47 @@ def clean_url(url: str) -> str:
 
 def default_scratch(url: str) -> Path:
     """The local folder a run on ``url`` builds its files in when none is given: the same for every run of this user
-    on this machine, so a run that was stopped finds its downloads again."""
-    user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    on this machine, so a run that was stopped finds its downloads again. It and its parent, ``hdtf-scratch-<uid>`` in
+    the system temp folder (names anyone could take first), are made private or refused by :func:`private_scratch`."""
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"hdtf-scratch-{user}" / digest
+    return Path(tempfile.gettempdir()) / _SCRATCH_PARENT / digest
+
+
+def private_scratch(root: Path) -> Path:
+    """``root`` (a run's scratch folder) made or checked by :func:`private_folder`, and its parent too when it is the
+    default's ``hdtf-scratch-<uid>``: every process that works in it checks it first (a Ray worker on another node
+    finds another temp folder)."""
+    root = Path(root)
+    if root.parent.name == _SCRATCH_PARENT:
+        private_folder(root.parent)
+    return private_folder(root)
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` as a folder only this user can change: made with mode 0700 when absent (its parents as usual), else
+    HDTFError in one line when it is a symbolic link, not a folder, someone else's, or writable by its group or by
+    others. Whoever can write in a scratch folder can plant a file that a run would upload as a clip, or a link that
+    it would write through."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    found = os.lstat(path)
+    fix = "remove it or give another --scratch-dir"
+    if stat.S_ISLNK(found.st_mode):
+        raise HDTFError(f"scratch folder {path} is a symbolic link: {fix} (a real folder, not a link)")
+    if not stat.S_ISDIR(found.st_mode):
+        raise HDTFError(f"scratch folder {path} is not a folder: {fix}")
+    if not hasattr(os, "getuid"):  # no POSIX owners and modes (Windows): the link check is what applies
+        return path
+    if found.st_uid != os.getuid():
+        raise HDTFError(f"scratch folder {path} belongs to another user (uid {found.st_uid}): {fix}")
+    if found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise HDTFError(f"scratch folder {path} is writable by other users (mode {stat.S_IMODE(found.st_mode):o}): "
+                        f"chmod 700 it, {fix}")
+    return path
 
 
 @dataclass(frozen=True)

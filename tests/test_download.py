@@ -5,6 +5,7 @@ messages), rate limits waited out, cookies from a browser profile, the JavaScrip
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sqlite3
@@ -407,3 +408,75 @@ def test_a_chosen_runtime_that_cannot_run_stops_the_run_before_any_work(tmp_path
         PrepareOptions(output_dir=tmp_path).validate()
     with pytest.raises(argparse.ArgumentTypeError, match="rhino is not one of deno, node, bun, quickjs"):
         js_runtime_spec("rhino:/usr/bin/rhino")
+
+
+# ------------------------------------------------------------------------------------------- the user's cookies
+
+
+def _fingerprint(path) -> tuple:
+    import hashlib
+
+    found = os.stat(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest(), found.st_ino, found.st_mtime_ns, found.st_size
+
+
+def test_a_cookies_file_is_only_read_and_yt_dlp_gets_a_private_copy(hdtf_sources, tmp_path, monkeypatch):
+    """yt-dlp writes its cookie jar back to the file it was given whenever it closes: it gets a 0600 copy in a 0700
+    folder of its own, deleted after the download, and the user's file (read-only, in a read-only folder) keeps its
+    bytes, inode and modification time."""
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    cookies = folder / "cookies.txt"
+    cookies.write_text("# Netscape HTTP Cookie File\n# exported from the user's browser, with this comment\n\n"
+                       "127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tSID\tsigned-in\n")
+    cookies.chmod(0o444)
+    folder.chmod(0o555)
+    before = _fingerprint(cookies)
+    copies: list = []
+
+    def look() -> None:  # while yt-dlp downloads: its copy, and who may read it
+        for copy in temp.glob("hdtf-cookies-*/cookies.txt"):
+            copies.append((os.stat(copy.parent).st_mode & 0o777, os.stat(copy).st_mode & 0o777, copy.read_bytes()))
+
+    server = ScriptedServer(hdtf_sources.served, [], on_request=look)
+    try:
+        with server.serving() as base:
+            result = download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
+                                    cookies=cookies)
+    finally:
+        folder.chmod(0o755)
+    assert result.status == "done", result.reason
+    assert result.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
+    assert server.seen and all(cookie == "SID=signed-in" for _, cookie in server.seen), "the copy was used"
+    assert copies and {c[:2] for c in copies} == {(0o700, 0o600)}
+    assert _fingerprint(cookies) == before, "the user's cookies file was written"
+    assert list(temp.iterdir()) == [], "the copy is deleted after the download"
+
+
+@pytest.mark.parametrize("cookies", ["file", "browser"])
+def test_sections_with_cookies_are_refused_before_any_download(hdtf_sources, tmp_path, capsys, cookies):
+    """For time ranges yt-dlp gives ffmpeg the cookies as command-line arguments, which every user of the machine
+    can read: the combination is refused in one line, by the command before any work and by download_video."""
+    from hdtf.cli import main
+
+    (tmp_path / "cookies.txt").write_text("# Netscape HTTP Cookie File\n")
+    given = (["--cookies", str(tmp_path / "cookies.txt")] if cookies == "file"
+             else ["--cookies-from-browser", f"firefox:{tmp_path}"])
+    server = ScriptedServer(hdtf_sources.served, [])
+    with server.serving() as base:
+        capsys.readouterr()
+        args = ["prepare", "--metadata-dir", str(hdtf_sources.metadata), "--subsets", "RD", "--url-template",
+                base + "/{subset}_{name}.mp4", "--output", str(tmp_path / "out"), "--no-progress", "--sections", *given]
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "--sections cannot be used with --cookies or --cookies-from-browser" in err
+        with pytest.raises(HDTFError, match="--sections cannot be used with"):
+            download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
+                           sections=[(1.0, 4.0)], **({"cookies": tmp_path / "cookies.txt"} if cookies == "file"
+                                                     else {"cookies_from_browser": f"firefox:{tmp_path}"}))
+    assert server.seen == [] and not (tmp_path / "out").exists() and not (tmp_path / "raw").exists()

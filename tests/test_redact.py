@@ -11,7 +11,7 @@ import pytest
 import yaml
 from fixtures.sources import hdtf_sources  # noqa: F401
 
-from hdtf.redact import MASK, redact_text, redact_url, scrub, shareable_path
+from hdtf.redact import MASK, hide_credentials, redact_text, redact_url, scrub, shareable_path
 
 PASSWORD, TOKEN, SIGNATURE = "pa55-w0rd-9f3e", "tok-4c1d8b77e0", "sig-0a9b8c7d"
 
@@ -29,9 +29,41 @@ PASSWORD, TOKEN, SIGNATURE = "pa55-w0rd-9f3e", "tok-4c1d8b77e0", "sig-0a9b8c7d"
      "https://h/x?api_key=***&apikey=***&access_token=***&key=***"),
     ("https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
     ("socks5://proxyuser:hunter2@10.0.0.1:1080", "socks5://proxyuser:***@10.0.0.1:1080"),
+    # a proxy as yt-dlp takes it, without a scheme
+    ("alice:hunter2@proxy.example:3128", "alice:***@proxy.example:3128"),
+    ("tok-4c1d@proxy.example:3128", "***@proxy.example:3128"),
+    ("alice:p/w#x?y)z@proxy.example:3128", "alice:***@proxy.example:3128"),
+    # signed-URL and token query keys
+    ("https://cdn.example/v.mp4?jwt=eyJh.eyJz.sg&hmac=9f3e&x=1", "https://cdn.example/v.mp4?jwt=***&hmac=***&x=1"),
+    ("https://a.akamaized.net/v.mp4?hdnts=exp=1~acl=/*~hmac=ab12&hdnea=st=1~hmac=cd",
+     "https://a.akamaized.net/v.mp4?hdnts=***&hdnea=***"),
+    # fragments: never sent, often a key
+    ("https://h/cb#access_token=ya29.a0&token_type=Bearer", "https://h/cb#***"),
+    ("https://mega.example/file/ID#KEY-Abc_123", "https://mega.example/file/ID#***"),
+    # passwords written with / # ? ) unescaped
+    ("https://alice:pa/ss@host/v/{name}.mp4", "https://alice:***@host/v/{name}.mp4"),
+    ("https://alice:pa#ss@host:8080/v.mp4?x=1", "https://alice:***@host:8080/v.mp4?x=1"),
+    ("https://alice:pa?ss@host/v.mp4", "https://alice:***@host/v.mp4"),
+    ("https://alice:pa)ss@host/v.mp4", "https://alice:***@host/v.mp4"),
+    ("https://alice:p@/?#)s@[::1]:8080/v.mp4", "https://alice:***@[::1]:8080/v.mp4"),
+    # no credentials: as written, '@' in paths and queries included
+    ("https://host:8080/v.mp4?email=a@b.example", "https://host:8080/v.mp4?email=a@b.example"),
+    ("https://medium.example/@someone/post", "https://medium.example/@someone/post"),
+    ("user/repo", "user/repo"),
+    ("C:/videos/x.mp4", "C:/videos/x.mp4"),
 ])
 def test_redact_url(url, want):
     assert redact_url(url) == want
+
+
+def test_redact_text_finds_a_password_with_brackets_and_slashes():
+    text = "ERROR: proxy http://alice:pa)s/s#w?d@proxy:3128 refused (see https://h/a.mp4?hdnts=exp~hmac=1)."
+    assert redact_text(text) == (f"ERROR: proxy http://alice:{MASK}@proxy:3128 refused "
+                                 f"(see https://h/a.mp4?hdnts={MASK}).")
+    # what urllib3 says of a proxy it cannot parse: a piece of it, found through the proxy it was given
+    said = "Failed to parse: 'alice:pa)s' is not a valid host or port"
+    hidden = hide_credentials(said, "alice:pa)s/s#w?d@proxy:3128")
+    assert hidden == f"Failed to parse: 'alice:{MASK}' is not a valid host or port"
 
 
 def test_redact_text_urls_root_and_home(tmp_path, monkeypatch):
@@ -198,3 +230,21 @@ def test_shareable_name(tmp_path):
     assert shareable_name(tmp_path / "my-model") == "my-model"
     assert shareable_name("user/hdtf-generator") == "user/hdtf-generator"
     assert shareable_name(f"https://me:{PASSWORD}@h/x?token={TOKEN}") == f"https://me:{MASK}@h/x?token={MASK}"
+
+
+@pytest.mark.parametrize("proxy", [f"alice:{PASSWORD}@127.0.0.1:9", f"http://alice:{PASSWORD}/#?)x@127.0.0.1:9"])
+def test_the_proxy_is_recorded_without_its_password(hdtf_sources, tmp_path, proxy):  # noqa: F811
+    """A run through a proxy (here one that refuses, so the video fails): the manifest keeps the proxy's shape, and
+    neither it nor a status holds the password."""
+    from hdtf.cli import main
+
+    out = tmp_path / "prepared"
+    assert main(["prepare", "--metadata-dir", str(hdtf_sources.metadata), "--subsets", "RD", "--videos", "Alpha",
+                 "--url-template", "http://127.0.0.1:9/{subset}_{name}.mp4", "--output", str(out), "--proxy", proxy,
+                 "--no-progress"]) != 0
+    recorded = json.loads((out / "manifest.json").read_text())["options"]["proxy"]
+    assert recorded == ("alice:" if "://" not in proxy else "http://alice:") + f"{MASK}@127.0.0.1:9"
+    status = json.loads((out / "status" / "RD_Alpha.json").read_text())
+    assert status["status"] == "failed" and status["reason"]
+    for path in (out / "manifest.json", *(out / "status").iterdir()):
+        assert PASSWORD.encode() not in path.read_bytes(), path.name

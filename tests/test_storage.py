@@ -27,6 +27,7 @@ pytest.importorskip("moto", reason="the S3 stand-in is moto's server (pip instal
 from fixtures.s3_server import serve_s3  # noqa: E402
 
 from hdtf.cli import main  # noqa: E402
+from hdtf.errors import HDTFError  # noqa: E402
 from hdtf.layout import Layout  # noqa: E402
 from hdtf.lock import FileLock, LockLost, ObjectLock, boot_id, pid_namespace, process_start  # noqa: E402
 from hdtf.loopback import serve_directory  # noqa: E402
@@ -392,3 +393,163 @@ def test_a_clip_made_earlier_is_sync_corrected_on_the_store_when_its_status_is_w
     assert soundfile.info(str(tmp_path / "back.wav")).frames == (clip.frames - 2) * 640
     assert json.loads(stored["status/RD_Marker.json"])["clips"][0]["sync_shift"] == -2
     assert not (tmp_path / "scratch" / "clips" / "RD_Marker_000.mp4").exists(), "uploaded copies leave the scratch"
+
+
+# -------------------------------------------------------------- the scratch folder: private, and only what a job cut
+
+
+@pytest.fixture
+def temp_folder(tmp_path, monkeypatch):
+    """A system temp folder of the test's own (sticky and world-writable, as /tmp is)."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _mode(path: Path) -> int:
+    return os.lstat(path).st_mode & 0o7777
+
+
+def test_the_default_scratch_folder_is_made_private(s3, temp_folder):
+    layout = Layout.for_output("s3://runs/private")
+    assert layout.root.parent == temp_folder / f"hdtf-scratch-{os.getuid()}"
+    for folder in (layout.root.parent, layout.root):
+        assert (_mode(folder), os.lstat(folder).st_uid) == (0o700, os.getuid()), folder
+    again = pickle.loads(pickle.dumps(layout))  # what a worker process gets: checked there too
+    assert again.root == layout.root
+
+
+def _plant_link(temp_folder: Path, elsewhere: Path) -> None:
+    (temp_folder / f"hdtf-scratch-{os.getuid()}").symlink_to(elsewhere, target_is_directory=True)
+
+
+def _plant_open(temp_folder: Path, elsewhere: Path) -> None:
+    (temp_folder / f"hdtf-scratch-{os.getuid()}").mkdir(mode=0o777)
+    (temp_folder / f"hdtf-scratch-{os.getuid()}").chmod(0o777)
+
+
+def _plant_leaf_link(temp_folder: Path, elsewhere: Path) -> None:
+    from hdtf.storage import default_scratch
+
+    leaf = default_scratch("s3://runs/planted")
+    leaf.parent.mkdir(mode=0o700)
+    leaf.symlink_to(elsewhere, target_is_directory=True)
+
+
+def _plant_foreign(temp_folder: Path, elsewhere: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("only root can give a folder to another user")
+    (temp_folder / f"hdtf-scratch-{os.getuid()}").mkdir(mode=0o700)
+    os.chown(temp_folder / f"hdtf-scratch-{os.getuid()}", 4321, 4321)
+
+
+@pytest.mark.parametrize(("plant", "says"), [
+    (_plant_link, "is a symbolic link"),
+    (_plant_open, "is writable by other users (mode 777)"),
+    (_plant_leaf_link, "is a symbolic link"),
+    (_plant_foreign, "belongs to another user (uid 4321)"),
+])
+def test_a_scratch_folder_someone_else_could_change_is_refused_before_any_work(
+        s3, videos, hdtf_sources, temp_folder, tmp_path, capsys, plant, says):
+    """Another user of the machine takes the default scratch folder's name first (or makes it writable to all): the
+    run stops in one line before any download, and nothing is written where a link points."""
+    elsewhere = tmp_path / "theirs"
+    elsewhere.mkdir()
+    plant(temp_folder, elsewhere)
+    template, requests = videos
+    requests.clear()
+    capsys.readouterr()
+    assert main(_args(hdtf_sources, template, "s3://runs/planted")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "scratch folder" in err and says in err, err
+    assert requests == [] and list(elsewhere.iterdir()) == []
+    assert not _keys(s3, "runs", "planted/")
+
+
+def test_a_given_scratch_folder_must_be_private_too(s3, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    with pytest.raises(HDTFError, match="writable by other users"):
+        Layout.for_output("s3://runs/given", scratch=shared)
+    (tmp_path / "link").symlink_to(tmp_path / "mine", target_is_directory=True)
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(HDTFError, match="is a symbolic link"):
+        Layout.for_output("s3://runs/given", scratch=tmp_path / "link")
+    made = Layout.for_output("s3://runs/given", scratch=tmp_path / "new" / "scratch").root
+    assert _mode(made) == 0o700
+
+
+def test_temporary_files_are_new_files_never_a_link_found_in_their_place(tmp_path):
+    """The temporary a file is written to before its rename is created by the writer: a link planted under the name
+    an earlier version used (``.{stem}.{pid}.partial{suffix}``) is not written through."""
+    from hdtf import atomic
+
+    victim = tmp_path / "victim.json"
+    victim.write_bytes(b"not yours")
+    target = tmp_path / "status.json"
+    (tmp_path / f".status.{os.getpid()}.partial.json").symlink_to(victim)
+    seen = []
+    with atomic.replacing(target) as temp:
+        seen.append((os.lstat(temp).st_mode, temp.suffix, temp.name.startswith(".status.")))
+        temp.write_bytes(b"{}\n")
+    assert target.read_bytes() == b"{}\n" and victim.read_bytes() == b"not yours"
+    assert seen == [(seen[0][0], ".json", True)] and not os.path.islink(target) and seen[0][0] & 0o170000 == 0o100000
+    assert atomic.temporary(target) != atomic.temporary(target), "names no one can guess"
+
+
+def _alpha_options(hdtf_sources, prefix: str, scratch: Path):
+    """Alpha and a new run's options (a layout that has made nothing yet) to s3://runs/PREFIX, cut from the served
+    files as the user's raw videos (no download)."""
+    from hdtf.options import PrepareOptions
+    from hdtf.sources.hdtf import parse_metadata
+
+    alpha = next(v for v in parse_metadata(hdtf_sources.metadata, ["RD"])[0] if v.name == "Alpha")
+    return alpha, PrepareOptions(output_dir=f"s3://runs/{prefix}", scratch_dir=scratch, raw_dir=hdtf_sources.served,
+                                 size=64)
+
+
+def test_a_job_uploads_only_what_it_cut(s3, hdtf_sources, tmp_path):  # noqa: F811
+    """A file in the scratch folder under a clip's name that this job did not cut (left by a stopped job, planted by
+    anyone) never goes up, even when the status that names the clip as done is written again."""
+    from hdtf.job import process_video
+
+    scratch = tmp_path / "scratch"
+    assert process_video(*_alpha_options(hdtf_sources, "planted-clip", scratch)).status == "done"
+    first = _keys(s3, "runs", "planted-clip/")
+    Store("s3://runs/planted-clip").delete(["clips/RD_Alpha_001.mp4"])  # one clip to make again
+    planted = {scratch / "clips/RD_Alpha_000.mp4": b"planted video", scratch / "clips/RD_Alpha_000.wav": b"audio"}
+    for path, data in planted.items():
+        path.write_bytes(data)
+    puts = {n: s3.puts("runs", f"planted-clip/{n}") for n in FILES[:4]}
+
+    result = process_video(*_alpha_options(hdtf_sources, "planted-clip", scratch))
+    assert (result.status, [c["status"] for c in result.clips]) == ("done", ["done", "done"])
+    now = _keys(s3, "runs", "planted-clip/")
+    assert set(now) == set(first)
+    assert {n: now[n] for n in FILES[:4]} == {n: first[n] for n in FILES[:4]}, "001 made again, the same bytes"
+    assert {n: s3.puts("runs", f"planted-clip/{n}") - puts[n] for n in FILES[:4]} == {
+        "clips/RD_Alpha_000.mp4": 0, "clips/RD_Alpha_000.wav": 0, "clips/RD_Alpha_001.mp4": 1,
+        "clips/RD_Alpha_001.wav": 1}
+    assert {p: p.read_bytes() for p in planted} == planted, "not ours to delete either"
+
+
+def test_links_at_a_cuts_temporary_names_are_not_written_through(s3, hdtf_sources, tmp_path):  # noqa: F811
+    from hdtf.job import process_video
+
+    scratch = tmp_path / "scratch"
+    (scratch / "clips").mkdir(parents=True, mode=0o700)
+    victim = tmp_path / "victim.mp4"
+    victim.write_bytes(b"someone else's file")
+    links = [scratch / "clips" / f".RD_Alpha_{i}.partial.{ext}" for i in ("000", "001") for ext in ("mp4", "wav")]
+    for link in links:  # the names an earlier version cut to
+        link.symlink_to(victim)
+    result = process_video(*_alpha_options(hdtf_sources, "linked", scratch))
+    assert (result.status, [c["status"] for c in result.clips]) == ("done", ["done", "done"])
+    assert victim.read_bytes() == b"someone else's file"
+    assert all(link.is_symlink() for link in links)
+    assert {n for n in _keys(s3, "runs", "linked/") if n.startswith("clips/")} == set(FILES[:4])
