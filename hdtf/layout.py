@@ -11,6 +11,7 @@
       locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
       manifest.json               the aggregate of status/*.json, the parse report and the options (hdtf.manifest)
       raw/                        the downloader's scratch: downloads in progress, kept raw videos
+      kept/{id}.mp4 .wav .landmarks.npz   an earlier clip being made again, kept until its replacement is recorded
 
 Records name their files relative to OUTPUT (``clips/{id}.mp4``), so a record means the same wherever the folder
 is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`Layout.raw_dir`) and hand JSON to
@@ -20,6 +21,11 @@ is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`
 A clip is *settled* (not made again) only while everything its content depends on is unchanged: its annotation (the
 metadata fields of its record, the video's URL and id among them), the raw file it was cut from (size and hash,
 :func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples.
+
+A clip made again (other settings with ``--resettle``, an edited annotation, another raw file) never loses the
+earlier one first: :meth:`Layout.keep_aside` copies its files to ``kept/`` and the new record names that copy
+(``kept``: the earlier record, its files under ``kept/``) until a replacement is recorded as done; only then does
+:meth:`Layout.drop_kept` remove it. A re-make that fails leaves the earlier clip there, named.
 
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
@@ -36,6 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +65,8 @@ MANIFEST = "manifest.json"
 # files made from it (landmarks: made again from the clip when lost, without a re-cut).
 CUT_FILE_FIELDS = ("path", "audio_path")
 EXTRA_FILE_FIELDS = ("landmarks_path",)
+# Where earlier clips are kept while they are made again (Layout.keep_aside); a record names them under ``kept``.
+KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,36 @@ class Layout:
         for path in (files.video, files.audio, files.landmarks):
             path.unlink(missing_ok=True)
 
+    # -- earlier clips kept aside ---------------------------------------------------------------------------------
+
+    def kept_files(self, clip_id: str) -> dict[str, str]:
+        """The names (record field -> name under ``kept/``) an earlier clip's files are kept under."""
+        stem = f"{KEPT}/{safe_name(clip_id)}"
+        return {"path": f"{stem}.mp4", "audio_path": f"{stem}.wav", "landmarks_path": f"{stem}.landmarks.npz"}
+
+    def keep_aside(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy the files of a finished clip's ``record`` to ``kept/`` and return the record naming the copies: the
+        earlier clip, which a new record carries (``kept``) until its replacement is recorded as done. The originals
+        stay until a status naming the copies is written, so that no moment has the clip unnamed. Files the record
+        names that are gone are left out."""
+        kept = {key: value for key, value in record.items() if key != KEPT}
+        for key, copy in self.kept_files(record["id"]).items():
+            name = record.get(key)
+            kept[key] = None
+            if name and self.exists(_inside(name)):
+                self._copy(name, copy)
+                kept[key] = copy
+        return kept
+
+    def _copy(self, name: str, copy: str) -> None:
+        with atomic.replacing(self.root / copy) as temp:
+            shutil.copyfile(self.root / name, temp)
+
+    def drop_kept(self, kept: Mapping[str, Any]) -> None:
+        """Remove an earlier clip's copies under ``kept/`` (its replacement is recorded as done)."""
+        for name in _kept_names(kept):
+            (self.root / name).unlink(missing_ok=True)
+
     # -- status ---------------------------------------------------------------------------------------------------
 
     def read_status(self, video_key: str) -> dict[str, Any] | None:
@@ -302,6 +341,12 @@ def _named_files(records: Iterable[Mapping[str, Any]], done_only: bool = False) 
     return [record[k] for record in records if isinstance(record, Mapping) and (
         not done_only or record.get("status") == "done") for k in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)
         if record.get(k)]
+
+
+def _kept_names(kept: Mapping[str, Any]) -> list[str]:
+    """The files a kept record names, only under ``kept/`` (a record is data: it never makes a run delete elsewhere)."""
+    names = [kept.get(key) for key in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)]
+    return [_inside(name) for name in names if isinstance(name, str) and name.startswith(f"{KEPT}/")]
 
 
 def _inside(name: str) -> str:
@@ -432,6 +477,17 @@ class RemoteLayout(Layout):
         super().discard_clip(clip_id)
         files = self.clip_files(clip_id)
         names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
+        self.store.delete(names)
+        for name in names:
+            self._seen.objects[name] = False
+            self._fetched(name).unlink(missing_ok=True)
+
+    def _copy(self, name: str, copy: str) -> None:
+        self.store.copy(name, copy)
+        self._seen.objects[copy] = True
+
+    def drop_kept(self, kept: Mapping[str, Any]) -> None:
+        names = _kept_names(kept)
         self.store.delete(names)
         for name in names:
             self._seen.objects[name] = False

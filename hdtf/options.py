@@ -75,6 +75,14 @@ def flag(f: Field) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
 
 
+def spelled(f: Field, value: Any, builder: bool = False) -> str:
+    """How a user gives ``value`` to option ``f``: ``--size 128`` on the command line, ``size=128`` to a builder."""
+    if builder:
+        return f"{f.name}={value!r}"
+    text = "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{flag(f)} {text}"
+
+
 # ------------------------------------------------------------------------------------------------ parsers
 
 
