@@ -409,10 +409,22 @@ class _Earlier:
         if not isinstance(record, dict):
             return
         if isinstance(record.get(KEPT), dict):
+            if clip_id in self.kept:  # put back by restore() but made again after all: its clips/ copies go
+                self.fresh.add(clip_id)
             self.kept[clip_id] = record[KEPT]
         elif self.layout.finished(record):
             self.kept[clip_id] = self.layout.keep_aside(record)
             self.fresh.add(clip_id)
+
+    def restore(self, clip_id: str, record: dict[str, Any], settled: Callable[[dict[str, Any]], bool]
+                ) -> dict[str, Any] | None:
+        """The earlier clip that ``record`` keeps, back in its place, when it is ``settled`` for the clip as asked now
+        (the run went back to the settings it was made with): no download, no cut. None when there is none."""
+        kept = record.get(KEPT)
+        if not isinstance(kept, dict) or not settled(kept):
+            return None
+        self.kept[clip_id] = kept  # dropped once a status names the clip as done again
+        return self.layout.restore_kept(kept)
 
     def name(self, records: dict[str, dict[str, Any]]) -> None:
         """Name each kept clip in its new record while that is not done."""
@@ -492,13 +504,17 @@ def _process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
     earlier = _Earlier(layout)
+
+    def settled(record: dict[str, Any], clip: ClipSpec) -> bool:
+        return layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
+
     for clip in video.clips:
         record = old.get(clip.id)
-        if record is not None and layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short):
+        if record is not None and not settled(record, clip):
+            record = earlier.restore(clip.id, record, lambda kept, clip=clip: settled(kept, clip))
+        if record is not None:
             # sync_check.revisit: a done clip gets the run's A/V sync check in place (None: it must be made again)
             record = revisit(record, options)
-        else:
-            record = None
         if record is not None:
             if _needs_extras(record, options):
                 record = _extras_or_as_is(record, clip, options)

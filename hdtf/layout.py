@@ -25,7 +25,8 @@ metadata fields of its record, the video's URL and id among them), the raw file 
 A clip made again (other settings with ``--resettle``, an edited annotation, another raw file) never loses the
 earlier one first: :meth:`Layout.keep_aside` copies its files to ``kept/`` and the new record names that copy
 (``kept``: the earlier record, its files under ``kept/``) until a replacement is recorded as done; only then does
-:meth:`Layout.drop_kept` remove it. A re-make that fails leaves the earlier clip there, named.
+:meth:`Layout.drop_kept` remove it. A re-make that fails leaves the earlier clip there, named; a run back at the
+settings it was made with puts it back (:meth:`Layout.restore_kept`), without a download.
 
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
@@ -212,6 +213,21 @@ class Layout:
                 self._copy(name, copy)
                 kept[key] = copy
         return kept
+
+    def restore_kept(self, kept: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy an earlier clip's files back from ``kept/`` to their places under ``clips/`` and return its record
+        naming them (a run went back to the settings it was made with). The copies under ``kept/`` stay until a
+        status names the clip as done again (:meth:`drop_kept`)."""
+        files = self.clip_files(kept["id"])
+        places = {"path": files.video, "audio_path": files.audio, "landmarks_path": files.landmarks}
+        record = dict(kept)
+        for key, place in places.items():
+            name = kept.get(key)
+            record[key] = None
+            if name in _kept_names(kept):
+                self._copy(name, self.relative(place))
+                record[key] = self.relative(place)
+        return record
 
     def _copy(self, name: str, copy: str) -> None:
         with atomic.replacing(self.root / copy) as temp:
@@ -451,11 +467,12 @@ class RemoteLayout(Layout):
 
     def exists(self, name: str) -> bool:
         seen = self._seen
-        if name not in seen.objects and seen.whole_run and not seen.listed:
+        listable = name.startswith("clips/")  # what the listing of clips/ answers for (not kept/ copies)
+        if name not in seen.objects and listable and seen.whole_run and not seen.listed:
             seen.objects.update({n: True for n in self.store.listing("clips/") if n not in seen.objects})
             seen.listed = True
         if name not in seen.objects:
-            seen.objects[name] = not seen.listed and self.store.info(name) is not None
+            seen.objects[name] = not (listable and seen.listed) and self.store.info(name) is not None
         return seen.objects[name]
 
     def at_hand(self, path: Path) -> Path:

@@ -74,9 +74,14 @@ def test_a_failing_remake_keeps_the_earlier_clip_byte_for_byte(hdtf_sources, ser
     shown = capsys.readouterr().out
     assert re.search(r"kept from an earlier setting: 1 clip\(s\) .*kept/ \[RD_Beta_000: size 128\]", shown), shown
 
+    # Back at the folder's own settings, the video still gone: the earlier clip is put back, no download needed.
+    assert main(_args(hdtf_sources, out, base, "--size", "128")) == 0
+    assert (_sha(mp4.read_bytes()), _sha(wav.read_bytes())) == before and list(kept.iterdir()) == []
+    assert json.loads((out / "status" / "RD_Beta.json").read_text())["clips"][0]["status"] == "done"
+
     # Served again: the replacement is made and recorded, and only then does the earlier copy go.
     shutil.copy(hdtf_sources.served / "RD_Beta.mp4", folder)
-    assert main(_args(hdtf_sources, out, base, "--size", "256", "--retry-unavailable")) == 0
+    assert main(_args(hdtf_sources, out, base, "--size", "256", "--resettle")) == 0
     assert (probe(mp4).width, probe(mp4).height) == (256, 256)
     assert list(kept.iterdir()) == []
     assert "kept" not in json.loads((out / "status" / "RD_Beta.json").read_text())["clips"][0]
@@ -203,6 +208,12 @@ def _status_puts(log, key: str) -> list:
     return [r for r in log if r.method == "PUT" and r.ok and r.key == key]
 
 
+def _removals(log, fragment: str) -> list[int]:
+    """When objects whose keys contain ``fragment`` were deleted (one by one or in a bulk delete)."""
+    return [r.seq for r in log if (r.method == "DELETE" and fragment in r.key)
+            or (r.method == "POST" and fragment.encode() in (r.body or b""))]
+
+
 def test_on_a_store_the_earlier_clip_is_copied_aside_before_a_status_drops_it(hdtf_sources, served, s3,  # noqa: F811
                                                                              tmp_path, capsys):
     folder, base = served
@@ -223,20 +234,25 @@ def test_on_a_store_the_earlier_clip_is_copied_aside_before_a_status_drops_it(hd
     assert copies and statuses and max(copies) < statuses[0].seq, "copied aside before any status drops the clip"
     for put in statuses:
         assert json.loads(put.body)["clips"][0]["kept"]["path"] == "kept/RD_Beta_000.mp4"
+    assert min(_removals(log, "remake/clips/RD_Beta_000")) > statuses[0].seq, "removed once a status names the copy"
     capsys.readouterr()
     assert main(["status", url]) == 0
     assert "kept from an earlier setting: 1 clip(s)" in capsys.readouterr().out
 
+    assert main(_args(hdtf_sources, url, base, "--size", "128", *scratch)) == 0  # put back, no download
+    after = _objects("remake/")
+    assert {n: _sha(b) for n, b in after.items() if n.startswith(("clips/", "kept/"))} == {
+        n: _sha(b) for n, b in before.items() if n.startswith("clips/")}
+
     shutil.copy(hdtf_sources.served / "RD_Beta.mp4", folder)
     start = len(s3.log)
-    assert main(_args(hdtf_sources, url, base, "--size", "256", "--retry-unavailable", *scratch)) == 0
+    assert main(_args(hdtf_sources, url, base, "--size", "256", "--resettle", *scratch)) == 0
     after = _objects("remake/")
     assert not [n for n in after if n.startswith("kept/")] and "clips/RD_Beta_000.mp4" in after
     log = s3.log[start:]
     statuses = _status_puts(log, "remake/status/RD_Beta.json")
     done = min(r.seq for r in statuses if json.loads(r.body)["clips"][0]["status"] == "done")
-    removals = [r.seq for r in log if r.method in ("POST", "DELETE") and statuses[0].seq < r.seq < statuses[-1].seq]
-    assert removals and min(removals) > done, "the earlier copy goes only after its replacement is recorded"
+    assert min(_removals(log, "remake/kept/RD_Beta_000")) > done, "the copy goes once its replacement is recorded"
 
 
 def test_a_store_that_rate_limits_reads_never_remakes_or_discards_a_clip(hdtf_sources, s3, tmp_path):  # noqa: F811
