@@ -293,8 +293,8 @@ def _extras_or_as_is(record: dict[str, Any], clip: ClipSpec, options: PrepareOpt
     a finished clip; a later run adds them."""
     try:
         return _with_extras(record, clip, options)
-    except Exception as exc:  # noqa: BLE001 - whatever failed, the finished clip stays finished
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(exc, ClipFailed) else str(exc)
+    except Exception as exc:  # whatever failed (a store read, the tracker, a bug), the finished clip stays finished
+        reason = (str(exc) if isinstance(exc, ClipFailed) else f"{type(exc).__name__}: {exc}").splitlines()[0]
         log.warning("%s: extra files not made (%s); the clip stays done, a later run adds them", clip.id, reason)
         return {**record, **dict.fromkeys(options.layout.missing_extras(record))}
 
