@@ -11,6 +11,10 @@ through them too). It is a plain top-level function of picklable arguments, safe
   rewritten atomically after every clip, so a run killed at any moment loses at most one clip;
 - what is still valid is kept: extra per-clip files (landmarks) are added to finished clips without a download or a
   re-cut, and a raw video kept by ``--keep-raw`` stays kept and is used again;
+- nothing made is lost: a finished clip that is made again (other settings, an edited annotation, another raw file)
+  is first kept aside (``Layout.keep_aside``: its files under ``kept/``, named by the new record's ``kept``) and
+  removed only once its replacement is recorded as done; a re-make that fails leaves it there. Extra files that
+  cannot be added now (a store that does not answer) leave a done clip done, to be completed by a later run;
 - clip files are written by ``media.cut_clip`` under temporary names, verified against the request (frames, audio,
   size, window) and renamed when right; a clip whose source ends early fails with where it ends, or is kept short
   and says so with ``--allow-short``;
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import clip_record, file_fingerprint, rewritten
+from hdtf.layout import KEPT, Layout, clip_record, file_fingerprint, rewritten
 from hdtf.lock import LockBusy, LockLost
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
@@ -264,6 +268,8 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
         adjustments=[*plan.notes, *([short] if short else []), *extra_notes],
     )
     record.update(extra)  # extra outputs may restate facts: an A/V-corrected clip is shorter
+    if not record.get("landmarks_path"):
+        files.landmarks.unlink(missing_ok=True)  # landmarks follow their clip: an earlier cut's never outlive it
     return record
 
 
@@ -282,6 +288,18 @@ def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions
     kept = [n for n in record.get("adjustments") or [] if not n.startswith("landmarks: ")]
     record.update(extra, adjustments=[*kept, *notes], settings=options.clip_settings())
     return record
+
+
+def _extras_or_as_is(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions) -> dict[str, Any]:
+    """:func:`_with_extras`, or the done record as it is (less the extra files that are gone) when they cannot be
+    made now: the clip itself is fine, so a failure here (a store that does not answer, a tracker error) never costs
+    a finished clip; a later run adds them."""
+    try:
+        return _with_extras(record, clip, options)
+    except Exception as exc:  # whatever failed (a store read, the tracker, a bug), the finished clip stays finished
+        reason = (str(exc) if isinstance(exc, ClipFailed) else f"{type(exc).__name__}: {exc}").splitlines()[0]
+        log.warning("%s: extra files not made (%s); the clip stays done, a later run adds them", clip.id, reason)
+        return {**record, **dict.fromkeys(options.layout.missing_extras(record))}
 
 
 def _needs_extras(record: dict[str, Any], options: PrepareOptions) -> bool:
@@ -375,6 +393,64 @@ def _release_raw(raw: _Raw) -> None:
             Path(path).unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------------------------- earlier clips
+
+
+@dataclass
+class _Earlier:
+    """The earlier clips of one video that are being made again, kept under ``kept/`` (``Layout.keep_aside``) until
+    a status records their replacement as done. Every status the job writes goes through :meth:`commit`, so that each
+    kept clip is named by its new record at every moment."""
+
+    layout: Layout
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)  # clip id -> the earlier record, files in kept/
+    fresh: set[str] = field(default_factory=set)  # copied aside by this job: their clips/ files are not named yet
+
+    def hold(self, clip_id: str, record: Any) -> None:
+        """Keep the earlier clip behind ``record`` (the record being replaced): the one it already carries (a re-make
+        that failed before), else its own files when it is a finished clip."""
+        if not isinstance(record, dict):
+            return
+        if isinstance(record.get(KEPT), dict):
+            if clip_id in self.kept:  # put back by restore() but made again after all: its clips/ copies go
+                self.fresh.add(clip_id)
+            self.kept[clip_id] = record[KEPT]
+        elif self.layout.finished(record):
+            self.kept[clip_id] = self.layout.keep_aside(record)
+            self.fresh.add(clip_id)
+
+    def restore(self, clip_id: str, record: dict[str, Any], settled: Callable[[dict[str, Any]], bool]
+                ) -> dict[str, Any] | None:
+        """The earlier clip that ``record`` keeps, back in its place, when it is ``settled`` for the clip as asked now
+        (the run went back to the settings it was made with): no download, no cut. None when there is none."""
+        kept = record.get(KEPT)
+        if not isinstance(kept, dict) or not settled(kept):
+            return None
+        self.kept[clip_id] = kept  # dropped once a status names the clip as done again
+        return self.layout.restore_kept(kept)
+
+    def name(self, records: dict[str, dict[str, Any]]) -> None:
+        """Name each kept clip in its new record while that is not done."""
+        for clip_id, kept in self.kept.items():
+            if records[clip_id]["status"] != "done":
+                records[clip_id][KEPT] = kept
+
+    def commit(self, video: VideoSpec, state: str, reason: str | None, records: dict[str, dict[str, Any]],
+               failed_cuts: Iterable[str] = (), **extra: Any) -> None:
+        """Write the video's status naming the kept clips, then: drop the copies of clips whose replacement it
+        records as done, and remove the clips/ files that no record names any more (an earlier cut just copied aside,
+        a re-made clip in ``failed_cuts`` that did not succeed)."""
+        self.name(records)
+        self.layout.write_status(video, state, reason, records.values(), **extra)
+        failed_cuts = set(failed_cuts)
+        for clip_id in list(self.kept):
+            if records[clip_id]["status"] == "done":
+                self.layout.drop_kept(self.kept.pop(clip_id))
+            elif clip_id in self.fresh or clip_id in failed_cuts:
+                self.layout.discard_clip(clip_id)
+            self.fresh.discard(clip_id)
+
+
 # ------------------------------------------------------------------------------------------------- the job
 
 
@@ -434,31 +510,37 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     source = None if local is None else file_fingerprint(local)
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
+    earlier = _Earlier(layout)
+
+    def settled(record: dict[str, Any], clip: ClipSpec) -> bool:
+        return layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
+
     for clip in video.clips:
         record = old.get(clip.id)
-        if record is not None and layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short):
+        if record is not None and not settled(record, clip):
+            record = earlier.restore(clip.id, record, lambda kept, clip=clip: settled(kept, clip))
+        if record is not None:
             # sync_check.revisit: a done clip gets the run's A/V sync check in place (None: it must be made again)
             record = revisit(record, options)
-        else:
-            record = None
         if record is not None:
             if _needs_extras(record, options):
-                record = _outcome(clip, settings, source, _with_extras, record, clip, options)
+                record = _extras_or_as_is(record, clip, options)
             records[clip.id] = dict(record)
-        elif (why := cannot_crop(clip, options)) is not None:
+            continue
+        earlier.hold(clip.id, old.get(clip.id))  # kept until a replacement is recorded as done
+        if (why := cannot_crop(clip, options)) is not None:
             records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
             records[clip.id] = clip_record(clip, "pending", _PENDING, settings)
             todo.append(clip)
+    earlier.name(records)
     kept = bool(tried.get("kept")) and local is not None and not users
+    cut: set[str] = set()  # clips whose ffmpeg pass started: files of a failed one are removed at the end
 
     def finish(reason: str | None = None, downloaded: bool = False, **extra: Any) -> VideoResult:
         still_held()
         state = _video_status(list(records.values()))
-        for clip_id, result in records.items():
-            if result["status"] != "done" and (old.get(clip_id) or {}).get("status") == "done":
-                layout.discard_clip(clip_id)  # files of an earlier cut that no longer answers for the clip
-        layout.write_status(video, state, reason, records.values(), **extra)
+        earlier.commit(video, state, reason, records, failed_cuts=cut, **extra)
         return VideoResult(video.key, state, reason, list(records.values()), downloaded)
 
     if not todo:
@@ -489,7 +571,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     download["raw"] = source
 
     still_held()
-    layout.write_status(video, "running", None, records.values(), download=download)
+    earlier.commit(video, "running", None, records, download=download)
     source_media: dict[str, Any] | None = None
     try:
         units = _units(raw, todo)
@@ -502,7 +584,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
             result["adjustments"] = [*raw.notes, *result["adjustments"]]
         records[clip.id] = result
         still_held()
-        layout.write_status(video, "running", None, records.values(), download=download, source_media=source_media)
+        earlier.commit(video, "running", None, records, download=download, source_media=source_media)
 
     # Windows and landmark files are made here, one clip at a time (face tracking is not thread-safe); only the
     # ffmpeg passes overlap, up to options.clip_workers of them.
@@ -525,6 +607,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
                     continue
                 if len(cutting) >= options.clip_workers:
                     settle(wait(cutting, return_when=FIRST_COMPLETED).done)
+                cut.add(clip.id)
                 still_held()
                 cutting[pool.submit(_cut, plan, options)] = plan
         settle(list(cutting))
@@ -599,17 +682,20 @@ def _interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Vide
     settings, cut_settings = options.clip_settings(), options.cut_settings()
     previous = layout.read_status(video.key) or {}
     old = {r.get("id"): r for r in previous.get("clips", []) if isinstance(r, dict)}
-    records = []
+    records: dict[str, dict] = {}
+    earlier = _Earlier(layout)
     for clip in video.clips:
         record = old.get(clip.id)
         if record is not None and layout.clip_is_settled(record, clip, None, cut_settings, options.allow_short):
-            records.append(record)
-        elif (why := cannot_crop(clip, options)) is not None:
-            records.append(clip_record(clip, "skipped", why, settings))
+            records[clip.id] = record
+            continue
+        earlier.hold(clip.id, record)  # a finished clip the stopped job was making again stays, kept aside
+        if (why := cannot_crop(clip, options)) is not None:
+            records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
-            records.append(clip_record(clip, "failed", reason, settings, retry=True))
-    state = _video_status(records)
+            records[clip.id] = clip_record(clip, "failed", reason, settings, retry=True)
+    state = _video_status(list(records.values()))
     layout.drop_unrecorded(clip.id for clip in video.clips)  # the stopped job's unrecorded files never go up
-    layout.write_status(video, state, reason, records, download=previous.get("download"),
-                        source_media=previous.get("source_media"))
-    return VideoResult(video.key, state, reason, records)
+    earlier.commit(video, state, reason, records, download=previous.get("download"),
+                   source_media=previous.get("source_media"))
+    return VideoResult(video.key, state, reason, list(records.values()))

@@ -11,6 +11,7 @@
       locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
       manifest.json               the aggregate of status/*.json, the parse report and the options (hdtf.manifest)
       raw/                        the downloader's scratch: downloads in progress, kept raw videos
+      kept/{id}.mp4 .wav .landmarks.npz   an earlier clip being made again, kept until its replacement is recorded
 
 Records name their files relative to OUTPUT (``clips/{id}.mp4``), so a record means the same wherever the folder
 is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`Layout.raw_dir`) and hand JSON to
@@ -30,6 +31,12 @@ is one warning line naming it (``status/{key}.json``), and its video is treated 
 it again; readers of the whole run count it as ``unreadable``). A record's file names must stay inside the run
 (relative, no ``..``, no link leading out): a record naming any other file is made again, never read or written.
 
+A clip made again (other settings with ``--resettle``, an edited annotation, another raw file) never loses the
+earlier one first: :meth:`Layout.keep_aside` copies its files to ``kept/`` and the new record names that copy
+(``kept``: the earlier record, its files under ``kept/``) until a replacement is recorded as done; only then does
+:meth:`Layout.drop_kept` remove it. A re-make that fails leaves the earlier clip there, named; a run back at the
+settings it was made with puts it back (:meth:`Layout.restore_kept`), without a download.
+
 Everything goes through a ``Layout`` value (:meth:`Layout.for_output` picks the kind), so a run can live on object
 storage (an fsspec URL: ``s3://bucket/prefix``) without its callers changing. A :class:`RemoteLayout` keeps the same
 names as objects under the URL; its writers work in a private local scratch folder (``root``): clips are cut there,
@@ -46,6 +53,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import stat
 import time
 from collections.abc import Iterable, Mapping
@@ -77,6 +85,8 @@ STAMPS = "files"
 STAMP_EDGE = 8192
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
+# Where earlier clips are kept while they are made again (Layout.keep_aside); a record names them under ``kept``.
+KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,51 @@ class Layout:
         files = self.clip_files(clip_id)
         for path in (files.video, files.audio, files.landmarks):
             path.unlink(missing_ok=True)
+
+    # -- earlier clips kept aside ---------------------------------------------------------------------------------
+
+    def kept_files(self, clip_id: str) -> dict[str, str]:
+        """The names (record field -> name under ``kept/``) an earlier clip's files are kept under."""
+        stem = f"{KEPT}/{safe_name(clip_id)}"
+        return {"path": f"{stem}.mp4", "audio_path": f"{stem}.wav", "landmarks_path": f"{stem}.landmarks.npz"}
+
+    def keep_aside(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy the files of a finished clip's ``record`` to ``kept/`` and return the record naming the copies: the
+        earlier clip, which a new record carries (``kept``) until its replacement is recorded as done. The originals
+        stay until a status naming the copies is written, so that no moment has the clip unnamed. Files the record
+        names that are gone are left out."""
+        kept = {key: value for key, value in record.items() if key != KEPT}
+        for key, copy in self.kept_files(record["id"]).items():
+            name = record.get(key)
+            kept[key] = None
+            if name and self.exists(_inside(name)):
+                self._copy(name, copy)
+                kept[key] = copy
+        return kept
+
+    def restore_kept(self, kept: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy an earlier clip's files back from ``kept/`` to their places under ``clips/`` and return its record
+        naming them (a run went back to the settings it was made with). The copies under ``kept/`` stay until a
+        status names the clip as done again (:meth:`drop_kept`)."""
+        files = self.clip_files(kept["id"])
+        places = {"path": files.video, "audio_path": files.audio, "landmarks_path": files.landmarks}
+        record = dict(kept)
+        for key, place in places.items():
+            name = kept.get(key)
+            record[key] = None
+            if name in _kept_names(kept):
+                self._copy(name, self.relative(place))
+                record[key] = self.relative(place)
+        return record
+
+    def _copy(self, name: str, copy: str) -> None:
+        with atomic.replacing(self._local(copy)) as temp:
+            shutil.copyfile(self._local(name), temp)
+
+    def drop_kept(self, kept: Mapping[str, Any]) -> None:
+        """Remove an earlier clip's copies under ``kept/`` (its replacement is recorded as done)."""
+        for name in _kept_names(kept):
+            self._local(name).unlink(missing_ok=True)
 
     # -- status ---------------------------------------------------------------------------------------------------
 
@@ -513,6 +568,12 @@ def _is_inside(name: Any) -> bool:
     return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
 
 
+def _kept_names(kept: Mapping[str, Any]) -> list[str]:
+    """The files a kept record names, only under ``kept/`` (a record is data: it never makes a run delete elsewhere)."""
+    names = [kept.get(key) for key in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)]
+    return [_inside(name) for name in names if isinstance(name, str) and name.startswith(f"{KEPT}/")]
+
+
 def _inside(name: str) -> str:
     """A record's file name that stays inside the run (a status is data: a name climbing out with ``..`` or an
     absolute one must never make a run read, pack, upload or write a file elsewhere)."""
@@ -635,11 +696,12 @@ class RemoteLayout(Layout):
             _warn_once(self.where, f"file name {name!r} in a status is not inside the run")
             return None
         seen = self._seen
-        if name not in seen.objects and seen.whole_run and not seen.listed:
+        listable = name.startswith("clips/")  # what the listing of clips/ answers for (not kept/ copies)
+        if name not in seen.objects and listable and seen.whole_run and not seen.listed:
             seen.objects.update({n: size for n, size in self.store.listing("clips/").items() if n not in seen.objects})
             seen.listed = True
         if name not in seen.objects:
-            info = None if seen.listed else self.store.info(name)
+            info = None if listable and seen.listed else self.store.info(name)
             seen.objects[name] = None if info is None else info.size
         return seen.objects[name]
 
@@ -679,6 +741,18 @@ class RemoteLayout(Layout):
 
     def discard_clip(self, clip_id: str) -> None:
         names = self._forget(clip_id)
+        self.store.delete(names)
+        for name in names:
+            self._seen.objects[name] = None
+            self._fetched(name).unlink(missing_ok=True)
+
+    def _copy(self, name: str, copy: str) -> None:
+        size = self.size(name)
+        self.store.copy(name, copy)
+        self._seen.objects[copy] = size
+
+    def drop_kept(self, kept: Mapping[str, Any]) -> None:
+        names = _kept_names(kept)
         self.store.delete(names)
         for name in names:
             self._seen.objects[name] = None

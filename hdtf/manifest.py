@@ -17,17 +17,20 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import MANIFEST, Layout
+from hdtf.layout import KEPT, MANIFEST, Layout
 from hdtf.records import ParseReport
 from hdtf.sync_check import MIN_CONFIDENCE, summary_line
 
 MANIFEST_VERSION = 1
 
+# Notes that say nothing happened (the face tracker's "re-acquired 0×; switched 0×"): not counted as any kind.
+QUIET_NOTES = re.compile(r"re-?acquired 0×; switched 0×$", re.IGNORECASE)
 # Kinds of notes on done clips that `hdtf status` counts (first match wins), from the notes' own words.
 NOTE_KINDS = (
     ("short clips (kept with --allow-short; true duration recorded)", re.compile(r"^short: ")),
     ("rotated sources (display matrix)", re.compile(r"display matrix|display rotation")),
-    ("re-acquired faces", re.compile(r"re-?acquir", re.IGNORECASE)),
+    ("re-acquired faces", re.compile(r"re-?acquired [1-9]", re.IGNORECASE)),
+    ("faces switched", re.compile(r"switched [1-9]")),
     ("whole downloads instead of sections", re.compile(r"byte ranges")),
     ("scaled windows", re.compile(r"\bscaled\b")),
     ("windows made square", re.compile(r"square")),
@@ -141,6 +144,7 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
             lines.append(f"  {len(ids):5d} {status}: {reason} [{example}]")
         if len(ranked) > max_reasons:
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
+    lines += _kept_lines(clips)
     lines += _note_lines(done)
     sync = summary_line(clips, min_sync_confidence)  # hdtf.sync_check
     if sync is not None:
@@ -151,12 +155,30 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
     return "\n".join(lines)
 
 
+def _kept_lines(clips: list[dict[str, Any]]) -> list[str]:
+    """The earlier clips kept aside because their re-make is not done (``kept`` in a record): how many, where, and
+    what each was made with that differs from now."""
+    kept = [c for c in clips if isinstance(c.get(KEPT), dict) and c.get("status") != "done"]
+    if not kept:
+        return []
+    shown = []
+    for clip in kept[:3]:
+        now, then = clip.get("settings") or {}, clip[KEPT].get("settings") or {}
+        differ = ", ".join(f"{k} {then.get(k)}" for k in sorted(set(now) | set(then)) if then.get(k) != now.get(k))
+        shown.append(f"{clip.get('id', '?')}: {differ or 'an earlier annotation or source'}")
+    more = ", ..." if len(kept) > 3 else ""
+    return [f"kept from an earlier setting: {len(kept)} clip(s) whose re-make is not done, the earlier files kept "
+            f"under {KEPT}/ [{'; '.join(shown)}{more}]"]
+
+
 def _note_lines(done: list[dict[str, Any]]) -> list[str]:
     """Done clips per kind of note (a clip counts once per kind), the most frequent first, with examples."""
     kinds: dict[str, list[str]] = defaultdict(list)
     for clip in done:
         seen = set()
         for note in clip.get("adjustments") or []:
+            if QUIET_NOTES.search(note):
+                continue
             kind = next((label for label, pattern in NOTE_KINDS if pattern.search(note)), "other notes")
             if kind not in seen:
                 seen.add(kind)

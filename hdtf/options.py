@@ -20,8 +20,9 @@ cli            offered by ``hdtf prepare`` (default True)
 builder        a field of the ``datasets`` builder configs; there it is optional (None keeps the default)
 cache_key      enters the builder's config id (default True; False for where-to-find and how-to-run options)
 canonical      ``"path"`` (resolved) or ``"set"`` (sorted, unique): spellings of one choice share one config id
-clip           changes a clip's content: part of :meth:`PrepareOptions.clip_settings` (a done clip made with other
-               values is made again)
+clip           changes a clip's content: part of :meth:`PrepareOptions.clip_settings` (a folder has one set: a run
+               asking for others stops unless it resettles, ``hdtf.run.check_settings``; then a done clip made with
+               other values is made again, kept aside until its replacement is verified)
 extra          (with ``clip``) only adds per-clip files made from a finished clip (landmarks): turning it on adds
                them to finished clips, without a download or a re-cut; it is left out of :meth:`cut_settings`
 contents       a path whose files' contents (not only its name) key a builder's cache (a metadata folder)
@@ -76,6 +77,14 @@ def option_fields(cls: type, **wanted: Any) -> list[Field]:
 
 def flag(f: Field) -> str:
     return f.metadata["flag"] or "--" + f.name.replace("_", "-")
+
+
+def spelled(f: Field, value: Any, builder: bool = False) -> str:
+    """How a user gives ``value`` to option ``f``: ``--size 128`` on the command line, ``size=128`` to a builder."""
+    if builder:
+        return f"{f.name}={value!r}"
+    text = "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{flag(f)} {text}"
 
 
 # ------------------------------------------------------------------------------------------------ parsers

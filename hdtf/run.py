@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
-from hdtf.options import PrepareOptions, names, option
+from hdtf.options import PrepareOptions, names, option, option_fields, spelled
 from hdtf.records import ParseReport, VideoSpec
 
 if TYPE_CHECKING:
@@ -60,6 +60,11 @@ class RunOptions:
                                   "--shard-index; e.g. one per Slurm array task); all write to one --output")
     shard_index: int = option(0, parser=int, metavar="K", help="the slice this run does, 0 to N-1 (default 0)")
     progress: bool = option(True, flag="--no-progress", action="store_false", help="no progress bar")
+    resettle: bool = option(False, action="store_true", builder=True, cache_key=False,
+                            help="make the clips of an OUTPUT prepared with other clip settings (--size, --fps, "
+                                 "--sample-rate, --crop-method) again with these; each earlier clip is kept (under "
+                                 "OUTPUT/kept) until its replacement is verified. Without it such a run stops before "
+                                 "any work")
 
     def validate(self) -> None:
         """Raise HDTFError for an unknown executor, fewer than one worker, a setting the executor lacks or a shard
@@ -110,6 +115,36 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
         raise HDTFError(f"unknown video name(s) {', '.join(unknown)} in the metadata of the chosen lists "
                         "(use names or SUBSET_NAME keys)")
     return chosen
+
+
+def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:
+    """HDTFError, one line and before any work, when the output holds clips made with other clip settings than
+    ``options`` ask for (a folder has one set of clip settings), unless ``resettle``. The line names the differing
+    options and the two ways forward, spelled for the command line or (``builder``) a builder's fields."""
+    if resettle or not options.layout.present():
+        return
+    wanted = {f.name: f for f in option_fields(PrepareOptions, clip=True, extra=False)}
+    asked = options.cut_settings()
+    found: Counter = Counter()
+    for status in options.layout.statuses():
+        for clip in status.get("clips") or []:
+            if isinstance(clip, dict) and clip.get("status") == "done":
+                made = clip.get("settings") if isinstance(clip.get("settings"), dict) else {}
+                differ = tuple((name, made.get(name)) for name in wanted if made.get(name) != asked[name])
+                if differ:
+                    found[differ] += 1
+    if not found:
+        return
+    common = found.most_common()
+    made = "; ".join(f"{' '.join(spelled(wanted[k], v, builder) for k, v in differ)} ({n} clip{'s' * (n > 1)})"
+                     for differ, n in common)
+    differing = {name for differ, _ in common for name, _ in differ}
+    ask = " ".join(spelled(f, asked[name], builder) for name, f in wanted.items() if name in differing)
+    own = " ".join(spelled(wanted[k], v, builder) for k, v in common[0][0])
+    again = "resettle=True" if builder else "--resettle"
+    raise HDTFError(f"{options.layout.where} holds clips made with {made}, not {ask}: run with the folder's own "
+                    f"settings ({own}), or add {again} to make them again with these (each earlier clip is kept "
+                    f"until its replacement is verified)")
 
 
 def run_jobs(videos: Sequence[VideoSpec], options: PrepareOptions, executor: str | None = None,
@@ -164,6 +199,7 @@ def prepare(
 
     run = run or RunOptions(workers=workers, executor=executor, progress=progress)
     options.validate()
+    check_settings(options, run.resettle)
     backend = run.make_executor(len(videos))
     results = backend.run(videos, options)
     began = time.monotonic()

@@ -203,6 +203,11 @@ class Store:
             raise HDTFError(f"{self.url}: cannot replace {name}: {_reason(self.protocol, exc)}") from exc
         return True
 
+    def copy(self, name: str, new_name: str) -> None:
+        """Copy the object ``name`` to ``new_name`` on the store (one server-side copy: no bytes through this
+        machine; the copy appears whole or not at all)."""
+        self._call(f"copy {name}", self.fs.copy, self.key(name), self.key(new_name))
+
     def delete(self, names: Iterable[str]) -> None:
         """Remove objects (missing ones are fine)."""
         keys = [self.key(n) for n in names]

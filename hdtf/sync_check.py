@@ -25,6 +25,7 @@ Faces for the SyncNet crops are found on every frame (dlib, on a copy scaled to 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
     from hdtf.metrics.sync import SyncResult
     from hdtf.options import PrepareOptions
+
+log = logging.getLogger(__name__)
 
 MIN_CONFIDENCE = 3.0  # LatentSync's cut: below it SyncNet does not recognise the speech as the face's
 SYNC_FPS = 25.0  # SyncNet's video rate: 5-frame windows of 0.2 s
@@ -216,17 +219,42 @@ def outputs(video: Path, audio: Path, options: PrepareOptions) -> tuple[dict[str
     return check_clip(video, audio, options.sync_check, options.max_av_offset)
 
 
+class Unreachable(HDTFError):
+    """A clip's files could not be fetched (a store that does not answer, a network error): nothing is known about
+    the clip itself, so it is left as it is for a later run."""
+
+
 def revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
     """A done clip's record brought up to the run's sync options, in place where possible: measured (and corrected)
     when it predates ``--sync-check``, corrected when a now-allowed correction is missing; None when an applied
-    correction must change, or when its files cannot be read or rewritten (the clip is then made again). Unchanged
-    when the run does no sync check."""
+    correction must change, or when its files cannot be decoded or rewritten (the clip is then made again, the
+    earlier one kept aside until then). Unchanged when the run does no sync check, and when its files cannot be
+    fetched now: a transient error never makes a clip again (a later run checks it)."""
     if options.sync_check is None or record.get("status") != "done":
         return record
     try:
         return _revisit(record, options)
+    except Unreachable as exc:
+        log.warning("%s: A/V sync check left for a later run: %s", record.get("id"), exc)
+        return record
     except HDTFError:
         return None
+
+
+def _local_files(record: Mapping[str, Any], options: PrepareOptions,
+                 editable: bool) -> tuple[Path, Path, Path | None]:
+    """The clip's video, audio and (when the files may change) landmarks as local files, all fetched before anything
+    is changed; :class:`Unreachable` when one cannot be had now (on a store, nothing fetched is left to go up)."""
+    layout = options.layout
+    local = layout.editable if editable else layout.file
+    try:
+        video = local(record["path"])
+        audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
+        marks = layout.editable(record["landmarks_path"]) if editable and record.get("landmarks_path") else None
+    except (HDTFError, OSError) as exc:
+        layout.drop_unrecorded([record["id"]])
+        raise Unreachable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    return video, audio, marks
 
 
 def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
@@ -243,9 +271,7 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
     # Files this may change are taken as the layout's editable copies (on a store: scratch copies that go up with
     # the status naming them as done); files only measured, as read-only local copies.
     editable = measured or options.max_av_offset > 0
-    local = layout.editable if editable else layout.file
-    video = local(record["path"])
-    audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
+    video, audio, marks = _local_files(record, options, editable)
     info = probe(video, count_frames=True, timeline=False)
     if info.nb_frames != record.get("num_frames"):
         return None  # files changed after the record (an interrupted correction)
@@ -255,10 +281,10 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
         fields, notes = check_clip(video, audio, options.sync_check, options.max_av_offset)
     if editable and not fields.get("sync_shift"):
         layout.drop_unrecorded([record["id"]])  # unchanged: nothing to store again
-    if fields.get("sync_shift") and record.get("landmarks_path"):  # the track must follow the trimmed video
+    if fields.get("sync_shift") and marks is not None:  # the track must follow the trimmed video
         from hdtf.face.clips import write_clip_landmarks
 
-        write_clip_landmarks(video, layout.editable(record["landmarks_path"]))
+        write_clip_landmarks(video, marks)
     if fields.get("sync_shift"):  # its files were rewritten: their sizes and hashes are recorded anew
         from hdtf.layout import rewritten
 

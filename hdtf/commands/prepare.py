@@ -8,7 +8,8 @@ Exit status (after the run, over the selected clips, counting clips finished by 
 - 0: every selected clip is done, skipped by the options (e.g. no crop window with ``--crop-method fixed``) or its
   video is unavailable, and at least one is done (or the selection has no clips);
 - 1: no selected clip could be made at all;
-- 2: bad input (options, metadata folder, an unknown video name): nothing was started;
+- 2: bad input (options, metadata folder, an unknown video name, clip settings other than those OUTPUT's clips were
+  made with, without ``--resettle``): nothing was started;
 - 3: some clips are done, but others failed (a short source, a download error, ...) or were left to another run
   preparing the same folder; ``hdtf status OUTPUT`` lists why;
 - 130: interrupted.
@@ -26,7 +27,8 @@ from hdtf.sources import SOURCES, cli_name
 
 HELP = "download HDTF videos and cut them into training-ready clips (mp4 + wav), resumably"
 EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable); "
-               "1 no clip could be made; 2 bad input, nothing started; 3 some clips failed or were left to another "
+               "1 no clip could be made; 2 bad input or other clip settings than OUTPUT's (see --resettle), nothing "
+               "started; 3 some clips failed or were left to another "
                "run on the same OUTPUT (hdtf status OUTPUT says why); 130 interrupted")
 
 
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hdtf.errors import HDTFError
     from hdtf.records import ParseReport
-    from hdtf.run import prepare
+    from hdtf.run import check_settings, prepare
     from hdtf.sources import get_source
 
     source = get_source(args.source)
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     run_options.validate()
     options = from_args(PrepareOptions, args)
     options.validate()
+    check_settings(options, run_options.resettle)  # before the lists are read: a refused run changes nothing
     report = ParseReport()
     videos = []
     for split in source.selected_splits(lists) or source.SPLITS:

@@ -33,7 +33,7 @@ from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
 from hdtf.records import ParseReport, VideoSpec
-from hdtf.run import RunOptions, run_jobs, select_videos
+from hdtf.run import RunOptions, check_settings, run_jobs, select_videos
 from hdtf.sources import get_source
 
 logger = logging.getLogger("hdtf.loader")
@@ -135,8 +135,9 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         if self.config.name == "clips":
             options = self.prepare_options()
             options.validate()
-            options.layout.make_dirs()
             run = from_config(RunOptions, self.config)
+            check_settings(options, run.resettle, builder=True)
+            options.layout.make_dirs()
             kwargs = {"options": options, "executor": run.executor, "workers": run.workers,
                       "settings": run.executor_settings()}
         return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
