@@ -574,18 +574,22 @@ def _kept_names(kept: Mapping[str, Any]) -> list[str]:
     return [_inside(name) for name in names if isinstance(name, str) and name.startswith(f"{KEPT}/")]
 
 
+class OutsideRun(HDTFError):
+    """A record names a file outside the run: the record is given up (its clip made again), never followed."""
+
+
 def _inside(name: str) -> str:
     """A record's file name that stays inside the run (a status is data: a name climbing out with ``..`` or an
     absolute one must never make a run read, pack, upload or write a file elsewhere)."""
     if not _is_inside(name):
-        raise HDTFError(f"file name {name!r} in a status is not inside the run")
+        raise OutsideRun(f"file name {name!r} in a status is not inside the run")
     return name
 
 
 def _within(path: Path, root: Path, name: str) -> Path:
     """``path`` (under ``root``) when no link on its way leads out of ``root``; HDTFError otherwise."""
     if not path.resolve().is_relative_to(root.resolve()):
-        raise HDTFError(f"file name {name!r} in a status leads out of the run through a link")
+        raise OutsideRun(f"file name {name!r} in a status leads out of the run through a link")
     return path
 
 

@@ -245,12 +245,17 @@ def _local_files(record: Mapping[str, Any], options: PrepareOptions,
                  editable: bool) -> tuple[Path, Path, Path | None]:
     """The clip's video, audio and (when the files may change) landmarks as local files, all fetched before anything
     is changed; :class:`Unreachable` when one cannot be had now (on a store, nothing fetched is left to go up)."""
+    from hdtf.layout import OutsideRun
+
     layout = options.layout
     local = layout.editable if editable else layout.file
     try:
         video = local(record["path"])
         audio = local(record["audio_path"]) if record.get("audio_path") else video.with_suffix(".wav")
         marks = layout.editable(record["landmarks_path"]) if editable and record.get("landmarks_path") else None
+    except OutsideRun:
+        layout.drop_unrecorded([record["id"]])
+        raise
     except (HDTFError, OSError) as exc:
         layout.drop_unrecorded([record["id"]])
         raise Unreachable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
