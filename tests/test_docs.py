@@ -116,6 +116,10 @@ def test_flag_check_catches_a_renamed_flag(hdtf_parsers):
     calls = list(invocations(block))
     assert [c.flags for c in calls] == [("--output", "--no-such-flag", "--workers")]
     assert [f for f in calls[0].flags if f not in hdtf_parsers["prepare"]] == ["--no-such-flag"]
+    synopsis = Block("docs/x.md", 1, "", "hdtf export IN [--push-to-hub user/repo [--private]]\n"
+                     "pip install 'hdtf[s3]'", None)
+    assert [(c.flags, c.words[-1]) for c in invocations(synopsis)] == [(("--push-to-hub", "--private"), "--private"),
+                                                                       ((), "hdtf[s3]")]
 
 
 def test_training_script_flags_exist(train_flags):
