@@ -153,3 +153,17 @@ def test_exit_status_3_and_status_notes_when_some_clips_fail(awkward_sources, tm
                             stderr=subprocess.PIPE, text=True)
     os.close(write_end)
     assert closed.returncode == 0 and closed.stderr == ""
+
+
+def test_offline_without_metadata_dir_names_the_flag_and_leaves_no_metadata_folder(tmp_path):
+    """The pinned lists cannot be fetched (here: every HTTPS request goes to a proxy port nobody listens on): one line
+    naming --metadata-dir, exit 2, and no empty OUTPUT/metadata/ left behind."""
+    out = tmp_path / "out"
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": ""}
+    done = subprocess.run([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot download HDTF metadata https://" in lines[0], done.stderr
+    assert "--metadata-dir DIR" in lines[0] and "metadata_dir=" in lines[0]
+    assert not (out / "metadata").exists()

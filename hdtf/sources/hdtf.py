@@ -51,6 +51,9 @@ SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
 KINDS = ("video_url", "resolution", "annotion_time", "crop_wh", "crop_ratio")
+# What a user without the network can do instead (the CLI flag and the builder argument of ``metadata_dir``).
+OFFLINE_HINT = ("; without the network, give the 15 files of HDTF's HDTF_dataset/ folder: hdtf prepare "
+                "--metadata-dir DIR, or pass metadata_dir= to load_dataset")
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +367,7 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
     metadata_dir = options.metadata_dir
     if metadata_dir is None:
         if offline and not (fetch_dir / ".commit").is_file():
-            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet: pass metadata_dir=")
+            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet{OFFLINE_HINT}")
         metadata_dir = fetch_metadata(fetch_dir)
     videos, report = parse_metadata(metadata_dir, options.subsets)
     return [video for video in videos if split_of(video.subset, video.name) == split], report
@@ -380,8 +383,7 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
     import urllib.error
     import urllib.request
 
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest_dir)  # made by the first file written: a failed first download leaves no empty folder
     marker = dest / ".commit"
     same_commit = marker.is_file() and marker.read_text().strip() == commit
     for subset in SUBSETS:
@@ -394,10 +396,11 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     data = response.read()
             except urllib.error.HTTPError as exc:
-                raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}") from exc
+                raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}{OFFLINE_HINT}"
+                                ) from exc
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise HDTFError(f"cannot download HDTF metadata {url}: {reason}") from exc
+                raise HDTFError(f"cannot download HDTF metadata {url}: {reason}{OFFLINE_HINT}") from exc
             atomic.write_bytes(target, data)
     atomic.write_bytes(marker, commit.encode() + b"\n")
     return dest
