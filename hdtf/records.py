@@ -6,6 +6,7 @@ Sources produce these, the per-video job consumes them; nothing here knows about
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -108,6 +109,7 @@ class ParseIssue:
     text: str
     reason: str
     action: str  # "skipped" | "repaired" | "warning"
+    video: str | None = None  # the key of the video the issue is about (None: a whole file, or unknown)
 
 
 @dataclass
@@ -116,14 +118,23 @@ class ParseReport:
 
     issues: list[ParseIssue] = field(default_factory=list)
 
-    def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped") -> None:
-        self.issues.append(ParseIssue(file, line, text.strip()[:200], reason, action))
+    def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped",
+            video: str | None = None) -> None:
+        self.issues.append(ParseIssue(file, line, text.strip()[:200], reason, action, video))
 
-    def summary(self) -> str:
+    def summary(self, selected: Collection[str] | None = None) -> str:
+        """The issues one per line; with ``selected`` (video keys of a run that takes only some videos), only the
+        issues about those videos, and a count of the rest (the manifest keeps them all)."""
         if not self.issues:
             return "metadata: no issues"
-        lines = [f"metadata: {len(self.issues)} issue(s)"]
-        lines += [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in self.issues]
+        shown = self.issues if selected is None else [i for i in self.issues if i.video in selected]
+        head = f"metadata: {len(self.issues)} issue(s)"
+        if selected is not None:
+            head += f", {len(shown)} about the {len(selected)} selected video(s)"
+        lines = [head] + [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in shown]
+        if len(shown) < len(self.issues):
+            lines.append(f"  ... {len(self.issues) - len(shown)} more about other videos or whole files "
+                         "(all of them in the run's manifest.json)")
         return "\n".join(lines)
 
 

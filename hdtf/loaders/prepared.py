@@ -191,13 +191,14 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
             known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
             self._report.issues.extend(i for i in report.issues if i not in known)
             by_split[split] = videos
-        if self._report.issues:
-            logger.info(self._report.summary())
         wanted = self.config.videos
+        chosen = None
         if wanted is not None:
             chosen = {v.key for v in select_videos([v for vs in by_split.values() for v in vs],
                                                    [wanted] if isinstance(wanted, str) else wanted)}
             by_split = {split: [v for v in videos if v.key in chosen] for split, videos in by_split.items()}
+        if self._report.issues:
+            logger.info(self._report.summary(chosen))
         return by_split
 
     def prepare_options(self) -> PrepareOptions:

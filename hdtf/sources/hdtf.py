@@ -105,10 +105,25 @@ class _Line:
 
 
 class _SubsetReader:
-    """Reads metadata files line by line, reporting every deviation into the shared report."""
+    """Reads metadata files line by line, reporting every deviation into the shared report (with the video a line
+    is about, so that a run of a few videos can show only theirs)."""
 
-    def __init__(self, directory: Path, report: ParseReport) -> None:
-        self.directory, self.report = directory, report
+    def __init__(self, directory: Path, subset: str, report: ParseReport) -> None:
+        self.directory, self.subset, self.report = directory, subset, report
+
+    def video(self, name: str) -> str:
+        """The key of video ``name`` of this subset (``VideoSpec.key``)."""
+        return safe_name(f"{self.subset}_{name}")
+
+    def video_of_line(self, file: str, raw: str) -> str | None:
+        """The key of the video a raw line names (``Name.mp4`` or, in the crop files, ``Name_k.mp4``)."""
+        fields = raw.split()
+        if not fields:
+            return None
+        name = fields[0].removesuffix(".mp4")
+        if file.endswith(("_crop_wh.txt", "_crop_ratio.txt")) and (match := _CLIP_FILE.match(name)):
+            name = match["video"]
+        return self.video(name)
 
     def lines(self, file: str) -> list[_Line]:
         data = (self.directory / file).read_bytes()
@@ -120,10 +135,11 @@ class _SubsetReader:
         text = data.decode("utf-8", errors="replace")
         out = []
         for number, raw in enumerate(text.splitlines(), start=1):
+            video = self.video_of_line(file, raw)
             if "\ufffd" in raw:
-                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired")
+                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired", video)
             if raw.strip() and raw != raw.rstrip():
-                self.report.add(file, number, raw, "trailing whitespace removed", "repaired")
+                self.report.add(file, number, raw, "trailing whitespace removed", "repaired", video)
             if not raw.strip():
                 self.report.add(file, number, raw, "blank line", "skipped")
                 continue
@@ -137,13 +153,13 @@ class _SubsetReader:
             n = len(line.fields)
             if (nfields is not None and n != nfields) or n < min_fields:
                 want = nfields if nfields is not None else f"at least {min_fields}"
-                self.report.add(file, line.number, line.raw, f"expected {want} fields, found {n}")
+                self.report.add(file, line.number, line.raw, f"expected {want} fields, found {n}",
+                                video=self.video_of_line(file, line.raw))
                 continue
             key = line.fields[0].removesuffix(".mp4")
             if key in table:
-                self.report.add(
-                    file, line.number, line.raw, f"duplicate name {key!r} (line {table[key].number} kept)"
-                )
+                self.report.add(file, line.number, line.raw, f"duplicate name {key!r} (line {table[key].number} kept)",
+                                video=self.video_of_line(file, line.raw))
                 continue
             table[key] = line
         return table
@@ -162,7 +178,7 @@ def _clip_table(
         try:
             value = parse(line.fields[1:])
         except ValueError as exc:
-            reader.report.add(file, line.number, line.raw, str(exc))
+            reader.report.add(file, line.number, line.raw, str(exc), video=reader.video(match["video"]))
             continue
         table[(match["video"], int(match["k"]))] = (value, line)
     return table
@@ -202,7 +218,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         warnings.warn(message, stacklevel=3)
         log.warning(message)
         return []
-    reader = _SubsetReader(directory, report)
+    reader = _SubsetReader(directory, subset, report)
     urls = reader.keyed(files["video_url"], 2)
     resolutions = reader.keyed(files["resolution"], 2)
     annotations = reader.keyed(files["annotion_time"], None)
@@ -211,27 +227,29 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
 
     for name, line in urls.items():
         if name not in annotations:
-            report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips")
+            report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips",
+                       video=reader.video(name))
 
     used: set[tuple[str, int]] = set()
     videos = []
     for name, line in annotations.items():
-        url, yt_id = _video_url(name, urls, files["video_url"], report, line)
-        resolution = _video_resolution(name, resolutions, files["resolution"], report, line)
+        key = reader.video(name)
+        url, yt_id = _video_url(name, urls, files["video_url"], report, line, key)
+        resolution = _video_resolution(name, resolutions, files["resolution"], report, line, key)
         clips = []
         intervals: list[tuple[float, float] | None] = []
         for k, token in enumerate(line.fields[1:]):
             try:
                 start, end = _parse_interval(token)
             except ValueError as exc:
-                report.add(files["annotion_time"], line.number, line.raw, f"clip {k} of {name}: {exc}")
+                report.add(files["annotion_time"], line.number, line.raw, f"clip {k} of {name}: {exc}", video=key)
                 intervals.append(None)
                 continue
             for other_k, other in enumerate(intervals):
                 if other is not None and start < other[1] and other[0] < end:
                     report.add(
                         files["annotion_time"], line.number, line.raw,
-                        f"clip {k} of {name} overlaps clip {other_k}; kept as annotated", "warning",
+                        f"clip {k} of {name} overlaps clip {other_k}; kept as annotated", "warning", key,
                     )
             intervals.append((start, end))
             crop = crops.get((name, k))
@@ -241,7 +259,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             if absent:
                 report.add(
                     files["annotion_time"], line.number, line.raw,
-                    f"clip {k} of {name} has no line in {' and '.join(absent)}", "warning",
+                    f"clip {k} of {name} has no line in {' and '.join(absent)}", "warning", key,
                 )
             clips.append(
                 ClipSpec(
@@ -260,7 +278,8 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
                 )
             )
         if not clips:
-            report.add(files["annotion_time"], line.number, line.raw, f"video {name!r} has no usable interval")
+            report.add(files["annotion_time"], line.number, line.raw, f"video {name!r} has no usable interval",
+                       video=key)
             continue
         videos.append(
             VideoSpec(source=NAME, subset=subset, name=name, url=url, youtube_id=yt_id,
@@ -270,38 +289,39 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
     for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
         for (name, k), (_, line) in table.items():
             if (name, k) not in used:
-                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}")
+                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}",
+                           video=reader.video(name))
     return videos
 
 
 def _video_url(
-    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
 ) -> tuple[str | None, str | None]:
     line = urls.get(name)
     if line is None:
-        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no URL", "warning")
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no URL", "warning", key)
         return None, None
     url = line.fields[1]
     yt_id = youtube_id(url)
     if yt_id is None:
-        report.add(file, line.number, line.raw, f"no YouTube id found in the URL of {name!r}", "warning")
+        report.add(file, line.number, line.raw, f"no YouTube id found in the URL of {name!r}", "warning", key)
     return url, yt_id
 
 
 def _video_resolution(
-    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
 ) -> int | None:
     line = resolutions.get(name)
     if line is None:
-        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no resolution", "warning")
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no resolution", "warning", key)
         return None
     try:
         value = int(line.fields[1])
     except ValueError:
-        report.add(file, line.number, line.raw, f"resolution of {name!r} is not an integer", "warning")
+        report.add(file, line.number, line.raw, f"resolution of {name!r} is not an integer", "warning", key)
         return None
     if value <= 0:
-        report.add(file, line.number, line.raw, f"resolution {value} of {name!r} read as unknown", "repaired")
+        report.add(file, line.number, line.raw, f"resolution {value} of {name!r} read as unknown", "repaired", key)
         return None
     return value
 
