@@ -43,7 +43,7 @@ from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
 from hdtf.redact import redact_text
 from hdtf.storage import is_url
-from hdtf.training_data import overlap, read_training_data
+from hdtf.training_data import overlap, read_training_data, test_clips_line
 
 if TYPE_CHECKING:
     from hdtf.layout import Layout
@@ -403,8 +403,13 @@ def _protocol(model, options: EvaluationOptions, generator, available: splits.Av
     if training is not None:
         found = overlap(training, keys)
         seen = {"recorded_clips": len(training["clips"]), "overlapping_clips": list(found.clips),
-                "overlapping_persons": list(found.persons)}
+                "overlapping_persons": list(found.persons),
+                "split": (training.get("split") or {}).get("name"),
+                "test_clips": ((training.get("splits") or {}).get(available.version) or {}).get("test")}
         if (line := found.warning(len(keys))) is not None:
+            warnings.append(line)
+        scored_test = any(in_split(key, "test") for key in keys)
+        if scored_test and (line := test_clips_line(training, available.version)) is not None:
             warnings.append(line)
     return {
         "protocol_version": PROTOCOL_VERSION,
@@ -428,7 +433,10 @@ def _protocol_lines(summary: dict[str, Any]) -> list[str]:
     if training is None:
         seen = "not recorded (no training_data.json in the model directory)"
     else:
-        seen = (f"{training['recorded_clips']} clips recorded; {len(training['overlapping_clips'])} evaluated clip(s) "
+        seen = (f"{training['recorded_clips']} clips recorded"
+                + (f" (split {training['split']}, {training['test_clips'] or 0} of them test clips)"
+                   if training.get("split") else "")
+                + f"; {len(training['overlapping_clips'])} evaluated clip(s) "
                 f"and {len(training['overlapping_persons'])} person(s) overlap")
     lines = ["", "## Protocol", "", "| | |", "|---|---|",
              f"| protocol | {summary['protocol']}, hdtf evaluation protocol v{summary['protocol_version']} |",

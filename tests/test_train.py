@@ -74,6 +74,10 @@ def test_checkpoints_validation_and_model_card(first_run):
     assert "## Training" in card and "30 optimisation steps" in card and "discriminator" in card
     trained_on = json.loads((out / "training_data.json").read_text())  # what hdtf evaluate checks overlap against
     assert trained_on["clips"] == ["RD_Speaker_000"] and trained_on["persons"] == ["Speaker"]
+    assert trained_on["split"] == {"name": "train", "version": "v1"}  # --split train, the default
+    assert trained_on["splits"]["v1"] == {"train": 1, "test": 0, "other": 0}
+    assert "- Data split: `train` of HDTF's standard split v1 (`hdtf.splits`): 1 train clip(s), 0 test" in card
+    assert "Trained on" not in card
 
 
 def test_resume_from_latest_continues_exactly(first_run, tmp_path):
@@ -274,3 +278,59 @@ def test_animation2video_losses_are_the_weighted_parts():
     assert set(parts) == {"l1", "ms_l1_ssim", "warp", "flow_smoothness", "loss"} and float(parts["warp"]) > 0.1
     weighted = sum(w * parts[k] for k, w in ANIMATION2VIDEO_LOSS_WEIGHTS.items())
     assert float(parts["loss"]) == pytest.approx(float(weighted), rel=1e-6)
+
+
+TEST_PERSON = "Radio35"  # in the test split v1 of hdtf.splits (RD_Radio35_000 is on the shipped list)
+
+
+@pytest.fixture(scope="module")
+def test_person_export(prepared_faces, tmp_path_factory):  # noqa: F811
+    """The prepared clip as one exported parquet shard (``data/*.parquet``, as ``hdtf export`` writes it), its rows
+    naming a person of the test split: the clip of a test person."""
+    import datasets
+
+    from hdtf.manifest import done_clips
+    from hdtf.rows import clip_features, clip_row
+    from hdtf.splits import listed_test_ids
+
+    assert f"RD_{TEST_PERSON}_000" in listed_test_ids()
+    folder = tmp_path_factory.mktemp("test_person") / "export"
+    (folder / "data").mkdir(parents=True)
+    rows = [{**clip_row(prepared_faces.root, entry), "id": f"RD_{TEST_PERSON}_000", "video_name": TEST_PERSON}
+            for entry in done_clips(prepared_faces.root)]
+    shard = folder / "data" / "train-00000-of-00001.parquet"
+    datasets.Dataset.from_list(rows, features=clip_features()).to_parquet(str(shard))
+    kwargs = json.dumps({"data_files": str(shard), "cache_dir": str(folder.parent / "hf")})
+    return folder, ["--dataset_name", "parquet", "--dataset_kwargs", kwargs]
+
+
+def test_training_takes_the_train_split_unless_told_and_says_so_when_it_took_test_clips(test_person_export, tmp_path):
+    """Default --split train leaves the test person's clip out (one line naming --split); --split all trains on it,
+    and the card, training_data.json and an hdtf evaluate report on the test split all say so."""
+    from hdtf.cli import main
+
+    folder, source = test_person_export
+    status, err = _run_in_process([*source, "--output_dir", str(tmp_path / "refused"), "--stage", "animation2video"])
+    (line,) = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("train.py:")]  # no progress bars
+    assert status == 2 and "none of its 1 clip(s) is in the train split of HDTF's standard split v1" in line
+    assert "choose another with --split" in line
+    out = tmp_path / "all"
+    done = _train(source, out, "--split", "all", "--stage", "animation2video", "--max_train_steps", "2",
+                  "--validation_steps", "2", "--checkpointing_steps", "100")
+    assert "1 clip(s) of split all" in done.stderr
+    recorded = json.loads((out / "training_data.json").read_text())
+    assert recorded["split"] == {"name": "all", "version": "v1"} and recorded["clips"] == [f"RD_{TEST_PERSON}_000"]
+    assert recorded["splits"]["v1"] == {"train": 0, "test": 1, "other": 0}
+    card = (out / "README.md").read_text()
+    assert "- Data split: `all` of HDTF's standard split v1" in card
+    assert "- **Trained on 1 clip(s) of the HDTF test split v1**: scores of this model on that split are not" in card
+    report = tmp_path / "report"
+    assert main(["evaluate", "--model", str(out), "--data", str(folder), "--split", "test", "--protocol",
+                 "reconstruction", "--metrics", "psnr", "--compare", "0", "--max-seconds", "0.4",
+                 "--output", str(report)]) == 0
+    summary = json.loads((report / "metrics.json").read_text())
+    line = "the model was trained on 1 clip(s) of the HDTF test split v1 (trained with --split all): its scores on"
+    assert any(w.startswith(line) for w in summary["warnings"]), summary["warnings"]
+    assert summary["training_data"]["split"] == "all" and summary["training_data"]["test_clips"] == 1
+    text = (report / "report.md").read_text()
+    assert line in text and "1 clips recorded (split all, 1 of them test clips)" in text
