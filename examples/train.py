@@ -318,6 +318,11 @@ class AudioStage:
 
         self.args = args
         self.model = generator.audio2animation
+        # This script feeds no style input (style_motion, style_id), so the style encoder and embeddings would get no
+        # gradient; frozen, every trainable parameter is used, and DDP need not search for unused ones each step.
+        for part in (self.model.style_encoder, self.model.style_embedding):
+            if part is not None:
+                part.requires_grad_(False)
         common = {"num_frames": args.audio_window_frames, "feature_extractor": generator.feature_extractor,
                   "expression_basis": generator.expression_basis}
         self.dataset = AudioAnimationDataset(clips, samples_per_clip=args.samples_per_clip, seed=args.seed, **common)
@@ -509,20 +514,13 @@ def check_processes(accelerator, output_dir: Path) -> None:
 
 def train(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
-    from accelerate.utils import (
-        DistributedDataParallelKwargs,
-        ProjectConfiguration,
-        set_seed,
-    )
+    from accelerate.utils import ProjectConfiguration, set_seed
     from transformers import get_scheduler
 
     if args.push_to_hub and hub.is_offline():
         raise HDTFError("--push_to_hub: HF_HUB_OFFLINE is set, the Hub cannot be reached; unset it or drop --push_to_hub")
-    # The audio model has branches a batch may not use (style encoder, style embeddings): DDP must not wait for them.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=args.stage != "animation2video")
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        kwargs_handlers=[ddp],
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(project_dir=str(args.output_dir), logging_dir=str(args.output_dir / "logs")),
     )
