@@ -82,12 +82,12 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
     _remove_stale(output, files)
-    options, skipped, prepared = _provenance(layout)
+    options, skipped, prepared, metadata = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
-        repo_id=repo_id,
+        repo_id=repo_id, metadata=metadata,
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
     card_path = output / "README.md"
@@ -146,21 +146,22 @@ def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {split: by_split[split] for split in sorted(by_split, key=lambda s: (order[s], s))}
 
 
-def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None]:
+def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None, dict | None]:
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
-    cookies in a shareable card), the not-done clips counted by reason, and the day the manifest was written."""
+    cookies in a shareable card), the not-done clips counted by reason, the day the manifest was written and where
+    the metadata came from (the manifest's ``metadata``)."""
     from hdtf.layout import Layout
     from hdtf.options import card_options
 
     layout = Layout.for_output(prepared_dir)
     manifest = layout.manifest()
     if manifest is None:
-        return {}, {}, None
+        return {}, {}, None, None
     options = card_options(manifest.get("options") or {})
     skipped = Counter(
         f"{c.get('status')}: {c.get('reason')}" for c in manifest.get("clips", []) if c.get("status") != "done"
     )
-    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None
+    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None, manifest.get("metadata")
 
 
 def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:

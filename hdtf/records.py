@@ -114,9 +114,12 @@ class ParseIssue:
 
 @dataclass
 class ParseReport:
-    """Everything a parser did not take verbatim. Printed by the CLI, stored in the manifest."""
+    """Everything a parser did not take verbatim, and where its lists came from (``provenance``: the source's
+    account, e.g. a pinned release or a user's folder with its content hash). Printed by the CLI, stored in the
+    manifest."""
 
     issues: list[ParseIssue] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None
 
     def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped",
             video: str | None = None) -> None:

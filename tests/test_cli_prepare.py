@@ -207,3 +207,26 @@ def test_an_empty_shard_says_so_and_exits_0_as_documented(metadata_dir, tmp_path
     assert "or nothing selected (an empty shard)" in " ".join(helped.stdout.split())
     table = (Path(__file__).resolve().parents[1] / "docs" / "datasets.md").read_text()
     assert "or nothing was selected (an empty shard" in table
+
+
+def test_the_manifest_and_the_card_say_where_the_metadata_came_from(full_run, metadata_dir, hdtf_sources, tmp_path):
+    """A folder of edited lists (the fixture's: none of its clips is the release's) is recorded with its content hash
+    and counts, and the exported card calls the clips edited; a folder equal to the release says it matches."""
+    from hdtf.card import metadata_words
+    from hdtf.cli import main
+    from hdtf.sources.hdtf import folder_digest
+
+    out, _ = full_run
+    recorded = load_manifest(out)["metadata"]
+    assert recorded["lists"] == "folder" and recorded["sha256"] == folder_digest(hdtf_sources.metadata)
+    assert recorded["changed"] == 0 and recorded["added"] == recorded["clips"] == recorded["differ"] > 0
+    assert main(["export", str(out), "--to", "parquet", "--output", str(tmp_path / "export")]) == 0
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "pretty_name: HDTF (edited metadata) talking-face clips" in card
+    assert "# HDTF (edited metadata) talking-face clips" in card and "**These clips were cut by edited metadata" in card
+    assert f"Metadata: EDITED, a user's metadata folder (SHA-256 {recorded['sha256'][:16]}...), not the release" in card
+    released = _real_run(metadata_dir, tmp_path / "release", "--videos", "Radio15")  # the release's own files
+    same = load_manifest(tmp_path / "release")["metadata"]
+    assert released.returncode == 1 and (same["differ"], same["missing"], same["clips"]) == (0, 0, 436)
+    assert metadata_words(same).startswith("Metadata: a user's metadata folder (SHA-256 ")
+    assert "whose 436 clips all match the pinned release (MRzzm/HDTF at commit bbde889bbab9)." in metadata_words(same)

@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         found, part = source.list_videos(lists, split, fetch_dir=options.layout.fetch_dir)
         videos += found
         report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
+        report.provenance = part.provenance
     listed = len(videos)
     videos = run_options.choose(videos)
     print(report.summary(None if len(videos) == listed else {v.key for v in videos}))

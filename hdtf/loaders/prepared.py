@@ -197,6 +197,7 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
                                                 offline=datasets.config.HF_HUB_OFFLINE)
             known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
             self._report.issues.extend(i for i in report.issues if i not in known)
+            self._report.provenance = report.provenance
             by_split[split] = videos
         wanted = self.config.videos
         chosen = None

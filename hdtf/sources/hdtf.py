@@ -21,17 +21,28 @@ The real files are not clean. Every deviation becomes a ``ParseIssue``, with one
   with a missing file).
 
 Nothing here knows about ffmpeg: ``resolve_clip`` only reads a probed ``MediaInfo``.
+
+Provenance (``ParseReport.provenance``, recorded in the manifest, shown by dataset cards and evaluation reports): the
+pinned release (``MRzzm/HDTF`` at :data:`PINNED_COMMIT`) when the lists were fetched, else the user's folder with the
+SHA-256 of its files and how many clips of the chosen subsets differ from the release (changed, added; and how many
+of its clips are missing), counted against the fingerprints of the release's clips that ship with the package
+(``hdtf_release_clips.txt``). A folder whose clips all match the release is the release (a part of it, when some are
+missing); any other is edited metadata, never "HDTF" unqualified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
@@ -49,6 +60,8 @@ SPLITS = ("train", "test")  # hdtf.splits: versioned, by person (HDTF itself has
 ALL_SPLITS = "all"
 SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
+RELEASE = "MRzzm/HDTF"
+RELEASE_FILE = "hdtf_release_clips.txt"  # clip id -> fingerprint of the pinned release's clips (ships with hdtf)
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
 KINDS = ("video_url", "resolution", "annotion_time", "crop_wh", "crop_ratio")
 # What a user without the network can do instead (the CLI flag and the builder argument of ``metadata_dir``).
@@ -381,7 +394,7 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
                 offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
     """The annotated videos of the chosen subsets in ``split`` (:func:`hdtf.splits.split_of`); without
     ``metadata_dir``, the pinned lists (fetched once into ``fetch_dir``). The parse report is the whole metadata's,
-    whichever split is listed."""
+    whichever split is listed, with the lists' provenance."""
     if split not in SPLITS:
         raise HDTFError(f"split {split!r} is not an HDTF split ({', '.join(SPLITS)})")
     metadata_dir = options.metadata_dir
@@ -390,7 +403,61 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
             raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet{OFFLINE_HINT}")
         metadata_dir = fetch_metadata(fetch_dir)
     videos, report = parse_metadata(metadata_dir, options.subsets)
+    report.provenance = (release_provenance() if options.metadata_dir is None
+                         else folder_provenance(Path(metadata_dir), videos, options.subsets))
     return [video for video in videos if split_of(video.subset, video.name) == split], report
+
+
+def release_provenance() -> dict[str, Any]:
+    """The provenance of the pinned lists as fetched."""
+    return {"source": NAME, "lists": "release", "release": RELEASE, "commit": PINNED_COMMIT}
+
+
+def clip_fingerprint(clip: ClipSpec) -> str:
+    """What of a clip's annotation makes its content (the video URL, times, window, ratio, reference height), hashed:
+    two metadata versions agree on a clip when its fingerprints are equal."""
+    crop = None if clip.crop is None else list(clip.crop.as_tuple())
+    facts = [clip.url, clip.start, clip.end, crop, clip.crop_ratio, clip.resolution]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+
+
+def render_release_fingerprints(videos: Iterable[VideoSpec]) -> str:
+    """The text of :data:`RELEASE_FILE` for the pinned release's parsed ``videos``: one ``id fingerprint`` a line."""
+    lines = [f"# Fingerprints (hdtf.sources.hdtf.clip_fingerprint) of the clips of {RELEASE} at {PINNED_COMMIT}."]
+    lines += sorted(f"{clip.id} {clip_fingerprint(clip)}" for video in videos for clip in video.clips)
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def release_fingerprints() -> dict[str, str]:
+    """Clip id -> fingerprint of the pinned release's clips (shipped with the package)."""
+    text = resources.files(__package__).joinpath(RELEASE_FILE).read_text(encoding="utf-8")
+    return dict(line.split() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def folder_digest(directory: Path) -> str:
+    """SHA-256 over the metadata files of a folder (each name and its bytes, in a fixed order; absent ones skipped)."""
+    digest = hashlib.sha256()
+    for subset in SUBSETS:
+        for name in metadata_files(subset).values():
+            if (directory / name).is_file():
+                digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def folder_provenance(directory: Path, videos: Sequence[VideoSpec], subsets: Sequence[str] | None) -> dict[str, Any]:
+    """The provenance of a user's metadata folder: its digest and its clips (of the chosen subsets) against the
+    pinned release's: how many are changed, added or missing. ``differ`` (changed + added) counts the clips that are
+    not the release's: a folder with fewer of its clips, all unchanged, is still the release (``missing`` says how
+    many it lacks)."""
+    chosen = set(SUBSETS if subsets is None else subsets)
+    release = {i: f for i, f in release_fingerprints().items() if i.split("_", 1)[0] in chosen}
+    here = {clip.id: clip_fingerprint(clip) for video in videos for clip in video.clips}
+    changed = sum(1 for i, f in here.items() if i in release and release[i] != f)
+    added, missing = len(here.keys() - release.keys()), len(release.keys() - here.keys())
+    return {"source": NAME, "lists": "folder", "sha256": folder_digest(directory), "clips": len(here),
+            "release": RELEASE, "commit": PINNED_COMMIT, "changed": changed, "added": added, "missing": missing,
+            "differ": changed + added}
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,
