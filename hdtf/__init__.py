@@ -2,8 +2,8 @@
 
 ``import hdtf`` is cheap: it arranges for the ``datasets`` builders to be registered (so ``load_dataset("hdtf")``
 works, whichever of the two is imported first) and nothing else. datasets, torch, transformers and dlib are imported
-only when first used, and so are the submodules: ``hdtf.manifest.done_clips(...)`` or ``hdtf.data.load_prepared_clips(...)``
-after a plain ``import hdtf`` imports that submodule on first access.
+only when first used, and so are the submodules: after a plain ``import hdtf``, ``hdtf.manifest.done_clips(...)`` or
+``hdtf.data.load_prepared_clips(...)`` imports that submodule on first access.
 """
 
 from __future__ import annotations

@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise HDTFError(f"{args.data_dir}: no usable landmark tracks ({len(problems)} skipped)")
     basis = ExpressionBasis.fit(tracks, components=args.components, max_frames_per_clip=args.max_frames_per_clip)
     if args.output.is_dir():
-        path = _into_model(args.output, basis, shareable_name(args.data_dir.resolve() if isinstance(args.data_dir, Path) else args.data_dir),
-                           len(tracks))
+        data = args.data_dir.resolve() if isinstance(args.data_dir, Path) else args.data_dir
+        path = _into_model(args.output, basis, shareable_name(data), len(tracks))
     else:
         path = basis.save(args.output if args.output.suffix else args.output.with_suffix(".safetensors"))
     groups = ", ".join(f"{name} {b - a}" for name, (a, b) in basis.groups.items())

@@ -27,7 +27,8 @@ from hdtf.sources import SOURCES, cli_name
 
 HELP = "download HDTF videos and cut them into training-ready clips (mp4 + wav), resumably"
 EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable) and "
-               "at least one done, or nothing selected (an empty shard); 1 no clip could be made; 2 bad input, nothing started; 3 some clips failed or were left to another "
+               "at least one done, or nothing selected (an empty shard); 1 no clip could be made; 2 bad input, "
+               "nothing started; 3 some clips failed or were left to another "
                "run on the same OUTPUT (hdtf status OUTPUT says why); 130 interrupted")
 
 

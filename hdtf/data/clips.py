@@ -100,7 +100,8 @@ def load_prepared_clips(root: str | Path, *, min_found_frames: int = 2, split: s
     return clips
 
 
-def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2, split: str = "all") -> list[PreparedClip]:
+def clips_from_rows(rows, cache_dir: str | Path, *, min_found_frames: int = 2,
+                    split: str = "all") -> list[PreparedClip]:
     """PreparedClip records for ``datasets`` rows of the ``clips`` schema (``hdtf.rows.clip_features``) in ``split``
     (:func:`in_split`, from the rows' ``id``, ``source``, ``subset`` and ``video_name`` columns).
 
