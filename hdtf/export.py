@@ -114,12 +114,12 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
-    options, skipped, prepared = _provenance(layout)
+    options, skipped, prepared, metadata = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
-        repo_id=repo_id, split_notes=_split_notes(entries, by_split),
+        repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
     card_path = output / CARD_FILE
@@ -276,44 +276,23 @@ def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {split: by_split[split] for split in sorted(by_split, key=lambda s: (order[s], s))}
 
 
-def _shards(split: str, items: list[dict[str, Any]], to: str,
-            shard_size: int) -> list[tuple[str, list[dict[str, Any]]]]:
-    """The split's shards: (file name in OUTPUT, clips), ``shard_size`` clips each."""
-    parts = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
-    return [(_SHARD[to].format(split=split, index=i, count=len(parts)), part) for i, part in enumerate(parts)]
-
-
-def _split_notes(entries: list[dict[str, Any]], by_split: Mapping[str, list[dict[str, Any]]]) -> list[str]:
-    """What the card says about HDTF's test split in this export: how many of its listed clips it holds."""
-    from hdtf import splits
-
-    hdtf = [(e["id"], e.get("subset"), e.get("video_name")) for e in entries if e["source"] == "hdtf"]
-    if not hdtf:
-        return []
-    held = splits.availability(hdtf)
-    note = (f"This export holds {held.available} of the {held.listed} listed clips of HDTF's test split "
-            f"{held.version}.")
-    if "test" not in by_split:
-        note += " None of its clips is in the test split, so it declares no `test` split."
-    return [note]
-
-
-def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None]:
+        repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
-    cookies in a shareable card), the not-done clips counted by reason, and the day the manifest was written."""
+    cookies in a shareable card), the not-done clips counted by reason, the day the manifest was written and where
+    the metadata came from (the manifest's ``metadata``)."""
     from hdtf.layout import Layout
     from hdtf.options import card_options
 
     layout = Layout.for_output(prepared_dir)
     manifest = layout.manifest()
     if manifest is None:
-        return {}, {}, None
+        return {}, {}, None, None
     options = card_options(manifest.get("options") or {})
     skipped = Counter(
         f"{c.get('status')}: {shared_reason(c.get('reason'))}" for c in manifest.get("clips", [])
         if c.get("status") != "done"
     )
-    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None
+    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None, manifest.get("metadata")
 
 
 def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
