@@ -57,6 +57,7 @@ from hdtf.records import (
     VideoSpec,
     distinct_names,
     name_digest,
+    safe_name,
 )
 from hdtf.sources import SPLIT_HELP
 from hdtf.splits import split_of, split_of_clip
@@ -133,10 +134,11 @@ class _SubsetReader:
 
     def __init__(self, directory: Path, subset: str, report: ParseReport) -> None:
         self.directory, self.subset, self.report = directory, subset, report
+        self.keys: dict[str, str] = {}  # video name -> key, once the subset's names are told apart (_video_keys)
 
     def video(self, name: str) -> str:
         """The key of video ``name`` of this subset (``VideoSpec.key``)."""
-        return safe_name(f"{self.subset}_{name}")
+        return self.keys.get(name) or safe_name(f"{self.subset}_{name}", MAX_KEY)
 
     def video_of_line(self, file: str, raw: str) -> str | None:
         """The key of the video a raw line names (``Name.mp4`` or, in the crop files, ``Name_k.mp4``)."""
@@ -253,7 +255,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips",
                        video=reader.video(name))
 
-    keys = _video_keys(subset, annotations, files["annotion_time"], report)
+    keys = reader.keys = _video_keys(subset, annotations, files["annotion_time"], report)
     used: set[tuple[str, int]] = set()
     videos = []
     for name, line in annotations.items():
