@@ -56,7 +56,7 @@ def box_mask(box: tuple[float, float, float, float] | None, size: tuple[int, int
 
 
 def blur_mask(mask: np.ndarray, kernel: int, side: int = BLUR_SIDE) -> np.ndarray:
-    """Hallo's soft mask: resized to ``side`` x ``side``, Gaussian-blurred with a ``kernel`` square, min-max to 0-255."""
+    """Hallo's soft mask: resized to ``side`` x ``side``, blurred with a ``kernel`` square Gaussian, min-max 0-255."""
     import cv2
 
     small = cv2.resize(mask, (side, side), interpolation=cv2.INTER_LINEAR)

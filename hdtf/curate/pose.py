@@ -8,10 +8,11 @@ units, nose tip at the origin), written here in OpenCV camera axes: x right, y d
 
 The rotation is split as R = Rz(roll) . Ry(yaw) . Rx(pitch) (camera axes), so for a face looking into the camera all
 three are near 0; signs: yaw > 0 when the face turns towards the image's left (the subject's right), pitch > 0 when
-it tilts up, roll > 0 when it leans clockwise on screen (the subject's right ear towards the shoulder). A generic face fits no real one exactly: pitch is the least
-certain (a smiling frontal portrait, mouth corners raised, reads about 25 degrees down; yaw and roll stay within a
-few degrees of the truth), so use the angles for filtering (Hallo: "rotation angle of less than 30°"), not as ground
-truth; ``away`` (yaw and pitch as one angle off the line of sight) is what a "facing forward" filter compares.
+it tilts up, roll > 0 when it leans clockwise on screen (the subject's left ear towards the shoulder). A generic
+face fits no real one exactly: pitch is the least certain (a smiling frontal portrait, mouth corners raised, reads
+about 25 degrees down; yaw and roll stay within a few degrees of the truth), so use the angles for filtering (Hallo:
+"rotation angle of less than 30°"), not as ground truth; ``away`` (yaw and pitch as one angle off the line of
+sight) is what a "facing forward" filter compares.
 """
 
 from __future__ import annotations
