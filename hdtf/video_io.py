@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 
@@ -186,7 +187,7 @@ class VideoWriter:
         if proc.returncode != 0:
             self._tmp.unlink(missing_ok=True)
             raise HDTFError(f"{self.path}: ffmpeg failed to encode the video ({_last_line(err)})")
-        os.replace(self._tmp, self.path)
+        atomic.commit(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
