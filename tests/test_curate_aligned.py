@@ -198,3 +198,50 @@ def test_a_failed_run_leaves_no_aligned_files(moving_face, tmp_path):  # noqa: F
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="256, 512"):
         AlignedWriter(tmp_path / "y.mp4", tmp_path / "y.npz", 300)
+
+
+def test_an_offset_corrected_first_keeps_the_view_frame_for_frame_with_the_corrected_clip(moving_face,  # noqa: F811
+                                                                                          tmp_path):
+    """A/V correction before the view is written: the view keeps the frames the corrected clip keeps, and its audio
+    is the corrected clip's."""
+    import shutil
+
+    import soundfile as sf
+
+    from hdtf import sync_check
+    from hdtf.media import probe
+    from hdtf.video_io import read_audio
+
+    clip, wav = tmp_path / "clip.mp4", tmp_path / "clip.wav"
+    shutil.copyfile(moving_face.path, clip)
+    sf.write(wav, read_audio(moving_face.path, 16000), 16000, subtype="PCM_16")
+    offset = 2  # the audio leads by 2 frames: the first 2 video frames go
+    first, _, length = sync_check.shift_plan(moving_face.num_frames, sf.info(str(wav)).frames // 640, offset)
+    facts = sync_check.shift_clip(clip, wav, offset)
+    assert (first, length) == (2, facts["num_frames"]) == (2, moving_face.num_frames - 2)
+    view = align_video(moving_face.path, moving_face.landmarks, tmp_path / "v.mp4", tmp_path / "v.npz", SIZE,
+                       keep=(first, first + length), audio_from=clip)
+    assert view.num_frames == probe(view.video, count_frames=True).nb_frames == facts["num_frames"]
+    assert np.array_equal(read_audio(view.video), read_audio(clip))
+    # The kept frames look as they do in the whole view (the smoothing saw every frame) and show clip frame k + 2.
+    full_view = align_video(moving_face.path, moving_face.landmarks, tmp_path / "f.mp4", tmp_path / "f.npz", SIZE)
+    assert np.array_equal(load_matrices(view.matrices), load_matrices(full_view.matrices)[2:])
+    import cv2
+
+    shown, source = _frames(view.video), _frames(full_view.video)
+    assert cv2.PSNR(shown[0], source[2]) > 35 and cv2.PSNR(shown[0], source[0]) < cv2.PSNR(shown[0], source[2])
+
+
+def test_the_syncnet_box_is_where_dlib_finds_the_face_in_the_view(aligned):
+    from hdtf.curate.aligned import syncnet_box
+    from hdtf.face.detect import detect_faces, primary_face
+
+    box = np.array(syncnet_box(SIZE))
+    for k, frame in enumerate(_frames(aligned.video)):
+        if k % 10:
+            continue
+        face = primary_face(detect_faces(frame), SIZE, SIZE)
+        found = np.array([face.left, face.top, face.right, face.bottom], dtype=float)
+        inter = np.prod(np.clip(np.minimum(box[2:], found[2:]) - np.maximum(box[:2], found[:2]), 0, None))
+        union = np.prod(box[2:] - box[:2]) + np.prod(found[2:] - found[:2]) - inter
+        assert inter / union > 0.7, (k, found, box)

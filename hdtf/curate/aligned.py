@@ -15,8 +15,9 @@ and each of the four is smoothed over time by a centred Gaussian-weighted local 
 default :data:`DEFAULT_SIGMA`, window cut at 3 sigma; a Savitzky-Golay-style filter of order 1): on a full window it
 is the Gaussian average, and at the clip's ends and next to frames without a face it does not drag a moving head
 towards the side that remains. A centred filter adds no lag, and it needs only ``3 sigma`` frames of lookahead, so
-the streaming form holds that many decoded frames, never the clip. (LatentSync instead blends a translation bias with the previous frame's, 0.2/0.8: a
-causal filter that lags a moving head and leaves rotation and scale unsmoothed.)
+the streaming form holds that many decoded frames, never the clip. (LatentSync instead blends a translation bias
+with the previous frame's, 0.2/0.8: a causal filter that lags a moving head and leaves rotation and scale
+unsmoothed.)
 
 Frames: a frame without landmarks takes the smoothed transform of the faces within its window; with none there,
 the last one used, or before any face the frame's centre square. Pixels outside the source frame are black.
@@ -28,6 +29,10 @@ change between consecutive frames of the displacement a fixed source point at th
 one frame to the next. A still or steadily moving crop scores 0; a crop following noisy landmarks scores their
 noise. ``eye_offset_px`` (RMS) and ``max_eye_offset_px`` say how far the tracked eye centres land from the
 template's in the aligned view (lag, landmark noise and head turns that a similarity cannot undo).
+
+A/V sync in the right order: SyncNet can measure on the aligned view with the fixed :func:`syncnet_box` (no
+detection), and a correction decided before the view is written is applied by ``keep`` (the frames
+:func:`hdtf.sync_check.shift_plan` keeps) with the corrected clip as ``audio_from``.
 """
 
 from __future__ import annotations
@@ -48,12 +53,22 @@ TEMPLATE_ZOOM = 0.75  # the ArcFace layout shrunk to 75% about the square's cent
 ALIGNED_SIZES = (256, 512)
 DEFAULT_SIGMA = 2.0  # frames: removes landmark noise (~2.7x less at 25 fps) yet follows head motion within ~1 px
 FEATHER = 0.06  # paste_back blends over the aligned face's outer 6% of its side
+# dlib's face box in the aligned view (fractions of the side; left, top, right, bottom): the mean of its detections
+# on aligned renders of two real faces at 256 and 512, made symmetric. SyncNet's crop is taken around it.
+SYNCNET_BOX = (0.235, 0.32, 0.765, 0.85)
 
 
 def template_points(size: int, zoom: float = TEMPLATE_ZOOM) -> np.ndarray:
     """(3, 2) float64 aligned-view pixels of the eye centres (image left, image right) and nose tip."""
     unit = np.asarray(ARCFACE_112[:3], dtype=np.float64) / 112.0
     return ((unit - 0.5) * zoom + 0.5) * size
+
+
+def syncnet_box(size: int) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) pixels of the face box SyncNet's crop is taken around in an aligned view of
+    ``size`` (the face is there on every frame: ``hdtf.sync_check.measure(..., box=...)`` runs no detection)."""
+    left, top, right, bottom = (v * size for v in SYNCNET_BOX)
+    return left, top, right, bottom
 
 
 def rigid_anchors(points68: np.ndarray) -> np.ndarray:
@@ -85,6 +100,11 @@ class AlignedWriter:
     ``face`` (T,) bool, ``template`` (3, 2) float32, ``size``). Landmarks come per frame
     (``frame(index, rgb, points68)``: (68, 2) pixels, NaN or None for no face) or, known ahead, as ``landmarks``
     (T, 68, 2) indexed by frame (frames past its end have no face). ``sigma`` 0 turns smoothing off.
+
+    ``keep`` (first, stop): only these source frames are written (all frames still steer the smoothing, so the kept
+    ones look as they would in the whole view). An A/V offset correction made before the view is written keeps the
+    frames :func:`hdtf.sync_check.shift_plan` keeps, with ``audio_from`` the corrected clip: the view then matches
+    the corrected clip frame for frame.
     """
 
     def __init__(
@@ -98,7 +118,10 @@ class AlignedWriter:
         sigma: float = DEFAULT_SIGMA,
         zoom: float = TEMPLATE_ZOOM,
         crf: int = 18,
+        keep: tuple[int, int] | None = None,
     ) -> None:
+        if keep is not None and not 0 <= keep[0] < keep[1]:
+            raise ValueError(f"frames to keep must be a range first < stop from 0, not {keep}")
         if size not in ALIGNED_SIZES:
             raise ValueError(f"aligned size must be one of {', '.join(map(str, ALIGNED_SIZES))}, not {size}")
         if sigma < 0:
@@ -108,10 +131,12 @@ class AlignedWriter:
         self.audio_from = audio_from
         self.landmarks = None if landmarks is None else np.asarray(landmarks, dtype=np.float64)
         self.template = template_points(size, zoom)
+        self.keep = (0, math.inf) if keep is None else keep
         self._writer = None
         self._smoother: _Smoother | None = None
         self._frames: deque[np.ndarray] = deque()
         self._raw: list[np.ndarray] = []  # per frame: the 3 anchors in source pixels (NaN: no face)
+        self._kept: list[int] = []  # the frames written
         self._matrices: list[np.ndarray] = []
         self._fallback = np.zeros(4)
         self._held: np.ndarray | None = None
@@ -125,7 +150,7 @@ class AlignedWriter:
         self._smoother = _Smoother(self.sigma)
         self._writer = VideoWriter(self.video, fps, audio_from=self.audio_from, crf=self.crf)
         self._frames.clear()
-        self._raw, self._matrices, self._held = [], [], None
+        self._raw, self._kept, self._matrices, self._held = [], [], [], None
 
     def frame(self, index: int, rgb: np.ndarray, points68: np.ndarray | None = None) -> None:
         if index != len(self._raw):
@@ -144,11 +169,12 @@ class AlignedWriter:
             self._emit(smoothed)
         self._writer.close()
         matrices = np.asarray(self._matrices, dtype=np.float32).reshape(-1, 2, 3)
-        face = np.isfinite(np.asarray(self._raw)).all(axis=(1, 2)) if self._raw else np.zeros(0, bool)
+        anchors = np.asarray([self._raw[k] for k in self._kept]).reshape(-1, 3, 2)
+        face = np.isfinite(anchors).all(axis=(1, 2))
         with atomic.replacing(self.matrices_path) as tmp, open(tmp, "wb") as out:
             np.savez(out, matrices=matrices, face=face, template=self.template.astype(np.float32),
                      size=np.int32(self.size))
-        offsets = _eye_offsets(np.asarray(self._raw).reshape(-1, 3, 2), matrices, self.template)
+        offsets = _eye_offsets(anchors, matrices, self.template)
         return AlignedClip(self.video, self.matrices_path, len(matrices), self.size, int((~face).sum()),
                            residual_jitter(matrices, self.template[:2]),
                            float(np.sqrt(np.mean(offsets**2))) if offsets.size else 0.0,
@@ -174,9 +200,13 @@ class AlignedWriter:
         if params is None:
             params = self._fallback if self._held is None else self._held
         self._held = params
-        matrix = _matrix(params, self.size)
-        self._matrices.append(matrix)
+        index = len(self._raw) - len(self._frames)
         image = self._frames.popleft()
+        if not self.keep[0] <= index < self.keep[1]:
+            return
+        matrix = _matrix(params, self.size)
+        self._kept.append(index)
+        self._matrices.append(matrix)
         self._writer.write(cv2.warpAffine(image, matrix, (self.size, self.size), flags=cv2.INTER_LINEAR,
                                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)))
 
@@ -291,13 +321,15 @@ def align_video(
     sigma: float = DEFAULT_SIGMA,
     zoom: float = TEMPLATE_ZOOM,
     crf: int = 18,
+    keep: tuple[int, int] | None = None,
+    audio_from: str | Path | None = None,
 ) -> AlignedClip:
     """The aligned view of the video file ``clip`` (one decode) from its (T, 68, 2) ``landmarks`` (NaN: no face),
-    with ``clip``'s own audio; see :class:`AlignedWriter`."""
+    with the audio of ``audio_from`` (None: ``clip``'s own); see :class:`AlignedWriter`."""
     from hdtf.curate.stream import run_on_file
 
-    writer = AlignedWriter(video, matrices, size, audio_from=clip, landmarks=landmarks, sigma=sigma, zoom=zoom,
-                           crf=crf)
+    writer = AlignedWriter(video, matrices, size, audio_from=clip if audio_from is None else audio_from,
+                           landmarks=landmarks, sigma=sigma, zoom=zoom, crf=crf, keep=keep)
     (result,) = run_on_file(clip, [writer])
     return result
 
