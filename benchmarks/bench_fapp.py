@@ -3,7 +3,7 @@
 25 frames, 68 landmarks, 512x512 by default. Prints both timings, the speed-up, and the largest absolute difference
 between the two sampling grids for method="nearest" (0 means bit-identical). Optionally writes a flow picture.
 
-    python benchmarks/bench_fapp.py [--frames 25] [--size 512] [--threads 2] [--picture flow.png]
+    python benchmarks/bench_fapp.py [--frames 25] [--size 512] [--threads 2] [--points face|random] [--picture flow.png]
 """
 
 from __future__ import annotations
@@ -51,11 +51,18 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--points", choices=("face", "random"), default="face",
+                        help="a talking face (default) or 68 points scattered uniformly over the image")
     parser.add_argument("--picture", help="write a PNG of the first frame's flow (flow_to_color)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    reference, driving = talking_landmarks(args.frames, args.size)
+    if args.points == "face":
+        reference, driving = talking_landmarks(args.frames, args.size)
+    else:  # random scatter: long, steep Voronoi ridges and no coincident points
+        rng = np.random.default_rng(0)
+        points = rng.uniform(0, args.size, (args.frames + 1, 68, 2)).astype(np.float32).astype(np.float64)
+        reference, driving = points[0], points[1:]  # float32-exact, so the float32 row sees the same points
     ref_t, drv_t = torch.from_numpy(reference), torch.from_numpy(driving)
 
     construct_fapp(ref_t, drv_t, args.size)  # warm-up
@@ -80,7 +87,7 @@ def main() -> None:
         "construct_fapp f32": f"max |diff| {np.abs(got32.double().numpy() - expected).max():.3g} (float32 output)",
     }
     print(
-        f"{args.frames} frames, {driving.shape[1]} points, {args.size}x{args.size}, "
+        f"{args.frames} frames, {driving.shape[1]} points ({args.points}), {args.size}x{args.size}, "
         f"torch threads {torch.get_num_threads()}, best of {args.repeats}"
     )
     base_wall, base_cpu = best["scipy per frame"]

@@ -76,6 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resolution", type=int, default=None, help="training image side (default: the model's)")
     p.add_argument("--samples_per_clip", type=int, default=64, help="items per clip and epoch")
     p.add_argument("--audio_window_frames", type=int, default=32, help="frames per audio2animation window")
+    p.add_argument("--num_references", type=int, default=None,
+                   help="animation2video: reference frames per item, drawn away from the target frame (default: the "
+                        "model's, 1 for the presets = one-shot); recorded in the model's config and checkpoints")
+    p.add_argument("--reference_fusion", choices=("confidence", "mean"), default=None,
+                   help="how several references are fused: learned per-pixel confidence (default) or the mean")
     p.add_argument("--train_batch_size", type=int, default=4)
     p.add_argument("--gradient_accumulation_steps", type=int, default=1)
     p.add_argument("--learning_rate", type=float, default=2e-4)
@@ -105,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--train_batch_size and --gradient_accumulation_steps must be at least 1")
     if args.checkpoints_total_limit is not None and args.checkpoints_total_limit < 1:
         p.error("--checkpoints_total_limit must be at least 1")
+    if args.num_references is not None and args.num_references < 1:
+        p.error("--num_references must be at least 1")
     return args
 
 
@@ -117,6 +124,7 @@ def build_generator(args: argparse.Namespace):
         generator = HDTFGenerator.from_pretrained(args.pretrained_model_name_or_path)
         if args.resolution and args.resolution != generator.image_size:
             raise HDTFError(f"--resolution {args.resolution}: the pretrained model works at {generator.image_size}")
+        _check_references(args, generator.references)
         return generator
     overrides = {}
     if args.model_config is not None:
@@ -126,10 +134,22 @@ def build_generator(args: argparse.Namespace):
             raise HDTFError(f"{args.model_config}: unreadable model config ({exc})") from None
     if args.resolution:
         overrides["image_size"] = args.resolution
+    references = {k: v for k, v in (("num_references", args.num_references),
+                                    ("reference_fusion", args.reference_fusion)) if v is not None}
+    if references:
+        overrides["animation2video"] = {**overrides.get("animation2video", {}), **references}
     try:
         return HDTFGenerator.from_preset(args.model_preset or "tiny", seed=args.seed, overrides=overrides)
     except ValueError as exc:  # unknown keys, or values a model config refuses
         raise HDTFError(f"{args.model_config or f'--resolution {args.resolution}'}: {exc}") from None
+
+
+def _check_references(args: argparse.Namespace, recorded: dict) -> None:
+    """A pretrained network keeps the references it was built for: its confidence head exists or does not."""
+    for key in ("num_references", "reference_fusion"):
+        wanted = getattr(args, key)
+        if wanted is not None and wanted != recorded[key]:
+            raise HDTFError(f"--{key} {wanted}: the pretrained model was built with {key} {recorded[key]}")
 
 
 def load_clips(args: argparse.Namespace, accelerator):
@@ -215,11 +235,12 @@ class AnimationStage:
         if args.gradient_checkpointing:
             getattr(self.model, "activation_checkpointing_enable", self.model.gradient_checkpointing_enable)()
         method = generator.config.get("fapp_method", "nearest")
+        refs = self.model.config.num_references  # N reference frames per item, each with its own Fapp flow
         self.dataset = AnimationPairDataset(clips, resolution=self.resolution, samples_per_clip=args.samples_per_clip,
-                                            seed=args.seed, fapp_method=method)
+                                            seed=args.seed, fapp_method=method, num_references=refs)
         self.validation = AnimationPairDataset(clips, resolution=self.resolution, seed=args.seed + 1,
                                                samples_per_clip=_per_clip(args.num_validation_images, clips),
-                                               fapp_method=method)
+                                               fapp_method=method, num_references=refs)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=args.learning_rate, betas=(0.5, 0.999))
         self.adversarial = args.adversarial_start_step is not None
         self.discriminator = self.d_optimizer = None
@@ -291,6 +312,8 @@ class AnimationStage:
         flow = torch.stack([i["dense_flow"] for i in items]).to(accelerator.device)
         synthetic = model(reference_image=ref, dense_flow=flow).synthetic_image.float().clamp(0, 1)
         model.train()
+        if ref.ndim == 5:  # several references: the grid shows the first one and its flow
+            ref, flow = ref[:, 0], flow[:, 0]
 
         def rgb(images: torch.Tensor) -> np.ndarray:
             return (images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
@@ -389,15 +412,19 @@ def resolve_resume(args: argparse.Namespace) -> Path | None:
     return path
 
 
-def checkpoint_step(path: Path, stage: str) -> int:
-    """The global step saved in a checkpoint of this stage; refuses, in one line, any other folder (before
-    accelerate loads a model into the wrong network)."""
+def checkpoint_step(path: Path, stage: str, num_references: int = 1) -> int:
+    """The global step saved in a checkpoint of this stage and number of references; refuses, in one line, any
+    other folder (before accelerate loads a model into the wrong network). Checkpoints from before references were
+    recorded were one-shot."""
     try:
         saved = json.loads((path / STATE_FILE).read_text())
     except (OSError, json.JSONDecodeError):
         raise HDTFError(f"{path}: not a checkpoint of examples/train.py (no readable {STATE_FILE})") from None
     if saved.get("stage") != stage:
         raise HDTFError(f"{path}: the checkpoint was made by --stage {saved.get('stage')}, not --stage {stage}")
+    if saved.get("num_references", 1) != num_references:
+        raise HDTFError(f"{path}: the checkpoint was made with --num_references {saved.get('num_references', 1)}, "
+                        f"not {num_references}")
     return int(saved["step"])
 
 
@@ -411,7 +438,8 @@ def save_checkpoint(accelerator, args: argparse.Namespace, step: int) -> None:
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps({"stage": args.stage, "step": step}) + "\n")
+        state = {"stage": args.stage, "step": step, "num_references": args.checkpoint_references}
+        (tmp / STATE_FILE).write_text(json.dumps(state) + "\n")
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -458,7 +486,7 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
         "resolution": args.resolution or generator.image_size, "data": data, "clips": len(clips),
         "final_loss": {k: round(v, 6) for k, v in last.items()}, "seconds": round(elapsed, 1),
         "adversarial_start_step": args.adversarial_start_step, "losses": losses,
-        "dataset": hub_dataset, "hardware": describe_hardware(),
+        "dataset": hub_dataset, "hardware": describe_hardware(), **generator.references,
         "split": {"name": args.split, "version": CURRENT, "clips": split_counts(c.id for c in clips)[CURRENT]},
     }
     generator.mark_trained([s.name for s in stages], facts)
@@ -532,9 +560,10 @@ def train(args: argparse.Namespace) -> None:
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(args)
-    step = 0 if resume is None else checkpoint_step(resume, args.stage)
-
     generator = build_generator(args)
+    args.checkpoint_references = generator.references["num_references"]
+    step = 0 if resume is None else checkpoint_step(resume, args.stage, args.checkpoint_references)
+
     clips = load_clips(args, accelerator)
     stages = []
     if args.stage in ("animation2video", "all"):

@@ -3,7 +3,7 @@
 from .animation_params import ExpressionBasis
 from .configuration_animation2video import HDTFAnimationToVideoConfig
 from .configuration_audio2animation import HDTFAudioToAnimationConfig
-from .fapp import construct_fapp, flow_to_color, identity_grid
+from .fapp import construct_fapp, construct_fapp_references, flow_to_color, identity_grid
 from .feature_extraction_hdtf import HDTFFeatureExtractor
 from .generator import HDTFGenerator, HDTFGeneratorOutput
 from .modeling_animation2video import (
@@ -33,6 +33,7 @@ __all__ = [
     "HDTFGenerator",
     "HDTFGeneratorOutput",
     "construct_fapp",
+    "construct_fapp_references",
     "flow_to_color",
     "identity_grid",
 ]

@@ -5,7 +5,9 @@ import math
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-__all__ = ["HDTFAnimationToVideoConfig"]
+__all__ = ["FUSIONS", "HDTFAnimationToVideoConfig"]
+
+FUSIONS = ("confidence", "mean")  # how the warped features of several references are combined
 
 
 @strict
@@ -27,6 +29,11 @@ class HDTFAnimationToVideoConfig(PreTrainedConfig):
             original's ``(1 / scale - 1) / 2`` (1.5 for 0.25, a 13x13 kernel).
         mask_kernel_size: kernel of the three matting heads (foreground mask, matting mask, matting features).
         norm_type: "batch" (the original; BatchNorm2d with running statistics) or "instance".
+        num_references: reference frames per item the weights were trained with. 1 is the released one-shot
+            model; with more, each reference is warped by its own flow and the warped features are fused per pixel.
+        reference_fusion: how several references are fused: "confidence" (a learned confidence map per reference,
+            softmax over the references; its head exists when ``num_references > 1``) or "mean" (the plain average,
+            the ablation). With a single reference there is nothing to fuse and the output is the one-shot model's.
     """
 
     model_type = "hdtf_animation2video"
@@ -45,6 +52,8 @@ class HDTFAnimationToVideoConfig(PreTrainedConfig):
     antialias_sigma: float | None = None
     mask_kernel_size: int = 7
     norm_type: str = "batch"
+    num_references: int = 1
+    reference_fusion: str = "confidence"
 
     def __post_init__(self, **kwargs):
         if self.norm_type not in ("batch", "instance"):
@@ -54,6 +63,10 @@ class HDTFAnimationToVideoConfig(PreTrainedConfig):
                 f"matting_scale {self.matting_scale} must equal 1/2**num_down_blocks = {1 / 2**self.num_down_blocks} "
                 "so that the matting features align with the encoder features"
             )
+        if self.num_references < 1:
+            raise ValueError(f"num_references must be at least 1, got {self.num_references}")
+        if self.reference_fusion not in FUSIONS:
+            raise ValueError(f"reference_fusion must be one of {FUSIONS}, got {self.reference_fusion!r}")
         if self.mask_kernel_size % 2 == 0:
             raise ValueError(f"mask_kernel_size must be odd, got {self.mask_kernel_size}")
         super().__post_init__(**kwargs)
@@ -71,6 +84,11 @@ class HDTFAnimationToVideoConfig(PreTrainedConfig):
     def antialias_kernel_size(self) -> int:
         """2 * round(4 sigma) + 1: 13 for the original's sigma 1.5."""
         return 2 * round(self.antialias_kernel_sigma * 4) + 1
+
+    @property
+    def has_confidence_head(self) -> bool:
+        """Whether the weights include the per-reference confidence head (trained with several references)."""
+        return self.num_references > 1 and self.reference_fusion == "confidence"
 
     @property
     def size_multiple(self) -> int:

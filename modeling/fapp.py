@@ -24,7 +24,7 @@ import mmap
 import numpy as np
 import torch
 
-__all__ = ["construct_fapp", "identity_grid", "flow_to_color", "reference_fapp"]
+__all__ = ["construct_fapp", "construct_fapp_references", "identity_grid", "flow_to_color", "reference_fapp"]
 
 # Results at least this large get huge pages (see _fresh_buffer).
 _HUGE_PAGE_MIN_BYTES = 1 << 24
@@ -124,13 +124,14 @@ def _ridge_crossings(
     bad = np.cumsum(cover[:rows]) > 0
     keep = ~flat
     ridge_sites, s_i, s_j, t, ylo, yhi = ridge_sites[keep], s_i[keep], s_j[keep], t[keep], ylo[keep], yhi[keep]
+    offset = ((s_j * s_j).sum(axis=1) - (s_i * s_i).sum(axis=1)) / (2 * t[:, 0])
+    slope = t[:, 1] / t[:, 0]
+    ylo, yhi = _rows_over_image(offset, slope, ylo, yhi, size)
     low = np.searchsorted(axis[:rows], ylo + vert_eps)
     high = np.searchsorted(axis[:rows], yhi - vert_eps)
     count = np.maximum(high - low, 0)
     ridge = np.repeat(np.arange(len(t)), count)
     row = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - low, count)
-    offset = ((s_j * s_j).sum(axis=1) - (s_i * s_i).sum(axis=1)) / (2 * t[:, 0])
-    slope = t[:, 1] / t[:, 0]
     x = offset[ridge] - slope[ridge] * axis[row]
     eps = (_GEOM_EPS * (1 + np.abs(offset) + np.abs(slope)))[ridge]
     # Column coordinate of the crossing; the linspace lattice is within a few ulps of -1 + col * step.
@@ -139,8 +140,9 @@ def _ridge_crossings(
     lo_col = np.ceil(u - eps * size).astype(np.int64)
     hi_col = np.floor(u + eps * size).astype(np.int64) + 1
     bad[row[(lo_col <= 0) & (hi_col > 0)]] = True  # crossing at column 0: row-start label and chain could disagree
-    near = hi_col > lo_col
-    bad[row[hi_col > lo_col + 1]] = True  # ill-conditioned ridge: more than one doubtful pixel
+    in_image = (hi_col > 0) & (lo_col < size)  # doubtful columns reach the image (steep ridges run far outside it)
+    near = (hi_col > lo_col) & in_image
+    bad[row[(hi_col > lo_col + 1) & in_image]] = True  # ill-conditioned ridge: more than one doubtful pixel
     flagged = np.stack([row[near], np.clip(lo_col[near], 0, size - 1)])
     right = np.where(t[:, 0] > 0, ridge_sites[:, 1], ridge_sites[:, 0])
     left = np.where(t[:, 0] > 0, ridge_sites[:, 0], ridge_sites[:, 1])
@@ -148,59 +150,99 @@ def _ridge_crossings(
     return row[inside], col[inside], np.stack([right, left])[:, ridge[inside]], flagged, bad
 
 
-def _frame_labels(
-    sites: np.ndarray,
-    axis: np.ndarray,
-    offset: int,
-    ambiguous: list[np.ndarray],
-    frame: int,
-    labels: np.ndarray,
-    marks: np.ndarray,
-) -> None:
-    """Write ``offset`` + the nearest-site label of every pixel in the first rows of one frame into ``labels``.
+def _segments(
+    row: np.ndarray, col: np.ndarray, change: np.ndarray, first_label: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of one label along the rows: (flat start position, label) in position order.
 
-    ``labels`` and ``marks`` are (rows, S) int32; ``marks`` is scratch space.
-
-    Scan lines: the label changes only where a Voronoi ridge crosses the row, so each row is its exact first label
-    plus a running sum of the changes at the crossings. Pixels the rounding of a crossing could put on either side,
-    whole doubtful rows, and the cells of coincident sites are recomputed exactly; (near-)tied pixels are appended
-    to ``ambiguous`` as (frame, row, col, label) for scipy's tie-break.
+    Every row opens a run at column 0 with its ``first_label``; every crossing (row, col) opens one whose label is
+    the previous run's plus ``change`` (crossings at the same pixel add up, the last of them holds).
     """
-    (rows, size), num_sites = labels.shape, sites.shape[0]
+    rows = len(first_label)
+    position = row * size + col
+    order = np.argsort(position, kind="stable")
+    position, row, total = position[order], row[order], np.cumsum(change[order])
+    first = np.searchsorted(row, np.arange(rows))  # each row's first crossing
+    before = np.concatenate([[0], total])[first]  # the running sum up to the row
+    starts = np.empty(rows + len(position), np.int64)
+    labels = np.empty(rows + len(position), np.int64)
+    opening = first + np.arange(rows)
+    starts[opening], labels[opening] = np.arange(rows) * size, first_label
+    crossing = np.arange(len(position)) + row + 1
+    starts[crossing], labels[crossing] = position, first_label[row] + total - before[row]
+    return starts, labels
+
+
+def _rows_over_image(
+    offset: np.ndarray, slope: np.ndarray, ylo: np.ndarray, yhi: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The y range of each ridge ``x = offset - slope * y`` narrowed to where it lies over the image's columns.
+
+    A crossing left of column 0 changes nothing (each row starts from its exact first label), one right of the last
+    column is never reached, so only crossings within a margin of two pixels are kept: steep ridges of scattered
+    points otherwise cross hundreds of rows far outside the image.
+    """
+    span = 1 + 4 / max(size - 1, 1)
+    steep = slope != 0
+    safe = np.where(steep, slope, 1.0)
+    ends = np.stack([(offset - span) / safe, (offset + span) / safe])
+    over = np.abs(offset) <= span  # slope 0: a vertical ridge, over the image on every row or on none
+    low = np.where(steep, ends.min(axis=0), np.where(over, -np.inf, np.inf))
+    high = np.where(steep, ends.max(axis=0), np.where(over, np.inf, -np.inf))
+    return np.maximum(ylo, low), np.minimum(yhi, high)
+
+
+def _frame_labels(
+    sites: np.ndarray, axis: np.ndarray, rows: int, ambiguous: list[np.ndarray], frame: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The nearest-site label of every pixel in the first ``rows`` rows of one frame, as runs plus exact fixes.
+
+    Returns (run starts (flat positions), run labels, (row, col, label) of the pixels whose label is recomputed
+    exactly); a fixed pixel's label replaces its run's. Scan lines: the label changes only where a Voronoi ridge
+    crosses the row, so each row is a run of segments: its exact first label, then a running sum of the changes at
+    the crossings. Pixels the rounding of a crossing could put on either side, whole doubtful rows, and the cells of
+    coincident sites are recomputed exactly; (near-)tied pixels are appended to ``ambiguous`` as (frame, row, col,
+    label) for scipy's tie-break.
+    """
+    size, num_sites = axis.shape[0], sites.shape[0]
     distinct, first_index, inverse = np.unique(sites, axis=0, return_index=True, return_inverse=True)
     crossings = _ridge_crossings(distinct, axis, rows)
+    starts, run = np.arange(rows) * size, np.zeros(rows, np.int64)
     redo_rows = np.arange(rows)
     fixes = []
     if crossings is not None:
         row, col, sides, flagged, bad = crossings
-        ends_x = np.repeat(axis[[0, -1]], rows)[:, None] - sites[None, :, 0]
-        ends_y = np.tile(axis[:rows], 2)[:, None] - sites[None, :, 1]
-        ends = (ends_x * ends_x + ends_y * ends_y).argmin(axis=1)  # exact first and last label of each row
-        marks.fill(0)
-        marks[:, 0] = ends[:rows] + offset
-        np.add.at(marks, (row, col), (first_index[sides[0]] - first_index[sides[1]]).astype(np.int32))
-        np.cumsum(marks, axis=1, dtype=np.int32, out=labels)
-        last = np.clip(labels[:, -1] - offset, 0, num_sites - 1)
+        across = (axis[:rows, None] - sites[None, :, 1]) ** 2  # exact first and last label of each row
+        first = ((axis[0] - sites[:, 0]) ** 2 + across).argmin(axis=1)
+        final = ((axis[-1] - sites[:, 0]) ** 2 + across).argmin(axis=1)
+        starts, run = _segments(row, col, first_index[sides[0]] - first_index[sides[1]], first, size)
+        lengths = np.diff(starts, append=rows * size)
+        outside = ((run < 0) | (run >= num_sites)) & (lengths > 0)  # crossings at one pixel pass through any sum
+        bad[starts[outside] // size] = True  # a label no site has: the chain is broken, redo the row
+        last = np.clip(run[np.searchsorted(starts, np.arange(1, rows + 1) * size) - 1], 0, num_sites - 1)
         end_d = (axis[-1] - sites[last, 0]) ** 2 + (axis[:rows] - sites[last, 1]) ** 2
-        best_d = (axis[-1] - sites[ends[rows:], 0]) ** 2 + (axis[:rows] - sites[ends[rows:], 1]) ** 2
+        best_d = (axis[-1] - sites[final, 0]) ** 2 + (axis[:rows] - sites[final, 1]) ** 2
         bad |= end_d > best_d * (1 + 4 * _TIE_RTOL)  # a broken chain of crossings: redo the row
-        bad |= (labels.min(axis=1) < offset) | (labels.max(axis=1) >= offset + num_sites)
         redo_rows = np.flatnonzero(bad)
         shared = np.bincount(inverse.reshape(-1), minlength=len(distinct))[inverse.reshape(-1)] > 1
-        if shared.any():
-            lookup = np.zeros(offset + num_sites + 1, bool)
-            lookup[offset : offset + num_sites] = shared
-            fixes.append(np.nonzero(lookup[np.clip(labels, 0, offset + num_sites)]))
+        if shared.any():  # the cells of coincident sites: every pixel of their segments
+            hit = shared[np.clip(run, 0, num_sites - 1)] & ~outside & (lengths > 0)
+            begin, count = starts[hit], lengths[hit]
+            pixels = np.repeat(begin - np.cumsum(count) + count, count) + np.arange(count.sum())
+            fixes.append((pixels // size, pixels % size))
         fixes.append((flagged[0], flagged[1]))
+        np.clip(run, 0, num_sites - 1, out=run)  # the rows of labels out of range are redone: any site will do
     for chunk in range(0, len(redo_rows), _ROW_CHUNK):
         part = redo_rows[chunk : chunk + _ROW_CHUNK]
         fixes.append((np.repeat(part, size), np.tile(np.arange(size), len(part))))
+    fixed_rows, fixed_cols, fixed_labels = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for r, c in fixes:
         if len(r):
             label, unclear = _exact_nearest(sites, axis[c], axis[r])
-            labels[r, c] = label + offset
+            fixed_rows.append(r), fixed_cols.append(c), fixed_labels.append(label)
             if unclear.any():
                 ambiguous.append(np.stack([np.full(unclear.sum(), frame), r[unclear], c[unclear], label[unclear]], 1))
+    return starts, run, (np.concatenate(fixed_rows), np.concatenate(fixed_cols), np.concatenate(fixed_labels))
 
 
 def _break_ties_like_scipy(
@@ -208,7 +250,9 @@ def _break_ties_like_scipy(
 ) -> torch.Tensor:
     """Rows (frame, row, col, label) of the (near-)tied pixels whose label must change to the one scipy picks.
 
-    Only pixels where the tied sites' motions differ are asked of scipy's own ``NearestNDInterpolator``.
+    ``values`` (B, R, N, 2) are the motions of every reference. Only pixels where the tied sites' motions differ (for
+    any reference) are asked of scipy's own ``NearestNDInterpolator``; its pick depends on the driving points alone,
+    so one answer serves every reference.
     """
     from scipy.interpolate import NearestNDInterpolator
 
@@ -217,7 +261,8 @@ def _break_ties_like_scipy(
     dist = (px[:, None] - sites[b, :, 0]) ** 2 + (py[:, None] - sites[b, :, 1]) ** 2
     best = dist.min(dim=1, keepdim=True).values
     tied = dist <= best * (1 + 4 * _TIE_RTOL)
-    differs = (tied & (values[b] != values[b, label][:, None, :]).any(-1)).any(dim=1)
+    motions = values.transpose(1, 2).flatten(2)  # (B, N, R * 2)
+    differs = (tied & (motions[b] != motions[b, label][:, None, :]).any(-1)).any(dim=1)
     ambiguous = ambiguous[differs]
     sites_np = sites.detach().cpu().numpy()
     axis_np = axis.cpu().numpy()
@@ -232,7 +277,8 @@ def _break_ties_like_scipy(
 def _linear_flow(
     sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, grid: torch.Tensor
 ) -> None:
-    """Overwrite ``grid`` (nearest) with barycentric interpolation inside each frame's Delaunay triangulation."""
+    """Overwrite ``grid`` (B, R, S, S, 2) (nearest) with barycentric interpolation inside each frame's Delaunay
+    triangulation; the triangulation and the weights are the driving frame's, shared by its R references."""
     from scipy.spatial import Delaunay
 
     size = axis.shape[0]
@@ -251,17 +297,27 @@ def _linear_flow(
         den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
         w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
         w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
-        vals = values[frame][corners]  # (P, 3, 2)
-        interp = (1 - w1 - w2)[:, None] * vals[:, 0] + w1[:, None] * vals[:, 1] + w2[:, None] * vals[:, 2]
-        grid[frame].view(-1, 2)[inside] = interp + p
+        for ref in range(values.shape[1]):
+            vals = values[frame, ref][corners]  # (P, 3, 2)
+            interp = (1 - w1 - w2)[:, None] * vals[:, 0] + w1[:, None] * vals[:, 1] + w2[:, None] * vals[:, 2]
+            grid[frame, ref].view(-1, 2)[inside] = interp + p
 
 
 def _mean_like_numpy(values: torch.Tensor) -> torch.Tensor:
-    """Mean over points summed row after row, as ``np.mean(values, axis=0)`` does, so the torso motion is bit-equal."""
-    total = values[:, 0].clone()
-    for k in range(1, values.shape[1]):
-        total += values[:, k]
-    return total / values.shape[1]
+    """Mean over points (dim -2) summed point after point, as ``np.mean(values, axis=0)`` does, so the torso motion
+    is bit-equal."""
+    total = values[..., 0, :].clone()
+    for k in range(1, values.shape[-2]):
+        total += values[..., k, :]
+    return total / values.shape[-2]
+
+
+def _check_method(method: str, image_size: int) -> int:
+    if method not in ("nearest", "linear"):
+        raise ValueError(f"method must be 'nearest' or 'linear', got {method!r}")
+    if int(image_size) < 1:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return int(image_size)
 
 
 def construct_fapp(
@@ -280,26 +336,53 @@ def construct_fapp(
     barycentrically inside the driving points' Delaunay triangulation (nearest outside it): prefer it when the flow
     feeds a model trained on it or for visualisation, since it has no seams between Voronoi cells; keep "nearest" to
     match the released checkpoint, which was trained on nearest flows. The result has the dtype/device of the inputs
-    (computed in float64 internally).
+    (computed in float64 internally). Several references per driving frame: :func:`construct_fapp_references`.
     """
-    if method not in ("nearest", "linear"):
-        raise ValueError(f"method must be 'nearest' or 'linear', got {method!r}")
-    if int(image_size) < 1:
-        raise ValueError(f"image_size must be positive, got {image_size}")
-    size = int(image_size)
+    size = _check_method(method, image_size)
     driving = _as_batched(driving_points, "driving_points")
     reference = _as_batched(reference_points, "reference_points").to(driving.device)
     if reference.shape[1] != driving.shape[1]:
         raise ValueError(f"reference has {reference.shape[1]} points but driving has {driving.shape[1]}")
     if reference.shape[0] not in (1, driving.shape[0]):
         raise ValueError(f"reference batch {reference.shape[0]} does not match driving batch {driving.shape[0]}")
+    return _fapp(reference[:, None], driving, size, method)[:, 0]
+
+
+def construct_fapp_references(
+    reference_points: torch.Tensor | np.ndarray,
+    driving_points: torch.Tensor | np.ndarray,
+    image_size: int,
+    method: str = "nearest",
+) -> torch.Tensor:
+    """One Fapp grid per (driving frame, reference): (B, R, H, W, 2), each reference moved by its own landmarks.
+
+    ``reference_points`` (R, N, 2) (the same R references for every frame) or (B, R, N, 2); ``driving_points``
+    (B, N, 2) or (N, 2). Grid ``[b, r]`` equals ``construct_fapp(reference_points[r], driving_points[b:b+1])[0]``
+    bit for bit, but what depends on the driving frame alone (its Voronoi labelling or triangulation, the exact
+    rechecks, the torso rows, scipy's tie-breaks) is computed once for all R references.
+    """
+    size = _check_method(method, image_size)
+    driving = _as_batched(driving_points, "driving_points")
+    reference = torch.as_tensor(reference_points).to(driving.device)
+    if reference.ndim == 3:
+        reference = reference[None]
+    if reference.ndim != 4 or reference.shape[-1] != 2:
+        raise ValueError(f"reference_points must have shape (R, N, 2) or (B, R, N, 2), got {tuple(reference.shape)}")
+    if reference.shape[2] != driving.shape[1]:
+        raise ValueError(f"reference has {reference.shape[2]} points but driving has {driving.shape[1]}")
+    if reference.shape[0] not in (1, driving.shape[0]):
+        raise ValueError(f"reference batch {reference.shape[0]} does not match driving batch {driving.shape[0]}")
+    return _fapp(reference, driving, size, method)
+
+
+def _fapp(reference: torch.Tensor, driving: torch.Tensor, size: int, method: str) -> torch.Tensor:
+    """(B, R, S, S, 2) grids for references (1 or B, R, N, 2) and driving points (B, N, 2), checked by the callers."""
     out_dtype = driving.dtype if driving.is_floating_point() else torch.float32
     device = driving.device
-
     drv_px = driving.to(torch.float64)
     drv = drv_px / size * 2 - 1
     ref = reference.to(torch.float64) / size * 2 - 1
-    values = (ref - drv).contiguous()  # sparse flow, (B, N, 2)
+    values = (ref - drv[:, None]).contiguous()  # sparse flow, (B, R, N, 2)
     axis = _linspace(size, device)
     # Rows at or below the lowest driving point (pixels, truncated like int()) take the mean motion; a negative
     # limit counts from the bottom, as the original's slice ``flow[int(y):]`` does.
@@ -319,36 +402,56 @@ def construct_fapp(
 def _nearest_grid(
     sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Nearest flow + identity grid, (B, S, S, 2) in ``dtype`` (float64 or float32), from per-frame label maps.
+    """Nearest flow + identity grid, (B, R, S, S, 2) in ``dtype`` (float64 or float32), from per-frame label maps.
 
+    ``values`` (B, R, N, 2): each frame's label map is computed once and gathered from each reference's motions.
     Each (x, y) pair is handled as one complex128, so a flow value plus an identity value is one complex addition
     (exactly the two float64 additions); a float32 result is that sum rounded once as it is stored, so the float64
     grid is never written. scipy's tie-breaks then overwrite their pixels.
     """
     batch, num_sites, _ = sites.shape
+    refs = values.shape[1]
     size = axis.shape[0]
     device = sites.device
     sites_np = sites.detach().cpu().numpy()
     axis_np = axis.cpu().numpy()
-    table = torch.view_as_complex(torch.cat([values, _mean_like_numpy(values)[:, None]], dim=1)).view(-1)
+    motions = torch.cat([values, _mean_like_numpy(values)[:, :, None]], dim=2)  # (B, R, N + 1, 2): + torso motion
+    table = torch.view_as_complex(motions.transpose(0, 1).contiguous()).view(refs, -1)  # (R, B * (N + 1))
     identity = torch.complex(axis[None, :].expand(size, -1), axis[:, None].expand(-1, size))
-    out = torch.view_as_complex(_fresh_buffer((batch, size, size, 2), dtype, device))
+    out = torch.view_as_complex(_fresh_buffer((batch, refs, size, size, 2), dtype, device))
     ambiguous: list[np.ndarray] = []
     limits = row_limit.tolist()
+    empty = np.zeros(0, np.int64)
+    on_cpu = device.type == "cpu"
+    table_np, identity_np, out_np = (table.numpy(), identity.numpy(), out.numpy()) if on_cpu else (None,) * 3
 
     def fill(frames: range) -> None:
-        labels, marks = np.empty((size, size), np.int32), np.empty((size, size), np.int32)  # reused: no page faults
-        index = torch.from_numpy(labels)
         for frame in frames:
             offset, rows = frame * (num_sites + 1), limits[frame]
-            labels[rows:] = offset + num_sites
             if rows:
-                _frame_labels(sites_np[frame], axis_np, offset, ambiguous, frame, labels[:rows], marks[:rows])
-            on_device = index.to(device)
+                starts, run, (fixed_rows, fixed_cols, fixed) = _frame_labels(
+                    sites_np[frame], axis_np, rows, ambiguous, frame)
+            else:
+                starts, run, fixed_rows, fixed_cols, fixed = (empty,) * 5
+            if rows < size:  # the torso rows: one run of the mean motion
+                starts, run = np.append(starts, rows * size), np.append(run, num_sites)
+            lengths = np.diff(starts, append=size * size)
+            if on_cpu:  # motions repeated along the runs (read in order), exact fixes written over them
+                for ref in range(refs):
+                    np.add(np.repeat(table_np[ref][run + offset], lengths).reshape(size, size), identity_np,
+                           out=out_np[frame, ref])
+                    out_np[frame, ref, fixed_rows, fixed_cols] = (table_np[ref][fixed + offset]
+                                                                  + identity_np[fixed_rows, fixed_cols])
+                continue
+            labels = np.repeat((run + offset).astype(np.int32), lengths).reshape(size, size)
+            labels[fixed_rows, fixed_cols] = fixed + offset
+            on_device = torch.from_numpy(labels).to(device)
             for start in range(0, size, _FILL_ROWS):  # a band at a time: the gathered values stay in cache
                 band = slice(start, start + _FILL_ROWS)
-                gathered = table.index_select(0, on_device[band].reshape(-1)).view(-1, size)
-                torch.add(gathered, identity[band], out=out[frame, band])
+                where = on_device[band].reshape(-1)
+                for ref in range(refs):
+                    gathered = table[ref].index_select(0, where).view(-1, size)
+                    torch.add(gathered, identity[band], out=out[frame, ref, band])
 
     workers = min(torch.get_num_threads(), batch)
     if workers > 1:  # numpy, Qhull and torch release the GIL in the heavy parts: frames run side by side
@@ -361,7 +464,8 @@ def _nearest_grid(
     if ambiguous:
         tied = torch.as_tensor(np.concatenate(ambiguous), device=device)
         frame, row, col, label = _break_ties_like_scipy(tied, sites, values, axis).unbind(1)
-        out[frame, row, col] = (table[label + frame * (num_sites + 1)] + identity[row, col]).to(out.dtype)
+        for ref in range(refs):
+            out[frame, ref, row, col] = (table[ref][label + frame * (num_sites + 1)] + identity[row, col]).to(out.dtype)
     return torch.view_as_real(out)
 
 

@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ COMPONENTS = {
     "face_processor": "animation2video",  # preprocessor_config.json beside the network it frames photos for
 }
 STAGES = ("audio2animation", "animation2video")  # the trainable networks, in pipeline order
+REFERENCE_SAMPLING = ("even", "pose")  # how references_from_video picks frames
 _VERSION_1 = {  # what a version-1 directory holds
     name: {"library": LIBRARY, "class": cls, "path": COMPONENTS[name]}
     for name, cls in (
@@ -76,9 +78,10 @@ class HDTFGeneratorOutput:
     """What a generation produced. Arrays are numpy; pixel coordinates refer to the output frames.
 
     ``landmarks`` (T, 68, 2) are the driving landmarks each frame was rendered from; ``expression`` (T, K) and
-    ``pose`` (T, 6) are the deltas from the reference. ``flows`` (T, H, W, 2) sampling grids, ``warped`` frames and
-    the masks (T, H, W) are kept only with ``return_intermediates=True`` (the last three are the network's 1/4-scale
-    maps, resized to the frames).
+    ``pose`` (T, 6) are the deltas from the reference. ``reference_image``/``reference_landmarks`` are the first
+    (identity) reference's; ``reference_images`` (R, H, W, 3) all R references. ``flows`` (T, H, W, 2) sampling
+    grids, ``warped`` frames and the masks (T, H, W) are kept only with ``return_intermediates=True`` (the last three
+    are the network's 1/4-scale maps, resized to the frames; with several references, the first one's).
     """
 
     frames: np.ndarray
@@ -94,6 +97,7 @@ class HDTFGeneratorOutput:
     warped: np.ndarray | None = None
     foreground_mask: np.ndarray | None = None
     matting_mask: np.ndarray | None = None
+    reference_images: np.ndarray | None = None
 
 
 def _fill_missing(points: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -101,6 +105,17 @@ def _fill_missing(points: np.ndarray, found: np.ndarray) -> np.ndarray:
     idx = np.flatnonzero(found)
     nearest = idx[np.abs(idx[None, :] - np.arange(len(found))[:, None]).argmin(1)]
     return points[nearest]
+
+
+def _spread(features: np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` rows of ``features`` far apart: the row nearest the mean, then each time the row
+    farthest from all picked so far (farthest-point sampling)."""
+    picks = [int(np.linalg.norm(features, axis=1).argmin())]
+    distance = np.linalg.norm(features - features[picks[0]], axis=1)
+    while len(picks) < count:
+        picks.append(int(distance.argmax()))
+        distance = np.minimum(distance, np.linalg.norm(features - features[picks[-1]], axis=1))
+    return np.array(picks)
 
 
 _USAGE = """from hdtf import HDTFGenerator
@@ -131,6 +146,7 @@ def _model_card(generator: HDTFGenerator) -> str:
             "from_pretrained; animation2video/preprocessor_config.json is the face processor that frames photos "
             "for it), expression_basis.safetensors, generator_config.json (records each component's class)."
         ),
+        _references_note(generator.references),
         f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
         + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
     ]
@@ -145,6 +161,19 @@ def _model_card(generator: HDTFGenerator) -> str:
         origin=generator_origin(cfg), library_name="hdtf", pipeline_tag="image-to-video",
     )
     return card + _training_section(cfg.get("training"))
+
+
+def _references_note(references: dict[str, Any]) -> str:
+    """The card's line on references: trained with N, and what several given at generation time do."""
+    count, fusion = references["num_references"], references["reference_fusion"]
+    if count == 1:
+        return ("References: trained one-shot (1 reference frame per item). Several references (`images=`, "
+                "`--reference-video`) are each warped by their own Fapp flow and their features averaged (no "
+                "trained confidence head).")
+    how = ("per-pixel softmax of a learned confidence map per reference" if fusion == "confidence"
+           else "plain mean (the ablation of the confidence fusion)")
+    return (f"References: trained with {count} reference frames per item, each warped by its own Fapp flow and "
+            f"fused by {how} (`reference_fusion: {fusion}`).")
 
 
 def _training_section(facts: dict[str, Any] | None) -> str:
@@ -308,7 +337,7 @@ class HDTFGenerator:
                 if dest.is_dir():
                     shutil.rmtree(dest)
                 os.replace(item, dest)
-            config = {**self.config, "components": records}
+            config = {**self.config, **self.references, "components": records}
             atomic.write_text(target / CONFIG_FILE, json.dumps(config, indent=2, sort_keys=True) + "\n")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -350,6 +379,13 @@ class HDTFGenerator:
     @property
     def image_size(self) -> int:
         return int(self.config["image_size"])
+
+    @property
+    def references(self) -> dict[str, Any]:
+        """How many reference frames the animation-to-video network was trained with and how it fuses several
+        (recorded in ``generator_config.json`` and the card; the network's own config is the source)."""
+        config = self.animation2video.config
+        return {"num_references": int(config.num_references), "reference_fusion": config.reference_fusion}
 
     @property
     def trained_stages(self) -> list[str]:
@@ -444,37 +480,88 @@ class HDTFGenerator:
         return_intermediates: bool = False,
         progress: bool = False,
     ) -> dict[str, np.ndarray]:
-        """Frames (T, S, S, 3) uint8 of the reference image warped to each landmark set (+ intermediates)."""
+        """Frames (T, S, S, 3) uint8 of the reference image(s) warped to each landmark set (+ intermediates).
+
+        ``reference_image`` (S, S, 3) with ``reference_points`` (68, 2), or R references (R, S, S, 3) with (R, 68, 2):
+        each is moved by its own Fapp grid (its landmarks to the driving ones) and the network fuses them. What
+        depends on the references alone (their encoder features) is computed once; what depends on a driving frame
+        alone (its Voronoi labelling) once per frame. Intermediates show the first reference's flow and maps.
+        """
         from tqdm.auto import tqdm
 
-        from .fapp import construct_fapp
+        from .fapp import construct_fapp_references
 
         device, dtype, size = self.device, self.dtype, self.image_size
-        ref = torch.from_numpy(np.array(reference_image)).to(device).permute(2, 0, 1)[None].to(dtype) / 255.0
-        ref_pts = torch.as_tensor(reference_points, dtype=torch.float64, device=device)
+        images = np.asarray(reference_image)
+        images = images[None] if images.ndim == 3 else images
+        refs = torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2).to(dtype) / 255.0  # (R, 3, S, S)
+        ref_pts = torch.as_tensor(np.asarray(reference_points), dtype=torch.float64, device=device).reshape(-1, 68, 2)
+        if len(ref_pts) != len(refs):
+            raise ValueError(f"{len(refs)} reference images but {len(ref_pts)} landmark sets")
         total = len(driving_points)
         keep: dict[str, list[np.ndarray]] = {"frames": []}
         if return_intermediates:
             keep.update(flows=[], warped=[], foreground_mask=[], matting_mask=[])
+        method = self.config.get("fapp_method", "nearest")
         with torch.no_grad(), tqdm(total=total, unit="frame", disable=not progress, desc="generate") as bar:
+            features = self.animation2video.encode(refs)  # once per reference, not once per frame
             for start in range(0, total, batch_size):
                 drv = torch.as_tensor(driving_points[start : start + batch_size], dtype=torch.float64, device=device)
-                # 3. Fapp: the sampling grid that moves the reference landmarks onto these frames' landmarks.
-                grid = construct_fapp(ref_pts, drv, size, method=self.config.get("fapp_method", "nearest")).to(dtype)
-                # 4. Render: the animation-to-video network warps the reference by the grid and completes it.
-                out = self.animation2video(reference_image=ref.expand(len(drv), -1, -1, -1), dense_flow=grid)
+                count = len(drv)
+                # 3. Fapp: per reference, the grid that moves its landmarks onto these frames' landmarks.
+                grid = construct_fapp_references(ref_pts, drv, size, method=method).to(dtype)  # (b, R, S, S, 2)
+                # 4. Render: the animation-to-video network warps each reference by its grid, fuses and completes.
+                out = self.animation2video(
+                    reference_image=refs.expand(count, -1, -1, -1, -1),
+                    dense_flow=grid,
+                    reference_features=features.expand(count, -1, -1, -1, -1),
+                )
                 keep["frames"].append(_to_uint8(out.synthetic_image))
                 if return_intermediates:
-                    keep["flows"].append(grid.float().cpu().numpy())
-                    keep["warped"].append(_to_uint8(_resize(out.warped_image, size)))
-                    keep["foreground_mask"].append(_mask(out.foreground_mask, size))
-                    keep["matting_mask"].append(_mask(out.matting_mask, size))
-                bar.update(len(drv))
+                    keep["flows"].append(grid[:, 0].float().cpu().numpy())
+                    keep["warped"].append(_to_uint8(_resize(out.warped_image[:, 0], size)))
+                    keep["foreground_mask"].append(_mask(out.foreground_mask[:, 0], size))
+                    keep["matting_mask"].append(_mask(out.matting_mask[:, 0], size))
+                bar.update(count)
         return {k: np.concatenate(v) for k, v in keep.items()}
+
+    def references_from_video(
+        self, video: str | os.PathLike, count: int, sampling: str = "even"
+    ) -> list[np.ndarray]:
+        """``count`` RGB frames of a video of the person, for ``images=``: spread evenly over the frames with a face
+        (``"even"``), or chosen for the spread of their head pose and mouth shape (``"pose"``: farthest-point
+        sampling from the most typical frame, so turns and open mouths the first frame lacks are included)."""
+        import decord
+
+        from hdtf.face.track import track_video
+
+        if sampling not in REFERENCE_SAMPLING:
+            raise ValueError(f"reference sampling must be one of {REFERENCE_SAMPLING}, not {sampling!r}")
+        if count < 1:
+            raise HDTFError(f"--references must be at least 1, not {count}")
+        if not Path(video).is_file():
+            raise HDTFError(f"{video}: reference video not found")
+        track = track_video(Path(video))  # the file's own frames, so indices are the decoder's
+        found = np.flatnonzero(np.asarray(track.found, dtype=bool))
+        if not len(found):
+            raise HDTFError(f"{video}: no face found in the reference video")
+        if sampling == "even" or len(found) <= count:
+            picks = found[np.unique(np.round(np.linspace(0, len(found) - 1, min(count, len(found)))).astype(int))]
+        else:
+            picks = found[_spread(self._pose_features(np.asarray(track.points, np.float64)[found]), count)]
+        reader = decord.VideoReader(str(video), num_threads=1)
+        return list(reader.get_batch(sorted(int(k) for k in picks)).asnumpy())
+
+    def _pose_features(self, points: np.ndarray) -> np.ndarray:
+        """Per frame: head rotation (roll, yaw, pitch) and mouth coefficients, each scaled to unit spread."""
+        pose, expression, _ = self.expression_basis.encode(points)
+        a, b = self.expression_basis.groups.get("mouth", (0, 0))
+        features = np.concatenate([pose[:, [1, 4, 5]], expression[:, a:b]], axis=1)
+        return (features - features.mean(0)) / (features.std(0) + 1e-9)
 
     def __call__(
         self,
-        image: Any,
+        image: Any = None,
         audio: str | os.PathLike | np.ndarray | None = None,
         driving_video: str | os.PathLike | None = None,
         fps: float = 25.0,
@@ -484,18 +571,37 @@ class HDTFGenerator:
         style_motion: np.ndarray | None = None,
         return_intermediates: bool = False,
         progress: bool = False,
+        *,
+        images: Sequence[Any] | None = None,
+        reference_video: str | os.PathLike | None = None,
+        num_references: int | None = None,
+        reference_sampling: str = "even",
     ) -> HDTFGeneratorOutput:
         """Talking-face frames for ``image`` driven by ``audio`` (path or samples at ``sampling_rate``) or by
         ``driving_video`` (a path; motion relative to its first frame, its audio kept when it has any).
 
+        The person is shown by one ``image``, by several ``images`` (the first one sets the identity and the rest
+        pose), or by a ``reference_video`` from which ``num_references`` frames are taken (default: as many as the
+        network was trained with; ``reference_sampling`` "even" or "pose", see ``references_from_video``).
         Audio mode gives one frame per 1/fps seconds of speech; ``seed`` fixes the sampled head motion.
         """
         if (audio is None) == (driving_video is None):
             raise ValueError("pass exactly one of audio= or driving_video=")
+        if sum(x is not None for x in (image, images, reference_video)) != 1:
+            raise ValueError("pass exactly one of image=, images= or reference_video=")
         if audio is not None and abs(fps - self.feature_extractor.fps) > 1e-6:
             raise ValueError(f"this model animates at {self.feature_extractor.fps} fps from audio, not {fps}")
-        # 1. The reference face: the photo in the model's framing, and its 68 landmarks.
-        ref_image, ref_points = self.face_processor(image)
+        # 1. The reference face(s): each photo in the model's framing, and its 68 landmarks.
+        if reference_video is not None:
+            count = num_references or self.animation2video.config.num_references
+            images = self.references_from_video(reference_video, count, reference_sampling)
+        photos = [image] if image is not None else list(images)
+        if not photos:
+            raise ValueError("images= holds no picture")
+        prepared = [self.face_processor(photo) for photo in photos]
+        ref_image, ref_points = prepared[0]
+        ref_images = np.stack([p[0] for p in prepared])
+        ref_landmarks = np.stack([p[1] for p in prepared])
         # 2. Driving signal → animation parameters: pose and expression deltas per frame, and the landmarks they give.
         rate = self.feature_extractor.sampling_rate
         if driving_video is not None:
@@ -505,7 +611,7 @@ class HDTFGenerator:
             speech = _load_speech(audio, sampling_rate, rate)
             points, expression, pose = self.animate_from_audio(ref_points, speech, rate, seed, style_motion)
         # 3. Fapp (landmarks → dense sampling grid) and 4. rendering, batch by batch in ``render``.
-        rendered = self.render(ref_image, ref_points, points, batch_size, return_intermediates, progress)
+        rendered = self.render(ref_images, ref_landmarks, points, batch_size, return_intermediates, progress)
         # 5. Outputs, the speech cut or padded to the duration of the frames.
         if speech is not None:
             need = round(len(points) / fps * rate)
@@ -524,6 +630,7 @@ class HDTFGenerator:
             warped=rendered.get("warped"),
             foreground_mask=rendered.get("foreground_mask"),
             matting_mask=rendered.get("matting_mask"),
+            reference_images=ref_images,
         )
 
     def _driving_landmarks(

@@ -81,7 +81,15 @@ def animation2video_losses(
 ) -> dict[str, torch.Tensor]:
     """The non-adversarial losses of a synthetic frame (B,3,H,W) against its ``target``, each a scalar, plus their
     weighted sum under ``"loss"``. ``foreground_flow`` is the model's ``dense_flow_foreground`` (B,h,w,2), at the
-    features' scale: it is resized bilinearly to the reference's size for the warp term (the original's convention)."""
+    features' scale: it is resized bilinearly to the reference's size for the warp term (the original's convention).
+    Several references (``reference`` (B,R,3,H,W), ``foreground_flow`` (B,R,h,w,2)): each warped reference is held
+    to the target, averaged over references."""
+    if reference.ndim == 5:
+        count = reference.shape[1]
+        reference, foreground_flow = reference.flatten(0, 1), foreground_flow.flatten(0, 1)
+        warp_target = target.repeat_interleave(count, dim=0)
+    else:
+        warp_target = target
     if foreground_flow.shape[1:3] != reference.shape[2:]:
         foreground_flow = F.interpolate(
             foreground_flow.permute(0, 3, 1, 2), size=reference.shape[2:], mode="bilinear", align_corners=False
@@ -90,7 +98,7 @@ def animation2video_losses(
     losses = {
         "l1": F.l1_loss(synthetic, target),
         "ms_l1_ssim": multiscale_l1_ssim_loss(synthetic, target),
-        "warp": F.l1_loss(warped, target),
+        "warp": F.l1_loss(warped, warp_target),
         "flow_smoothness": flow_smoothness_loss(foreground_flow.float()),
     }
     losses["loss"] = sum(weights[k] * v for k, v in losses.items())

@@ -39,6 +39,9 @@ class AnimationToVideoOutput(ModelOutput):
     matting_mask: (B, 1, H/4, W/4) where warped features are kept (1) versus replaced by matting features (0).
     dense_flow_foreground: (B, H/4, W/4, 2) the flow that warps the features: mask * small flow + (1 - mask) *
         identity, at the features' scale.
+    reference_weights: only for several references (inputs with a reference axis): (B, R, 1, H/4, W/4) the per-pixel
+        weight of each reference's warped features (softmax of the confidence logits, or 1/R for "mean"); the
+        matting-branch fields then have that axis too: (B, R, ...).
     """
 
     synthetic_image: torch.FloatTensor | None = None
@@ -46,6 +49,7 @@ class AnimationToVideoOutput(ModelOutput):
     foreground_mask: torch.FloatTensor | None = None
     matting_mask: torch.FloatTensor | None = None
     dense_flow_foreground: torch.FloatTensor | None = None
+    reference_weights: torch.FloatTensor | None = None
 
 
 def gaussian_kernel(channels: int, sigma: float, size: int) -> torch.Tensor:
@@ -268,9 +272,13 @@ class ForegroundMatting(nn.Module):
         self.foreground_mask = nn.Conv2d(hc, 1, k, padding=k // 2)
         self.matting_mask = nn.Conv2d(hc, 1, k, padding=k // 2)
         self.matting = nn.Conv2d(hc, c.feature_channels, k, padding=k // 2)
+        # How far each reference's warped features can be trusted here, relative to the other references' (logits
+        # of a softmax over references); only models trained with several references have it.
+        self.confidence = nn.Conv2d(hc, 1, k, padding=k // 2) if c.has_confidence_head else None
 
-    def forward(self, reference: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """(warped small image, foreground mask, matting mask, matting features, foreground flow), all at 1/4 scale.
+    def forward(self, reference: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        """(warped small image, foreground mask, matting mask, matting features, foreground flow, confidence logits or
+        None without the head), all at 1/4 scale.
 
         Everything happens at the matting scale, in the released code's order: the reference and the flow are
         blurred and subsampled first, the small reference is warped by the small flow, and the foreground mask
@@ -289,7 +297,8 @@ class ForegroundMatting(nn.Module):
         mask = foreground.permute(0, 2, 3, 1)
         identity = coordinate_grid(*small_grid.shape[1:3], device=flow.device, dtype=small_grid.dtype)
         flow_foreground = small_grid * mask + (1 - mask) * identity
-        return warped, foreground, matting_mask, self.matting(hidden), flow_foreground
+        confidence = None if self.confidence is None else self.confidence(hidden)
+        return warped, foreground, matting_mask, self.matting(hidden), flow_foreground, confidence
 
 
 def coordinate_grid(height: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -363,14 +372,32 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
 
     def _check_inputs(self, reference_image: torch.Tensor, dense_flow: torch.Tensor) -> None:
         c = self.config
-        if reference_image.ndim != 4 or reference_image.shape[1] != c.num_channels:
-            raise ValueError(f"reference_image must be (B, {c.num_channels}, H, W), got {tuple(reference_image.shape)}")
-        b, _, h, w = reference_image.shape
-        if dense_flow.shape != (b, h, w, 2):
-            raise ValueError(f"dense_flow must be (B, H, W, 2) = {(b, h, w, 2)}, got {tuple(dense_flow.shape)}")
+        several = reference_image.ndim == 5
+        if reference_image.ndim not in (4, 5) or reference_image.shape[-3] != c.num_channels:
+            raise ValueError(
+                f"reference_image must be (B, {c.num_channels}, H, W) or (B, R, {c.num_channels}, H, W), "
+                f"got {tuple(reference_image.shape)}"
+            )
+        lead, (h, w) = reference_image.shape[: 2 if several else 1], reference_image.shape[-2:]
+        if dense_flow.shape != (*lead, h, w, 2):
+            shape = "(B, R, H, W, 2)" if several else "(B, H, W, 2)"
+            raise ValueError(f"dense_flow must be {shape} = {(*lead, h, w, 2)}, got {tuple(dense_flow.shape)}")
         m = c.size_multiple
         if h % m or w % m:
             raise ValueError(f"image size {h}x{w} is not a multiple of {m} (1/matting_scale * 2**hourglass_num_blocks)")
+
+    def encode(self, reference_image: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Encoder features of references (B, 3, H, W) or (B, R, 3, H, W) -> (B[, R], C, H/4, W/4).
+
+        They depend on the reference alone: a generator computes them once per reference and passes them to
+        every frame's ``forward`` as ``reference_features`` instead of encoding the same picture for each frame.
+        """
+        lead = reference_image.shape[:-3]
+        image = self._prepare_image(reference_image.flatten(0, -4))
+        enabled = autocast_dtype is not None
+        with torch.autocast(image.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=enabled):
+            features = self._encode(image)
+        return features.unflatten(0, lead)
 
     def forward(
         self,
@@ -378,37 +405,90 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
         dense_flow: torch.Tensor,
         return_dict: bool = True,
         autocast_dtype: torch.dtype | None = None,
+        reference_features: torch.Tensor | None = None,
     ) -> AnimationToVideoOutput | tuple[torch.Tensor, ...]:
+        """Render one frame per item from its reference(s) and Fapp flow(s).
+
+        One reference: ``reference_image`` (B, 3, H, W), ``dense_flow`` (B, H, W, 2): the one-shot model. Several:
+        (B, R, 3, H, W) and (B, R, H, W, 2), one flow per reference (its own landmarks to the driving ones); each
+        reference is encoded, warped and matted on its own, the R feature maps are fused per pixel (``config.
+        reference_fusion``), and the bottleneck and decoder run once per item. ``reference_features``: the
+        references' ``encode`` output, to skip the encoder (same leading shape as ``reference_image``).
+        """
         self._check_inputs(reference_image, dense_flow)
-        dtype = self.encoder.in_conv.conv.weight.dtype
-        image = reference_image.to(dtype)
-        flow = dense_flow.to(dtype)
-        if self.encoder.in_conv.conv.weight.is_contiguous(memory_format=torch.channels_last):
-            image = image.contiguous(memory_format=torch.channels_last)
+        several = reference_image.ndim == 5
+        image = self._prepare_image(reference_image.flatten(0, 1) if several else reference_image)
+        flow = dense_flow.to(image.dtype)
+        flow = flow.flatten(0, 1) if several else flow
+        if reference_features is not None:
+            reference_features = reference_features.flatten(0, 1) if several else reference_features
         with torch.autocast(
             image.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
         ):
-            out = self._generate(image, flow)
-        out = tuple(t.float() if autocast_dtype is not None else t for t in out)
+            out = self._generate(image, flow, reference_features, reference_image.shape[1] if several else None)
+        out = tuple(t.float() if autocast_dtype is not None and t is not None else t for t in out)
+        if not several:
+            out = out[:5]
         if not return_dict:
             return out
         return AnimationToVideoOutput(*out)
 
-    def _generate(self, image: torch.Tensor, flow: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def _prepare_image(self, image: torch.Tensor) -> torch.Tensor:
+        """The reference in the weights' dtype and memory format."""
+        weight = self.encoder.in_conv.conv.weight
+        image = image.to(weight.dtype)
+        if weight.is_contiguous(memory_format=torch.channels_last):
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image
+
+    def _encode(self, image: torch.Tensor) -> torch.Tensor:
         features = self._call(self.encoder.in_conv, image)
         for block in self.encoder.down_blocks:
             features = self._call(block, features)
-        warped_image, foreground, matting_mask, matting, flow_foreground = self._call(
+        return features
+
+    def _generate(
+        self, image: torch.Tensor, flow: torch.Tensor, features: torch.Tensor | None, references: int | None
+    ) -> tuple[torch.Tensor | None, ...]:
+        """The released data flow per reference (``image`` and ``flow`` hold B * R of them when ``references`` is
+        given), then the fusion of the R warped feature maps, then one bottleneck and decoder pass per item."""
+        if features is None:
+            features = self._encode(image)
+        warped_image, foreground, matting_mask, matting, flow_foreground, confidence = self._call(
             self.foreground_matting, image, flow
         )
         features = warp(features, flow_foreground)
         features = matting_mask * features + (1 - matting_mask) * matting
+        weights = None
+        if references is not None:
+            features, weights = self._fuse(features.unflatten(0, (-1, references)), confidence, references)
+            warped_image, foreground, matting_mask, flow_foreground = (
+                t.unflatten(0, (-1, references)) for t in (warped_image, foreground, matting_mask, flow_foreground)
+            )
         for block in self.bottleneck.bottleneck:
             features = self._call(block, features)
         for block in self.decoder.up_blocks:
             features = self._call(block, features)
         synthetic = torch.sigmoid(self.decoder.out_conv(features))
-        return synthetic, warped_image, foreground, matting_mask, flow_foreground
+        return synthetic, warped_image, foreground, matting_mask, flow_foreground, weights
+
+    def _fuse(
+        self, features: torch.Tensor, confidence: torch.Tensor | None, references: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, R, C, h, w) warped features -> (B, C, h, w) and the weights (B, R, 1, h, w).
+
+        Confidence fusion: softmax over the references of the learned logits, per pixel, so a reference that shows
+        the mouth interior (or the side of the face) the target needs can dominate there. Without the head (mean
+        fusion, or a model trained with one reference) every reference weighs 1/R. One reference: weight 1 exactly,
+        the features unchanged.
+        """
+        if references == 1:
+            return features[:, 0], torch.ones_like(features[:, :, :1])
+        if confidence is None:
+            weights = torch.full_like(features[:, :, :1], 1.0 / references)
+        else:
+            weights = torch.softmax(confidence.unflatten(0, (-1, references)).float(), dim=1).to(features.dtype)
+        return (features * weights).sum(dim=1), weights
 
 
 def _register_auto_classes() -> None:

@@ -162,3 +162,62 @@ def test_upsample_conv_equals_nearest_upsample_then_conv(channels_last):
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(upsample_conv3x3(x, weight, bias), expected, atol=1e-5, rtol=0)
+
+
+def test_one_reference_is_the_one_shot_model_bit_for_bit():
+    """A reference axis of length 1, or encoder features computed beforehand, change nothing (issue 25)."""
+    model = tiny_model(seed=6)
+    image, flow = probe_inputs(32, batch=2, seed=4)
+    with torch.no_grad():
+        one_shot = model(image, flow)
+        several = model(image[:, None], flow[:, None])
+        cached = model(image, flow, reference_features=model.encode(image))
+    for name in ("synthetic_image", "warped_image", "foreground_mask", "matting_mask", "dense_flow_foreground"):
+        torch.testing.assert_close(getattr(several, name)[:, 0] if name != "synthetic_image" else several[name],
+                                   getattr(one_shot, name), atol=0, rtol=0)
+    torch.testing.assert_close(cached.synthetic_image, one_shot.synthetic_image, atol=0, rtol=0)
+    assert one_shot.reference_weights is None and (several.reference_weights == 1).all()
+    assert not any("confidence" in k for k in model.state_dict())  # the released layout: 143 tensors, no new head
+
+
+@pytest.mark.parametrize("fusion", ["confidence", "mean"])
+def test_several_references_are_fused_per_pixel(fusion):
+    torch.manual_seed(0)
+    model = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(**TINY, num_references=3, reference_fusion=fusion)).eval()
+    assert ("foreground_matting.confidence.weight" in model.state_dict()) == (fusion == "confidence")
+    images, flows = torch.rand(2, 3, 3, 32, 32), identity_grid(32)[None, None].repeat(2, 3, 1, 1, 1)
+    flows[:, 1] += 0.05
+    with torch.no_grad():
+        out = model(images, flows)
+    assert out.synthetic_image.shape == (2, 3, 32, 32)
+    assert out.warped_image.shape == (2, 3, 3, 8, 8) and out.dense_flow_foreground.shape == (2, 3, 8, 8, 2)
+    weights = out.reference_weights
+    assert weights.shape == (2, 3, 1, 8, 8)
+    torch.testing.assert_close(weights.sum(1), torch.ones(2, 1, 8, 8))
+    if fusion == "mean":
+        assert (weights == 1 / 3).all()
+    else:
+        assert weights.std() > 0  # learned logits differ between references and pixels
+    # Each reference matters: changing one changes the frame; the same references in another order do not.
+    with torch.no_grad():
+        other = images.clone()
+        other[:, 2] = 1 - other[:, 2]
+        assert (model(other, flows).synthetic_image - out.synthetic_image).abs().max() > 1e-4
+        order = [2, 0, 1]
+        swapped = model(images[:, order], flows[:, order]).synthetic_image
+    torch.testing.assert_close(swapped, out.synthetic_image, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="dense_flow"):
+        model(images, flows[:, :2])
+
+
+def test_reference_config_is_checked_and_saved(tmp_path):
+    with pytest.raises(ValueError, match="reference_fusion"):
+        HDTFAnimationToVideoConfig(reference_fusion="max")
+    with pytest.raises(ValueError, match="num_references"):
+        HDTFAnimationToVideoConfig(num_references=0)
+    model = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(**TINY, num_references=4)).eval()
+    model.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert (saved["num_references"], saved["reference_fusion"]) == (4, "confidence")
+    loaded = HDTFAnimationToVideo.from_pretrained(tmp_path)
+    torch.testing.assert_close(loaded.foreground_matting.confidence.weight, model.foreground_matting.confidence.weight)

@@ -218,3 +218,16 @@ def test_init_model_keeps_an_existing_model_unless_overwrite(tmp_path, capsys):
     assert (target / "animation2video" / "model.safetensors").read_bytes() != weights
     assert not (target / "notes.txt").exists(), "an overwritten directory keeps nothing of the old one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "photos"], "no staging folder left behind"
+
+
+def test_generate_from_a_reference_video(model_dir, talking_face_small, short_speech, tmp_path):  # noqa: F811
+    """--reference-video with --references: frames of the person's video are the references (issue 25)."""
+    out = tmp_path / "refs.mp4"
+    done = _run("generate", "--model", model_dir, "--reference-video", talking_face_small.path, "--references", "3",
+                "--reference-sampling", "pose", "--audio", short_speech, "--output", out, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert int(_streams(out)["video"]["nb_read_frames"]) == 25 and "3 reference frames" in done.stdout
+    refused = _run("generate", "--model", model_dir, "--image", tmp_path / "x.png", "--references", "2",
+                   "--audio", short_speech, "--output", tmp_path / "no.mp4")
+    assert refused.returncode != 0 and "--references applies to --reference-video only" in refused.stderr
+    assert not (tmp_path / "no.mp4").exists()

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from hdtf.modeling.fapp import construct_fapp, flow_to_color, identity_grid, reference_fapp
+from hdtf.modeling.fapp import (
+    construct_fapp,
+    construct_fapp_references,
+    flow_to_color,
+    identity_grid,
+    reference_fapp,
+)
 
 
 def face_layout(size: int) -> np.ndarray:
@@ -174,3 +180,36 @@ def test_nearest_awkward_inputs_match_scipy(kind):
         ref32, drv32 = torch.from_numpy(reference).float(), torch.from_numpy(driving).float()
         exact32 = reference_fapp(ref32.double().numpy(), drv32.double().numpy(), size)
         np.testing.assert_array_equal(construct_fapp(ref32, drv32, size).numpy(), exact32.astype(np.float32))
+
+
+def test_random_scatter_full_size_is_exact():
+    """The benchmark's random-scatter case: steep Voronoi ridges that run far outside the image (issue 25)."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 512, (5, 68, 2))
+    reference, driving = points[0], points[1:]
+    expected = reference_fapp(reference, driving, 512)
+    np.testing.assert_array_equal(construct_fapp(reference, driving, 512).numpy(), expected)
+
+
+@pytest.mark.parametrize("method", ["nearest", "linear"])
+def test_references_share_the_driving_frame_work_and_match_one_by_one(method):
+    """Several references per driving frame: grid [b, r] is the single-reference grid of reference r, bit for bit."""
+    size = 96
+    reference, driving = _frames(size, 3, seed=13)
+    rng = np.random.default_rng(1)
+    references = np.stack([reference, reference + rng.normal(0, 2, reference.shape), face_layout(size)])
+    grids = construct_fapp_references(references, torch.from_numpy(driving), size, method=method)
+    assert grids.shape == (3, 3, size, size, 2) and grids.dtype == torch.float64
+    for r in range(3):
+        expected = reference_fapp(references[r], driving, size, method=method)
+        if method == "nearest":
+            np.testing.assert_array_equal(grids[:, r].numpy(), expected)
+        else:
+            np.testing.assert_allclose(grids[:, r].numpy(), expected, atol=1e-9)
+    per_frame = np.repeat(references[None], 3, axis=0)  # (B, R, N, 2): other references for every frame
+    again = construct_fapp_references(per_frame, driving, size, method=method)
+    np.testing.assert_array_equal(again.numpy(), grids.numpy())
+    f32 = construct_fapp_references(torch.from_numpy(references).float(), torch.from_numpy(driving).float(), size)
+    assert f32.dtype == torch.float32 and f32.shape == grids.shape
+    with pytest.raises(ValueError, match="reference_points"):
+        construct_fapp_references(references[0, :, 0], driving, size)

@@ -187,3 +187,74 @@ def test_one_preset_constructor_takes_overrides():
     assert HDTFGenerator.from_preset("tiny", overrides={"image_size": 128}).config["preset"] == "tiny"
     with pytest.raises(ValueError, match=r"unknown keys \['depth'\]"):
         HDTFGenerator.from_preset("tiny", overrides={"depth": 3})
+
+
+def _todays_render(generator: HDTFGenerator, out) -> np.ndarray:
+    """Frames as the one-shot render computed them before issue 25: the reference encoded once per frame."""
+    from hdtf.modeling.fapp import construct_fapp
+
+    ref = torch.from_numpy(np.array(out.reference_image)).permute(2, 0, 1)[None].float() / 255.0
+    grid = construct_fapp(torch.as_tensor(out.reference_landmarks, dtype=torch.float64),
+                          torch.as_tensor(out.landmarks, dtype=torch.float64), generator.image_size).float()
+    with torch.no_grad():
+        synthetic = generator.animation2video(reference_image=ref.expand(len(grid), -1, -1, -1), dense_flow=grid)
+    return (synthetic.synthetic_image.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def test_one_reference_reproduces_the_one_shot_output(face_photo, talking_face_small):  # noqa: F811
+    """image=, images=[image] and the pre-issue-25 render give the same frames (trained weights: the train test)."""
+    generator = HDTFGenerator.from_preset("tiny", seed=1)
+    out = generator(face_photo, driving_video=talking_face_small.path, batch_size=16)
+    listed = generator(images=[face_photo], driving_video=talking_face_small.path, batch_size=16)
+    np.testing.assert_array_equal(listed.frames, out.frames)
+    np.testing.assert_array_equal(_todays_render(generator, out), out.frames)
+    assert out.reference_images.shape == (1, 128, 128, 3)
+
+
+def test_references_from_a_video(generator, face_photo, speech_3s, talking_face_small):  # noqa: F811
+    video = talking_face_small  # the astronaut speaking, with head motion and an opening mouth
+    even = generator.references_from_video(video.path, 4)
+    pose = generator.references_from_video(video.path, 4, sampling="pose")
+    assert len(even) == len(pose) == 4 and even[0].shape == (360, 640, 3) and even[0].dtype == np.uint8
+    assert len({frame.tobytes() for frame in even}) == 4, "four different frames"
+    # Pose sampling spreads head pose and mouth shape at least as widely as even sampling.
+    spread = {}
+    for name, frames in (("even", even), ("pose", pose)):
+        points = np.stack([generator.face_processor(frame)[1] for frame in frames]).astype(np.float64)
+        pose_params, expression, _ = generator.expression_basis.encode(points)
+        spread[name] = np.ptp(np.concatenate([pose_params[:, [1, 4, 5]], expression], axis=1), axis=0).sum()
+    assert spread["pose"] >= 0.8 * spread["even"]
+    out = generator(reference_video=video.path, num_references=3, audio=speech_3s[:16000], seed=0)
+    single = generator(images=even[:1], audio=speech_3s[:16000], seed=0)
+    assert out.frames.shape == (25, 128, 128, 3) and out.reference_images.shape == (3, 128, 128, 3)
+    np.testing.assert_array_equal(out.reference_images[0], single.reference_images[0])  # the first frame leads
+    assert np.abs(out.frames.astype(int) - single.frames).max() > 0, "the other references take part"
+    with pytest.raises(ValueError, match="exactly one of image="):
+        generator(face_photo, images=[face_photo], audio=speech_3s[:16000])
+    with pytest.raises(HDTFError, match="reference video not found"):
+        generator(reference_video="missing.mp4", audio=speech_3s[:16000])
+
+
+def test_directories_record_references_and_old_ones_still_load(face_photo, speech_3s, tmp_path):
+    import json
+
+    four = HDTFGenerator.from_preset("tiny", overrides={"animation2video": {"num_references": 4}})
+    saved = four.save_pretrained(tmp_path / "four")
+    config = json.loads((saved / CONFIG_FILE).read_text())
+    assert (config["num_references"], config["reference_fusion"]) == (4, "confidence")
+    assert "trained with 4 reference frames per item" in (saved / "README.md").read_text()
+    assert HDTFGenerator.from_pretrained(saved).animation2video.config.num_references == 4
+
+    # A directory as the code before issue 25 wrote it: no reference keys anywhere.
+    old = HDTFGenerator.from_preset("tiny", seed=2).save_pretrained(tmp_path / "old")
+    legacy = {k: v for k, v in json.loads((old / CONFIG_FILE).read_text()).items()
+              if k not in ("num_references", "reference_fusion")}
+    (old / CONFIG_FILE).write_text(json.dumps(legacy))
+    network = json.loads((old / "animation2video" / "config.json").read_text())
+    for key in ("num_references", "reference_fusion"):
+        del network[key]
+    (old / "animation2video" / "config.json").write_text(json.dumps(network))
+    loaded = HDTFGenerator.from_pretrained(old)
+    assert loaded.references == {"num_references": 1, "reference_fusion": "confidence"}
+    expected = HDTFGenerator.from_preset("tiny", seed=2)(face_photo, audio=speech_3s[:8000])
+    np.testing.assert_array_equal(loaded(face_photo, audio=speech_3s[:8000]).frames, expected.frames)

@@ -143,6 +143,41 @@ def test_audio2animation_resume_continues_exactly(prepared_faces, tmp_path):  # 
     _resume_reproduces(prepared_faces.root, out, tmp_path, A2A, total=4, lost=4)
 
 
+REFS = ("--stage", "animation2video", "--num_references", "2", "--checkpointing_steps", "2", "--validation_steps",
+        "3", "--train_batch_size", "2", "--learning_rate", "1e-3")
+
+
+def test_several_references_train_record_and_resume_exactly(prepared_faces, tmp_path):  # noqa: F811
+    """--num_references 2: items hold two references away from the target, the model gets a confidence head, the
+    config, card and checkpoints record N, and a resumed run logs the same values (issue 25)."""
+    from hdtf.modeling.generator import HDTFGenerator
+
+    from hdtf.data import AnimationPairDataset
+
+    item = AnimationPairDataset(prepared_faces.root, samples_per_clip=4, seed=0, num_references=2)[1]
+    assert item["reference_image"].shape == (2, 3, SIZE, SIZE) and item["dense_flow"].shape == (2, SIZE, SIZE, 2)
+    assert (item["reference_index"] - item["driving_index"]).abs().min() >= 10, "references away from the target"
+    one = AnimationPairDataset(prepared_faces.root, samples_per_clip=4, seed=0)[1]  # the one-shot draw, unchanged
+    assert one["reference_image"].shape == (3, SIZE, SIZE) and one["reference_index"].ndim == 0
+
+    out = tmp_path / "refs"
+    _train(prepared_faces.root, out, *REFS, "--max_train_steps", "4")
+    log = _log(out)
+    assert [r["step"] for r in log] == [1, 2, 3, 4] and "val_l1" in log[2] and log[-1]["warp"] > 0
+    assert json.loads((out / "checkpoint-2" / "train_state.json").read_text())["num_references"] == 2
+    trained = HDTFGenerator.from_pretrained(out)
+    assert trained.references == {"num_references": 2, "reference_fusion": "confidence"}
+    assert trained.config["training"]["num_references"] == 2
+    assert "trained with 2 reference frames per item" in (out / "README.md").read_text()
+    head = trained.animation2video.foreground_matting.confidence.weight
+    initial = HDTFGenerator.from_preset("tiny", seed=0, overrides={"animation2video": {"num_references": 2}})
+    assert not torch.equal(head, initial.animation2video.foreground_matting.confidence.weight), "the head learned"
+    _resume_reproduces(prepared_faces.root, out, tmp_path, REFS, total=4, lost=4)
+    status, err = _run_in_process(["--train_data_dir", str(prepared_faces.root), "--output_dir", str(out),
+                                   "--resume_from_checkpoint", "latest"])
+    assert status == 2 and "made with --num_references 2, not 1" in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.fixture(scope="module")
 def stage_all_run(prepared_faces, tmp_path_factory):  # noqa: F811
     """Rows of the hdtf 'clips' schema (here a parquet file, as ``hdtf export`` writes) via --dataset_name."""

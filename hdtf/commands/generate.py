@@ -7,13 +7,17 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "animate a face photo with speech (--audio) or with another face's motion (--driving-video)"
+HELP = ("animate a face photo (or frames of a video of the person) with speech (--audio) or with another face's "
+        "motion (--driving-video)")
 SAMPLING_RATE = 16000  # speech is decoded at this rate; the model's feature extractor resamples if it differs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model directory (hdtf init-model / training) or Hub repo id")
-    parser.add_argument("--image", type=Path, required=True, help="photo of the face to animate")
+    person = parser.add_mutually_exclusive_group(required=True)
+    person.add_argument("--image", type=Path, help="photo of the face to animate")
+    person.add_argument("--reference-video", type=Path,
+                        help="a video of the person to animate: --references frames of it are the references")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--audio", type=Path, help="speech to lip-sync to (any format ffmpeg reads)")
     source.add_argument("--driving-video", type=Path, help="video whose head and face motion to transfer")
@@ -22,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(H.264 + AAC), .webm (VP9 + Opus), .gif (no sound)")
     parser.add_argument("--style-video", type=Path,
                         help="audio mode: a video of someone talking whose head-motion style to imitate")
+    parser.add_argument("--references", type=int, default=None, metavar="N",
+                        help="with --reference-video: how many frames to take (default: as many as the model was "
+                             "trained with)")
+    parser.add_argument("--reference-sampling", choices=("even", "pose"), default="even",
+                        help="with --reference-video: frames spread evenly in time, or chosen for the spread of head "
+                             "pose and mouth shape (default even)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled head motion (default 0)")
     parser.add_argument("--batch-size", type=int, default=8, help="frames rendered per batch (default 8)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
@@ -45,8 +55,12 @@ def _check_inputs(args: argparse.Namespace) -> None:
         raise HDTFError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.style_video is not None and args.audio is None:
         raise HDTFError("--style-video applies to --audio generation only")
-    inputs = (("image", args.image), ("audio", args.audio), ("driving video", args.driving_video),
-              ("style video", args.style_video))
+    if args.references is not None and args.reference_video is None:
+        raise HDTFError("--references applies to --reference-video only")
+    if args.references is not None and args.references < 1:
+        raise HDTFError(f"--references must be at least 1, not {args.references}")
+    inputs = (("image", args.image), ("reference video", args.reference_video), ("audio", args.audio),
+              ("driving video", args.driving_video), ("style video", args.style_video))
     for label, path in inputs:
         if path is not None and not path.is_file():
             raise HDTFError(f"{path}: {label} file not found")
@@ -70,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     fps = float(generator.config["fps"])
     out = generator(
         args.image,
+        reference_video=args.reference_video,
+        num_references=args.references,
+        reference_sampling=args.reference_sampling,
         audio=speech,
         sampling_rate=SAMPLING_RATE,
         driving_video=args.driving_video,
@@ -93,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
         sound = f", no audio ({args.output.suffix} holds no sound)"
     else:
         sound = ", with audio"
+    refs = len(out.reference_images)
     print(f"{args.output}: {len(out.frames)} frames, {seconds:.2f} s at {fps:g} fps, "
-          f"{out.frames.shape[2]}x{out.frames.shape[1]}{sound}")
+          f"{out.frames.shape[2]}x{out.frames.shape[1]}{sound}" + (f", {refs} reference frames" if refs > 1 else ""))
     return 0
 
 

@@ -86,6 +86,11 @@ class AnimationPairDataset(_ClipSampling):
     ``dense_flow`` (R,R,2) built from them with
     :func:`hdtf.modeling.fapp.construct_fapp` (skip with ``build_fapp=False`` to build it batched on the device).
     Only frames whose landmarks were found are sampled.
+
+    ``num_references`` N > 1: the reference fields gain a leading axis of N frames (``reference_image`` (N,3,R,R),
+    ``reference_points`` (N,68,2), ``reference_index`` (N,), ``dense_flow`` (N,R,R,2), one flow per reference),
+    drawn from the frames at least ``reference_gap`` frames away from the driving one where the clip has enough of
+    them (a reference next to the target would teach copying). N = 1 draws exactly the pairs it always drew.
     """
 
     def __init__(
@@ -97,32 +102,55 @@ class AnimationPairDataset(_ClipSampling):
         seed: int = 0,
         fapp_method: str = "nearest",
         build_fapp: bool = True,
+        num_references: int = 1,
+        reference_gap: int = 10,
     ) -> None:
         super().__init__(source, samples_per_clip=samples_per_clip, seed=seed)
+        if num_references < 1:
+            raise ValueError(f"num_references must be at least 1, got {num_references}")
+        self.num_references = num_references
+        self.reference_gap = reference_gap
         self.resolution = resolution or self.clips[0].size
         self.fapp_method = fapp_method
         self.build_fapp = build_fapp
         self._readers = _ReaderCache(self.resolution, self.resolution)
 
+    def _frames(self, candidates: np.ndarray, rng: np.random.Generator) -> tuple[list[int], int]:
+        """(reference frame numbers, driving frame number) of one item."""
+        if self.num_references == 1:  # the one-shot draw, unchanged
+            ref, drv = (int(i) for i in rng.choice(candidates, size=2, replace=len(candidates) < 2))
+            return [ref], drv
+        drv = int(rng.choice(candidates))
+        away = candidates[np.abs(candidates - drv) >= self.reference_gap]
+        pool = away if len(away) >= self.num_references else candidates[candidates != drv]
+        pool = pool if len(pool) else candidates
+        refs = rng.choice(pool, size=self.num_references, replace=len(pool) < self.num_references)
+        return [int(i) for i in refs], drv
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         clip, rng = self._pick(index)
         candidates = clip.found_indices[clip.found_indices < clip.num_frames]
-        ref, drv = (int(i) for i in rng.choice(candidates, size=2, replace=len(candidates) < 2))
-        frames = self._readers.get(clip.video_path).get_batch([ref, drv]).asnumpy()
+        refs, drv = self._frames(candidates, rng)
+        frames = self._readers.get(clip.video_path).get_batch([*refs, drv]).asnumpy()
         images = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0)
-        points = torch.from_numpy(clip.points[[ref, drv]] * (self.resolution / clip.size))
+        points = torch.from_numpy(clip.points[[*refs, drv]] * (self.resolution / clip.size))
+        one = self.num_references == 1
         item = {
-            "reference_image": images[0],
-            "driving_image": images[1],
-            "reference_points": points[0],
-            "driving_points": points[1],
-            "reference_index": torch.tensor(ref),
+            "reference_image": images[0] if one else images[:-1],
+            "driving_image": images[-1],
+            "reference_points": points[0] if one else points[:-1],
+            "driving_points": points[-1],
+            "reference_index": torch.tensor(refs[0] if one else refs),
             "driving_index": torch.tensor(drv),
         }
         if self.build_fapp:
-            from hdtf.modeling.fapp import construct_fapp
+            from hdtf.modeling.fapp import construct_fapp, construct_fapp_references
 
-            item["dense_flow"] = construct_fapp(points[0], points[1:2], self.resolution, method=self.fapp_method)[0]
+            if one:
+                item["dense_flow"] = construct_fapp(points[0], points[1:2], self.resolution, method=self.fapp_method)[0]
+            else:
+                item["dense_flow"] = construct_fapp_references(
+                    points[:-1], points[-1:], self.resolution, method=self.fapp_method)[0]
         return item
 
 
