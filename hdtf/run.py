@@ -19,6 +19,7 @@ from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
 from hdtf.options import PrepareOptions, names, option, option_fields, spelled
 from hdtf.records import ParseReport, VideoSpec
+from hdtf.stages import selected
 
 if TYPE_CHECKING:
     from hdtf.executors.base import Executor
@@ -117,6 +118,14 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
     return chosen
 
 
+def validate(options: PrepareOptions) -> None:
+    """HDTFError for options no video could succeed with, before any work: the job's own checks, then each selected
+    stage's (a check that needs feature code, such as loading the SyncNet weights, lives with that code)."""
+    options.validate()
+    for stage in selected(options):
+        stage.check()
+
+
 def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:
     """HDTFError, one line and before any work, when the output holds clips made with other clip settings than
     ``options`` ask for (a folder has one set of clip settings), unless ``resettle``. The line names the differing
@@ -198,7 +207,7 @@ def prepare(
     from hdtf.manifest import write_manifest
 
     run = run or RunOptions(workers=workers, executor=executor, progress=progress)
-    options.validate()
+    validate(options)
     check_settings(options, run.resettle)
     backend = run.make_executor(len(videos))
     results = backend.run(videos, options)

@@ -33,7 +33,7 @@ from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
 from hdtf.records import ParseReport, VideoSpec
-from hdtf.run import RunOptions, check_settings, run_jobs, select_videos
+from hdtf.run import RunOptions, check_settings, run_jobs, select_videos, validate
 from hdtf.sources import get_source
 
 logger = logging.getLogger("hdtf.loader")
@@ -134,7 +134,7 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         kwargs: dict[str, Any] = {}
         if self.config.name == "clips":
             options = self.prepare_options()
-            options.validate()
+            validate(options)
             run = from_config(RunOptions, self.config)
             check_settings(options, run.resettle, builder=True)
             options.layout.make_dirs()
