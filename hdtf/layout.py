@@ -5,7 +5,8 @@
     OUTPUT/
       clips/{id}.mp4              H.264 + AAC, size x size, constant fps
       clips/{id}.wav              the same audio as 16-bit PCM
-      clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [when computed]
+      clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
+      clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
       status/{video_key}.json     one video's job result, rewritten after every clip: the source of truth
       locks/{video_key}.lock      held while a run works on the video (hdtf.lock): one run per video at a time
       locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
@@ -18,7 +19,8 @@ is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`
 :meth:`Layout.write_status` / :meth:`Layout.write_manifest`; readers turn a record's names into files with
 :meth:`Layout.file` and ask :meth:`Layout.finished` / :meth:`Layout.clip_is_settled` whether a clip counts.
 
-A clip is *settled* (not made again) only while everything its content depends on is unchanged: its annotation (the
+The record's fields and the settle rule are :mod:`hdtf.clip_record`'s; this module checks the files. A clip is *settled*
+(not made again) only while everything its content depends on is unchanged: its annotation (the
 metadata fields of its record, the video's URL and id among them), the raw file it was cut from (size and hash,
 :func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples,
 and only while its files are whole: a record keeps each file's size and a hash of its first and last bytes (``files``,

@@ -19,7 +19,7 @@ from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
 from hdtf.options import PrepareOptions, names, option, option_fields, spelled
 from hdtf.records import ParseReport, VideoSpec
-from hdtf.stages import selected
+from hdtf.stages import stage_classes
 
 if TYPE_CHECKING:
     from hdtf.executors.base import Executor
@@ -66,6 +66,9 @@ class RunOptions:
                                  "--sample-rate, --crop-method) again with these; each earlier clip is kept (under "
                                  "OUTPUT/kept) until its replacement is verified. Without it such a run stops before "
                                  "any work")
+    include_filtered: bool = option(False, cli=False, builder=True,
+                                    help="the builders' rows include clips a stage filtered out (marked in `filtered`); "
+                                         "default: left out (they stay on disk, done)")
 
     def validate(self) -> None:
         """Raise HDTFError for an unknown executor, fewer than one worker, a setting the executor lacks or a shard
@@ -120,10 +123,11 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
 
 def validate(options: PrepareOptions) -> None:
     """HDTFError for options no video could succeed with, before any work: the job's own checks, then each selected
-    stage's (a check that needs feature code, such as loading the SyncNet weights, lives with that code)."""
+    stage's, selected or not (a check that needs feature code, such as loading the SyncNet weights, lives with that
+    code; ``--max-av-offset`` without ``--sync-check`` is refused there)."""
     options.validate()
-    for stage in selected(options):
-        stage.check()
+    for cls in stage_classes():
+        cls(options).check()
 
 
 def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:

@@ -171,15 +171,20 @@ class Stage:
 
     # -- rows ----------------------------------------------------------------------------------------------------
 
-    def features(self) -> dict[str, Any]:
-        """This stage's ``datasets`` columns (default: its fields as scalars, file fields left out)."""
-        import datasets
+    @classmethod
+    def scalars(cls) -> dict[str, str]:
+        """The fields this stage writes that are row columns as they are (name -> arrow type): all but file names."""
+        return {k: t for k, t in cls.fields.items() if k not in cls.files}
 
-        return {k: datasets.Value(t) for k, t in self.fields.items() if k not in self.files}
+    @classmethod
+    def columns(cls) -> dict[str, Any]:
+        """This stage's ``datasets`` columns besides :meth:`scalars` (a file read into arrays); none by default."""
+        return {}
 
-    def row(self, layout: Any, entry: Mapping[str, Any]) -> dict[str, Any]:
-        """This stage's columns of a done clip's row (default: its scalar fields as recorded, None when absent)."""
-        return {k: entry.get(k) for k in self.fields if k not in self.files}
+    @classmethod
+    def row(cls, layout: Any, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """The values of :meth:`columns` for a done clip's row."""
+        return {}
 
 
 class FrameStage(Stage):

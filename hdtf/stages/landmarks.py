@@ -62,13 +62,15 @@ class Landmarks(FrameStage):
     def begin(self, clip: ClipInput) -> FramePass:
         return _Pass(clip)
 
-    def features(self) -> dict[str, Any]:
+    @classmethod
+    def columns(cls) -> dict[str, Any]:
         import datasets
 
         return {"landmarks": datasets.Array3D(shape=(None, POINTS, 2), dtype="float32"),
                 "landmarks_found": datasets.List(datasets.Value("bool"))}
 
-    def row(self, layout: Any, entry: Mapping[str, Any]) -> dict[str, Any]:
+    @classmethod
+    def row(cls, layout: Any, entry: Mapping[str, Any]) -> dict[str, Any]:
         from hdtf.rows import read_landmarks
 
         points, found = read_landmarks(layout, entry)

@@ -48,8 +48,11 @@ def bring_up(record: dict[str, Any], options: Any, stages: Sequence[Stage]) -> d
     run: a transient error never costs a finished clip."""
     if record.get("status") != "done":
         return record
+    before = record
     record = _without_unasked(dict(record), options, {s.name for s in stages})
     first = next((i for i, stage in enumerate(stages) if not _settled(stage, record)), len(stages))
+    if first == len(stages) and record == before:
+        return before  # nothing to do: the status is not rewritten
     if first < len(stages):
         try:
             record = _run(record, options, stages[first:], fresh=False)
@@ -75,8 +78,10 @@ def _without_unasked(record: dict[str, Any], options: Any, wanted: set[str]) -> 
             del entries[cls.name]
         for key in options.layout.missing_files(record, cls.files):
             record[key] = None
-    record[STAGES] = entries or None
-    record[FILTERED] = [r for r in record.get(FILTERED) or [] if r.get("stage") in wanted] or None
+    filtered = [r for r in record.get(FILTERED) or [] if r.get("stage") in wanted]
+    for key, value in ((STAGES, entries), (FILTERED, filtered)):
+        if value or record.get(key) is not None:
+            record[key] = value or None
     return record
 
 
