@@ -33,6 +33,7 @@ from hdtf.executors.deadline import JobKilled, run_job
 from hdtf.job import VideoResult, crashed, interrupted
 from hdtf.options import PrepareOptions
 from hdtf.records import VideoSpec
+from hdtf.stages import task_resources
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -119,7 +120,7 @@ class RayExecutor(Executor):
         limit = self.max_in_flight or max(1, 2 * cpus)
         self._facts = {"address": ray.get_runtime_context().gcs_address, "cluster_cpus": cpus,
                        "nodes": sum(1 for node in ray.nodes() if node.get("Alive")), "max_in_flight": limit}
-        task = ray.remote(num_cpus=1, max_retries=0)(run_video)
+        task = ray.remote(max_retries=0, **task_resources(options))(run_video)  # what the selected stages need
         shared = ray.put(options)
         queue = iter(videos)
         running: dict[Any, _Attempt] = {}

@@ -58,3 +58,13 @@ def selected(options: Any) -> Iterator[Stage]:
         stage = cls(options)
         if stage.selected():
             yield stage
+
+
+def task_resources(options: Any) -> dict[str, float]:
+    """Ray task options for one video's job under ``options``: each resource at the most any selected stage declares
+    (``Stage.resources``), at least one CPU."""
+    wanted: dict[str, float] = {"num_cpus": 1}
+    for stage in selected(options):
+        for key, amount in stage.resources.items():
+            wanted[key] = max(wanted.get(key, 0), amount)
+    return wanted
