@@ -51,7 +51,6 @@ run), never one request per clip.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
