@@ -39,12 +39,20 @@ import torch.nn.functional as F
 from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 from hdtf.redact import shareable_name, shareable_path
+from hdtf.storage import is_url
 
 logger = logging.getLogger("hdtf.train")
 STAGES = ("animation2video", "audio2animation", "all")
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 LOG_FILE = "train_log.jsonl"
 STATE_FILE = "train_state.json"  # stage and global step of a checkpoint: JSON, so resuming unpickles nothing of ours
+SPLITS = ("train", "test", "all")  # of HDTF's standard split (hdtf.splits); other sources' clips are always taken
+
+
+def data_location(text: str) -> str | Path:
+    """A prepared run as typed: a storage URL stays text (``Path`` would turn ``s3://b/p`` into ``s3:/b/p``), a
+    folder becomes a Path."""
+    return text if is_url(text) else Path(text)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -57,8 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "audio2animation, animation2video (merged over --model_preset's base, default tiny)")
     model.add_argument("--pretrained_model_name_or_path", help="an HDTFGenerator directory or Hub repo to fine-tune")
     data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--train_data_dir", type=Path, help="an 'hdtf prepare' output folder (with landmark tracks)")
+    data.add_argument("--train_data_dir", type=data_location,
+                      help="an 'hdtf prepare' output (with landmark tracks): a folder or a URL such as s3://bucket/run")
     data.add_argument("--dataset_name", help="a load_dataset name or path with rows of the hdtf 'clips' schema")
+    p.add_argument("--split", choices=SPLITS, default="train",
+                   help="which clips of HDTF's standard split to train on (default train: test clips stay out; "
+                        "'test' or 'all' is recorded in training_data.json and the model card)")
     p.add_argument("--dataset_config_name", default=None)
     p.add_argument("--dataset_kwargs", type=json.loads, default={}, help="JSON builder kwargs for load_dataset")
     p.add_argument("--resolution", type=int, default=None, help="training image side (default: the model's)")
@@ -125,13 +137,16 @@ def load_clips(args: argparse.Namespace, accelerator):
     from hdtf.data import clips_from_rows, load_prepared_clips
 
     if args.train_data_dir is not None:
-        return load_prepared_clips(args.train_data_dir)
+        return load_prepared_clips(args.train_data_dir, split=args.split)
     import datasets
 
     with accelerator.main_process_first():  # the main process writes the cache; the others then reuse it
         try:
-            rows = datasets.load_dataset(args.dataset_name, args.dataset_config_name, split="train",
-                                         **args.dataset_kwargs)
+            rows = datasets.load_dataset(args.dataset_name, args.dataset_config_name, **args.dataset_kwargs)
+            # The dataset's split of that name when it has one (an export carries the standard split as its
+            # splits), else all of its rows; either way the rows are then kept by the standard split's rule.
+            rows = datasets.concatenate_datasets([rows[name] for name in ([args.split] if args.split in rows
+                                                                          else list(rows))])
         except HDTFError:
             raise
         except Exception as exc:  # noqa: BLE001 - any loading failure is about the user's dataset argument
@@ -139,7 +154,7 @@ def load_clips(args: argparse.Namespace, accelerator):
         missing = {"id", "video", "landmarks", "landmarks_found", "fps", "num_frames", "width"} - set(rows.column_names)
         if missing:
             raise HDTFError(f"--dataset_name {args.dataset_name}: rows lack the columns {sorted(missing)}")
-        return clips_from_rows(rows, args.output_dir / "data_cache")
+        return clips_from_rows(rows, args.output_dir / "data_cache", split=args.split)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -303,6 +318,11 @@ class AudioStage:
 
         self.args = args
         self.model = generator.audio2animation
+        # This script feeds no style input (style_motion, style_id), so the style encoder and embeddings would get no
+        # gradient; frozen, every trainable parameter is used, and DDP need not search for unused ones each step.
+        for part in (self.model.style_encoder, self.model.style_embedding):
+            if part is not None:
+                part.requires_grad_(False)
         common = {"num_frames": args.audio_window_frames, "feature_extractor": generator.feature_extractor,
                   "expression_basis": generator.expression_basis}
         self.dataset = AudioAnimationDataset(clips, samples_per_clip=args.samples_per_clip, seed=args.seed, **common)
@@ -420,7 +440,8 @@ LOSSES = {
 def save_final(generator, stages, args: argparse.Namespace, step: int, last: dict, clips, elapsed: float) -> None:
     """The whole generator into --output_dir, with training facts in its config (the model card is made from them)."""
     from hdtf.modeling.model_card import describe_hardware
-    from hdtf.training_data import write_training_data
+    from hdtf.splits import CURRENT
+    from hdtf.training_data import split_counts, write_training_data
 
     # names, not local paths: the config and the card are shared (hdtf.redact)
     data = shareable_name(args.train_data_dir or args.dataset_name)
@@ -438,10 +459,12 @@ def save_final(generator, stages, args: argparse.Namespace, step: int, last: dic
         "final_loss": {k: round(v, 6) for k, v in last.items()}, "seconds": round(elapsed, 1),
         "adversarial_start_step": args.adversarial_start_step, "losses": losses,
         "dataset": hub_dataset, "hardware": describe_hardware(),
+        "split": {"name": args.split, "version": CURRENT, "clips": split_counts(c.id for c in clips)[CURRENT]},
     }
     generator.mark_trained([s.name for s in stages], facts)
     generator.save_pretrained(args.output_dir)
-    write_training_data(args.output_dir, [clip.id for clip in clips])  # hdtf evaluate warns when it scores these
+    # hdtf evaluate warns when it scores these, or scores the test split of a model trained on test clips
+    write_training_data(args.output_dir, [clip.id for clip in clips], split=args.split)
 
 
 def push(args: argparse.Namespace) -> None:
@@ -453,22 +476,51 @@ def push(args: argparse.Namespace) -> None:
 
 
 # ---- main ----------------------------------------------------------------------------------------------------------
+def launched_processes() -> int | None:
+    """How many processes the launcher was asked for: torchrun's ``WORLD_SIZE``, else the ``--num_processes`` of the
+    ``accelerate launch`` that started this process (read from its command line; None without one)."""
+    if os.environ.get("WORLD_SIZE", "").isdigit():
+        return int(os.environ["WORLD_SIZE"])
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:  # no /proc: nothing to compare with
+        return None
+    if not any("accelerate" in arg for arg in argv[:3]):
+        return None
+    for index, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if name in ("--num_processes", "--num-processes"):
+            value = value or (argv[index + 1] if index + 1 < len(argv) else "")
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def check_processes(accelerator, output_dir: Path) -> None:
+    """Say how training runs ("2 processes, DDP over gloo"); refuse copies that would each train alone into one
+    folder, and warn when the launcher was asked for more processes than started."""
+    started = accelerator.num_processes
+    backend = accelerator.state.backend
+    logger.info("%d process%s, %s (%s)", started, "es" if started > 1 else "",
+                f"DDP over {backend}" if started > 1 else "no DDP", accelerator.device)
+    asked = launched_processes()
+    if not asked or asked <= started:
+        return
+    fix = ("on CPUs, set ACCELERATE_USE_CPU=1 and launch with accelerate launch --multi_gpu --num_processes N "
+           "(DDP over gloo; docs/training.md)")
+    if "WORLD_SIZE" in os.environ:
+        raise HDTFError(f"{asked} processes were started, but each would train alone into {output_dir}: {fix}")
+    logger.warning("accelerate launch was asked for %d processes, but %d started: %s", asked, started, fix)
+
+
 def train(args: argparse.Namespace) -> None:
     from accelerate import Accelerator
-    from accelerate.utils import (
-        DistributedDataParallelKwargs,
-        ProjectConfiguration,
-        set_seed,
-    )
+    from accelerate.utils import ProjectConfiguration, set_seed
     from transformers import get_scheduler
 
     if args.push_to_hub and hub.is_offline():
         raise HDTFError("--push_to_hub: HF_HUB_OFFLINE is set, the Hub cannot be reached; unset it or drop --push_to_hub")
-    # The audio model has branches a batch may not use (style encoder, style embeddings): DDP must not wait for them.
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=args.stage != "animation2video")
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps, mixed_precision=args.mixed_precision,
-        kwargs_handlers=[ddp],
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(project_dir=str(args.output_dir), logging_dir=str(args.output_dir / "logs")),
     )
@@ -476,6 +528,7 @@ def train(args: argparse.Namespace) -> None:
     logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per checkpoint is ours to write
     if not accelerator.is_main_process:
         logger.setLevel(logging.WARNING)
+    check_processes(accelerator, args.output_dir)
     set_seed(args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(args)
@@ -511,8 +564,8 @@ def train(args: argparse.Namespace) -> None:
         config = {k: (shareable_path(v, args.output_dir) if isinstance(v, Path) else v) for k, v in vars(args).items()
                   if isinstance(v, (int, float, str, bool, Path))}  # logs/ sit next to the model: no local paths
         accelerator.init_trackers("hdtf-train", config=config)
-    logger.info("stage %s: %d clip(s), %d optimisation step(s) per epoch, training to step %d", args.stage,
-                len(clips), per_epoch, max_steps)
+    logger.info("stage %s: %d clip(s) of split %s, %d optimisation step(s) per epoch, training to step %d",
+                args.stage, len(clips), args.split, per_epoch, max_steps)
 
     first_batch = step * args.gradient_accumulation_steps
     streams = [batches(accelerator, s.loader, first_batch) for s in stages]

@@ -152,6 +152,7 @@ class DatasetFacts:
     repo_id: str | None = None  # where it is pushed, for the loading recipe
     config_name: str = "clips"
     split_notes: Sequence[str] = ()  # facts about the standard split in this export (how many test clips it holds)
+    metadata: Mapping[str, Any] | None = None  # where the lists came from (the manifest's "metadata")
 
     @property
     def num_examples(self) -> int:
@@ -160,6 +161,29 @@ class DatasetFacts:
     @property
     def num_bytes(self) -> int:
         return sum(s.num_bytes for s in self.splits)
+
+
+def edited_metadata(provenance: Mapping[str, Any] | None) -> bool:
+    """Whether a run's lists (the manifest's ``metadata``) are a folder whose clips differ from the pinned release."""
+    return bool(provenance) and provenance.get("lists") == "folder" and bool(provenance.get("differ"))
+
+
+def metadata_words(provenance: Mapping[str, Any] | None) -> str:
+    """One sentence on where a run's lists came from, for cards and evaluation reports: the pinned release, or a
+    user's folder by its content hash and how many of its clips differ from the release."""
+    if not provenance:
+        return "Where the metadata came from is not recorded with this data."
+    release = f"{provenance.get('release')} at commit {str(provenance.get('commit'))[:12]}"
+    if provenance.get("lists") == "release":
+        return f"Metadata: the release pinned by hdtf ({release})."
+    folder = f"a user's metadata folder (SHA-256 {str(provenance.get('sha256'))[:16]}...)"
+    missing = f" ({provenance['missing']} of the release's clips are not in it)" if provenance.get("missing") else ""
+    if not provenance.get("differ"):
+        return (f"Metadata: {folder} whose {provenance.get('clips')} clips all match the pinned release "
+                f"({release}){missing}.")
+    return (f"Metadata: EDITED, {folder}, not the release: {provenance['differ']} of its {provenance.get('clips')} "
+            f"clips differ from the pinned release ({release}): {provenance.get('changed')} changed, "
+            f"{provenance.get('added')} added{missing}.")
 
 
 def _size_category(n: int) -> str:
@@ -183,8 +207,9 @@ def licence_of(sources: Sequence[str]) -> dict[str, str]:
 def front_matter(facts: DatasetFacts) -> dict[str, Any]:
     """The card's YAML data: what the Hub and ``load_dataset`` read."""
     cards = [source_card(s) for s in facts.sources]
+    edited = " (edited metadata)" if edited_metadata(facts.metadata) else ""
     meta: dict[str, Any] = {
-        "pretty_name": " + ".join(c.pretty_name for c in cards) + " talking-face clips",
+        "pretty_name": " + ".join(c.pretty_name for c in cards) + edited + " talking-face clips",
         **licence_of(facts.sources),
         "task_categories": ["image-to-video"],
         "tags": ["talking-face", "audio-visual", "lip-sync", "video", *facts.sources],
@@ -338,6 +363,11 @@ def _licence_section(sources: Sequence[str]) -> str:
     return "\n\n".join(f"**{source_card(s).pretty_name}.** {source_card(s).licence}" for s in sources)
 
 
+def _metadata(facts: DatasetFacts) -> str:
+    """The card's sentence on the lists' provenance (HDTF records it; other sources' lists are the user's files)."""
+    return f"{metadata_words(facts.metadata)} " if facts.metadata or "hdtf" in facts.sources else ""
+
+
 def licence_file(sources: Sequence[str]) -> str:
     """LICENSE.md of an export: which licence covers which part, per source (the YAML's ``license_link``)."""
     return (
@@ -358,10 +388,13 @@ def dataset_card(facts: DatasetFacts) -> str:
                if facts.skipped else "- none")
     homepages = ", ".join(f"[{c.pretty_name}]({c.homepage})" for c in cards)
     citations = "\n\n".join(c.citation for c in cards)
-    body = f"""# {' + '.join(c.pretty_name for c in cards)} talking-face clips
+    edited = edited_metadata(facts.metadata)
+    warning = ("\n**These clips were cut by edited metadata, not by the release**: times or windows differ from it "
+               "(see How it was made).\n" if edited else "")
+    body = f"""# {' + '.join(c.pretty_name for c in cards)}{" (edited metadata)" if edited else ""} talking-face clips
 
 {' '.join(c.description for c in cards)}
-
+{warning}
 These are the annotated clips cut from the source videos, cropped to the face window, resized and resampled to a
 constant frame rate, with the audio as {_audio(facts.options)}: {facts.num_examples} clip(s) in {len(facts.splits)} split(s),
 stored as {facts.layout} shards. Source: {homepages}.
@@ -377,7 +410,7 @@ stored as {facts.layout} shards. Source: {homepages}.
 
 Prepared with the `hdtf` package (`hdtf prepare`, then `hdtf export --to {facts.layout}`)
 {f"on {facts.prepared} (UTC)" if facts.prepared else ""}: yt-dlp downloads each source video once, one ffmpeg pass per
-clip cuts, crops, resizes and encodes the video and the audio. Options:
+clip cuts, crops, resizes and encodes the video and the audio. {_metadata(facts)}Options:
 
 | option | value |
 |---|---|

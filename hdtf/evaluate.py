@@ -16,7 +16,9 @@ Outputs in the report folder (each written to a temporary name and renamed): ``r
 look before they read. Metrics needing weights the user did not give are reported as "n/a (...)", never estimated.
 
 Every report states the evaluation protocol's version (:data:`PROTOCOL_VERSION`), the split (``--split``: the
-standard HDTF split of :mod:`hdtf.splits`, with how many of its listed test clips the data holds), the clips and
+standard HDTF split of :mod:`hdtf.splits`, with how many of its listed test clips the data holds), where a prepared
+run's metadata came from (the pinned release, or a folder: edited metadata is named as such, never "HDTF test split
+v1" unqualified), the clips and
 frames used, the resolution, and each metric's implementation with the SHA-256 of every weight file it read; it warns
 when the model's recorded training data (:mod:`hdtf.training_data`) overlaps the evaluated clips.
 """
@@ -37,13 +39,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hdtf import atomic, splits
+from hdtf.card import edited_metadata, metadata_words
 from hdtf.errors import HDTFError
 from hdtf.metrics import registry
 from hdtf.metrics.video import MetricSet, iter_frames, score_clip
 from hdtf.records import safe_name
 from hdtf.redact import redact_text
 from hdtf.storage import is_url
-from hdtf.training_data import overlap, read_training_data
+from hdtf.training_data import overlap, read_training_data, test_clips_line
 
 if TYPE_CHECKING:
     from hdtf.layout import Layout
@@ -191,6 +194,13 @@ def _survey(data: str | Path, limit: int | None,
     return [(path.stem, None, None) for path in files], chosen
 
 
+def _metadata_of(data: str | Path) -> dict[str, Any] | None:
+    """Where a prepared run's metadata came from (its manifest's ``metadata``); None for other data or none
+    recorded."""
+    layout = _prepared_run(data)
+    return None if layout is None else (layout.manifest() or {}).get("metadata")
+
+
 def _exported_inventory(shards: list[Path]) -> list[tuple[str, str | None, str | None]]:
     import pyarrow.parquet as pq
 
@@ -286,7 +296,7 @@ def evaluate(
         rows.append(row)
         print(f"{clip.id}: {row['status']}{' (' + row['reason'] + ')' if row['reason'] else ''}", flush=True)
     summary = _summary(model, data, options, rows, metrics)
-    summary.update(_protocol(model, options, generator, available, keys, metrics))
+    summary.update(_protocol(model, options, generator, available, keys, metrics, _metadata_of(data)))
     for warning in summary["warnings"]:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     _write_report(output, summary, rows, metrics)
@@ -408,23 +418,35 @@ def _summary(model, data, options: EvaluationOptions, rows: list[dict[str, Any]]
 
 
 def _protocol(model, options: EvaluationOptions, generator, available: splits.Availability,
-              keys: list[tuple[str, str | None, str | None]], metrics: MetricSet) -> dict[str, Any]:
-    """The report's record of how its numbers were made: protocol version, split and its availability, clips, the
-    resolution, the settings that change numbers, metric implementations and weights, and training-data overlap."""
+              keys: list[tuple[str, str | None, str | None]], metrics: MetricSet,
+              metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The report's record of how its numbers were made: protocol version, split and its availability, where the
+    metadata came from, clips, the resolution, the settings that change numbers, metric implementations and weights,
+    and training-data overlap."""
     warnings = []
+    if edited_metadata(metadata):
+        warnings.append(f"the data was prepared from edited metadata ({metadata['differ']} clip(s) differ from the "
+                        f"pinned release): its split {available.version} is the rule applied to those lists, not "
+                        f"HDTF's split {available.version} as released")
     if options.split == "test" and available.available < available.listed:
-        warnings.append(available.line())
+        warnings.append(available.line() + (" (edited metadata)" if edited_metadata(metadata) else ""))
     training = read_training_data(model)
     seen = None
     if training is not None:
         found = overlap(training, keys)
         seen = {"recorded_clips": len(training["clips"]), "overlapping_clips": list(found.clips),
-                "overlapping_persons": list(found.persons)}
+                "overlapping_persons": list(found.persons),
+                "split": (training.get("split") or {}).get("name"),
+                "test_clips": ((training.get("splits") or {}).get(available.version) or {}).get("test")}
         if (line := found.warning(len(keys))) is not None:
+            warnings.append(line)
+        scored_test = any(in_split(key, "test") for key in keys)
+        if scored_test and (line := test_clips_line(training, available.version)) is not None:
             warnings.append(line)
     return {
         "protocol_version": PROTOCOL_VERSION,
         "split": {**available.to_json(), "evaluated": len(keys)},
+        "metadata": metadata,
         "clip_ids": [key[0] for key in keys],
         "resolution": {"size": int(generator.image_size), "fps": float(generator.feature_extractor.fps)},
         "settings": {"max_seconds": options.max_seconds, "face_every": options.face_every, "seed": options.seed,
@@ -438,18 +460,24 @@ def _protocol(model, options: EvaluationOptions, generator, available: splits.Av
 def _protocol_lines(summary: dict[str, Any]) -> list[str]:
     """The report's "Protocol" and "Metric implementations" sections."""
     split, size = summary["split"], summary["resolution"]
+    edited = edited_metadata(summary["metadata"])
     chosen = "all clips of the data" if split["name"] == "all" else split["name"]
     settings = ", ".join(f"{k} {v}" for k, v in summary["settings"].items() if v is not None)
     training = summary["training_data"]
     if training is None:
         seen = "not recorded (no training_data.json in the model directory)"
     else:
-        seen = (f"{training['recorded_clips']} clips recorded; {len(training['overlapping_clips'])} evaluated clip(s) "
+        seen = (f"{training['recorded_clips']} clips recorded"
+                + (f" (split {training['split']}, {training['test_clips'] or 0} of them test clips)"
+                   if training.get("split") else "")
+                + f"; {len(training['overlapping_clips'])} evaluated clip(s) "
                 f"and {len(training['overlapping_persons'])} person(s) overlap")
     lines = ["", "## Protocol", "", "| | |", "|---|---|",
              f"| protocol | {summary['protocol']}, hdtf evaluation protocol v{summary['protocol_version']} |",
              f"| split | {chosen}; {split['available']} of the {split['listed']} listed test clips of HDTF split "
-             f"{split['version']} available in the data |",
+             f"{split['version']} available in the data"
+             f"{' (prepared from EDITED metadata: not the split as released)' if edited else ''} |",
+             f"| metadata | {metadata_words(summary['metadata'])} |",
              f"| clips, frames | {split['evaluated']} clips evaluated ({summary['scored']} scored), "
              f"{summary['frames']} frames |",
              f"| resolution | {size['size']}x{size['size']} at {size['fps']:g} fps |",

@@ -114,12 +114,12 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
-    options, skipped, prepared = _provenance(layout)
+    options, skipped, prepared, metadata = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
-        repo_id=repo_id, split_notes=_split_notes(entries, by_split),
+        repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
     card_path = output / CARD_FILE
@@ -298,22 +298,23 @@ def _split_notes(entries: list[dict[str, Any]], by_split: Mapping[str, list[dict
     return [note]
 
 
-def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None]:
+def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None, dict | None]:
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
-    cookies in a shareable card), the not-done clips counted by reason, and the day the manifest was written."""
+    cookies in a shareable card), the not-done clips counted by reason, the day the manifest was written and where
+    the metadata came from (the manifest's ``metadata``)."""
     from hdtf.layout import Layout
     from hdtf.options import card_options
 
     layout = Layout.for_output(prepared_dir)
     manifest = layout.manifest()
     if manifest is None:
-        return {}, {}, None
+        return {}, {}, None, None
     options = card_options(manifest.get("options") or {})
     skipped = Counter(
         f"{c.get('status')}: {shared_reason(c.get('reason'))}" for c in manifest.get("clips", [])
         if c.get("status") != "done"
     )
-    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None
+    return options, dict(skipped), (manifest.get("updated") or "")[:10] or None, manifest.get("metadata")
 
 
 def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:

@@ -105,6 +105,8 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
         "options": options if options is not None else previous.get("options"),
         "run": run if run is not None else previous.get("run"),
         "parse_report": [asdict(i) for i in report.issues] if report is not None else previous.get("parse_report", []),
+        # where the lists came from (the source's account, hdtf.records.ParseReport.provenance)
+        "metadata": report.provenance if report is not None else previous.get("metadata"),
         "counts": {"videos": dict(Counter(v["status"] for v in videos)),
                    "clips": dict(Counter(c.get("status") for c in clips))},
         "videos": videos,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -155,22 +155,35 @@ class ParseIssue:
     text: str
     reason: str
     action: str  # "skipped" | "repaired" | "warning"
+    video: str | None = None  # the key of the video the issue is about (None: a whole file, or unknown)
 
 
 @dataclass
 class ParseReport:
-    """Everything a parser did not take verbatim. Printed by the CLI, stored in the manifest."""
+    """Everything a parser did not take verbatim, and where its lists came from (``provenance``: the source's
+    account, e.g. a pinned release or a user's folder with its content hash). Printed by the CLI, stored in the
+    manifest."""
 
     issues: list[ParseIssue] = field(default_factory=list)
+    provenance: dict[str, Any] | None = None
 
-    def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped") -> None:
-        self.issues.append(ParseIssue(file, line, text.strip()[:200], reason, action))
+    def add(self, file: str, line: int, text: str, reason: str, action: str = "skipped",
+            video: str | None = None) -> None:
+        self.issues.append(ParseIssue(file, line, text.strip()[:200], reason, action, video))
 
-    def summary(self) -> str:
+    def summary(self, selected: Collection[str] | None = None) -> str:
+        """The issues one per line; with ``selected`` (video keys of a run that takes only some videos), only the
+        issues about those videos, and a count of the rest (the manifest keeps them all)."""
         if not self.issues:
             return "metadata: no issues"
-        lines = [f"metadata: {len(self.issues)} issue(s)"]
-        lines += [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in self.issues]
+        shown = self.issues if selected is None else [i for i in self.issues if i.video in selected]
+        head = f"metadata: {len(self.issues)} issue(s)"
+        if selected is not None:
+            head += f", {len(shown)} about the {len(selected)} selected video(s)"
+        lines = [head] + [f"  {i.file}:{i.line}: {i.action}: {i.reason} [{i.text}]" for i in shown]
+        if len(shown) < len(self.issues):
+            lines.append(f"  ... {len(self.issues) - len(shown)} more about other videos or whole files "
+                         "(all of them in the run's manifest.json)")
         return "\n".join(lines)
 
 

@@ -20,7 +20,9 @@ once more with the pipeline's settings, and its adjustments say what was done. C
 measured (and corrected) in place on the next run; a corrected clip whose correction has to change is made again.
 
 Faces for the SyncNet crops are found on every frame (dlib, on a copy scaled to a short side of
-:data:`DETECT_SIDE`), the last box held where none is found.
+:data:`DETECT_SIDE`), the last box held where none is found. On a face-aligned view the face's box is known
+(:func:`hdtf.curate.aligned.syncnet_box`) and ``measure(..., box=...)`` runs no detection; :func:`shift_plan` says
+which frames a correction keeps, so a view written after it keeps the same ones.
 """
 
 from __future__ import annotations
@@ -72,42 +74,54 @@ def _syncnet(weights: str) -> Any:
     return load_syncnet(weights, "cpu")
 
 
-def face_crops(video: Path) -> Iterator[np.ndarray]:
-    """SyncNet's 224x224 face crop of every frame of a clip (syncnet_python's geometry around the face box)."""
+def face_crops(video: Path, box: tuple[float, float, float, float] | None = None) -> Iterator[np.ndarray]:
+    """SyncNet's 224x224 face crop of every frame of a clip (syncnet_python's geometry around the face box).
+
+    ``box`` (left, top, right, bottom pixels): the face is known to be there on every frame, as in a face-aligned
+    view (:func:`hdtf.curate.aligned.syncnet_box`); no detection runs.
+    """
     import numpy as np
 
     from hdtf.face.detect import detect_faces, primary_face
     from hdtf.metrics.sync import face_crop
     from hdtf.metrics.video import iter_frames
 
+    if box is not None:
+        fixed = np.asarray(box, dtype=np.float64)
+        yield from (face_crop(frame, fixed) for frame in iter_frames(video))
+        return
     waiting: list[np.ndarray] = []
-    box = None
+    found_box = None
     for frame in iter_frames(video):
         height, width = frame.shape[:2]
         found = detect_faces(frame, scale=min(1.0, DETECT_SIDE / min(height, width)))
         if found:
             face = primary_face(found, width, height)
-            box = np.array([face.left, face.top, face.right, face.bottom])
-        if box is None:
+            found_box = np.array([face.left, face.top, face.right, face.bottom])
+        if found_box is None:
             waiting.append(frame)
             if len(waiting) > LEAD_FRAMES:
                 raise ValueError(f"no face in the first {LEAD_FRAMES} frames")
             continue
         for early in waiting:  # frames before the first face get its box
-            yield face_crop(early, box)
+            yield face_crop(early, found_box)
         waiting.clear()
-        yield face_crop(frame, box)
-    if box is None:
+        yield face_crop(frame, found_box)
+    if found_box is None:
         raise ValueError("no face found in the clip")
 
 
-def measure(video: Path, audio: Path, weights: str | Path) -> SyncResult:
-    """SyncNet's offset, distance and confidence of a 25 fps clip against its audio (ValueError when it cannot)."""
+def measure(video: Path, audio: Path, weights: str | Path,
+            box: tuple[float, float, float, float] | None = None) -> SyncResult:
+    """SyncNet's offset, distance and confidence of a 25 fps clip against its audio (ValueError when it cannot).
+
+    ``box``: a fixed face box for every frame (see :func:`face_crops`), e.g. to measure on the face-aligned view.
+    """
     from hdtf.metrics.sync import SAMPLE_RATE, SyncScorer
     from hdtf.video_io import read_audio
 
     net = _syncnet(str(Path(weights).expanduser().resolve()))
-    return SyncScorer(net).score(face_crops(video), read_audio(audio, SAMPLE_RATE), SAMPLE_RATE)
+    return SyncScorer(net).score(face_crops(video, box), read_audio(audio, SAMPLE_RATE), SAMPLE_RATE)
 
 
 def wanted_shift(offset: int | None, confidence: float | None, max_offset: int) -> int:
@@ -127,6 +141,18 @@ def _decline(offset: int | None, confidence: float | None, max_offset: int) -> l
             f"{MIN_CONFIDENCE:g}, so the offset is not reliable"]
 
 
+def shift_plan(num_frames: int, audio_frames: float, offset: int) -> tuple[int, int, int]:
+    """(first video frame kept, first audio frame kept, frames kept) of a clip of ``num_frames`` video frames and
+    ``audio_frames`` frames' worth of audio shifted by ``offset`` (see the module docstring); the frames kept may be
+    fewer than 1 (too short to shift). Outputs made from the clip's frames (the face-aligned view) keep the same
+    video frames, so they stay frame for frame with the corrected clip."""
+    k = abs(offset)
+    if offset > 0:  # audio ahead: drop the first k video frames and the audio's last k frames' worth
+        return k, 0, min(num_frames - k, int(audio_frames))
+    # audio behind: drop the audio's first k frames' worth and the last k video frames
+    return 0, k, min(num_frames, int(audio_frames) - k)
+
+
 def shift_clip(video: Path, audio: Path, offset: int, info: Any = None) -> dict[str, Any]:
     """Trim a clip's video and audio against each other by ``offset`` frames (see the module docstring) and rewrite
     its mp4 and wav; returns the new ``num_frames`` and ``duration``. Never pads. ``info``: the video's
@@ -137,15 +163,9 @@ def shift_clip(video: Path, audio: Path, offset: int, info: Any = None) -> dict[
 
     info = info or probe(video, count_frames=True, timeline=False)
     wav = soundfile.info(str(audio))
-    rate, samples = wav.samplerate, wav.frames
+    rate = wav.samplerate
     per_frame = rate / info.fps
-    k = abs(offset)
-    if offset > 0:  # audio ahead: drop the first k video frames and the audio's last k frames' worth
-        video_start, audio_start = k, 0
-        length = min(info.nb_frames - k, int(samples // per_frame))
-    else:  # audio behind: drop the audio's first k frames' worth and the last k video frames
-        video_start, audio_start = 0, k
-        length = min(info.nb_frames, int(samples // per_frame) - k)
+    video_start, audio_start, length = shift_plan(info.nb_frames, wav.frames // per_frame, offset)
     if length < 1:
         raise HDTFError(f"{video}: too short to shift by {offset:+d} frames")
     first, last = round(audio_start * per_frame), round((audio_start + length) * per_frame)

@@ -5,10 +5,12 @@ people) the model has seen.
 the final model)::
 
     {"version": 1, "num_clips": 414, "clips": ["RD_Radio1_000", ...], "persons": ["AdamSchiff", ...],
-     "splits": {"v1": {"train": 414, "test": 0, "other": 0}}}
+     "split": {"name": "train", "version": "v1"}, "splits": {"v1": {"train": 414, "test": 0, "other": 0}}}
 
-Clip ids only: no paths, so the file can travel with a pushed model. ``persons`` and ``splits`` are derived from
-HDTF clip ids (:mod:`hdtf.splits`); clips of other sources count as ``other``.
+Clip ids only: no paths, so the file can travel with a pushed model. ``split`` is the part of the standard split
+training asked for (``examples/train.py --split``; absent in files written before it existed); ``persons`` and
+``splits`` are derived from HDTF clip ids (:mod:`hdtf.splits`); clips of other sources count as ``other``. A model
+with test clips in ``splits`` says so wherever it is shown (:func:`test_clips_line`: its card, evaluation reports).
 """
 
 from __future__ import annotations
@@ -21,21 +23,29 @@ from pathlib import Path
 from typing import Any
 
 from hdtf import atomic
-from hdtf.splits import RULES, person_of_clip, split_of_clip
+from hdtf.splits import CURRENT, RULES, person_of_clip, split_of_clip
 
 FILE = "training_data.json"
 VERSION = 1
 
 
-def write_training_data(model_dir: str | Path, clip_ids: Iterable[str]) -> Path:
-    """Record the clips a model was trained on in ``model_dir/training_data.json`` (atomic)."""
-    ids = sorted(set(clip_ids))
-    splits = {}
+def split_counts(clip_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Clips per part of each version of the standard split: ``{"v1": {"train": n, "test": n, "other": n}}``."""
+    ids = list(clip_ids)
+    counted = {}
     for version in RULES:
         counts = Counter(split_of_clip(i, version=version) or "other" for i in ids)
-        splits[version] = {name: counts.get(name, 0) for name in ("train", "test", "other")}
+        counted[version] = {name: counts.get(name, 0) for name in ("train", "test", "other")}
+    return counted
+
+
+def write_training_data(model_dir: str | Path, clip_ids: Iterable[str], split: str | None = None) -> Path:
+    """Record the clips a model was trained on in ``model_dir/training_data.json`` (atomic), and the ``split`` that
+    training asked for (``train``, ``test`` or ``all``)."""
+    ids = sorted(set(clip_ids))
     document = {"version": VERSION, "num_clips": len(ids), "clips": ids,
-                "persons": sorted({p for i in ids if (p := person_of_clip(i)) is not None}), "splits": splits}
+                "persons": sorted({p for i in ids if (p := person_of_clip(i)) is not None}),
+                **({"split": {"name": split, "version": CURRENT}} if split else {}), "splits": split_counts(ids)}
     path = Path(model_dir) / FILE
     atomic.write_json(path, document)
     return path
@@ -59,6 +69,19 @@ def read_training_data(model: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) and isinstance(document.get("clips"), list) else None
+
+
+def test_clips_line(training: dict[str, Any], version: str = CURRENT) -> str | None:
+    """One line when a training record (:func:`read_training_data`, or ``split_counts`` alone) holds clips of the
+    test split ``version``: whatever the model is scored on there is not held-out. None when it holds none."""
+    counts = (training.get("splits") or {}).get(version) or {}
+    test = int(counts.get("test") or 0)
+    if not test:
+        return None
+    asked = (training.get("split") or {}).get("name")
+    how = f" (trained with --split {asked})" if asked else ""
+    return (f"the model was trained on {test} clip(s) of the HDTF test split {version}{how}: its scores on that "
+            "split are not held-out")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Small ffmpeg helpers for the generator: read a file's audio, write frames + speech as a video file.
+"""Small ffmpeg helpers for the generator and the curated views: read a file's audio, write frames + speech (or a
+file's own audio track, copied) as a video file, from an iterable or pushed one frame at a time.
 
 The container is the one the output's extension names (``CONTAINERS``: .mp4/.m4v/.mov/.mkv H.264 + AAC, .webm
 VP9 + Opus, .gif palette GIF without sound); other extensions are refused in one line. Everything goes through ffmpeg
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hdtf import atomic
 from hdtf.errors import HDTFError
 
 
@@ -109,48 +111,117 @@ def write_video(
     Written to a hidden temporary name next to ``path`` and renamed on success, so a partial file never looks done.
     The first frame fixes the size; the audio is whatever the caller passes (trim it to the video's duration).
     """
-    path = Path(path)
-    container = container_for(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = iter(frames)
-    try:
-        first = np.ascontiguousarray(next(frames), dtype=np.uint8)
-    except StopIteration:
-        raise HDTFError(f"{path}: no frames to write") from None
-    height, width = first.shape[:2]
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    with tempfile.TemporaryDirectory(prefix="hdtf-video-") as work:
-        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-framerate", str(Fraction(fps).limit_denominator(1001)), "-i", "pipe:0"]
-        if audio is not None and len(audio) and container.audio is not None:
-            wav = Path(work) / "audio.f32"
-            np.asarray(audio, dtype="<f4").tofile(wav)
-            cmd += ["-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", str(wav),
-                    "-map", "0:v", "-map", "1:a", *container.audio]
-        cmd += list(container.video)
-        if container.crf_offset is not None:
-            cmd += ["-crf", str(crf + container.crf_offset)]
-        cmd += ["-f", container.muxer, str(tmp)]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    with VideoWriter(path, fps, audio=audio, sampling_rate=sampling_rate, crf=crf) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return writer.path
+
+
+class VideoWriter:
+    """:func:`write_video` for frames that arrive one at a time (a stage fed by a shared decode pushes them; it has
+    no iterable to hand over): ``write(frame)`` each, then ``close()`` (or leave the ``with`` block) to finish.
+
+    ``audio``: samples at ``sampling_rate`` to encode, or ``audio_from``: a media file whose first audio track is
+    copied as it is (no second lossy encode; its codec must be one the container holds, e.g. a clip's AAC in .mp4; a
+    file without audio gives a silent video). At most one of the two.
+    An error or ``abort()`` leaves nothing at ``path``: the output is written to a hidden temporary name first.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        *,
+        audio: np.ndarray | None = None,
+        sampling_rate: int = 16000,
+        audio_from: str | os.PathLike | None = None,
+        crf: int = 18,
+    ) -> None:
+        if audio is not None and audio_from is not None:
+            raise ValueError("give audio samples or a file to copy the audio from, not both")
+        self.path = Path(path)
+        self.container = container_for(self.path)
+        self.fps, self.audio, self.sampling_rate, self.crf = fps, audio, sampling_rate, crf
+        self.audio_from = None if audio_from is None else Path(audio_from)
+        self.frames = 0
+        self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._work: tempfile.TemporaryDirectory | None = None
+        self._proc: subprocess.Popen | None = None
+        self._size: tuple[int, int] | None = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode the next RGB uint8 frame; the first one fixes the size (even in both directions)."""
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if self._proc is None:
+            self._start(frame.shape[1], frame.shape[0])
+        elif frame.shape[:2] != self._size[::-1]:
+            self.abort()
+            raise HDTFError(f"{self.path}: frame {self.frames} is {frame.shape[1]}x{frame.shape[0]}, not "
+                            f"{self._size[0]}x{self._size[1]} like the first")
         try:
-            proc.stdin.write(first.tobytes())
-            for frame in frames:
-                proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).tobytes())
+            self._proc.stdin.write(frame.tobytes())
         except BrokenPipeError:
-            pass  # ffmpeg stopped reading; its exit status and stderr say why
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            if proc.stdin and not proc.stdin.closed:
-                proc.stdin.close()
+            pass  # ffmpeg stopped reading; close() reports its exit status and stderr
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and put it in place; HDTFError when no frame was written or ffmpeg failed."""
+        if self._proc is None:
+            self.abort()
+            raise HDTFError(f"{self.path}: no frames to write")
+        proc, self._proc = self._proc, None
+        if not proc.stdin.closed:
+            proc.stdin.close()
         err = proc.stderr.read()
         proc.wait()
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise HDTFError(f"{path}: ffmpeg failed to encode the video ({_last_line(err)})")
-    os.replace(tmp, path)
-    return path
+        self._cleanup()
+        if proc.returncode != 0:
+            self._tmp.unlink(missing_ok=True)
+            raise HDTFError(f"{self.path}: ffmpeg failed to encode the video ({_last_line(err)})")
+        atomic.commit(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop encoding and leave nothing behind (the file at ``path``, if any, is untouched)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None
+        self._cleanup()
+        self._tmp.unlink(missing_ok=True)
+
+    def _start(self, width: int, height: int) -> None:
+        self._size = (width, height)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._work = tempfile.TemporaryDirectory(prefix="hdtf-video-")
+        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-framerate", str(Fraction(self.fps).limit_denominator(1001)), "-i", "pipe:0"]
+        sound = self.container.audio is not None
+        if sound and self.audio is not None and len(self.audio):
+            wav = Path(self._work.name) / "audio.f32"
+            np.asarray(self.audio, dtype="<f4").tofile(wav)
+            cmd += ["-f", "f32le", "-ar", str(self.sampling_rate), "-ac", "1", "-i", str(wav),
+                    "-map", "0:v", "-map", "1:a", *self.container.audio]
+        elif sound and self.audio_from is not None:
+            # Absolute path: a name beginning with '-' is never an option, one with ':' never a protocol.
+            cmd += ["-i", str(self.audio_from.absolute()), "-map", "0:v", "-map", "1:a:0?", "-c:a", "copy"]
+        cmd += list(self.container.video)
+        if self.container.crf_offset is not None:
+            cmd += ["-crf", str(self.crf + self.container.crf_offset)]
+        cmd += ["-f", self.container.muxer, str(self._tmp)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def _cleanup(self) -> None:
+        if self._work is not None:
+            self._work.cleanup()
+            self._work = None

@@ -153,12 +153,28 @@ def _training_section(facts: dict[str, Any] | None) -> str:
     if not facts:
         return ""
     lines = ["", "## Training", ""]
+    lines += _split_lines(facts.get("split"))
     lines += [f"- {stage} losses: {text}." for stage, text in facts.get("losses", {}).items()]
     final = facts.get("final_loss") or {}
     if final:
         lines.append("- Final logged losses: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items()) + ".")
     lines += ["- Per-step losses: `train_log.jsonl` (one JSON object per optimisation step).", ""]
     return "\n".join(lines)
+
+
+def _split_lines(split: dict[str, Any] | None) -> list[str]:
+    """What part of HDTF's standard split the run trained on (``examples/train.py --split``), and, in bold, when
+    that includes test clips: scores on the test split are then not held-out."""
+    if not split:
+        return []
+    counts, version = split.get("clips") or {}, split.get("version")
+    lines = [f"- Data split: `{split.get('name')}` of HDTF's standard split {version} (`hdtf.splits`): "
+             f"{counts.get('train', 0)} train clip(s), {counts.get('test', 0)} test clip(s), "
+             f"{counts.get('other', 0)} clip(s) of sources without that split."]
+    if counts.get("test"):
+        lines.append(f"- **Trained on {counts['test']} clip(s) of the HDTF test split {version}**: scores of this "
+                     "model on that split are not held-out.")
+    return lines
 
 
 def replace_directory(staging: Path, target: Path) -> None:

@@ -197,3 +197,80 @@ def test_two_names_that_sanitise_alike_are_two_videos(hdtf_sources, tmp_path, ca
     assert len({(out / c["path"]).read_bytes() for c in clips.values()}) == 3
     assert (out / "raw" / f"{paren}.mp4").read_bytes() == (served / "AAAAAAAAAAA.mp4").read_bytes()
     assert (out / "raw" / f"{bracket}.mp4").read_bytes() == (served / "BBBBBBBBBBB.mp4").read_bytes()
+
+
+def test_offline_without_metadata_dir_names_the_flag_and_leaves_no_metadata_folder(tmp_path):
+    """The pinned lists cannot be fetched (here: every HTTPS request goes to a proxy port nobody listens on): one line
+    naming --metadata-dir, exit 2, and no empty OUTPUT/metadata/ left behind."""
+    out = tmp_path / "out"
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "no_proxy": ""}
+    done = subprocess.run([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot download HDTF metadata https://" in lines[0], done.stderr
+    assert "--metadata-dir DIR" in lines[0] and "metadata_dir=" in lines[0]
+    assert not (out / "metadata").exists()
+
+
+def _real_run(metadata_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`hdtf prepare` over the real HDTF metadata; downloads go to a closed loopback port (they fail at once)."""
+    return subprocess.run([sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir",
+                           str(metadata_dir), "--url-template", "http://127.0.0.1:9/{subset}_{name}.mp4",
+                           "--no-progress", *extra], capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_of_two_videos_prints_their_metadata_issues_and_counts_the_rest(metadata_dir, tmp_path):
+    out = tmp_path / "two"
+    done = _real_run(metadata_dir, out, "--videos", "Radio15,KevinMcCarthy1")
+    printed = done.stdout.split("\n2 video(s)")[0].splitlines()
+    assert printed[0] == "metadata: 29 issue(s), 3 about the 2 selected video(s)", done.stdout
+    assert [line.split(":")[0].strip() for line in printed[1:4]] == [
+        "RD_annotion_time.txt", "WRA_annotion_time.txt", "WRA_resolution.txt"]
+    assert "Radio15" in printed[1] and all("KevinMcCarthy1" in line for line in printed[2:4])
+    assert printed[4:] == ["  ... 26 more about other videos or whole files (all of them in the run's manifest.json)"]
+    recorded = load_manifest(out)["parse_report"]  # the manifest keeps every issue, each with its video
+    assert len(recorded) == 29
+    assert sorted(i["video"] for i in recorded if i["video"] in ("RD_Radio15", "WRA_KevinMcCarthy1")) == [
+        "RD_Radio15", "WRA_KevinMcCarthy1", "WRA_KevinMcCarthy1"]
+    assert [i["video"] for i in recorded if i["file"] == "WDA_video_url.txt"] == [None, None], "whole-file issues"
+    everything = _real_run(metadata_dir, tmp_path / "all", "--videos", "Radio15", "--num-shards", "4",
+                           "--shard-index", "0", "--subsets", "RD")
+    assert everything.stdout.startswith("metadata: 3 issue(s), 1 about the 1 selected video(s)\n")  # RD only
+
+
+def test_an_empty_shard_says_so_and_exits_0_as_documented(metadata_dir, tmp_path):
+    """Shard 1 of 4 of these two videos holds neither: nothing to do, exit 0, which the exit table says."""
+    out = tmp_path / "empty"
+    done = _real_run(metadata_dir, out, "--videos", "Radio15,KevinMcCarthy1", "--num-shards", "4", "--shard-index", "1")
+    assert done.returncode == 0, done.stderr
+    assert "0 video(s), 0 clip(s) selected (shard 1 of 4); nothing to do" in done.stdout
+    assert "metadata: 29 issue(s), 0 about the 0 selected video(s)" in done.stdout
+    assert not (out / "clips").exists() or not any((out / "clips").iterdir())
+    helped = subprocess.run([sys.executable, "-m", "hdtf.cli", "prepare", "--help"], capture_output=True, text=True)
+    assert "or nothing selected (an empty shard)" in " ".join(helped.stdout.split())
+    table = (Path(__file__).resolve().parents[1] / "docs" / "datasets.md").read_text()
+    assert "or nothing was selected (an empty shard" in table
+
+
+def test_the_manifest_and_the_card_say_where_the_metadata_came_from(full_run, metadata_dir, hdtf_sources, tmp_path):
+    """A folder of edited lists (the fixture's: none of its clips is the release's) is recorded with its content hash
+    and counts, and the exported card calls the clips edited; a folder equal to the release says it matches."""
+    from hdtf.card import metadata_words
+    from hdtf.cli import main
+    from hdtf.sources.hdtf import folder_digest
+
+    out, _ = full_run
+    recorded = load_manifest(out)["metadata"]
+    assert recorded["lists"] == "folder" and recorded["sha256"] == folder_digest(hdtf_sources.metadata)
+    assert recorded["changed"] == 0 and recorded["added"] == recorded["clips"] == recorded["differ"] > 0
+    assert main(["export", str(out), "--to", "parquet", "--output", str(tmp_path / "export")]) == 0
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "pretty_name: HDTF (edited metadata) talking-face clips" in card
+    assert "# HDTF (edited metadata) talking-face clips" in card and "**These clips were cut by edited metadata" in card
+    assert f"Metadata: EDITED, a user's metadata folder (SHA-256 {recorded['sha256'][:16]}...), not the release" in card
+    released = _real_run(metadata_dir, tmp_path / "release", "--videos", "Radio15")  # the release's own files
+    same = load_manifest(tmp_path / "release")["metadata"]
+    assert released.returncode == 1 and (same["differ"], same["missing"], same["clips"]) == (0, 0, 436)
+    assert metadata_words(same).startswith("Metadata: a user's metadata folder (SHA-256 ")
+    assert "whose 436 clips all match the pinned release (MRzzm/HDTF at commit bbde889bbab9)." in metadata_words(same)

@@ -240,6 +240,14 @@ def test_reconstruction_protocol_on_hdtf_prepare_output(prepared_faces, tiny_mod
     assert metrics["lse_d"] == metrics["lse_c"] == "n/a (weights not provided: --syncnet-weights)"
     assert "| LSE-D | n/a (weights not provided: --syncnet-weights) | lower |" in (out / "report.md").read_text()
     assert not (out / "comparisons").exists()
+    # Its metadata is a one-video folder, not HDTF's release: the report never calls its split "HDTF split v1" bare.
+    recorded = json.loads((prepared_faces.root / "manifest.json").read_text())["metadata"]
+    assert summary["metadata"] == recorded and recorded["lists"] == "folder" and recorded["added"] == 1
+    assert summary["warnings"][0].startswith("the data was prepared from edited metadata (1 clip(s) differ from the "
+                                             "pinned release): its split v1 is the rule applied to those lists")
+    text = (out / "report.md").read_text()
+    assert "listed test clips of HDTF split v1 available in the data (prepared from EDITED metadata" in text
+    assert f"| metadata | Metadata: EDITED, a user's metadata folder (SHA-256 {recorded['sha256'][:16]}..." in text
 
 
 def test_a_run_on_a_store_is_evaluated_like_the_same_folder(prepared_faces, tiny_model, tmp_path):  # noqa: F811

@@ -196,3 +196,19 @@ def test_download_options_reach_yt_dlp_and_key_no_cache_entry(hdtf_sources, tmp_
     for extra in ({"cookies": str(cookies)}, {"cookies_from_browser": "firefox"}, {"js_runtime": "deno"},
                   {"proxy": "http://user:pw@127.0.0.1:9"}, {"rate_limit": "2M"}):
         assert cache_dir(**extra) == plain, extra
+
+
+def test_a_selection_of_test_persons_declares_only_the_test_split(metadata_dir, tmp_path):
+    """Radio35 is in HDTF's test split v1: without splits= the builder declares `test` alone (no empty `train`,
+    which load_dataset cannot read); with splits=["train"] it is one line naming splits=."""
+    rows = datasets.load_dataset("hdtf", "metadata", metadata_dir=str(metadata_dir), cache_dir=str(tmp_path / "a"),
+                                 videos=["Radio35"])
+    assert list(rows) == ["test"] and rows["test"]["id"] == ["RD_Radio35_000"]
+    both = datasets.load_dataset("hdtf", "metadata", metadata_dir=str(metadata_dir), cache_dir=str(tmp_path / "b"),
+                                 videos=["Radio35", "Radio11"])
+    assert {name: part["id"] for name, part in both.items()} == {
+        "train": ["RD_Radio11_000", "RD_Radio11_001"], "test": ["RD_Radio35_000"]}
+    with pytest.raises(HDTFError, match=r"unknown video name\(s\) Radio35 .*; splits= chose train: a video of another "
+                                        r"split is named there"):
+        datasets.load_dataset("hdtf", "metadata", metadata_dir=str(metadata_dir), cache_dir=str(tmp_path / "c"),
+                              videos=["Radio35"], splits=["train"])

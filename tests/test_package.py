@@ -36,3 +36,15 @@ def test_modeling_installed_as_subpackage():
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "hdtf.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "prepare" in out.stdout or "COMMAND" in out.stdout
+
+
+def test_submodules_are_reachable_as_attributes_after_a_plain_import():
+    """docs/storage.md writes ``hdtf.manifest.done_clips`` and ``hdtf.data.load_prepared_clips`` after ``import
+    hdtf``: each submodule is imported on first access, and not before (the import stays light)."""
+    code = ("import sys, hdtf\n"
+            "assert 'hdtf.manifest' not in sys.modules and 'hdtf.data' not in sys.modules\n"
+            "assert callable(hdtf.manifest.done_clips) and callable(hdtf.data.load_prepared_clips)\n"
+            "assert 'hdtf.manifest' in sys.modules and 'torch' in sys.modules  # hdtf.data is the torch view\n"
+            "try:\n    hdtf.no_such_module\nexcept AttributeError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "module 'hdtf' has no attribute 'no_such_module'"

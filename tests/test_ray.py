@@ -185,3 +185,36 @@ def test_import_hdtf_does_not_import_ray():
     code = ("import sys, hdtf, hdtf.run, hdtf.executors.ray, hdtf.commands.prepare; "
             "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_relative_output_is_the_drivers_folder_not_the_workers(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811
+    """`--output NAME` (relative) with `--address`: the workers run in the folder `ray start` ran in, so the driver
+    sends the path made absolute; the clips land under the driver's folder and nowhere else."""
+    name = f"relative-{tmp_path.name}"
+    with serve_directory(hdtf_sources.served) as base:
+        args = _prepare(hdtf_sources, Path(name), base, ray_cluster, "--videos", "Beta")
+        done = subprocess.run(args, cwd=tmp_path, env=ray_cluster.env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "clips: 1 done" in done.stdout and "local folder and the Ray cluster has" not in done.stderr  # one node
+    assert [c["id"] for c in done_clips(tmp_path / name)] == ["RD_Beta_000"]
+    assert (tmp_path / name / "clips" / "RD_Beta_000.mp4").stat().st_size > 0
+    assert not (Path.cwd() / name).exists(), "nothing written where the cluster was started"
+
+
+def test_a_local_instance_listens_on_loopback_only(hdtf_sources, tmp_path):  # noqa: F811
+    """No `--address` and no RAY_ADDRESS: the run starts its own Ray instance, on 127.0.0.1 (as the manifest
+    records: the instance's address and the node each video ran on)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    out = tmp_path / "out"
+    with serve_directory(hdtf_sources.served) as base:
+        args = [sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir",
+                str(hdtf_sources.metadata), "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4",
+                "--no-progress", "--size", SIZE, "--executor", "ray", "--videos", "Beta"]
+        done = subprocess.run(args, env={**env, "RAY_AUTH_MODE": "disabled"}, capture_output=True, text=True,
+                              timeout=300)
+    assert done.returncode == 0, done.stderr
+    manifest = load_manifest(out)
+    assert manifest["run"]["executor"] == "ray" and manifest["run"]["nodes"] == 1
+    assert manifest["run"]["address"].startswith("127.0.0.1:"), manifest["run"]
+    assert [v["worker"]["node_ip"] for v in manifest["videos"]] == ["127.0.0.1"]
+    assert [c["id"] for c in done_clips(out)] == ["RD_Beta_000"]

@@ -380,3 +380,60 @@ def test_a_long_name_is_capped_with_a_hash_suffix(tmp_path: Path):
     assert len(_issues(report, "longer than")) == 2
     assert len(safe_name("x" * 300)) == MAX_NAME and safe_name("x" * 300) != safe_name("x" * 301)
     assert safe_name("WRA_AdamKinzinger2_002") == "WRA_AdamKinzinger2_002", "normal names do not change"
+
+
+def test_the_shipped_release_fingerprints_are_those_of_the_real_metadata(metadata_dir: Path):
+    """hdtf_release_clips.txt is what the pinned release (../shared/hdtf_metadata, byte-identical to it) gives."""
+    from importlib import resources
+
+    from hdtf.sources.hdtf import RELEASE_FILE, render_release_fingerprints
+
+    videos, _ = parse_metadata(metadata_dir)
+    shipped = resources.files("hdtf.sources").joinpath(RELEASE_FILE).read_text(encoding="utf-8")
+    assert shipped == render_release_fingerprints(videos) and len(shipped.splitlines()) == 1 + 436
+
+
+def _provenance(folder: Path, tmp_path: Path, **options) -> dict:
+    from hdtf.sources.hdtf import Options, list_videos
+
+    _, report = list_videos(Options(metadata_dir=folder, **options), "train", fetch_dir=tmp_path / "fetch")
+    return report.provenance
+
+
+def test_metadata_provenance_release_copy_and_edited_copy(metadata_dir: Path, tmp_path: Path):
+    """The fetched release says so by commit; a folder says its content hash and how many clips differ from the
+    release (changed, added; missing ones do not make it edited)."""
+    from hdtf.sources.hdtf import PINNED_COMMIT, Options, folder_digest, list_videos
+
+    fetched = tmp_path / "fetched"  # as fetch_metadata leaves it: the files and the commit marker (no download)
+    shutil.copytree(metadata_dir, fetched)
+    (fetched / ".commit").write_text(PINNED_COMMIT + "\n")
+    _, report = list_videos(Options(), "test", fetch_dir=fetched, offline=True)
+    assert report.provenance == {"source": "hdtf", "lists": "release", "release": "MRzzm/HDTF",
+                                 "commit": PINNED_COMMIT}
+    copy = tmp_path / "copy"
+    shutil.copytree(metadata_dir, copy)
+    same = _provenance(copy, tmp_path)
+    assert same["lists"] == "folder" and same["sha256"] == folder_digest(metadata_dir) and len(same["sha256"]) == 64
+    assert (same["clips"], same["changed"], same["added"], same["missing"], same["differ"]) == (436, 0, 0, 0, 0)
+    times = copy / "RD_annotion_time.txt"
+    lines = times.read_text().splitlines()
+    radio11 = next(k for k, line in enumerate(lines) if line.startswith("Radio11.mp4 "))
+    lines[radio11] = "Radio11.mp4 00:01-00:09"  # its clip 0 moved, its clip 1 gone
+    lines = [line for line in lines if not line.startswith("Radio12.mp4 ")]  # a whole video gone
+    lines.append("Newcomer.mp4 00:01-00:05")  # a clip the release does not have
+    times.write_text("\n".join(lines) + "\n")
+    (copy / "RD_video_url.txt").write_text((copy / "RD_video_url.txt").read_text().rstrip("\n")
+                                           + "\nNewcomer https://www.youtube.com/watch?v=NNNNNNNNNNN\n")
+    radio12 = sum(1 for i in parse_metadata(metadata_dir, ["RD"])[0] if i.name == "Radio12" for _ in i.clips)
+    edited = _provenance(copy, tmp_path, subsets=["RD"])
+    assert edited["sha256"] != same["sha256"]
+    assert (edited["changed"], edited["added"], edited["missing"], edited["differ"]) == (1, 1, 1 + radio12, 2)
+    assert edited["clips"] == sum(1 for v in parse_metadata(copy, ["RD"])[0] for _ in v.clips)
+    # A folder with only some of the release's clips, all unchanged, is the release (a part of it).
+    part = tmp_path / "part"
+    shutil.copytree(metadata_dir, part)
+    kept = [ln for ln in (part / "RD_annotion_time.txt").read_text().splitlines() if not ln.startswith("Radio12.mp4 ")]
+    (part / "RD_annotion_time.txt").write_text("\n".join(kept) + "\n")
+    fewer = _provenance(part, tmp_path, subsets=["RD"])
+    assert (fewer["differ"], fewer["missing"]) == (0, radio12)

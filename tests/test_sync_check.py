@@ -165,3 +165,22 @@ def test_bad_sync_options_stop_before_any_work(tmp_path, capsys):
     assert main([*base, "--sync-check", str(tmp_path / "missing.model")]) == 2
     assert "file not found" in capsys.readouterr().err
     assert not (tmp_path / "out" / "status").exists()
+
+
+def test_a_fixed_face_box_measures_like_detection(weights, tmp_path):
+    """The face-aligned view has its face in one known place: SyncNet's crops come from that box, no detection."""
+    from hdtf.face.detect import detect_faces, primary_face
+
+    clip = make_marker_clip(tmp_path, offset=2)
+    frame = next(iter(iter_frames(clip.video)))
+    face = primary_face(detect_faces(frame), frame.shape[1], frame.shape[0])
+    box = (face.left, face.top, face.right, face.bottom)
+    assert sync_check.measure(clip.video, clip.audio, weights, box=box).offset == 2
+    # The box is what is looked at: one in a corner, away from the flashes, does not find the offset.
+    assert sync_check.measure(clip.video, clip.audio, weights, box=(0, 0, 20, 20)).offset != 2
+
+
+def test_the_shift_plan_trims_never_pads():
+    assert sync_check.shift_plan(50, 50, 2) == (2, 0, 48)  # audio ahead: the first 2 video frames go
+    assert sync_check.shift_plan(50, 50, -3) == (0, 3, 47)  # audio behind: its first 3 frames' worth go
+    assert sync_check.shift_plan(50, 45.5, 2) == (2, 0, 45)  # the shorter stream sets the length

@@ -74,6 +74,10 @@ def test_checkpoints_validation_and_model_card(first_run):
     assert "## Training" in card and "30 optimisation steps" in card and "discriminator" in card
     trained_on = json.loads((out / "training_data.json").read_text())  # what hdtf evaluate checks overlap against
     assert trained_on["clips"] == ["RD_Speaker_000"] and trained_on["persons"] == ["Speaker"]
+    assert trained_on["split"] == {"name": "train", "version": "v1"}  # --split train, the default
+    assert trained_on["splits"]["v1"] == {"train": 1, "test": 0, "other": 0}
+    assert "- Data split: `train` of HDTF's standard split v1 (`hdtf.splits`): 1 train clip(s), 0 test" in card
+    assert "Trained on" not in card
 
 
 def test_resume_from_latest_continues_exactly(first_run, tmp_path):
@@ -274,3 +278,137 @@ def test_animation2video_losses_are_the_weighted_parts():
     assert set(parts) == {"l1", "ms_l1_ssim", "warp", "flow_smoothness", "loss"} and float(parts["warp"]) > 0.1
     weighted = sum(w * parts[k] for k, w in ANIMATION2VIDEO_LOSS_WEIGHTS.items())
     assert float(parts["loss"]) == pytest.approx(float(weighted), rel=1e-6)
+
+
+TEST_PERSON = "Radio35"  # in the test split v1 of hdtf.splits (RD_Radio35_000 is on the shipped list)
+
+
+@pytest.fixture(scope="module")
+def test_person_export(prepared_faces, tmp_path_factory):  # noqa: F811
+    """The prepared clip as one exported parquet shard (``data/*.parquet``, as ``hdtf export`` writes it), its rows
+    naming a person of the test split: the clip of a test person."""
+    import datasets
+
+    from hdtf.manifest import done_clips
+    from hdtf.rows import clip_features, clip_row
+    from hdtf.splits import listed_test_ids
+
+    assert f"RD_{TEST_PERSON}_000" in listed_test_ids()
+    folder = tmp_path_factory.mktemp("test_person") / "export"
+    (folder / "data").mkdir(parents=True)
+    rows = [{**clip_row(prepared_faces.root, entry), "id": f"RD_{TEST_PERSON}_000", "video_name": TEST_PERSON}
+            for entry in done_clips(prepared_faces.root)]
+    shard = folder / "data" / "train-00000-of-00001.parquet"
+    datasets.Dataset.from_list(rows, features=clip_features()).to_parquet(str(shard))
+    kwargs = json.dumps({"data_files": str(shard), "cache_dir": str(folder.parent / "hf")})
+    return folder, ["--dataset_name", "parquet", "--dataset_kwargs", kwargs]
+
+
+def test_training_takes_the_train_split_unless_told_and_says_so_when_it_took_test_clips(test_person_export, tmp_path):
+    """Default --split train leaves the test person's clip out (one line naming --split); --split all trains on it,
+    and the card, training_data.json and an hdtf evaluate report on the test split all say so."""
+    from hdtf.cli import main
+
+    folder, source = test_person_export
+    status, err = _run_in_process([*source, "--output_dir", str(tmp_path / "refused"), "--stage", "animation2video"])
+    (line,) = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("train.py:")]  # no progress bars
+    assert status == 2 and "none of its 1 clip(s) is in the train split of HDTF's standard split v1" in line
+    assert "choose another with --split" in line
+    out = tmp_path / "all"
+    done = _train(source, out, "--split", "all", "--stage", "animation2video", "--max_train_steps", "2",
+                  "--validation_steps", "2", "--checkpointing_steps", "100")
+    assert "1 clip(s) of split all" in done.stderr
+    recorded = json.loads((out / "training_data.json").read_text())
+    assert recorded["split"] == {"name": "all", "version": "v1"} and recorded["clips"] == [f"RD_{TEST_PERSON}_000"]
+    assert recorded["splits"]["v1"] == {"train": 0, "test": 1, "other": 0}
+    card = (out / "README.md").read_text()
+    assert "- Data split: `all` of HDTF's standard split v1" in card
+    assert "- **Trained on 1 clip(s) of the HDTF test split v1**: scores of this model on that split are not" in card
+    report = tmp_path / "report"
+    assert main(["evaluate", "--model", str(out), "--data", str(folder), "--split", "test", "--protocol",
+                 "reconstruction", "--metrics", "psnr", "--compare", "0", "--max-seconds", "0.4",
+                 "--output", str(report)]) == 0
+    summary = json.loads((report / "metrics.json").read_text())
+    line = "the model was trained on 1 clip(s) of the HDTF test split v1 (trained with --split all): its scores on"
+    assert any(w.startswith(line) for w in summary["warnings"]), summary["warnings"]
+    assert summary["training_data"]["split"] == "all" and summary["training_data"]["test_clips"] == 1
+    text = (report / "report.md").read_text()
+    assert line in text and "1 clips recorded (split all, 1 of them test clips)" in text
+
+
+def test_train_and_fit_expression_basis_read_a_run_on_a_store(prepared_faces, tmp_path):  # noqa: F811
+    """``--train_data_dir s3://...`` (argparse's Path would make it ``s3:/...``) and ``hdtf fit-expression-basis
+    s3://...``, against the prepared folder uploaded as it is to moto's S3 server through the real s3fs: the same
+    clip is trained on, the same basis fitted, and nothing is written to the run."""
+    pytest.importorskip("s3fs", reason="runs on S3 need s3fs (pip install 'hdtf[s3]')")
+    pytest.importorskip("moto", reason="the S3 stand-in is moto's server (pip install 'moto[server]')")
+    import os
+    import tempfile
+
+    import fsspec
+    from fixtures.s3_server import serve_s3
+
+    from hdtf.cli import main
+    from hdtf.modeling.animation_params import ExpressionBasis
+
+    assert main(["fit-expression-basis", str(prepared_faces.root), str(tmp_path / "here.safetensors")]) == 0
+    with serve_s3() as s3, pytest.MonkeyPatch.context() as env:
+        for key, value in s3.env.items():
+            env.setenv(key, value)
+        env.setattr(tempfile, "tempdir", str(tmp_path))  # the run's default scratch folder goes under it
+        s3.create_bucket("runs")
+        fsspec.filesystem("s3", skip_instance_cache=True).put(f"{prepared_faces.root}/", "runs/faces/", recursive=True)
+        before = len(s3.log)
+        assert main(["fit-expression-basis", "s3://runs/faces", str(tmp_path / "there.safetensors")]) == 0
+        out = tmp_path / "model"
+        launch = subprocess.run(
+            [*LAUNCH, "--train_data_dir", "s3://runs/faces", "--output_dir", str(out), "--model_preset", "tiny",
+             "--stage", "animation2video", "--train_batch_size", "2", "--samples_per_clip", "4",
+             "--max_train_steps", "2", "--validation_steps", "2", "--checkpointing_steps", "100"],
+            env={**os.environ, "TMPDIR": str(tmp_path)}, capture_output=True, text=True, timeout=300)
+        writes = [r for r in s3.log[before:] if r.method in ("PUT", "POST", "DELETE")]
+    assert launch.returncode == 0, launch.stderr[-3000:]
+    here, there = (ExpressionBasis.load(tmp_path / f"{n}.safetensors") for n in ("here", "there"))
+    np.testing.assert_array_equal(here.components, there.components)
+    assert json.loads((out / "training_data.json").read_text())["clips"] == ["RD_Speaker_000"]
+    config = json.loads((out / "generator_config.json").read_text())
+    assert config["training"]["data"] == "s3://runs/faces" and config["training"]["clips"] == 1
+    assert writes == [], "reading a run writes nothing to it"
+    assert not (Path.cwd() / "s3:").exists()
+
+
+def _launch(processes: int, *launcher: str, env: dict | None = None, args: list[str]) -> subprocess.CompletedProcess:
+    import os
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", *launcher, "--num_processes", str(processes),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(SCRIPT), *args]
+    return subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
+
+
+def test_processes_are_logged_and_a_launch_that_started_fewer_says_so(prepared_faces, tmp_path):  # noqa: F811
+    """On CPUs: `--num_processes 2` alone starts one process (warned, with the fix); `--multi_gpu` without
+    ACCELERATE_USE_CPU starts two that would each train alone (refused); with it, DDP over gloo trains both stages
+    with no unused-parameter search (and no DDP warning about one)."""
+    from hdtf.modeling.generator import HDTFGenerator
+
+    data = ["--train_data_dir", str(prepared_faces.root), "--model_preset", "tiny", "--audio_window_frames", "16",
+            "--train_batch_size", "2", "--samples_per_clip", "8"]
+    one = _launch(2, args=[*data, "--output_dir", str(tmp_path / "one"), "--split", "test"])  # stops after the check
+    assert "1 process, no DDP" in one.stderr
+    assert "accelerate launch was asked for 2 processes, but 1 started: on CPUs, set ACCELERATE_USE_CPU=1" in one.stderr
+    alone = _launch(2, "--multi_gpu", args=[*data, "--output_dir", str(tmp_path / "alone")])
+    refusals = [ln for ln in alone.stderr.splitlines() if ln.startswith("train.py: 2 processes were started, but each")]
+    assert alone.returncode != 0 and len(refusals) == 2, alone.stderr[-3000:]
+    assert not (tmp_path / "alone" / "train_log.jsonl").exists()
+    out = tmp_path / "ddp"
+    ddp = _launch(2, "--multi_gpu", env={"ACCELERATE_USE_CPU": "1"},
+                  args=[*data, "--output_dir", str(out), "--stage", "all", "--max_train_steps", "3",
+                        "--validation_steps", "3", "--checkpointing_steps", "100"])
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "2 processes, DDP over gloo" in ddp.stderr and "find_unused_parameters" not in ddp.stderr
+    assert [r["step"] for r in _log(out)] == [1, 2, 3]
+    trained, initial = HDTFGenerator.from_pretrained(out), HDTFGenerator.from_preset("tiny", seed=0)
+    style = dict(initial.audio2animation.style_encoder.named_parameters())
+    assert all(torch.equal(p, style[k]) for k, p in trained.audio2animation.style_encoder.named_parameters()), \
+        "the style encoder gets no input in training: frozen"
+    assert not torch.equal(trained.audio2animation.pose_in.weight, initial.audio2animation.pose_in.weight)

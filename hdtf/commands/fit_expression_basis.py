@@ -8,6 +8,13 @@ from pathlib import Path
 HELP = "fit the expression basis (PCA of pose-normalised landmarks) from DATA_DIR/clips/*.landmarks.npz"
 
 
+def _data(text: str) -> str | Path:
+    """A prepared run as typed: a storage URL stays text (``Path`` would make ``s3://b/p`` ``s3:/b/p``)."""
+    from hdtf.storage import is_url
+
+    return text if is_url(text) else Path(text)
+
+
 def _counts(text: str) -> dict[str, int]:
     counts = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -19,7 +26,9 @@ def _counts(text: str) -> dict[str, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data_dir", type=Path, help="prepared dataset folder (with clips/*.landmarks.npz)")
+    parser.add_argument("data_dir", type=_data,
+                        help="prepared dataset folder (with clips/*.landmarks.npz), or a prepared run's URL "
+                             "(s3://bucket/run: the landmark files of its finished clips)")
     parser.add_argument("output", type=Path,
                         help="a .safetensors file to write, or a model directory (its expression_basis.safetensors "
                              "and its audio2animation basis buffers are replaced; a trained audio stage is then "
@@ -29,12 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames-per-clip", type=int, default=256, help="frames sampled per clip (default 256)")
 
 
-def _load_tracks(data_dir: Path) -> tuple[list, list[str]]:
+def _landmark_files(data: str | Path) -> list[Path]:
+    """The landmark files of a folder's ``clips/``, or those of a run on a store's finished clips (fetched into its
+    scratch folder: numpy reads files)."""
+    if isinstance(data, Path):
+        return sorted((data / "clips").glob("*.landmarks.npz"))
+    from hdtf.layout import Layout
+    from hdtf.manifest import done_clips
+
+    layout = Layout.for_output(data)
+    return [layout.file(c["landmarks_path"]) for c in done_clips(layout) if c.get("landmarks_path")]
+
+
+def _load_tracks(data_dir: str | Path) -> tuple[list, list[str]]:
     import numpy as np
 
     from hdtf.errors import HDTFError
 
-    files = sorted((data_dir / "clips").glob("*.landmarks.npz"))
+    files = _landmark_files(data_dir)
     if not files:
         raise HDTFError(f"{data_dir}: no clips/*.landmarks.npz (prepare the dataset with --landmarks)")
     tracks, problems = [], []
@@ -61,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     from hdtf.errors import HDTFError
     from hdtf.modeling.animation_params import BASIS_FILE, ExpressionBasis
+    from hdtf.redact import shareable_name
 
     tracks, problems = _load_tracks(args.data_dir)
     for line in problems:
@@ -69,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise HDTFError(f"{args.data_dir}: no usable landmark tracks ({len(problems)} skipped)")
     basis = ExpressionBasis.fit(tracks, components=args.components, max_frames_per_clip=args.max_frames_per_clip)
     if args.output.is_dir():
-        path = _into_model(args.output, basis, f"{args.data_dir.resolve().name}", len(tracks))
+        data = args.data_dir.resolve() if isinstance(args.data_dir, Path) else args.data_dir
+        path = _into_model(args.output, basis, shareable_name(data), len(tracks))
     else:
         path = basis.save(args.output if args.output.suffix else args.output.with_suffix(".safetensors"))
     groups = ", ".join(f"{name} {b - a}" for name, (a, b) in basis.groups.items())

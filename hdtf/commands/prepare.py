@@ -6,7 +6,8 @@ The flags are derived from the declarations: ``--source`` from the sources regis
 Exit status (after the run, over the selected clips, counting clips finished by earlier runs too):
 
 - 0: every selected clip is done, skipped by the options (e.g. no crop window with ``--crop-method fixed``) or its
-  video is unavailable, and at least one is done (or the selection has no clips);
+  video is unavailable, and at least one is done; or nothing was selected (an empty shard of a job array, which
+  says so: there was nothing to do, which is no failure);
 - 1: no selected clip could be made at all;
 - 2: bad input (options, metadata folder, an unknown video name, clip settings other than those OUTPUT's clips were
   made with, without ``--resettle``): nothing was started;
@@ -26,9 +27,10 @@ from hdtf.run import RunOptions
 from hdtf.sources import SOURCES, cli_name
 
 HELP = "download HDTF videos and cut them into training-ready clips (mp4 + wav), resumably"
-EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable); "
-               "1 no clip could be made; 2 bad input or other clip settings than OUTPUT's (see --resettle), nothing "
-               "started; 3 some clips failed or were left to another "
+EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable) and "
+               "at least one done, or nothing selected (an empty shard); 1 no clip could be made; 2 bad input or "
+               "other clip settings than OUTPUT's (see --resettle), nothing started; 3 some clips failed or were left "
+               "to another "
                "run on the same OUTPUT (hdtf status OUTPUT says why); 130 interrupted")
 
 
@@ -64,11 +66,13 @@ def run(args: argparse.Namespace) -> int:
         found, part = source.list_videos(lists, split, fetch_dir=options.layout.fetch_dir)
         videos += found
         report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
-    print(report.summary())
+        report.provenance = part.provenance
+    listed = len(videos)
     videos = run_options.choose(videos)
+    print(report.summary(None if len(videos) == listed else {v.key for v in videos}))
     total = sum(len(v.clips) for v in videos)
     shard = f" (shard {run_options.shard_index} of {run_options.num_shards})" if run_options.num_shards > 1 else ""
-    print(f"{len(videos)} video(s), {total} clip(s) selected{shard}")
+    print(f"{len(videos)} video(s), {total} clip(s) selected{shard}" + ("; nothing to do" if not videos else ""))
     summary = prepare(videos, options, report=report, run=run_options)
     print(summary.text())
     return exit_status(videos, options, summary.statuses)

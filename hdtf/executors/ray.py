@@ -16,15 +16,23 @@ retry starts from the clips already finished and nothing half-written is ever ta
 ``ray`` is imported when a run starts, never by ``import hdtf``; the task function below is pickled by reference, so
 every node needs hdtf installed (``pip install 'hdtf[ray]'``), ffmpeg and, for YouTube, the JS runtime
 (docs/cluster.md).
+
+Paths travel as the driver means them: a relative ``--output`` (or raw, cookies, scratch, SyncNet path) is made
+absolute here before the options are sent, since a worker runs in the folder ``ray start`` ran in. On a cluster of
+several nodes a local OUTPUT must be storage every node mounts at that path; the driver says so in one line (it
+cannot see another node's disks). A local instance (no address) is started on 127.0.0.1 only: Ray otherwise binds
+its servers to this machine's network address.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
@@ -36,6 +44,11 @@ from hdtf.records import VideoSpec
 from hdtf.stages import task_resources
 
 DEFAULT_MAX_RETRIES = 3
+# Ray's switch for a cluster of this machine alone: its servers bind 127.0.0.1, not the network address. Read when
+# ray is first imported in a process, so it is set before that import.
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+log = logging.getLogger(__name__)
 
 
 def run_video(video: VideoSpec, options: PrepareOptions, timeout: float | None) -> VideoResult:
@@ -86,8 +99,11 @@ class RayExecutor(Executor):
     def run(self, videos: Sequence[VideoSpec], options: PrepareOptions) -> Iterator[VideoResult]:
         if not videos:
             return
+        if self.address is None:
+            os.environ.setdefault(LOOPBACK_ENV, "0")
         import ray
 
+        options = absolute_paths(options)
         connected_here = self._connect(ray)
         try:
             yield from self._drive(ray, videos, options)
@@ -118,8 +134,13 @@ class RayExecutor(Executor):
 
         cpus = int(ray.cluster_resources().get("CPU", 1))
         limit = self.max_in_flight or max(1, 2 * cpus)
-        self._facts = {"address": ray.get_runtime_context().gcs_address, "cluster_cpus": cpus,
-                       "nodes": sum(1 for node in ray.nodes() if node.get("Alive")), "max_in_flight": limit}
+        nodes = sum(1 for node in ray.nodes() if node.get("Alive"))
+        self._facts = {"address": ray.get_runtime_context().gcs_address, "cluster_cpus": cpus, "nodes": nodes,
+                       "max_in_flight": limit}
+        if nodes > 1 and isinstance(options.output_dir, Path):
+            log.warning("%s is a local folder and the Ray cluster has %d nodes: it must be storage every node mounts "
+                        "at this path (NFS, a shared volume), or each node keeps the clips it makes; an object store "
+                        "URL (s3://...) needs none (docs/cluster.md)", options.output_dir, nodes)
         task = ray.remote(max_retries=0, **task_resources(options))(run_video)  # what the selected stages need
         shared = ray.put(options)
         queue = iter(videos)
@@ -170,6 +191,14 @@ class RayExecutor(Executor):
         attempt.number += 1
         submit(attempt)
         return None
+
+
+def absolute_paths(options: PrepareOptions) -> PrepareOptions:
+    """``options`` with every relative local path made absolute against this process's folder (a worker's folder is
+    another one)."""
+    relative = {f.name: value.absolute() for f in dataclasses.fields(options)
+                if isinstance(value := getattr(options, f.name), Path) and not value.is_absolute()}
+    return dataclasses.replace(options, **relative) if relative else options
 
 
 def _one_line(exc: BaseException) -> str:

@@ -30,7 +30,15 @@ def alignment_transform(
     src = anchors(points68)
     if not np.isfinite(src).all():
         raise ValueError("landmarks contain NaN: no face on this frame")
-    dst = np.asarray(template, dtype=np.float64) * [width, height]
+    return similarity_transform(src, np.asarray(template, dtype=np.float64) * [width, height])
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 float64 least-squares similarity (Umeyama's closed form) taking the (N, 2) points ``src`` onto ``dst``.
+
+    Rotation, uniform scale and translation only, never a reflection: the crop is never a mirror image of the face.
+    """
+    src, dst = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
     src_mean, dst_mean = src.mean(0), dst.mean(0)
     a, b = src - src_mean, dst - dst_mean
     cov = b.T @ a / len(src)

@@ -129,7 +129,14 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
                                     license=self.LICENSE, citation=self.CITATION)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        by_split = self._videos_by_split()
+        listed = self._videos_by_split()
+        # Only splits that hold videos: an empty one breaks load_dataset ("Instruction 'train' corresponds to no
+        # data!"), e.g. when the selected videos' persons are all in HDTF's test split.
+        by_split = {split: videos for split, videos in listed.items() if videos}
+        if not by_split:
+            raise HDTFError(f"{self.SOURCE}: the chosen lists hold no video in the split(s) {', '.join(listed)}: "
+                            f"name others with splits= (the {self.SOURCE} splits are "
+                            f"{', '.join(get_source(self.SOURCE).SPLITS)})")
         self._videos = [video for videos in by_split.values() for video in videos]
         kwargs: dict[str, Any] = {}
         if self.config.name == "clips":
@@ -179,7 +186,7 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
     def _videos_by_split(self) -> dict[str, list[VideoSpec]]:
         source = get_source(self.SOURCE)
         lists = self.source_options()
-        splits = source.selected_splits(lists)
+        splits = chosen_splits = source.selected_splits(lists)
         if splits is None:
             if self.config.name == "clips" and len(source.SPLITS) > 1:
                 raise HDTFError(f"the clips config prepares whole splits: name them, e.g. splits=[{source.SPLITS[0]!r}]"
@@ -193,14 +200,22 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
                                                 offline=datasets.config.HF_HUB_OFFLINE)
             known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
             self._report.issues.extend(i for i in report.issues if i not in known)
+            self._report.provenance = report.provenance
             by_split[split] = videos
-        if self._report.issues:
-            logger.info(self._report.summary())
         wanted = self.config.videos
+        chosen = None
         if wanted is not None:
-            chosen = {v.key for v in select_videos([v for vs in by_split.values() for v in vs],
-                                                   [wanted] if isinstance(wanted, str) else wanted)}
+            try:
+                chosen = {v.key for v in select_videos([v for vs in by_split.values() for v in vs],
+                                                       [wanted] if isinstance(wanted, str) else wanted)}
+            except HDTFError as exc:
+                if chosen_splits is None:
+                    raise
+                raise HDTFError(f"{exc}; splits= chose {', '.join(splits)}: a video of another split is named "
+                                "there (HDTF's standard split puts each person in train or test)") from None
             by_split = {split: [v for v in videos if v.key in chosen] for split, videos in by_split.items()}
+        if self._report.issues:
+            logger.info(self._report.summary(chosen))
         return by_split
 
     def prepare_options(self) -> PrepareOptions:

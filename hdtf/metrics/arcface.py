@@ -91,10 +91,15 @@ class ArcFaceModel:
             raise HDTFError(f"ArcFace weights {path}: expected an (N, D) embedding output, found {outputs[0].shape}")
         self.input_name = inputs[0].name
 
+    def features(self, crops: np.ndarray) -> np.ndarray:
+        """The model's raw outputs ``(N, D)`` float32 for ``(N, 112, 112, 3)`` RGB uint8 crops: what insightface
+        calls a face's ``embedding`` (Hallo stores these, not the normalised ones)."""
+        x = (np.asarray(crops, dtype=np.float32).transpose(0, 3, 1, 2) - INPUT_MEAN) / INPUT_STD
+        return np.asarray(self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0], dtype=np.float32)
+
     def embed(self, crops: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings ``(N, D)`` float64 of ``(N, 112, 112, 3)`` RGB uint8 crops."""
-        x = (np.asarray(crops, dtype=np.float32).transpose(0, 3, 1, 2) - INPUT_MEAN) / INPUT_STD
-        out = np.asarray(self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0], dtype=np.float64)
+        out = self.features(crops).astype(np.float64)
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 

@@ -21,15 +21,26 @@ The real files are not clean. Every deviation becomes a ``ParseIssue``, with one
   with a missing file).
 
 Nothing here knows about ffmpeg: ``resolve_clip`` only reads a probed ``MediaInfo``.
+
+Provenance (``ParseReport.provenance``, recorded in the manifest, shown by dataset cards and evaluation reports): the
+pinned release (``MRzzm/HDTF`` at :data:`PINNED_COMMIT`) when the lists were fetched, else the user's folder with the
+SHA-256 of its files and how many clips of the chosen subsets differ from the release (changed, added; and how many
+of its clips are missing), counted against the fingerprints of the release's clips that ship with the package
+(``hdtf_release_clips.txt``). A folder whose clips all match the release is the release (a part of it, when some are
+missing); any other is edited metadata, never "HDTF" unqualified.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
@@ -46,6 +57,7 @@ from hdtf.records import (
     VideoSpec,
     distinct_names,
     name_digest,
+    safe_name,
 )
 from hdtf.sources import SPLIT_HELP
 from hdtf.splits import split_of, split_of_clip
@@ -58,9 +70,14 @@ SPLITS = ("train", "test")  # hdtf.splits: versioned, by person (HDTF itself has
 ALL_SPLITS = "all"
 SUBSETS = ("RD", "WDA", "WRA")
 PINNED_COMMIT = "bbde889bbab954c9a9ebcabe9962885c29f2165e"
+RELEASE = "MRzzm/HDTF"
+RELEASE_FILE = "hdtf_release_clips.txt"  # clip id -> fingerprint of the pinned release's clips (ships with hdtf)
 METADATA_URL = "https://raw.githubusercontent.com/MRzzm/HDTF/{commit}/HDTF_dataset/{file}"
 KINDS = ("video_url", "resolution", "annotion_time", "crop_wh", "crop_ratio")
 MAX_METADATA_BYTES = 4 * 1024 * 1024  # per file; the largest pinned one is about 10 KB
+# What a user without the network can do instead (the CLI flag and the builder argument of ``metadata_dir``).
+OFFLINE_HINT = ("; without the network, give the 15 files of HDTF's HDTF_dataset/ folder: hdtf prepare "
+                "--metadata-dir DIR, or pass metadata_dir= to load_dataset")
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +129,26 @@ class _Line:
 
 
 class _SubsetReader:
-    """Reads metadata files line by line, reporting every deviation into the shared report."""
+    """Reads metadata files line by line, reporting every deviation into the shared report (with the video a line
+    is about, so that a run of a few videos can show only theirs)."""
 
-    def __init__(self, directory: Path, report: ParseReport) -> None:
-        self.directory, self.report = directory, report
+    def __init__(self, directory: Path, subset: str, report: ParseReport) -> None:
+        self.directory, self.subset, self.report = directory, subset, report
+        self.keys: dict[str, str] = {}  # video name -> key, once the subset's names are told apart (_video_keys)
+
+    def video(self, name: str) -> str:
+        """The key of video ``name`` of this subset (``VideoSpec.key``)."""
+        return self.keys.get(name) or safe_name(f"{self.subset}_{name}", MAX_KEY)
+
+    def video_of_line(self, file: str, raw: str) -> str | None:
+        """The key of the video a raw line names (``Name.mp4`` or, in the crop files, ``Name_k.mp4``)."""
+        fields = raw.split()
+        if not fields:
+            return None
+        name = fields[0].removesuffix(".mp4")
+        if file.endswith(("_crop_wh.txt", "_crop_ratio.txt")) and (match := _CLIP_FILE.match(name)):
+            name = match["video"]
+        return self.video(name)
 
     def lines(self, file: str) -> list[_Line]:
         data = (self.directory / file).read_bytes()
@@ -127,10 +160,11 @@ class _SubsetReader:
         text = data.decode("utf-8", errors="replace")
         out = []
         for number, raw in enumerate(text.splitlines(), start=1):
+            video = self.video_of_line(file, raw)
             if "\ufffd" in raw:
-                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired")
+                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired", video)
             if raw.strip() and raw != raw.rstrip():
-                self.report.add(file, number, raw, "trailing whitespace removed", "repaired")
+                self.report.add(file, number, raw, "trailing whitespace removed", "repaired", video)
             if not raw.strip():
                 self.report.add(file, number, raw, "blank line", "skipped")
                 continue
@@ -144,13 +178,13 @@ class _SubsetReader:
             n = len(line.fields)
             if (nfields is not None and n != nfields) or n < min_fields:
                 want = nfields if nfields is not None else f"at least {min_fields}"
-                self.report.add(file, line.number, line.raw, f"expected {want} fields, found {n}")
+                self.report.add(file, line.number, line.raw, f"expected {want} fields, found {n}",
+                                video=self.video_of_line(file, line.raw))
                 continue
             key = line.fields[0].removesuffix(".mp4")
             if key in table:
-                self.report.add(
-                    file, line.number, line.raw, f"duplicate name {key!r} (line {table[key].number} kept)"
-                )
+                self.report.add(file, line.number, line.raw, f"duplicate name {key!r} (line {table[key].number} kept)",
+                                video=self.video_of_line(file, line.raw))
                 continue
             table[key] = line
         return table
@@ -169,7 +203,7 @@ def _clip_table(
         try:
             value = parse(line.fields[1:])
         except ValueError as exc:
-            reader.report.add(file, line.number, line.raw, str(exc))
+            reader.report.add(file, line.number, line.raw, str(exc), video=reader.video(match["video"]))
             continue
         table[(match["video"], int(match["k"]))] = (value, line)
     return table
@@ -209,7 +243,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         warnings.warn(message, stacklevel=3)
         log.warning(message)
         return []
-    reader = _SubsetReader(directory, report)
+    reader = _SubsetReader(directory, subset, report)
     urls = reader.keyed(files["video_url"], 2)
     resolutions = reader.keyed(files["resolution"], 2)
     annotations = reader.keyed(files["annotion_time"], None)
@@ -218,28 +252,30 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
 
     for name, line in urls.items():
         if name not in annotations:
-            report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips")
+            report.add(files["video_url"], line.number, line.raw, f"video {name!r} has a URL but no annotated clips",
+                       video=reader.video(name))
 
-    keys = _video_keys(subset, annotations, files["annotion_time"], report)
+    keys = reader.keys = _video_keys(subset, annotations, files["annotion_time"], report)
     used: set[tuple[str, int]] = set()
     videos = []
     for name, line in annotations.items():
-        url, yt_id = _video_url(name, urls, files["video_url"], report, line)
-        resolution = _video_resolution(name, resolutions, files["resolution"], report, line)
+        key = reader.video(name)
+        url, yt_id = _video_url(name, urls, files["video_url"], report, line, key)
+        resolution = _video_resolution(name, resolutions, files["resolution"], report, line, key)
         clips = []
         intervals: list[tuple[float, float] | None] = []
         for k, token in enumerate(line.fields[1:]):
             try:
                 start, end = _parse_interval(token)
             except ValueError as exc:
-                report.add(files["annotion_time"], line.number, line.raw, f"clip {k} of {name}: {exc}")
+                report.add(files["annotion_time"], line.number, line.raw, f"clip {k} of {name}: {exc}", video=key)
                 intervals.append(None)
                 continue
             for other_k, other in enumerate(intervals):
                 if other is not None and start < other[1] and other[0] < end:
                     report.add(
                         files["annotion_time"], line.number, line.raw,
-                        f"clip {k} of {name} overlaps clip {other_k}; kept as annotated", "warning",
+                        f"clip {k} of {name} overlaps clip {other_k}; kept as annotated", "warning", key,
                     )
             intervals.append((start, end))
             crop = crops.get((name, k))
@@ -249,7 +285,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
             if absent:
                 report.add(
                     files["annotion_time"], line.number, line.raw,
-                    f"clip {k} of {name} has no line in {' and '.join(absent)}", "warning",
+                    f"clip {k} of {name} has no line in {' and '.join(absent)}", "warning", key,
                 )
             clips.append(
                 ClipSpec(
@@ -268,7 +304,8 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
                 )
             )
         if not clips:
-            report.add(files["annotion_time"], line.number, line.raw, f"video {name!r} has no usable interval")
+            report.add(files["annotion_time"], line.number, line.raw, f"video {name!r} has no usable interval",
+                       video=key)
             continue
         videos.append(
             VideoSpec(source=NAME, subset=subset, name=name, url=url, youtube_id=yt_id,
@@ -278,7 +315,8 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
     for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
         for (name, k), (_, line) in table.items():
             if (name, k) not in used:
-                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}")
+                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}",
+                           video=reader.video(name))
     return videos
 
 
@@ -302,33 +340,33 @@ def _video_keys(subset: str, annotations: dict[str, _Line], file: str, report: P
 
 
 def _video_url(
-    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
 ) -> tuple[str | None, str | None]:
     line = urls.get(name)
     if line is None:
-        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no URL", "warning")
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no URL", "warning", key)
         return None, None
     url = line.fields[1]
     yt_id = youtube_id(url)
     if yt_id is None:
-        report.add(file, line.number, line.raw, f"no YouTube id found in the URL of {name!r}", "warning")
+        report.add(file, line.number, line.raw, f"no YouTube id found in the URL of {name!r}", "warning", key)
     return url, yt_id
 
 
 def _video_resolution(
-    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line
+    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
 ) -> int | None:
     line = resolutions.get(name)
     if line is None:
-        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no resolution", "warning")
+        report.add(file, 0, annotation.raw, f"annotated video {name!r} has no resolution", "warning", key)
         return None
     try:
         value = int(line.fields[1])
     except ValueError:
-        report.add(file, line.number, line.raw, f"resolution of {name!r} is not an integer", "warning")
+        report.add(file, line.number, line.raw, f"resolution of {name!r} is not an integer", "warning", key)
         return None
     if value <= 0:
-        report.add(file, line.number, line.raw, f"resolution {value} of {name!r} read as unknown", "repaired")
+        report.add(file, line.number, line.raw, f"resolution {value} of {name!r} read as unknown", "repaired", key)
         return None
     return value
 
@@ -388,15 +426,17 @@ def list_videos(options: Options, split: str, *, fetch_dir: Path,
                 offline: bool = False) -> tuple[list[VideoSpec], ParseReport]:
     """The annotated videos of the chosen subsets in ``split`` (:func:`hdtf.splits.split_of`); without
     ``metadata_dir``, the pinned lists (fetched once into ``fetch_dir``). The parse report is the whole metadata's,
-    whichever split is listed."""
+    whichever split is listed, with the lists' provenance."""
     if split not in SPLITS:
         raise HDTFError(f"split {split!r} is not an HDTF split ({', '.join(SPLITS)})")
     metadata_dir = options.metadata_dir
     if metadata_dir is None:
         if offline and not (fetch_dir / ".commit").is_file():
-            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet: pass metadata_dir=")
+            raise HDTFError(f"offline mode and the HDTF metadata lists are not in {fetch_dir} yet{OFFLINE_HINT}")
         metadata_dir = fetch_metadata(fetch_dir)
     videos, report = parse_metadata(metadata_dir, options.subsets)
+    report.provenance = (release_provenance() if options.metadata_dir is None
+                         else folder_provenance(Path(metadata_dir), videos, options.subsets))
     return [video for video in videos if split_of(video.subset, video.name) == split], report
 
 
@@ -404,6 +444,58 @@ def standard_split(clip: Mapping[str, Any]) -> str:
     """``train`` or ``test`` of split v1 (:mod:`hdtf.splits`, by the person the clip shows); ``train`` for a record
     that names no HDTF video."""
     return split_of_clip(str(clip.get("id") or ""), clip.get("subset"), clip.get("video_name")) or SPLITS[0]
+
+
+def release_provenance() -> dict[str, Any]:
+    """The provenance of the pinned lists as fetched."""
+    return {"source": NAME, "lists": "release", "release": RELEASE, "commit": PINNED_COMMIT}
+
+
+def clip_fingerprint(clip: ClipSpec) -> str:
+    """What of a clip's annotation makes its content (the video URL, times, window, ratio, reference height), hashed:
+    two metadata versions agree on a clip when its fingerprints are equal."""
+    crop = None if clip.crop is None else list(clip.crop.as_tuple())
+    facts = [clip.url, clip.start, clip.end, crop, clip.crop_ratio, clip.resolution]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:16]
+
+
+def render_release_fingerprints(videos: Iterable[VideoSpec]) -> str:
+    """The text of :data:`RELEASE_FILE` for the pinned release's parsed ``videos``: one ``id fingerprint`` a line."""
+    lines = [f"# Fingerprints (hdtf.sources.hdtf.clip_fingerprint) of the clips of {RELEASE} at {PINNED_COMMIT}."]
+    lines += sorted(f"{clip.id} {clip_fingerprint(clip)}" for video in videos for clip in video.clips)
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def release_fingerprints() -> dict[str, str]:
+    """Clip id -> fingerprint of the pinned release's clips (shipped with the package)."""
+    text = resources.files(__package__).joinpath(RELEASE_FILE).read_text(encoding="utf-8")
+    return dict(line.split() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def folder_digest(directory: Path) -> str:
+    """SHA-256 over the metadata files of a folder (each name and its bytes, in a fixed order; absent ones skipped)."""
+    digest = hashlib.sha256()
+    for subset in SUBSETS:
+        for name in metadata_files(subset).values():
+            if (directory / name).is_file():
+                digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def folder_provenance(directory: Path, videos: Sequence[VideoSpec], subsets: Sequence[str] | None) -> dict[str, Any]:
+    """The provenance of a user's metadata folder: its digest and its clips (of the chosen subsets) against the
+    pinned release's: how many are changed, added or missing. ``differ`` (changed + added) counts the clips that are
+    not the release's: a folder with fewer of its clips, all unchanged, is still the release (``missing`` says how
+    many it lacks)."""
+    chosen = set(SUBSETS if subsets is None else subsets)
+    release = {i: f for i, f in release_fingerprints().items() if i.split("_", 1)[0] in chosen}
+    here = {clip.id: clip_fingerprint(clip) for video in videos for clip in video.clips}
+    changed = sum(1 for i, f in here.items() if i in release and release[i] != f)
+    added, missing = len(here.keys() - release.keys()), len(release.keys() - here.keys())
+    return {"source": NAME, "lists": "folder", "sha256": folder_digest(directory), "clips": len(here),
+            "release": RELEASE, "commit": PINNED_COMMIT, "changed": changed, "added": added, "missing": missing,
+            "differ": changed + added}
 
 
 def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template: str = METADATA_URL,
@@ -416,8 +508,7 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
     import urllib.error
     import urllib.request
 
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest_dir)  # made by the first file written: a failed first download leaves no empty folder
     marker = dest / ".commit"
     same_commit = marker.is_file() and marker.read_text().strip() == commit
     for subset in SUBSETS:
@@ -430,10 +521,11 @@ def fetch_metadata(dest_dir: Path, commit: str = PINNED_COMMIT, *, url_template:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     data = response.read(MAX_METADATA_BYTES + 1)  # never more than a metadata file can be
             except urllib.error.HTTPError as exc:
-                raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}") from exc
+                raise HDTFError(f"cannot download HDTF metadata {url}: HTTP {exc.code} {exc.reason}{OFFLINE_HINT}"
+                                ) from exc
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise HDTFError(f"cannot download HDTF metadata {url}: {reason}") from exc
+                raise HDTFError(f"cannot download HDTF metadata {url}: {reason}{OFFLINE_HINT}") from exc
             if len(data) > MAX_METADATA_BYTES:
                 raise HDTFError(f"cannot download HDTF metadata {url}: more than {MAX_METADATA_BYTES // 2**20} MiB, "
                                 "far larger than any HDTF metadata file (the URL serves something else)")

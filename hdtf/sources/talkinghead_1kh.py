@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names
+from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names, safe_name
 from hdtf.sources import SPLIT_HELP
 
 if TYPE_CHECKING:
@@ -204,7 +204,8 @@ def parse_data_list(
         if not _YOUTUBE_ID.match(line):
             report.add(id_name, number, line, "not an 11-character YouTube id")
         elif line in listed:
-            report.add(id_name, number, line, f"duplicate id (first on line {listed[line]})")
+            report.add(id_name, number, line, f"duplicate id (first on line {listed[line]})",
+                       video=safe_name(f"{split}_{line}"))
         else:
             listed[line] = number
 
@@ -217,20 +218,22 @@ def parse_data_list(
             report.add(tube_name, number, line, str(exc))
             continue
         stem = _tube_stem(tube)
+        video = safe_name(f"{split}_{tube.youtube_id}")  # VideoSpec.key of the tube's video
         if stem in seen:
-            report.add(tube_name, number, line, f"duplicate tube (first on line {seen[stem]})")
+            report.add(tube_name, number, line, f"duplicate tube (first on line {seen[stem]})", video=video)
             continue
         seen[stem] = number
         if tube.youtube_id not in listed:
-            report.add(tube_name, number, line, f"video {tube.youtube_id} is not in {id_file(split)}")
+            report.add(tube_name, number, line, f"video {tube.youtube_id} is not in {id_file(split)}", video=video)
             continue
         if tube.num_frames < min_frames:
-            report.add(tube_name, number, line, f"tube has {tube.num_frames} frames, fewer than {min_frames}")
+            report.add(tube_name, number, line, f"tube has {tube.num_frames} frames, fewer than {min_frames}",
+                       video=video)
             continue
         _, _, right, bottom = tube.box
         if right > tube.width or bottom > tube.height:
             report.add(tube_name, number, line, f"box reaches outside the {tube.width}x{tube.height} frame",
-                       "warning")
+                       "warning", video)
         tubes.setdefault(tube.youtube_id, []).append(tube)
 
     wanted = None if ids is None else set(ids)
@@ -244,7 +247,8 @@ def parse_data_list(
         if wanted is not None and youtube_id not in wanted:
             continue
         if youtube_id not in tubes:
-            report.add(id_name, number, youtube_id, f"no usable tube in {tube_file(split)}", "warning")
+            report.add(id_name, number, youtube_id, f"no usable tube in {tube_file(split)}", "warning",
+                       safe_name(f"{split}_{youtube_id}"))
             continue
         videos.append(_video(split, youtube_id, tubes[youtube_id], ids, tube_name, report))
     return videos, report
@@ -309,7 +313,7 @@ def _video(split: str, youtube_id: str, tubes: list[Tube], ids: dict[str, str], 
     sizes = sorted({(t.height, t.width) for t in tubes})
     if len(sizes) > 1:
         report.add(file, 0, youtube_id, f"tubes of one video give several frame sizes {sizes}; each tube keeps its "
-                                        "own", "warning")
+                                        "own", "warning", safe_name(f"{split}_{youtube_id}"))
     url = WATCH_URL.format(youtube_id=youtube_id)
     ordered = sorted(tubes, key=lambda t: (t.chunk, t.first_frame, t.last_frame, t.box))
     clips = tuple(_clip(split, url, index, tube, ids[_tube_stem(tube)]) for index, tube in enumerate(ordered))
