@@ -238,11 +238,22 @@ _CLIP_COLUMNS = """\
 | `video` | `Video(decode=False)` | the mp4 file as `{bytes, path}`: H.264 with AAC audio |
 | `audio` | `list<float32>` | the clip's audio, mono, at `sample_rate` |
 | `fps`, `num_frames`, `width`, `height`, `duration`, `sample_rate`, `source_width`, `source_height` | scalars | the clip as made, and the raw video's size |
-| `sync_offset`, `sync_confidence`, `sync_shift` | scalars | A/V sync (`hdtf prepare --sync-check`): SyncNet's offset in frames, its confidence and the offset corrected; null when not checked |
 | `applied_crop` | 4 × int32 | the window actually cut, `[x, y, w, h]` in raw-video pixels |
 | `adjustments` | list of strings | what preparation changed (scaled window, truncated end, ...) |
-| `landmarks`, `landmarks_found` | (T, 68, 2) float32, T × bool | 68 landmarks per frame in clip pixels; null when not computed |
 """
+_FILTERED_COLUMN = ("| `filtered` | list of strings | the stages that rejected the clip (`stage: reason, measured value`); "
+                    "such clips are left out unless asked for |")
+
+
+def clip_columns() -> str:
+    """The card's column table: the cut's columns, then each stage's lines (``hdtf.stages``)."""
+    from hdtf.stages import stage_classes
+
+    classes = stage_classes()
+    lines = [line for cls in classes for line in cls.card]
+    if any(cls.filters for cls in classes):
+        lines.append(_FILTERED_COLUMN)
+    return _CLIP_COLUMNS + "".join(f"{line}\n" for line in lines)
 
 _WEBDATASET_MEMBERS = """\
 Each tar shard holds, per clip `{key}` (the clip id with any `.` replaced by `_`, since webdataset splits member names
@@ -274,7 +285,7 @@ Nothing here needs torchcodec. `video` is a `datasets.Video(decode=False)` colum
 `ds.cast_column("video", Video())` gives torchcodec decoders instead. `audio` is a float32 array rather than
 `datasets.Audio`, whose encoding needs torchcodec in datasets 5.
 
-{_CLIP_COLUMNS}"""
+{clip_columns()}"""
     return f"""```python
 from datasets import load_dataset
 from hdtf.decode import decode_clip  # pip install hdtf[decode]

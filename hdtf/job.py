@@ -9,12 +9,13 @@ through them too). It is a plain top-level function of picklable arguments, safe
 - the status file is the source of truth: a clip counts as done only when its status says so, its files exist and
   nothing it was made from has changed (``Layout.clip_is_settled``: annotation, source identity, cut options); it is
   rewritten atomically after every clip, so a run killed at any moment loses at most one clip;
-- what is still valid is kept: extra per-clip files (landmarks) are added to finished clips without a download or a
-  re-cut, and a raw video kept by ``--keep-raw`` stays kept and is used again;
+- what is still valid is kept: the stages after the cut (``hdtf.stages``: A/V sync, landmarks, ...) are keyed by
+  their version and options, so a stage added or changed runs on finished clips without a download or a re-cut;
+  a raw video kept by ``--keep-raw`` stays kept and is used again;
 - nothing made is lost: a finished clip that is made again (other settings, an edited annotation, another raw file)
   is first kept aside (``Layout.keep_aside``: its files under ``kept/``, named by the new record's ``kept``) and
-  removed only once its replacement is recorded as done; a re-make that fails leaves it there. Extra files that
-  cannot be added now (a store that does not answer) leave a done clip done, to be completed by a later run;
+  removed only once its replacement is recorded as done; a re-make that fails leaves it there. Stage outputs that
+  cannot be made now (a store that does not answer) leave a done clip done, to be completed by a later run;
 - clip files are written by ``media.cut_clip`` under temporary names, verified against the request (frames, audio,
   size, window) and renamed when right; a clip whose source ends early fails with where it ends, or is kept short
   and says so with ``--allow-short``;
@@ -22,7 +23,8 @@ through them too). It is a plain top-level function of picklable arguments, safe
   turns that into the video's failed result with :func:`crashed`).
 
 Where the faces stage plugs in: :func:`choose_window` (the single place a clip's crop window is decided) and
-:func:`extra_outputs` (the single place per-clip extra files such as landmarks are made).
+:mod:`hdtf.stages` (everything done to a clip after its cut: the job runs the stages the options select, in their
+declared order).
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hdtf.clip_record import KEPT, clip_record, file_fingerprint
 from hdtf.errors import HDTFError
-from hdtf.layout import KEPT, Layout, clip_record, file_fingerprint, rewritten
+from hdtf.layout import Layout
 from hdtf.lock import LockBusy, LockLost
 from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 from hdtf.redact import redact_url
-from hdtf.sync_check import outputs as sync_outputs, revisit
+from hdtf.stages import selected
+from hdtf.stages.pipeline import StageFailed, bring_up, file_suffixes, run_fresh
 
 log = logging.getLogger(__name__)
 
@@ -143,36 +147,6 @@ def _face_window(clip: ClipSpec, start: float, end: float, source: Path, media: 
     return box, [*notes, f"landmark window tracked on an upright copy (display rotation {media.rotation} degrees)"]
 
 
-def extra_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
-    """Per-clip fields and files made from the finished clip: (clip-record fields to set, notes).
-
-    The A/V sync check (:mod:`hdtf.sync_check`) comes first: a correction trims the clip, and the landmarks must
-    track the clip as delivered. Every file a record names must exist for the clip to count as done on the next run.
-    """
-    files = options.layout.clip_files(clip.id)
-    try:
-        fields, notes = sync_outputs(files.video, files.audio, options)
-    except HDTFError as exc:
-        raise ClipFailed(f"A/V sync: {exc}") from None
-    more_fields, more = landmark_outputs(clip, options)
-    return {**fields, **more_fields}, [*notes, *more]
-
-
-def landmark_outputs(clip: ClipSpec, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
-    """The faces stage's per-clip file (``{"landmarks_path": <name in the layout>}``) when the options ask for it."""
-    if not options.landmarks:
-        return {}, []
-    from hdtf.face.clips import write_clip_landmarks
-
-    files = options.layout.clip_files(clip.id)
-    try:
-        path, notes = write_clip_landmarks(options.layout.at_hand(files.video), files.landmarks)
-    except HDTFError as exc:
-        raise ClipFailed(f"landmarks: {exc}") from None
-    options.layout.wrote(path)
-    return {"landmarks_path": options.layout.relative(path)}, notes
-
-
 @dataclass(frozen=True)
 class _ClipPlan:
     """A clip resolved against its source and given a window: everything its ffmpeg pass needs."""
@@ -250,12 +224,12 @@ def _short_note(plan: _ClipPlan, facts: Any) -> str | None:
 
 
 def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: dict[str, Any]) -> dict[str, Any]:
-    """Extra per-clip files and the clip's done record, once its cut has finished (its error re-raised here)."""
+    """The clip's done record with the run's stages done on it, once its cut has finished (its error re-raised
+    here)."""
     facts = cut.result()
     layout, media = options.layout, plan.media
     files = layout.clip_files(plan.clip.id)
     layout.wrote(files.video, files.audio)  # what this job cut, and only that, goes up with the status
-    extra, extra_notes = extra_outputs(plan.clip, options)
     short = _short_note(plan, facts)
     crop = facts.applied_crop
     record = clip_record(
@@ -265,47 +239,12 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
         width=facts.width, height=facts.height, duration=facts.duration, sample_rate=facts.sample_rate,
         source_width=media.width, source_height=media.height, rotation=media.rotation, short=short is not None,
         source_file=source, applied_crop=None if crop is None else list(crop.as_tuple()),
-        adjustments=[*plan.notes, *([short] if short else []), *extra_notes],
+        adjustments=[*plan.notes, *([short] if short else [])],
     )
-    record.update(extra)  # extra outputs may restate facts: an A/V-corrected clip is shorter
-    if not record.get("landmarks_path"):
-        files.landmarks.unlink(missing_ok=True)  # landmarks follow their clip: an earlier cut's never outlive it
-    return record
-
-
-def _with_extras(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions) -> dict[str, Any]:
-    """A settled done clip with the extra files these options ask for (landmarks), made from its mp4: no download,
-    no re-cut. Extra files it names that are gone and no longer asked for are dropped from the record."""
-    record = dict(record)
-    missing = options.layout.missing_extras(record)
-    wants = options.landmarks and (not record.get("landmarks_path") or "landmarks_path" in missing)
-    if not wants:
-        for key in missing:
-            record[key] = None
-        return record
-    record = rewritten(record, "landmarks_path")  # made again below: its old size and hash no longer hold
-    extra, notes = landmark_outputs(clip, options)
-    kept = [n for n in record.get("adjustments") or [] if not n.startswith("landmarks: ")]
-    record.update(extra, adjustments=[*kept, *notes], settings=options.clip_settings())
-    return record
-
-
-def _extras_or_as_is(record: dict[str, Any], clip: ClipSpec, options: PrepareOptions) -> dict[str, Any]:
-    """:func:`_with_extras`, or the done record as it is (less the extra files that are gone) when they cannot be
-    made now: the clip itself is fine, so a failure here (a store that does not answer, a tracker error) never costs
-    a finished clip; a later run adds them."""
-    try:
-        return _with_extras(record, clip, options)
-    except Exception as exc:  # whatever failed (a store read, the tracker, a bug), the finished clip stays finished
-        reason = (str(exc) if isinstance(exc, ClipFailed) else f"{type(exc).__name__}: {exc}").splitlines()[0]
-        log.warning("%s: extra files not made (%s); the clip stays done, a later run adds them", clip.id, reason)
-        return {**record, **dict.fromkeys(options.layout.missing_extras(record))}
-
-
-def _needs_extras(record: dict[str, Any], options: PrepareOptions) -> bool:
-    if record.get("status") != "done":
-        return False
-    return bool(options.layout.missing_extras(record)) or (options.landmarks and not record.get("landmarks_path"))
+    try:  # the stages may restate facts: an A/V-corrected clip is shorter
+        return run_fresh(record, options, list(selected(options)))
+    except StageFailed as exc:
+        raise ClipFailed(str(exc)) from None
 
 
 def _outcome(clip: ClipSpec, settings: dict[str, Any], source: dict[str, Any] | None, step: Callable[..., Any],
@@ -447,7 +386,7 @@ class _Earlier:
             if records[clip_id]["status"] == "done":
                 self.layout.drop_kept(self.kept.pop(clip_id))
             elif clip_id in self.fresh or clip_id in failed_cuts:
-                self.layout.discard_clip(clip_id)
+                self.layout.discard_clip(clip_id, file_suffixes())
             self.fresh.discard(clip_id)
 
 
@@ -511,6 +450,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     records: dict[str, dict] = {}
     todo: list[ClipSpec] = []
     earlier = _Earlier(layout)
+    stages = list(selected(options))
 
     def settled(record: dict[str, Any], clip: ClipSpec) -> bool:
         return layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
@@ -519,13 +459,10 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
         record = old.get(clip.id)
         if record is not None and not settled(record, clip):
             record = earlier.restore(clip.id, record, lambda kept, clip=clip: settled(kept, clip))
+        if record is not None:  # a done clip gets the run's stages as asked (None: it must be made again)
+            record = bring_up(dict(record), options, stages)
         if record is not None:
-            # sync_check.revisit: a done clip gets the run's A/V sync check in place (None: it must be made again)
-            record = revisit(record, options)
-        if record is not None:
-            if _needs_extras(record, options):
-                record = _extras_or_as_is(record, clip, options)
-            records[clip.id] = dict(record)
+            records[clip.id] = record
             continue
         earlier.hold(clip.id, old.get(clip.id))  # kept until a replacement is recorded as done
         if (why := cannot_crop(clip, options)) is not None:
@@ -695,7 +632,8 @@ def _interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Vide
         else:
             records[clip.id] = clip_record(clip, "failed", reason, settings, retry=True)
     state = _video_status(list(records.values()))
-    layout.drop_unrecorded(clip.id for clip in video.clips)  # the stopped job's unrecorded files never go up
+    # the stopped job's unrecorded files never go up
+    layout.drop_unrecorded((clip.id for clip in video.clips), file_suffixes())
     earlier.commit(video, state, reason, records, download=previous.get("download"),
                    source_media=previous.get("source_media"))
     return VideoResult(video.key, state, reason, list(records.values()))

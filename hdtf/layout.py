@@ -5,7 +5,8 @@
     OUTPUT/
       clips/{id}.mp4              H.264 + AAC, size x size, constant fps
       clips/{id}.wav              the same audio as 16-bit PCM
-      clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [when computed]
+      clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
+      clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
       status/{video_key}.json     one video's job result, rewritten after every clip: the source of truth
       locks/{video_key}.lock      held while a run works on the video (hdtf.lock): one run per video at a time
       locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
@@ -18,7 +19,8 @@ is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`
 :meth:`Layout.write_status` / :meth:`Layout.write_manifest`; readers turn a record's names into files with
 :meth:`Layout.file` and ask :meth:`Layout.finished` / :meth:`Layout.clip_is_settled` whether a clip counts.
 
-A clip is *settled* (not made again) only while everything its content depends on is unchanged: its annotation (the
+The record's fields and the settle rule are :mod:`hdtf.clip_record`'s; this module checks the files. A clip is *settled*
+(not made again) only while everything its content depends on is unchanged: its annotation (the
 metadata fields of its record, the video's URL and id among them), the raw file it was cut from (size and hash,
 :func:`file_fingerprint`, compared whenever a raw file is at hand) and the options that change its pixels or samples,
 and only while its files are whole: a record keeps each file's size and a hash of its first and last bytes (``files``,
@@ -49,7 +51,6 @@ run), never one request per clip.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -62,6 +63,9 @@ from pathlib import Path
 from typing import Any
 
 from hdtf import atomic
+from hdtf.clip_record import (CUT_FILES, KEPT, STAMP_EDGE, STAMPS, file_fields, file_fingerprint, given_up, is_inside,
+                              is_settled, named_files, outside_names, status_problem as record_problem)
+from hdtf.clip_record import clip_record  # noqa: F401 - the record's constructor, where readers of a run find it
 from hdtf.errors import HDTFError
 from hdtf.lock import FileLock, Lock, ObjectLock
 from hdtf.records import ClipSpec, VideoSpec, safe_name
@@ -75,18 +79,8 @@ log = logging.getLogger(__name__)
 STATUS_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
-# The record fields that name a clip's files: the cut's own (they must exist for a done clip to count) and the extra
-# files made from it (landmarks: made again from the clip when lost, without a re-cut).
-CUT_FILE_FIELDS = ("path", "audio_path")
-EXTRA_FILE_FIELDS = ("landmarks_path",)
-# The record field that keeps, for each file name the record holds, the file's size and the hash of its first and
-# last STAMP_EDGE bytes as committed (:func:`file_fingerprint`): a few pages, so checking costs two small reads.
-STAMPS = "files"
-STAMP_EDGE = 8192
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
-# Where earlier clips are kept while they are made again (Layout.keep_aside); a record names them under ``kept``.
-KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -221,7 +215,7 @@ class Layout:
         """Note files this job has just written (a clip's cut, its landmarks): on a store, only such scratch files
         go up with a status; in a folder they are in place already."""
 
-    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+    def drop_unrecorded(self, clip_ids: Iterable[str], suffixes: Iterable[str] = ()) -> None:
         """Forget what a stopped job made for these clips and did not record (before its status is written for it
         from outside, :func:`hdtf.job.interrupted`): nothing to do in a folder, whose files are written in place; on
         a store, the scratch files that the next status naming the clips as done would otherwise upload."""
@@ -232,18 +226,29 @@ class Layout:
         for sub in ("clips", "status"):
             atomic.make_dirs(_within(self.root / sub, self.root, sub))
 
-    def discard_clip(self, clip_id: str) -> None:
-        """Remove a clip's files (its new record is not "done": files of an earlier cut must not look finished)."""
+    def clip_file(self, clip_id: str, suffix: str) -> Path:
+        """The local path of a file a stage makes for a clip (``suffix``: e.g. ``.landmarks.npz``)."""
+        return self.root / "clips" / f"{safe_name(clip_id)}{suffix}"
+
+    def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
+        """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
         files = self.clip_files(clip_id)
-        for path in (files.video, files.audio, files.landmarks):
+        return list(dict.fromkeys([files.video, files.audio, files.landmarks,
+                                   *(self.clip_file(clip_id, s) for s in suffixes)]))
+
+    def discard_clip(self, clip_id: str, suffixes: Iterable[str] = ()) -> None:
+        """Remove a clip's files (its new record is not "done": files of an earlier cut must not look finished);
+        ``suffixes``: the stage files it may have besides its cut's and its landmarks."""
+        for path in self.clip_paths(clip_id, suffixes):
             path.unlink(missing_ok=True)
 
     # -- earlier clips kept aside ---------------------------------------------------------------------------------
 
-    def kept_files(self, clip_id: str) -> dict[str, str]:
-        """The names (record field -> name under ``kept/``) an earlier clip's files are kept under."""
-        stem = f"{KEPT}/{safe_name(clip_id)}"
-        return {"path": f"{stem}.mp4", "audio_path": f"{stem}.wav", "landmarks_path": f"{stem}.landmarks.npz"}
+    def kept_files(self, record: Mapping[str, Any]) -> dict[str, str]:
+        """The names (record field -> name under ``kept/``) an earlier clip's files are kept under: each file's own
+        name in ``kept/``."""
+        return {key: f"{KEPT}/{Path(record[key]).name}" for key in file_fields(record)
+                if isinstance(record.get(key), str)}
 
     def keep_aside(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """Copy the files of a finished clip's ``record`` to ``kept/`` and return the record naming the copies: the
@@ -251,7 +256,7 @@ class Layout:
         stay until a status naming the copies is written, so that no moment has the clip unnamed. Files the record
         names that are gone are left out."""
         kept = {key: value for key, value in record.items() if key != KEPT}
-        for key, copy in self.kept_files(record["id"]).items():
+        for key, copy in self.kept_files(record).items():
             name = record.get(key)
             kept[key] = None
             if name and self.exists(_inside(name)):
@@ -263,15 +268,14 @@ class Layout:
         """Copy an earlier clip's files back from ``kept/`` to their places under ``clips/`` and return its record
         naming them (a run went back to the settings it was made with). The copies under ``kept/`` stay until a
         status names the clip as done again (:meth:`drop_kept`)."""
-        files = self.clip_files(kept["id"])
-        places = {"path": files.video, "audio_path": files.audio, "landmarks_path": files.landmarks}
         record = dict(kept)
-        for key, place in places.items():
+        for key in file_fields(kept):
             name = kept.get(key)
             record[key] = None
             if name in _kept_names(kept):
-                self._copy(name, self.relative(place))
-                record[key] = self.relative(place)
+                place = f"clips/{Path(name).name}"
+                self._copy(name, place)
+                record[key] = place
         return record
 
     def _copy(self, name: str, copy: str) -> None:
@@ -321,7 +325,7 @@ class Layout:
         for record in records:
             if record.get("status") != "done" or not isinstance(record, dict):
                 continue
-            named = _named_files([record])
+            named = named_files([record])
             stamps = {n: s for n, s in (record.get(STAMPS) or {}).items() if n in named}
             for name in named:
                 if name not in stamps and (local := self._committing(name)) is not None:
@@ -382,7 +386,7 @@ class Layout:
         if not record.get("path"):
             return False
         stamps = record.get(STAMPS) or {}
-        return all(self._whole(record[k], stamps.get(record[k]), deep) for k in CUT_FILE_FIELDS if record.get(k))
+        return all(self._whole(record[k], stamps.get(record[k]), deep) for k in CUT_FILES if record.get(k))
 
     def _whole(self, name: str, stamp: Mapping[str, Any] | None, deep: bool) -> bool:
         size = self.size(name)
@@ -398,32 +402,14 @@ class Layout:
 
     def clip_is_settled(self, record: Mapping[str, Any], clip: ClipSpec, source: Mapping[str, Any] | None,
                         settings: Mapping[str, Any], allow_short: bool = False) -> bool:
-        """Whether ``record`` still answers for ``clip``: same annotation (which holds the video's URL and id), same
-        raw file when it is at hand (``source``: its :func:`file_fingerprint`), same ``settings`` (the
-        options that change a clip's content), and recorded as done (its video and audio there) or as a final
-        failure. A short clip counts as done only with ``allow_short``, a failure for being short only without.
-        Per-clip extra files (landmarks) are not judged here: they are added to settled clips (:func:`missing_extras`).
-        """
-        if any(record.get(key) != value for key, value in clip.to_row().items()):
-            return False
-        made_with = record.get("settings") or {}
-        if any(made_with.get(key) != value for key, value in settings.items()):
-            return False
-        if not same_source(record.get("source_file"), source):
-            return False
-        if record.get("status") == "failed" and record.get("retry") is False:
-            return not (record.get("short") and allow_short)
-        if record.get("status") == "skipped" and record.get("retry") is False:
-            return True
-        if record.get("status") != "done" or (record.get("short") and not allow_short):
-            return False
-        return self.intact(record, deep=True)
+        """Whether ``record`` still answers for ``clip`` (:func:`hdtf.clip_record.is_settled`), its cut files
+        checked whole here (sizes and, for local files, the hashed edges)."""
+        return is_settled(record, clip, source, settings, allow_short, lambda r: self.intact(r, deep=True))
 
-    def missing_extras(self, record: Mapping[str, Any]) -> list[str]:
-        """The extra-file fields (``landmarks_path``) a done record names whose files are gone (or not whole)."""
+    def missing_files(self, record: Mapping[str, Any], fields: Iterable[str]) -> list[str]:
+        """The ``fields`` of a done record that name a file that is gone (or not whole)."""
         stamps = record.get(STAMPS) or {}
-        return [k for k in EXTRA_FILE_FIELDS if record.get(k) and not self._whole(record[k], stamps.get(record[k]),
-                                                                                   False)]
+        return [k for k in fields if record.get(k) and not self._whole(record[k], stamps.get(record[k]), False)]
 
 
 def status_document(video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
@@ -441,62 +427,10 @@ def status_document(video: VideoSpec, state: str, reason: str | None, clips: Ite
     }
 
 
-_NUMBER = (int, float)
-# The types of the status fields readers rely on (a field may also be null, except a record's id and status).
-_STATUS_TYPES: dict[str, tuple[type, ...]] = {
-    "video": (dict,), "status": (str,), "reason": (str,), "updated": (str,), "download": (dict,),
-    "source_media": (dict,), "clips": (list,)}
-_VIDEO_TYPES: dict[str, tuple[type, ...]] = {"key": (str,), "url": (str,), "youtube_id": (str,), "name": (str,)}
-_CLIP_TYPES: dict[str, tuple[type, ...]] = {
-    "id": (str,), "status": (str,), "reason": (str,), "video_key": (str,), "source": (str,),
-    **dict.fromkeys((*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS), (str,)),
-    **dict.fromkeys(("start", "end", "duration", "fps", "num_frames", "width", "height", "sample_rate",
-                     "sync_offset", "sync_confidence", "sync_shift"), _NUMBER),
-    "short": (bool,), "retry": (bool,), "adjustments": (list,), "applied_crop": (list,), "settings": (dict,),
-    "source_file": (dict,), STAMPS: (dict,)}
-
-
 def status_problem(status: Any) -> str | None:
-    """Why a parsed status document cannot be used (None: it can): the one check of a status file's schema, so
-    that no reader meets a field of the wrong kind."""
-    if not isinstance(status, dict):
-        return f"not a JSON object but {type(status).__name__}"
-    if status.get("version") not in READABLE_VERSIONS:
-        readable = ", ".join(map(str, READABLE_VERSIONS))
-        return f"version {status.get('version')!r} is not one this hdtf reads ({readable})"
-    problem = _wrong_types(status, _STATUS_TYPES, ("video", "clips"), "") or _wrong_types(
-        status["video"], _VIDEO_TYPES, ("key",), "video.")
-    for index, record in enumerate(status["clips"] if problem is None else []):
-        where = f"clips[{index}]."
-        if not isinstance(record, dict):
-            return f"clips[{index}] is {type(record).__name__}, not an object"
-        problem = _wrong_types(record, _CLIP_TYPES, ("id", "status"), where) or _record_problem(record, where)
-        if problem is not None:
-            return problem
-    return problem
-
-
-def _wrong_types(document: Mapping[str, Any], types: Mapping[str, tuple[type, ...]], required: Iterable[str],
-                 where: str) -> str | None:
-    for key in required:
-        if document.get(key) is None:
-            return f"{where}{key} is missing"
-    for key, allowed in types.items():
-        value = document.get(key)
-        if value is not None and (not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool))):
-            return f"{where}{key} is {type(value).__name__}, not {' or '.join(t.__name__ for t in allowed)}"
-    return None
-
-
-def _record_problem(record: Mapping[str, Any], where: str) -> str | None:
-    """What is wrong inside a record's lists and stamps (their items are read as notes and sizes)."""
-    if any(not isinstance(note, str) for note in record.get("adjustments") or []):
-        return f"{where}adjustments holds a note that is not text"
-    for name, stamp in (record.get(STAMPS) or {}).items():
-        if not (isinstance(stamp, dict) and isinstance(stamp.get("size"), int)
-                and isinstance(stamp.get("sha256"), str)):
-            return f"{where}{STAMPS}[{name!r}] is not a size and a hash"
-    return None
+    """Why a parsed status document cannot be used (None: it can): :func:`hdtf.clip_record.status_problem` for the
+    status versions this hdtf reads."""
+    return record_problem(status, READABLE_VERSIONS)
 
 
 def _read_status(path: Path, name: str, where: str = "") -> dict[str, Any] | None:
@@ -536,12 +470,11 @@ def _unusable(stem: str, name: str) -> dict[str, Any]:
 
 def _confined(record: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     """``record``, or, when a file name it holds leads out of the run, a failure to make again (one warning line)."""
-    outside = [record[k] for k in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS) if record.get(k) and not _is_inside(record[k])]
+    outside = outside_names(record)
     if not outside:
         return record
     _warn_once(where, f"{name}: clip {record['id']} names a file outside the run ({outside[0]!r}); it is made again")
-    return {**record, "status": "failed", "retry": True, "reason": "its record named a file outside the run",
-            **dict.fromkeys((*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS, STAMPS))}
+    return given_up(record, "its record named a file outside the run")
 
 
 _warned: set[tuple[str, str]] = set()  # (run, message) pairs said in this process: a bad file is one line, not many
@@ -553,24 +486,9 @@ def _warn_once(where: str, message: str) -> None:
         log.warning("%s", message)
 
 
-def _named_files(records: Iterable[Mapping[str, Any]], done_only: bool = False) -> list[str]:
-    """The file names clip records name (of done records only, with ``done_only``)."""
-    return [record[k] for record in records if isinstance(record, Mapping) and (
-        not done_only or record.get("status") == "done") for k in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)
-        if record.get(k)]
-
-
-def _is_inside(name: Any) -> bool:
-    """Whether a record's file name stays inside the run by its spelling: relative, without ``..``."""
-    if not isinstance(name, str) or "\0" in name:
-        return False
-    path = Path(name)
-    return bool(path.parts) and not path.is_absolute() and ".." not in path.parts
-
-
 def _kept_names(kept: Mapping[str, Any]) -> list[str]:
     """The files a kept record names, only under ``kept/`` (a record is data: it never makes a run delete elsewhere)."""
-    names = [kept.get(key) for key in (*CUT_FILE_FIELDS, *EXTRA_FILE_FIELDS)]
+    names = [kept.get(key) for key in file_fields(kept)]
     return [_inside(name) for name in names if isinstance(name, str) and name.startswith(f"{KEPT}/")]
 
 
@@ -581,7 +499,7 @@ class OutsideRun(HDTFError):
 def _inside(name: str) -> str:
     """A record's file name that stays inside the run (a status is data: a name climbing out with ``..`` or an
     absolute one must never make a run read, pack, upload or write a file elsewhere)."""
-    if not _is_inside(name):
+    if not is_inside(name):
         raise OutsideRun(f"file name {name!r} in a status is not inside the run")
     return name
 
@@ -696,7 +614,7 @@ class RemoteLayout(Layout):
 
     def size(self, name: str) -> int | None:
         """The object's size, from the listings made (one HEAD only for a name no listing covered)."""
-        if not _is_inside(name):
+        if not is_inside(name):
             _warn_once(self.where, f"file name {name!r} in a status is not inside the run")
             return None
         seen = self._seen
@@ -731,20 +649,21 @@ class RemoteLayout(Layout):
         self._seen.made.add(name)
         return local
 
-    def _forget(self, clip_id: str) -> list[str]:
+    def _forget(self, clip_id: str, suffixes: Iterable[str]) -> list[str]:
         """Remove a clip's scratch files (the store's objects stay); their names."""
-        super().discard_clip(clip_id)
-        files = self.clip_files(clip_id)
-        names = [self.relative(p) for p in (files.video, files.audio, files.landmarks)]
+        suffixes = tuple(suffixes)
+        super().discard_clip(clip_id, suffixes)
+        names = [self.relative(p) for p in self.clip_paths(clip_id, suffixes)]
         self._seen.made.difference_update(names)
         return names
 
-    def drop_unrecorded(self, clip_ids: Iterable[str]) -> None:
+    def drop_unrecorded(self, clip_ids: Iterable[str], suffixes: Iterable[str] = ()) -> None:
+        suffixes = tuple(suffixes)
         for clip_id in clip_ids:
-            self._forget(clip_id)
+            self._forget(clip_id, suffixes)
 
-    def discard_clip(self, clip_id: str) -> None:
-        names = self._forget(clip_id)
+    def discard_clip(self, clip_id: str, suffixes: Iterable[str] = ()) -> None:
+        names = self._forget(clip_id, suffixes)
         self.store.delete(names)
         for name in names:
             self._seen.objects[name] = None
@@ -781,7 +700,7 @@ class RemoteLayout(Layout):
         except FileNotFoundError:
             return None
         if status is not None:
-            self._learn(_named_files(status["clips"]))
+            self._learn(named_files(status["clips"]))
         return status
 
     def write_status(self, video: VideoSpec, state: str, reason: str | None, clips: Iterable[Mapping[str, Any]],
@@ -790,7 +709,7 @@ class RemoteLayout(Layout):
         object: the commit point."""
         clips = self.stamp(clips)
         store, seen, uploaded = self.store, self._seen, []
-        for name in dict.fromkeys(_named_files(clips, done_only=True)):
+        for name in dict.fromkeys(named_files(clips, done_only=True)):
             local = self._local(name)
             if name in seen.made and local.is_file():
                 size = local.stat().st_size
@@ -803,7 +722,7 @@ class RemoteLayout(Layout):
             seen.made.discard(name)
             self._local(name).unlink(missing_ok=True)
         if state != "running":  # the job is done with the video: drop local copies fetched for it
-            for name in _named_files(clips):
+            for name in named_files(clips):
                 self._fetched(name).unlink(missing_ok=True)
 
     def statuses(self) -> list[dict[str, Any]]:
@@ -826,46 +745,3 @@ class RemoteLayout(Layout):
     def write_manifest(self, manifest: Mapping[str, Any]) -> str:
         self.store.put_json(MANIFEST, scrub(manifest, self.root))
         return self.location(MANIFEST)
-
-
-def file_fingerprint(path: Path, edge: int = 1 << 20) -> dict[str, Any]:
-    """A file's identity without reading all of it: its size and a SHA-256 of its first and last ``edge`` bytes (a
-    re-download, a re-encode or another upload of a raw video changes both or either; a clip file a power loss left
-    short or zero-filled changes its size or its edges: :data:`STAMP_EDGE`)."""
-    path = Path(path)
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        digest.update(f.read(edge))
-        if size > edge:
-            f.seek(max(edge, size - edge))
-            digest.update(f.read(edge))
-    return {"size": size, "sha256": digest.hexdigest()}
-
-
-def same_source(recorded: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> bool:
-    """Whether a clip cut from the raw file fingerprinted ``recorded`` answers for the raw file ``current``: unknown
-    on either side (a section download, a raw file no longer at hand) counts as the same; the video's URL and id are
-    part of the clip's annotation and compared with it."""
-    return not recorded or not current or dict(recorded) == dict(current)
-
-
-def clip_record(clip: ClipSpec, status: str, reason: str | None, settings: Mapping[str, Any], **facts: Any) -> dict:
-    """The one constructor of a clip's record (status file, manifest, datasets rows): the metadata fields, the
-    outcome, every fact as None until known, and ``facts`` (file names relative to the run's root). The files'
-    sizes and hashes (``files``) are added when the record is committed (:meth:`Layout.write_status`)."""
-    record = clip.to_row()
-    record.update(status=status, reason=reason, path=None, audio_path=None, landmarks_path=None, fps=None,
-                  num_frames=None, width=None, height=None, duration=None, sample_rate=None, source_width=None,
-                  source_height=None, applied_crop=None, rotation=None, short=False, source_file=None,
-                  adjustments=[], settings=dict(settings), **{STAMPS: None})
-    record.update(facts)
-    return record
-
-
-def rewritten(record: Mapping[str, Any], *fields: str) -> dict[str, Any]:
-    """``record`` without the size and hash of the files its ``fields`` name: they were rewritten in place (an A/V
-    correction, landmarks made again), and the next commit (:meth:`Layout.write_status`) records them anew."""
-    names = {record.get(key) for key in fields}
-    stamps = {n: s for n, s in (record.get(STAMPS) or {}).items() if n not in names}
-    return {**record, STAMPS: stamps or None}

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.layout import KEPT, MANIFEST, Layout
+from hdtf.clip_record import FILTERED, KEPT
+from hdtf.layout import MANIFEST, Layout
 from hdtf.records import ParseReport
 from hdtf.sync_check import MIN_CONFIDENCE, summary_line
 
@@ -147,6 +148,7 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
         if len(ranked) > max_reasons:
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
     lines += _kept_lines(clips)
+    lines += _filter_lines(done)
     lines += _note_lines(done)
     sync = summary_line(clips, min_sync_confidence)  # hdtf.sync_check
     if sync is not None:
@@ -171,6 +173,22 @@ def _kept_lines(clips: list[dict[str, Any]]) -> list[str]:
     more = ", ..." if len(kept) > 3 else ""
     return [f"kept from an earlier setting: {len(kept)} clip(s) whose re-make is not done, the earlier files kept "
             f"under {KEPT}/ [{'; '.join(shown)}{more}]"]
+
+
+def _filter_lines(done: list[dict[str, Any]]) -> list[str]:
+    """Done clips each filtering stage rejected (kept on disk, left out of rows): how many, the measured values'
+    range and an example reason."""
+    rejected: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for clip in done:
+        for entry in clip.get(FILTERED) or []:
+            rejected[entry.get("stage", "?")].append(entry)
+    lines = []
+    for stage, entries in sorted(rejected.items()):
+        values = [e["value"] for e in entries if isinstance(e.get("value"), (int, float))]
+        span = f", values {min(values):g}..{max(values):g}" if values else ""
+        lines.append(f"filtered by {stage}: {len(entries)} of {len(done)} done clip(s){span} (kept on disk, left out "
+                     f"of rows; e.g. {entries[0].get('reason')})")
+    return lines
 
 
 def _note_lines(done: list[dict[str, Any]]) -> list[str]:

@@ -23,8 +23,11 @@ canonical      ``"path"`` (resolved) or ``"set"`` (sorted, unique): spellings of
 clip           changes a clip's content: part of :meth:`PrepareOptions.clip_settings` (a folder has one set: a run
                asking for others stops unless it resettles, ``hdtf.run.check_settings``; then a done clip made with
                other values is made again, kept aside until its replacement is verified)
-extra          (with ``clip``) only adds per-clip files made from a finished clip (landmarks): turning it on adds
-               them to finished clips, without a download or a re-cut; it is left out of :meth:`cut_settings`
+extra          (with ``clip``) a stage's option (landmarks): it is left out of :meth:`cut_settings`; the stage keys
+               its own outputs (``hdtf.stages``), so changing it runs the stage on finished clips, without a download
+               or a re-cut
+rerun          (a stage's option; default True) a change re-runs the stage on finished clips; False for a value that
+               does not change its outputs (where the SyncNet weights are)
 contents       a path whose files' contents (not only its name) key a builder's cache (a metadata folder)
 folder_key     keys a builder's default prepared-clips folder (what the clips are made from, and how)
 card           shown in an export's dataset card (default: the value of ``clip``)
@@ -57,7 +60,7 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 192000
 MAX_FILESIZE = "8G"
 _DEFAULTS = {"flag": None, "parser": None, "choices": None, "action": None, "metavar": None, "required": False,
              "cli": True, "builder": False, "cache_key": True, "canonical": None, "clip": False, "folder_key": False,
-             "extra": False, "contents": False}
+             "extra": False, "contents": False, "rerun": True}
 
 
 def option(default: Any = MISSING, *, help: str, **meta: Any) -> Any:  # noqa: A002 - argparse's own word
@@ -71,8 +74,10 @@ def option(default: Any = MISSING, *, help: str, **meta: Any) -> Any:  # noqa: A
 
 
 def option_fields(cls: type, **wanted: Any) -> list[Field]:
-    """The option fields of dataclass ``cls`` whose metadata has the ``wanted`` values (e.g. ``builder=True``)."""
-    return [f for f in fields(cls) if "help" in f.metadata and all(f.metadata[k] == v for k, v in wanted.items())]
+    """The option fields of dataclass ``cls`` whose metadata has the ``wanted`` values (e.g. ``builder=True``); for
+    :class:`PrepareOptions`, its own and then those the stages declare (``hdtf.stages``)."""
+    found = [*fields(cls), *(cls.stage_fields() if hasattr(cls, "stage_fields") else ())]
+    return [f for f in found if "help" in f.metadata and all(f.metadata[k] == v for k, v in wanted.items())]
 
 
 def flag(f: Field) -> str:
@@ -242,8 +247,8 @@ def required_missing(options: Any) -> list[Field]:
 
 
 @dataclass(frozen=True)
-class PrepareOptions:
-    """Everything a per-video job needs besides the video itself (picklable; stored in status and manifest)."""
+class _Declared:
+    """The fields and methods of :class:`PrepareOptions` (which adds the stages' options to them)."""
 
     output_dir: Path | str = option(flag="--output", parser=output_location, metavar="OUTPUT", required=True,
                                     builder=True, canonical="path",
@@ -259,10 +264,6 @@ class PrepareOptions:
                                help="output frame rate, or 'none' to keep the source's")
     sample_rate: int | None = option(16000, parser=size_or_none, builder=True, clip=True, folder_key=True,
                                      help="audio sample rate (default 16000, mono), or 'none' to keep the source's")
-    landmarks: bool | None = option(None, action=argparse.BooleanOptionalAction, builder=True, clip=True,
-                                    extra=True,
-                                    help="store 68-point landmark tracks per clip (default: on with --crop-method "
-                                         "landmarks)")
     keep_raw: bool = option(False, action="store_true", help="keep downloaded raw videos in OUTPUT/raw")
     url_template: str | None = option(None, builder=True, folder_key=True,
                                       help="URL to fetch instead of the metadata's, with {name} {subset} "
@@ -302,24 +303,20 @@ class PrepareOptions:
     lock_wait: float | None = option(None, parser=seconds, builder=True, cache_key=False, metavar="SECONDS",
                                      help="how long to wait for a video that another run is preparing in the same "
                                           "OUTPUT (default: until it is done; 0: leave it to that run)")
-    # A/V sync (hdtf.sync_check): recorded per clip, and done in place on clips made before, so not clip settings
-    sync_check: Path | None = option(None, parser=Path, metavar="SYNCNET_WEIGHTS", builder=True, canonical="path",
-                                     help="record each clip's A/V offset and SyncNet confidence (sync_offset, "
-                                          "sync_confidence) measured with these weights (syncnet_v2.model)")
-    max_av_offset: int = option(0, parser=int, metavar="N", builder=True,
-                                help="with --sync-check: correct an A/V offset of up to N frames that SyncNet is "
-                                     "confident about by trimming audio against video (never padding; the clip's "
-                                     "adjustments say so). Default 0: measure only")
+    # The stages' options (hdtf.stages: --landmarks, --sync-check, ...), every one with its value for this run; given
+    # as keywords like the fields above (PrepareOptions(landmarks=True)) and read as attributes (options.landmarks).
+    stage_options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         output = self.output_dir
         object.__setattr__(self, "output_dir", clean_url(output) if is_url(output) else local_path(output))
-        if self.landmarks is None:
-            object.__setattr__(self, "landmarks", self.crop_method == "landmarks")
-        for name in ("raw_dir", "cookies", "scratch_dir", "sync_check"):
+        for name in ("raw_dir", "cookies", "scratch_dir"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, Path(value))
+        from hdtf import stages
+
+        object.__setattr__(self, "stage_options", stages.resolve(dict(self.stage_options), self))
 
     @cached_property
     def layout(self) -> Layout:
@@ -358,10 +355,6 @@ class PrepareOptions:
         if self.sections and (self.cookies is not None or self.cookies_from_browser):
             raise HDTFError(SECTIONS_WITH_COOKIES)
         check_js_runtime(self.js_runtime)
-        if self.sync_check is not None or self.max_av_offset:
-            from hdtf.sync_check import check_options
-
-            check_options(self.sync_check, self.max_av_offset)
         self.layout.check_output()
 
     def clip_settings(self) -> dict[str, Any]:
@@ -379,12 +372,38 @@ class PrepareOptions:
         business and is left out."""
         from hdtf.redact import redact_url, shareable_path
 
+        values = {**{k: v for k, v in asdict(self).items() if k != "stage_options"}, **self.stage_options}
         data = {k: (shareable_path(v, self.output_dir) if isinstance(v, Path) else v)
-                for k, v in asdict(self).items() if k != "scratch_dir"}
+                for k, v in values.items() if k != "scratch_dir"}
         for name in ("url_template", "proxy"):
             if data[name]:
                 data[name] = redact_url(data[name])
         return data
+
+
+class PrepareOptions(_Declared):
+    """Everything a per-video job needs besides the video itself (picklable; stored in status and manifest): the
+    fields above, and every stage's options (``hdtf.stages``), given as keywords and read as attributes alike."""
+
+    def __init__(self, stage_options: Mapping[str, Any] | None = None, **values: Any) -> None:
+        own = {f.name for f in fields(_Declared)}
+        given = {**(stage_options or {}), **{k: values.pop(k) for k in list(values) if k not in own}}
+        super().__init__(stage_options=given, **values)
+
+    def __getattr__(self, name: str) -> Any:
+        """A stage's option (only names that are not fields come here)."""
+        values = self.__dict__.get("stage_options")
+        if name.startswith("__") or values is None or name not in values:
+            raise AttributeError(f"{type(self).__name__!r} has no option {name!r}")
+        return values[name]
+
+    @staticmethod
+    def stage_fields() -> list[Field]:
+        """The option fields the stages declare (``hdtf.stages``): they follow this class's own in every listing."""
+        from hdtf import stages
+
+        return stages.option_fields()
+
 
 
 def _check_number(what: str, value: Any, kind: type | tuple[type, ...], low: float, high: float | None,

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hdtf.clip_record import FACTS, FILTERED
 from hdtf.layout import Layout
 from hdtf.records import ClipSpec, VideoSpec
+from hdtf.stages import stage_classes
 
 if TYPE_CHECKING:
     import datasets
@@ -42,21 +44,17 @@ _METADATA_FIELDS: dict[str, str] = {
     "crop_h": "int32",
 }
 
-# Facts of a prepared clip, as the manifest states them.
-_CLIP_FACTS: dict[str, str] = {
-    "fps": "float32",
-    "num_frames": "int32",
-    "width": "int32",
-    "height": "int32",
-    "duration": "float64",
-    "sample_rate": "int32",
-    "source_width": "int32",
-    "source_height": "int32",
-    # hdtf prepare --sync-check (hdtf.sync_check); None when not checked or not measurable
-    "sync_offset": "int32",
-    "sync_confidence": "float32",
-    "sync_shift": "int32",
-}
+
+def _clip_facts() -> dict[str, str]:
+    """Facts of a prepared clip as the manifest states them (name -> arrow type): the cut's (``hdtf.clip_record``),
+    then every registered stage's scalar fields (``hdtf.stages``; None where the stage did not run)."""
+    return {**FACTS, **{k: t for cls in stage_classes() for k, t in cls.scalars().items()}}
+
+
+def _filtering() -> bool:
+    """Whether a registered stage can filter clips out (then rows carry ``filtered``: why, per rejecting stage)."""
+    return any(cls.filters for cls in stage_classes())
+
 
 LANDMARK_POINTS = 68
 
@@ -75,11 +73,13 @@ def clip_features() -> datasets.Features:
     features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
     features["video"] = datasets.Video(decode=False)
     features["audio"] = datasets.List(datasets.Value("float32"))
-    features.update({name: datasets.Value(dtype) for name, dtype in _CLIP_FACTS.items()})
+    features.update({name: datasets.Value(dtype) for name, dtype in _clip_facts().items()})
     features["applied_crop"] = datasets.List(datasets.Value("int32"), length=4)
     features["adjustments"] = datasets.List(datasets.Value("string"))
-    features["landmarks"] = datasets.Array3D(shape=(None, LANDMARK_POINTS, 2), dtype="float32")
-    features["landmarks_found"] = datasets.List(datasets.Value("bool"))
+    for cls in stage_classes():
+        features.update(cls.columns())
+    if _filtering():
+        features[FILTERED] = datasets.List(datasets.Value("string"))
     return datasets.Features(features)
 
 
@@ -88,9 +88,11 @@ def sample_features() -> datasets.Features:
     declared in the card so that nothing is guessed (``.wav`` would become ``Audio``, which needs torchcodec)."""
     import datasets
 
-    meta = {name: datasets.Value(dtype) for name, dtype in {**_METADATA_FIELDS, **_CLIP_FACTS}.items()}
+    meta = {name: datasets.Value(dtype) for name, dtype in {**_METADATA_FIELDS, **_clip_facts()}.items()}
     meta["applied_crop"] = datasets.List(datasets.Value("int32"), length=4)
     meta["adjustments"] = datasets.List(datasets.Value("string"))
+    if _filtering():
+        meta[FILTERED] = datasets.List(datasets.Value("string"))
     meta["landmarks_found"] = datasets.List(datasets.Value("bool"))
     return datasets.Features({
         "__key__": datasets.Value("string"),
@@ -117,11 +119,18 @@ def metadata_row(clip: ClipSpec) -> dict[str, Any]:
 def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The non-media fields of a ``clips`` row (metadata and clip facts) from a manifest entry."""
     row = {name: entry.get(name) for name in _METADATA_FIELDS}
-    row.update({name: entry.get(name) for name in _CLIP_FACTS})
+    row.update({name: entry.get(name) for name in _clip_facts()})
     crop = entry.get("applied_crop")
     row["applied_crop"] = None if crop is None else [int(v) for v in crop]
     row["adjustments"] = list(entry.get("adjustments") or [])
+    if _filtering():
+        row[FILTERED] = [f"{r['stage']}: {r['reason']}" for r in entry.get(FILTERED) or []]
     return row
+
+
+def is_filtered(entry: Mapping[str, Any]) -> bool:
+    """Whether a stage rejected the clip (it stays on disk and done; rows leave it out unless asked)."""
+    return bool(entry.get(FILTERED))
 
 
 def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> tuple[Any, list[bool] | None]:
@@ -137,7 +146,7 @@ def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) 
 def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
-    Reads the mp4 bytes, the wav as float32 and, when the entry names one, the landmarks file.
+    Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file).
     """
     import soundfile
 
@@ -147,7 +156,8 @@ def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dic
     audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     row["sample_rate"] = int(rate)
-    row["landmarks"], row["landmarks_found"] = read_landmarks(layout, entry)
+    for cls in stage_classes():
+        row.update(cls.row(layout, entry))
     return row
 
 

@@ -19,6 +19,7 @@ from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
 from hdtf.options import PrepareOptions, names, option, option_fields, spelled
 from hdtf.records import ParseReport, VideoSpec
+from hdtf.stages import stage_classes
 
 if TYPE_CHECKING:
     from hdtf.executors.base import Executor
@@ -65,6 +66,9 @@ class RunOptions:
                                  "--sample-rate, --crop-method) again with these; each earlier clip is kept (under "
                                  "OUTPUT/kept) until its replacement is verified. Without it such a run stops before "
                                  "any work")
+    include_filtered: bool = option(False, cli=False, builder=True,
+                                    help="the builders' rows include clips a stage filtered out (marked in `filtered`); "
+                                         "default: left out (they stay on disk, done)")
 
     def validate(self) -> None:
         """Raise HDTFError for an unknown executor, fewer than one worker, a setting the executor lacks or a shard
@@ -115,6 +119,15 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
         raise HDTFError(f"unknown video name(s) {', '.join(unknown)} in the metadata of the chosen lists "
                         "(use names or SUBSET_NAME keys)")
     return chosen
+
+
+def validate(options: PrepareOptions) -> None:
+    """HDTFError for options no video could succeed with, before any work: the job's own checks, then each selected
+    stage's, selected or not (a check that needs feature code, such as loading the SyncNet weights, lives with that
+    code; ``--max-av-offset`` without ``--sync-check`` is refused there)."""
+    options.validate()
+    for cls in stage_classes():
+        cls(options).check()
 
 
 def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:
@@ -198,7 +211,7 @@ def prepare(
     from hdtf.manifest import write_manifest
 
     run = run or RunOptions(workers=workers, executor=executor, progress=progress)
-    options.validate()
+    validate(options)
     check_settings(options, run.resettle)
     backend = run.make_executor(len(videos))
     results = backend.run(videos, options)

@@ -51,7 +51,6 @@ SYNC_FPS = 25.0  # SyncNet's video rate: 5-frame windows of 0.2 s
 MAX_OFFSET = 15  # the offsets SyncNet's search covers (hdtf.metrics.sync.MAX_SHIFT)
 DETECT_SIDE = 256  # short side the face is searched at (dlib finds faces from about 80 px)
 LEAD_FRAMES = 250  # frames held while no face has been found yet (10 s at 25 fps)
-FIELDS = ("sync_offset", "sync_confidence", "sync_shift")
 
 
 def check_options(weights: Path | None, max_offset: int) -> None:
@@ -214,15 +213,16 @@ def check_clip(video: Path, audio: Path, weights: str | Path, max_offset: int) -
     measured gets ``None`` fields and a note saying why; it is not an error (the clip itself may be fine)."""
     from hdtf.media import probe
 
+    unmeasured = {"sync_offset": None, "sync_confidence": None, "sync_shift": 0}
     if not audio.is_file():
-        return dict.fromkeys(FIELDS[:2]) | {"sync_shift": 0}, ["A/V sync not measured: the clip has no wav"]
+        return unmeasured, ["A/V sync not measured: the clip has no wav"]
     fps = probe(video, timeline=False).fps
     try:
         if abs(fps - SYNC_FPS) > 1e-3:
             raise ValueError(f"SyncNet needs {SYNC_FPS:g} fps clips, this one is {fps:g} fps")
         result = measure(video, audio, weights)
     except ValueError as exc:
-        return dict.fromkeys(FIELDS[:2]) | {"sync_shift": 0}, [f"A/V sync not measured: {exc}"]
+        return unmeasured, [f"A/V sync not measured: {exc}"]
     fields: dict[str, Any] = {"sync_offset": result.offset, "sync_confidence": round(result.confidence, 4),
                               "sync_shift": 0}
     shift = wanted_shift(result.offset, result.confidence, max_offset)
@@ -230,13 +230,6 @@ def check_clip(video: Path, audio: Path, weights: str | Path, max_offset: int) -
         return fields, _decline(result.offset, result.confidence, max_offset)
     more, notes = _correct(video, audio, shift, result.confidence)
     return {**fields, **more}, notes
-
-
-def outputs(video: Path, audio: Path, options: PrepareOptions) -> tuple[dict[str, Any], list[str]]:
-    """The job's hook (``hdtf.job.extra_outputs``) for a freshly cut clip: its sync fields and notes."""
-    if options.sync_check is None:
-        return {}, []
-    return check_clip(video, audio, options.sync_check, options.max_av_offset)
 
 
 class Unreachable(HDTFError):
@@ -253,7 +246,7 @@ def revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, 
     if options.sync_check is None or record.get("status") != "done":
         return record
     try:
-        return _revisit(record, options)
+        return bring_up(record, options)
     except Unreachable as exc:
         log.warning("%s: A/V sync check left for a later run: %s", record.get("id"), exc)
         return record
@@ -282,7 +275,9 @@ def _local_files(record: Mapping[str, Any], options: PrepareOptions,
     return video, audio, marks
 
 
-def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
+def bring_up(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str, Any] | None:
+    """:func:`revisit` of a done clip, raising :class:`Unreachable` when its files cannot be had now and HDTFError
+    when they cannot be decoded or rewritten (the A/V sync stage, ``hdtf.stages.sync``, tells the two apart)."""
     from hdtf.media import probe
 
     layout = options.layout
@@ -311,7 +306,7 @@ def _revisit(record: Mapping[str, Any], options: PrepareOptions) -> Mapping[str,
 
         write_clip_landmarks(video, marks)
     if fields.get("sync_shift"):  # its files were rewritten: their sizes and hashes are recorded anew
-        from hdtf.layout import rewritten
+        from hdtf.clip_record import rewritten
 
         record = rewritten(record, "path", "audio_path", "landmarks_path")
     return {**record, **fields, "adjustments": [*record.get("adjustments", []), *notes]}

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hdtf.errors import HDTFError
     from hdtf.records import ParseReport
-    from hdtf.run import check_settings, prepare
+    from hdtf.run import check_settings, prepare, validate
     from hdtf.sources import get_source
 
     source = get_source(args.source)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     run_options = from_args(RunOptions, args)
     run_options.validate()
     options = from_args(PrepareOptions, args)
-    options.validate()
+    validate(options)
     check_settings(options, run_options.resettle)  # before the lists are read: a refused run changes nothing
     report = ParseReport()
     videos = []

@@ -41,6 +41,7 @@ from hdtf.executors.deadline import JobKilled, run_job
 from hdtf.job import VideoResult, crashed, interrupted
 from hdtf.options import PrepareOptions
 from hdtf.records import VideoSpec
+from hdtf.stages import task_resources
 
 DEFAULT_MAX_RETRIES = 3
 # Ray's switch for a cluster of this machine alone: its servers bind 127.0.0.1, not the network address. Read when
@@ -140,7 +141,7 @@ class RayExecutor(Executor):
             log.warning("%s is a local folder and the Ray cluster has %d nodes: it must be storage every node mounts "
                         "at this path (NFS, a shared volume), or each node keeps the clips it makes; an object store "
                         "URL (s3://...) needs none (docs/cluster.md)", options.output_dir, nodes)
-        task = ray.remote(num_cpus=1, max_retries=0)(run_video)
+        task = ray.remote(max_retries=0, **task_resources(options))(run_video)  # what the selected stages need
         shared = ray.put(options)
         queue = iter(videos)
         running: dict[Any, _Attempt] = {}

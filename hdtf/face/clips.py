@@ -17,7 +17,7 @@ import numpy as np
 
 from hdtf import atomic
 from hdtf.face.detect import MultipleFacesWarning, NoFaceError
-from hdtf.face.track import LandmarkTrack, track_video
+from hdtf.face.track import LandmarkTrack, TrackFeed, read_video_gray, track_video
 from hdtf.face.window import landmark_crop_window
 from hdtf.records import CropBox
 
@@ -52,15 +52,36 @@ def landmarks_path(mp4: Path) -> Path:
 
 def write_clip_landmarks(mp4: Path, dst: Path | None = None) -> tuple[Path, list[str]]:
     """Track the finished clip and write its landmarks file (``dst``, default beside it) atomically; returns
-    (path, notes).
+    (path, notes) (:class:`ClipLandmarks` over the clip's frames)."""
+    frames, size, rate = read_video_gray(Path(mp4))
+    marks = ClipLandmarks(landmarks_path(mp4) if dst is None else Path(dst), size, rate)
+    for frame in frames:
+        marks.add(frame)
+    return marks.finish()
+
+
+class ClipLandmarks:
+    """A finished clip's landmarks file, made from its frames fed one at a time (``add``; the clip decoded once for
+    every stage that reads its frames) and written atomically by ``finish``, which returns (path, notes).
 
     ``points`` (T, 68, 2) float32 in the clip's pixels (NaN where unknown), ``found`` (T,) bool. A clip without any
     face still gets its file (all not found) and a note: the clip itself may be fine (e.g. a fixed window).
     """
-    track = _track(Path(mp4), min_face=OUTPUT_MIN_FACE)
-    dst = landmarks_path(mp4) if dst is None else Path(dst)
-    with atomic.replacing(dst) as tmp:
-        np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))
-    if not track.found.any():
-        return dst, ["landmarks: no face found in the clip"]
-    return dst, [f"landmarks: {note}" for note in track.notes]
+
+    def __init__(self, dst: Path, size: tuple[int, int] = (0, 0), rate: float | None = None) -> None:
+        self.dst = Path(dst)
+        self.feed = TrackFeed(min_face=OUTPUT_MIN_FACE, size=size, rate=rate)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Track one more frame of the clip (gray or RGB)."""
+        self.feed.add(frame)
+
+    def finish(self) -> tuple[Path, list[str]]:
+        with warnings.catch_warnings():  # the several-faces warning is kept as a note only (workers report in notes)
+            warnings.simplefilter("ignore", MultipleFacesWarning)
+            track = self.feed.finish()
+        with atomic.replacing(self.dst) as tmp:
+            np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))
+        if not track.found.any():
+            return self.dst, ["landmarks: no face found in the clip"]
+        return self.dst, [f"landmarks: {note}" for note in track.notes]

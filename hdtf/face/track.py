@@ -285,29 +285,52 @@ def track_video(
         )
     else:
         iterator, width, height = iter(frames), 0, 0
-    tracker = _Tracker(detect_every, min_face)
-    results: list[tuple[np.ndarray, FaceBox, int] | None] = []
-    scale_back = np.ones(2, np.float32)  # decoded pixels -> the file's own pixels (x, y)
+    feed = TrackFeed(detect_every=detect_every, smooth=smooth, min_face=min_face, size=(width, height), rate=rate)
     for frame in iterator:
+        feed.add(frame)
+    return feed.finish()
+
+
+class TrackFeed:
+    """:func:`track_video` fed one frame at a time (``add``), the track made at the end (``finish``): for a caller
+    that decodes a clip once for several uses (``hdtf.stages``). ``size``: the frames' own (width, height) in the
+    file when they are decoded smaller ((0, 0): the frames' size); ``rate``: their frame rate, when known."""
+
+    def __init__(self, *, detect_every: int = 25, smooth: float = 0.7, min_face: float = 0.1,
+                 size: tuple[int, int] = (0, 0), rate: float | None = None) -> None:
+        if detect_every < 1:
+            raise ValueError("detect_every must be at least 1")
+        self.smooth, self.rate = smooth, rate
+        self.width, self.height = size
+        self.tracker = _Tracker(detect_every, min_face)
+        self.results: list[tuple[np.ndarray, FaceBox, int] | None] = []
+        self.scale_back = np.ones(2, np.float32)  # decoded pixels -> the file's own pixels (x, y)
+
+    def add(self, frame: np.ndarray) -> None:
+        """Track one more frame (RGB or gray)."""
         gray = to_gray(frame)
-        if not results:
-            if not width:
-                height, width = gray.shape
-            scale_back = np.array([width / gray.shape[1], height / gray.shape[0]], np.float32)
-        results.append(tracker.step(gray))
-    track = _one_identity(tracker, results, scale_back, int(width), int(height), rate)
-    if tracker.multi_frames:
-        message = (f"{tracker.max_faces} faces seen on {tracker.multi_frames} detection frame(s); "
-                   "followed one (the largest, most central, most often seen)")
-        warnings.warn(message, MultipleFacesWarning, stacklevel=2)
-        track.notes.insert(0, message)
-    missing = int((~track.found).sum())
-    if missing and len(track):
-        track.notes.append(f"no face on {missing} of {len(track)} frames")
-    if smooth > 0:
-        _smooth_runs(track.points, track.found, smooth)
-    _fill_gaps(track.points, track.found)
-    return track
+        if not self.results:
+            if not self.width:
+                self.height, self.width = gray.shape
+            self.scale_back = np.array([self.width / gray.shape[1], self.height / gray.shape[0]], np.float32)
+        self.results.append(self.tracker.step(gray))
+
+    def finish(self) -> LandmarkTrack:
+        """The track of the frames added (one identity, smoothed, gaps filled), with its notes."""
+        tracker = self.tracker
+        track = _one_identity(tracker, self.results, self.scale_back, int(self.width), int(self.height), self.rate)
+        if tracker.multi_frames:
+            message = (f"{tracker.max_faces} faces seen on {tracker.multi_frames} detection frame(s); "
+                       "followed one (the largest, most central, most often seen)")
+            warnings.warn(message, MultipleFacesWarning, stacklevel=2)
+            track.notes.insert(0, message)
+        missing = int((~track.found).sum())
+        if missing and len(track):
+            track.notes.append(f"no face on {missing} of {len(track)} frames")
+        if self.smooth > 0:
+            _smooth_runs(track.points, track.found, self.smooth)
+        _fill_gaps(track.points, track.found)
+        return track
 
 
 def _one_identity(

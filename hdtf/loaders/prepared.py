@@ -33,7 +33,7 @@ from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
 from hdtf.records import ParseReport, VideoSpec
-from hdtf.run import RunOptions, check_settings, run_jobs, select_videos
+from hdtf.run import RunOptions, check_settings, run_jobs, select_videos, validate
 from hdtf.sources import get_source
 
 logger = logging.getLogger("hdtf.loader")
@@ -141,22 +141,24 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         kwargs: dict[str, Any] = {}
         if self.config.name == "clips":
             options = self.prepare_options()
-            options.validate()
+            validate(options)
             run = from_config(RunOptions, self.config)
             check_settings(options, run.resettle, builder=True)
             options.layout.make_dirs()
             kwargs = {"options": options, "executor": run.executor, "workers": run.workers,
-                      "settings": run.executor_settings()}
+                      "settings": run.executor_settings(), "include_filtered": run.include_filtered}
         return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
                 for split, videos in by_split.items()]
 
     def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None,
-                           executor: str | None = None, workers: int = 1, settings: dict[str, Any] | None = None):
-        """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips."""
+                           executor: str | None = None, workers: int = 1, settings: dict[str, Any] | None = None,
+                           include_filtered: bool = False):
+        """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips (those
+        a stage filtered out only with ``include_filtered``)."""
         if options is None:
             yield from rows.metadata_rows(videos)
             return
-        yield from _prepared_rows(videos, options, executor, workers, settings or {})
+        yield from _prepared_rows(videos, options, executor, workers, settings or {}, include_filtered)
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
@@ -231,9 +233,9 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
 
 
 def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None, workers: int,
-                   settings: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Run the jobs of this shard's videos and yield their finished clips, in list order whatever order the
-    executor finishes them in."""
+                   settings: dict[str, Any], include_filtered: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Run the jobs of this shard's videos and yield their finished clips (less those a stage filtered out, unless
+    ``include_filtered``), in list order whatever order the executor finishes them in."""
     layout = options.layout
     finished: dict[str, list[dict[str, Any]]] = {}
     upcoming = iter(videos)
@@ -242,7 +244,7 @@ def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: s
         finished[result.key] = result.clips
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):
-                if layout.finished(record):
+                if layout.finished(record) and (include_filtered or not rows.is_filtered(record)):
                     yield record["id"], rows.clip_row(layout, record)
             following = next(upcoming, None)
 

@@ -1,0 +1,165 @@
+"""Running a run's stages on one clip: after its cut (:func:`run_fresh`), or on a clip an earlier run finished
+(:func:`bring_up`), keyed by content like the cut.
+
+Each stage that ran is recorded in the clip's ``stages`` (version, options hash, fields). On a finished clip the
+first stage whose entry differs from the run's (new, other version or options, or a file of it gone) runs again, and
+every stage after it (they read what it wrote); stages the run no longer asks for are dropped from the record (their
+files stay on disk until a re-cut of the clip replaces them). Consecutive per-frame stages share one decode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from hdtf.clip_record import FILTERED, STAGES, rewritten
+from hdtf.errors import HDTFError
+from hdtf.stages import stage_classes
+from hdtf.stages.base import ClipInput, FrameStage, Later, Outcome, Remake, Stage, decode
+
+log = logging.getLogger(__name__)
+
+
+class StageFailed(HDTFError):
+    """A stage could not be done on a clip just cut: the message (prefixed with the stage's label) is the clip's
+    failure reason."""
+
+
+def file_suffixes() -> list[str]:
+    """The suffixes of every file a registered stage may make for a clip (what a discarded clip loses)."""
+    return [suffix for cls in stage_classes() for suffix in cls.files.values()]
+
+
+def run_fresh(record: dict[str, Any], options: Any, stages: Sequence[Stage]) -> dict[str, Any]:
+    """``record`` (a clip just cut, done) with ``stages`` run on it; StageFailed when one cannot be done. Files of
+    stages not run that an earlier cut left are removed: they do not describe this clip."""
+    record = _run(record, options, stages, fresh=True)
+    for cls in stage_classes():
+        for key, suffix in cls.files.items():
+            if not record.get(key):
+                options.layout.clip_file(record["id"], suffix).unlink(missing_ok=True)
+    return record
+
+
+def bring_up(record: dict[str, Any], options: Any, stages: Sequence[Stage]) -> dict[str, Any] | None:
+    """A settled done clip's record with the run's ``stages`` as asked (see the module docstring); None when the clip
+    must be made again (``Remake``). A stage that cannot be done now leaves the clip done, as it was, for a later
+    run: a transient error never costs a finished clip."""
+    if record.get("status") != "done":
+        return record
+    before = record
+    record = _without_unasked(dict(record), options, {s.name for s in stages})
+    first = next((i for i, stage in enumerate(stages) if not _settled(stage, record)), len(stages))
+    if first == len(stages) and record == before:
+        return before  # nothing to do: the status is not rewritten
+    if first < len(stages):
+        try:
+            record = _run(record, options, stages[first:], fresh=False)
+        except Remake:
+            return None
+        except Exception as exc:  # whatever failed (a store read, the tracker, a bug), the finished clip stays
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if not isinstance(exc, HDTFError) else str(exc)
+            log.warning("%s: %s; the clip stays done, a later run adds what is missing", record.get("id"), reason)
+            return _as_it_was(record, options, stages[first:])
+    record["settings"] = options.clip_settings()
+    return record
+
+
+def _without_unasked(record: dict[str, Any], options: Any, wanted: set[str]) -> dict[str, Any]:
+    """``record`` without the outputs of stages the run does not ask for, and naming no file of theirs that is gone."""
+    entries = dict(record.get(STAGES) or {})
+    for cls in stage_classes():
+        if cls.name in wanted:
+            continue
+        stage = cls(options)
+        if cls.name in entries:
+            record = stage.drop(record)
+            del entries[cls.name]
+        for key in options.layout.missing_files(record, cls.files):
+            record[key] = None
+    filtered = [r for r in record.get(FILTERED) or [] if r.get("stage") in wanted]
+    for key, value in ((STAGES, entries), (FILTERED, filtered)):
+        if value or record.get(key) is not None:
+            record[key] = value or None
+    return record
+
+
+def _settled(stage: Stage, record: dict[str, Any]) -> bool:
+    """Whether ``record`` holds ``stage``'s outputs for the run's options, its files whole. A record made before
+    stages were keyed has its outputs adopted when the stage recognises them."""
+    entries = record.get(STAGES) or {}
+    if stage.options.layout.missing_files(record, stage.files):
+        return False
+    entry = entries.get(stage.name)
+    key = stage.key()
+    if entry is None:
+        if not stage.adopt(record):
+            return False
+        record[STAGES] = {**entries, stage.name: key}
+        return True
+    return entry.get("version") == key["version"] and entry.get("options") == key["options"]
+
+
+def _as_it_was(record: dict[str, Any], options: Any, stages: Sequence[Stage]) -> dict[str, Any]:
+    """``record`` for a clip whose ``stages`` could not be brought up now: their files that are gone named no more
+    and their entries dropped, so that a later run does them."""
+    entries = dict(record.get(STAGES) or {})
+    for stage in stages:
+        missing = options.layout.missing_files(record, stage.files)
+        record = {**record, **dict.fromkeys(missing)}
+        if missing or entries.get(stage.name) != stage.key():
+            entries.pop(stage.name, None)
+    return {**record, STAGES: entries or None}
+
+
+def _run(record: dict[str, Any], options: Any, stages: Sequence[Stage], fresh: bool) -> dict[str, Any]:
+    """Run ``stages`` in order on the clip of ``record``; consecutive per-frame stages over one decode."""
+    i = 0
+    while i < len(stages):
+        group = [stages[i]]
+        if isinstance(stages[i], FrameStage):
+            while i + len(group) < len(stages) and isinstance(stages[i + len(group)], FrameStage):
+                group.append(stages[i + len(group)])
+        clip = _input(record, options, fresh)
+        try:
+            outcomes = _frames(group, clip) if isinstance(group[0], FrameStage) else [group[0].run(clip)]
+        except (Later, Remake):
+            raise
+        except HDTFError as exc:
+            label = group[0].label or group[0].name
+            raise StageFailed(f"{label}: {exc}") from None
+        for stage, outcome in zip(group, outcomes):
+            record = _apply(record, stage, outcome)
+        i += len(group)
+    return record
+
+
+def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
+    layout = options.layout
+    files = layout.clip_files(record["id"])
+    if fresh:
+        return ClipInput(record, files.video, files.audio, options, fresh)
+    audio = layout.at_hand(files.audio) if record.get("audio_path") else files.audio
+    return ClipInput(record, layout.at_hand(files.video), audio, options, fresh)
+
+
+def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> list[Outcome]:
+    """Every per-frame stage of ``stages`` over one decode of the clip."""
+    passes = [stage.begin(clip) for stage in stages]
+    for frame in decode(clip.video):
+        for one in passes:
+            one.frame(frame)
+    return [one.end() for one in passes]
+
+
+def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, Any]:
+    """``record`` with ``stage``'s outcome: its fields, its notes in place of its earlier ones, its rejection (or
+    none), its entry in ``stages``; stamps of files it (re)wrote are taken again at the next commit."""
+    record = rewritten(record, *outcome.rewrote, *stage.files)
+    notes = [n for n in record.get("adjustments") or [] if not stage.owns(n)]
+    filtered = [r for r in record.get(FILTERED) or [] if r.get("stage") != stage.name]
+    if outcome.rejected is not None:
+        filtered.append({"stage": stage.name, "reason": outcome.rejected, "value": outcome.value})
+    return {**record, **outcome.fields, "adjustments": [*notes, *outcome.notes], FILTERED: filtered or None,
+            STAGES: {**(record.get(STAGES) or {}), stage.name: stage.key()}}
