@@ -57,6 +57,7 @@ from hdtf.records import (
     VideoSpec,
     distinct_names,
     name_digest,
+    safe_name,
 )
 from hdtf.sources import SPLIT_HELP
 from hdtf.splits import split_of, split_of_clip

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names
+from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names, safe_name
 from hdtf.sources import SPLIT_HELP
 
 if TYPE_CHECKING:
