@@ -276,7 +276,29 @@ def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return {split: by_split[split] for split in sorted(by_split, key=lambda s: (order[s], s))}
 
 
-        repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
+def _shards(split: str, items: list[dict[str, Any]], to: str,
+            shard_size: int) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The split's shards: (file name in OUTPUT, clips), ``shard_size`` clips each."""
+    parts = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
+    return [(_SHARD[to].format(split=split, index=i, count=len(parts)), part) for i, part in enumerate(parts)]
+
+
+def _split_notes(entries: list[dict[str, Any]], by_split: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    """What the card says about HDTF's test split in this export: how many of its listed clips it holds."""
+    from hdtf import splits
+
+    hdtf = [(e["id"], e.get("subset"), e.get("video_name")) for e in entries if e["source"] == "hdtf"]
+    if not hdtf:
+        return []
+    held = splits.availability(hdtf)
+    note = (f"This export holds {held.available} of the {held.listed} listed clips of HDTF's test split "
+            f"{held.version}.")
+    if "test" not in by_split:
+        note += " None of its clips is in the test split, so it declares no `test` split."
+    return [note]
+
+
+def _provenance(prepared_dir: str | Layout) -> tuple[dict[str, Any], dict[str, int], str | None, dict | None]:
     """The clip-describing options of the last prepare run (``hdtf.options.card_options``: no paths, proxies or
     cookies in a shareable card), the not-done clips counted by reason, the day the manifest was written and where
     the metadata came from (the manifest's ``metadata``)."""
