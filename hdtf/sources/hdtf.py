@@ -60,7 +60,7 @@ from hdtf.records import (
     safe_name,
 )
 from hdtf.sources.common import Line, list_lines, youtube_id
-from hdtf.splits import split_of, split_of_clip
+from hdtf.splits import CURRENT, RULES, render_test_list, split_of, split_of_clip
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -564,3 +564,22 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
         crop, made = crop.square_in(media.width, media.height)
         notes += made
     return ResolvedClip(start=clip.start, end=end, crop=crop, notes=tuple(notes), asked_end=asked_end)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m hdtf.sources.hdtf METADATA_DIR [--version v1]``: print the test list a split version gives on that
+    metadata (how ``hdtf/splits/hdtf_v1_test.txt`` was made from the pinned HDTF lists)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hdtf.sources.hdtf",
+                                     description="print the HDTF test list a split version gives on a metadata folder")
+    parser.add_argument("metadata_dir", type=Path, help="folder with the 15 HDTF metadata files")
+    parser.add_argument("--version", choices=tuple(RULES), default=CURRENT)
+    args = parser.parse_args(argv)
+    videos, _ = parse_metadata(args.metadata_dir)
+    clips = [(clip.id, clip.subset, clip.video_name) for video in videos for clip in video.clips]
+    print(render_test_list(clips, args.version), end="")
+
+
+if __name__ == "__main__":
+    main()
