@@ -54,7 +54,8 @@ def test_missing_video_is_unavailable_with_the_reason(hdtf_sources, tmp_path):
 def test_network_error_is_failed_not_unavailable(tmp_path):
     with serve_directory(tmp_path) as base:
         dead = base  # the port is closed once the server stops
-    result = download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(url_template=dead + "/{name}.mp4"), retries=0)
+    result = download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(url_template=dead + "/{name}.mp4"),
+                            retries=0)
     assert result.status == "failed" and result.reason
 
 
@@ -65,7 +66,8 @@ def test_a_download_larger_than_max_filesize_stops_and_leaves_nothing(hdtf_sourc
     requests: list = []
     with serve_directory(hdtf_sources.served, requests, ranges=ranges) as base:
         template = TEMPLATE.replace("{base}", base)
-        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=template, max_filesize=str(size // 4)))
+        result = download_video(_video("Alpha"), tmp_path,
+                                FetchOptions(url_template=template, max_filesize=str(size // 4)))
         assert result.status == "failed" and result.kind == "too-large" and result.path is None
         assert "\n" not in result.reason and f"larger than --max-filesize {size // 4:,} bytes" in result.reason
         assert list(tmp_path.iterdir()) == [], "a refused download leaves no file"
@@ -385,7 +387,8 @@ def test_the_deno_package_is_given_to_yt_dlp_by_path(tmp_path, monkeypatch):
     assert runtime.usable and runtime.name == "deno" and runtime.origin == "deno package"
     monkeypatch.setenv("HDTF_JS_RUNTIME", f"node:{tmp_path}/node")
     assert ytdlp_options(_video("Alpha"), tmp_path)["js_runtimes"] == {"node": {"path": f"{tmp_path}/node"}}
-    assert ytdlp_options(_video("Alpha"), tmp_path, FetchOptions(js_runtime="deno"))["js_runtimes"] == {"deno": {"path": None}}
+    chosen = ytdlp_options(_video("Alpha"), tmp_path, FetchOptions(js_runtime="deno"))
+    assert chosen["js_runtimes"] == {"deno": {"path": None}}
 
 
 def test_yt_dlp_reports_the_runtime_without_the_venv_on_path(tmp_path):
@@ -479,8 +482,8 @@ def test_sections_with_cookies_are_refused_before_any_download(hdtf_sources, tmp
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "--sections cannot be used with --cookies or --cookies-from-browser" in err
         with pytest.raises(HDTFError, match="--sections cannot be used with"):
-            download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(
-                url_template=base + "/{subset}_{name}.mp4", **({"cookies": tmp_path / "cookies.txt"} if cookies == "file"
-                                                               else {"cookies_from_browser": f"firefox:{tmp_path}"})),
-                sections=[(1.0, 4.0)])
+            jar = ({"cookies": tmp_path / "cookies.txt"} if cookies == "file"
+                   else {"cookies_from_browser": f"firefox:{tmp_path}"})
+            download_video(_video("Alpha"), tmp_path / "raw",
+                           FetchOptions(url_template=base + "/{subset}_{name}.mp4", **jar), sections=[(1.0, 4.0)])
     assert server.seen == [] and not (tmp_path / "out").exists() and not (tmp_path / "raw").exists()

@@ -7,11 +7,12 @@ Two configs, for every source:
   row per finished clip: the mp4 bytes with audio, the waveform, the metadata fields and the clip facts.
 
 A source's builder is derived from the source (:func:`derive_builder`: a subclass naming it; its ``DatasetInfo``
-from the source's ``CARD``), in a module of its own that ``hdtf.loaders`` makes on import. Its config fields are derived from the declarations (the source's ``Options``,
-``hdtf.run.RunOptions``, ``hdtf.options.PrepareOptions``): every field is optional (None keeps the default) and the
-ones that change rows enter the config id, spelled canonically, so different choices never share a cache entry and
-the same choice spelled differently does. Sharding is by video: ``num_proc=N`` runs N shards of jobs at once, and each
-shard runs its jobs through the executor named by ``executor=`` (default: in the shard's process).
+from the source's ``CARD``), in a module of its own that ``hdtf.loaders`` makes on import. Its config fields are
+derived from the declarations (the source's ``Options``, ``hdtf.run.RunOptions``, ``hdtf.options.PrepareOptions``):
+every field is optional (None keeps the default) and the ones that change rows enter the config id, spelled
+canonically, so different choices never share a cache entry and the same choice spelled differently does. Sharding
+is by video: ``num_proc=N`` runs N shards of jobs at once, and each shard runs its jobs through the executor named by
+``executor=`` (default: in the shard's process).
 
 The run itself is :mod:`hdtf.run`'s, as for ``hdtf prepare``: its lists (``list_videos``), its checks (``validate``)
 and its jobs (``JobRun``: each shard's results as they finish, then the manifest with the parse report, the options,
