@@ -1,8 +1,9 @@
-"""Registration of hdtf's dataset builders with ``datasets``.
+"""Registration of hdtf's dataset builders with ``datasets``: one per source of :data:`hdtf.sources.SOURCES`.
 
 datasets 5 no longer runs loading scripts; its packaged-module table is the supported lookup for names such as
-``"csv"``. Adding our builder module there makes ``load_dataset("hdtf", ...)`` resolve to ``hdtf_loader`` without any
-network access. The hash keys the datasets cache, so it follows the builder's source code.
+``"csv"``. Adding our builder modules there makes ``load_dataset("hdtf", ...)`` resolve to ``hdtf_loader`` (and any
+other source's name to the module ``hdtf.loaders`` derives for it) without any network access. The hash keys the
+datasets cache, so it follows the builder's source code.
 
 ``import hdtf`` does not import ``datasets`` (0.5-1 s): :func:`register_when_imported` registers at once when
 ``datasets`` is already loaded, and otherwise right after its first import, through a one-shot import hook.
@@ -16,9 +17,21 @@ import importlib.util
 import sys
 from pathlib import Path
 
-# Dataset name (also its source's name in hdtf.sources.SOURCES) -> module holding its builder. datasets takes the first
-# builder class defined in a module, so each name needs a module of its own.
-BUILDERS = {"hdtf": "hdtf_loader", "talkinghead_1kh": "hdtf.loaders.talkinghead_1kh"}
+# HDTF's builder keeps the module it was first published as; every other source's is hdtf.loaders.<name>, made from
+# the source on import.
+FIRST_MODULES = {"hdtf": "hdtf_loader"}
+
+
+def builder_module(name: str) -> str:
+    """The module holding the builder of source ``name``."""
+    return FIRST_MODULES.get(name, f"hdtf.loaders.{name}")
+
+
+def builders() -> dict[str, str]:
+    """Dataset name (its source's name in hdtf.sources.SOURCES) -> module holding its builder: one per source."""
+    from hdtf.sources import SOURCES
+
+    return {name: builder_module(name) for name in SOURCES}
 
 
 # Modules whose code decides what a row holds, besides each builder's own module and its source's (which reads the
@@ -31,7 +44,7 @@ def _source_hash(name: str) -> str:
     from hdtf.sources import SOURCES
 
     digest = hashlib.sha256()
-    for module_name in dict.fromkeys((BUILDERS[name], SOURCES[name], *ROW_MODULES)):
+    for module_name in dict.fromkeys((builder_module(name), SOURCES[name], *ROW_MODULES)):
         spec = importlib.util.find_spec(module_name)
         if spec is None or spec.origin is None:
             raise ImportError(f"hdtf: cannot find the dataset builder module {module_name!r}")
@@ -45,7 +58,7 @@ def register_datasets_builders() -> bool:
         return False
     from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
 
-    for name, module in BUILDERS.items():
+    for name, module in builders().items():
         _PACKAGED_DATASETS_MODULES[name] = (module, _source_hash(name))
     _skip_data_file_search()
     return True
@@ -67,7 +80,7 @@ def _skip_data_file_search() -> None:
     original = factory.get_module
 
     def get_module(self):
-        if self.name not in BUILDERS:
+        if self.name not in builders():
             return original(self)
         module_path, module_hash = load._PACKAGED_DATASETS_MODULES[self.name]
         return load.DatasetModule(module_path, module_hash, {"data_files": DataFilesDict(), "dataset_name": self.name})

@@ -1,5 +1,6 @@
-"""Dataset cards: README.md (YAML front matter + text) and LICENSE.md written next to exported shards, and the facts
-about each source (description, homepage, citation, licence) that the cards and the ``datasets`` builders share.
+"""Dataset cards: README.md (YAML front matter + text) and LICENSE.md written next to exported shards, from the facts
+each source module declares (its ``CARD``: description, homepage, citation, licence, splits), which the ``datasets``
+builders' ``DatasetInfo`` shows too.
 
 The YAML carries what the Hub reads (licence, task, configs with their data files, the features, splits and sizes in
 ``dataset_info`` form), so a pushed export loads with ``load_dataset(repo_id)`` with the declared features and no
@@ -14,97 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hdtf.records import SourceCard
+from hdtf.sources import get_source
+
 if TYPE_CHECKING:
     import datasets
 
 LICENSE_FILE = "LICENSE.md"
 
 
-@dataclass(frozen=True)
-class SourceCard:
-    """What a card says about the dataset a source's clips come from.
-
-    ``license`` is the Hub licence id of the clips made from it (``other`` when no open licence covers them, with
-    ``license_name``); ``licence`` says in words which licence covers which part (shown in cards, ``LICENSE.md``
-    and the builders' ``DatasetInfo.license``).
-    """
-
-    pretty_name: str
-    description: str
-    homepage: str
-    citation: str
-    license: str
-    licence: str
-    license_name: str | None = None
-    # How the clips are split: the source's standard split, or why there is only ``train``.
-    splits: str = "One `train` split: the source defines no standard split."
-
-
-SOURCE_CARDS: dict[str, SourceCard] = {
-    "hdtf": SourceCard(
-        pretty_name="HDTF",
-        description=(
-            "HDTF (High-Definition Talking Face): about 16 hours of 720p/1080p YouTube interview and speech videos "
-            "of roughly 300 subjects, annotated as clips with face crop windows."
-        ),
-        homepage="https://github.com/MRzzm/HDTF",
-        citation="""\
-@inproceedings{zhang2021flow,
-  title     = {Flow-Guided One-Shot Talking Face Generation With a High-Resolution Audio-Visual Dataset},
-  author    = {Zhang, Zhimeng and Li, Lincheng and Ding, Yu and Fan, Changjie},
-  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-  pages     = {3661--3670},
-  year      = {2021}
-}""",
-        license="other",
-        license_name="hdtf-youtube-clips",
-        licence=(
-            "The HDTF metadata (YouTube URLs, clip times, crop windows, resolutions) is released by its authors under "
-            "CC BY 4.0. The videos, and so the clips cut from them, belong to their uploaders on YouTube and are not "
-            "covered by that licence; no licence to them is granted here. Check the terms that apply to you "
-            "(YouTube's terms of service, copyright and data-protection law where you are) before using or sharing "
-            "the clips."
-        ),
-        splits=(
-            "`train` and `test` are HDTF's standard split v1 (HDTF publishes none; it is defined by the `hdtf` "
-            "package, `hdtf.splits`): by person, so that no one is in both, with about 5 % of the clips in `test`. "
-            "The test clips of the pinned metadata are listed in `hdtf/splits/hdtf_v1_test.txt`, for citing. Train "
-            "on `train` and report results on `test`."
-        ),
-    ),
-    "talkinghead_1kh": SourceCard(
-        pretty_name="TalkingHead-1KH",
-        description=(
-            "TalkingHead-1KH: about 1000 hours of Creative-Commons YouTube talking-head videos, listed as face tubes "
-            "(frame range and box inside one-minute chunks)."
-        ),
-        homepage="https://github.com/tcwang0509/TalkingHead-1KH",
-        citation="""\
-@inproceedings{wang2021facevid2vid,
-  title     = {One-Shot Free-View Neural Talking-Head Synthesis for Video Conferencing},
-  author    = {Wang, Ting-Chun and Mallya, Arun and Liu, Ming-Yu},
-  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-  year      = {2021}
-}""",
-        license="cc-by-3.0",
-        licence=(
-            "The TalkingHead-1KH release says its videos are licensed CC BY 3.0 by their authors (the YouTube "
-            "uploaders); the clips are adaptations of them (cut, cropped, resized) and keep that licence, with "
-            "attribution to each video's author: every clip names its video (`youtube_id`, `url`). hdtf does not "
-            "check each video's licence on YouTube again. The tube lists are the release's; see its repository for "
-            "their terms."
-        ),
-        splits=("The splits are the release's own lists (`small`, `train`, `val`): each clip is in the list that "
-                "names it."),
-    ),
-}
-
-
 def source_card(name: str) -> SourceCard:
-    try:
-        return SOURCE_CARDS[name]
-    except KeyError:
-        raise ValueError(f"no card facts for source {name!r}; known: {', '.join(SOURCE_CARDS)}") from None
+    """The card facts of source ``name`` (its module's ``CARD``)."""
+    return get_source(name).CARD
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """``hdtf`` console script: thin sub-commands over library calls.
 
-Each sub-command lives in ``hdtf/commands/<module>.py`` with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+Each sub-command lives in ``hdtf/commands/<module>.py`` with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+(and ``OWN_HELP = True`` when it adds its own ``-h/--help``).
 Those modules import nothing heavy at top level, so ``hdtf --help`` is instant; heavy imports happen inside ``run``.
 """
 
@@ -45,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module in _available().items():
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                           add_help=not getattr(module, "OWN_HELP", False))
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

@@ -37,8 +37,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 from hdtf.errors import HDTFError
 from hdtf.records import MAX_KEY, VideoSpec, safe_name
@@ -112,6 +113,46 @@ class DownloadResult:
     duration: float | None = None
     kind: str | None = None  # why it is not done: a key of KINDS (None when done)
     notes: tuple[str, ...] = ()  # how the result differs from what was asked (sections fetched as a whole video)
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How videos are fetched (the download options of ``hdtf prepare`` and the builders, declared in
+    ``hdtf.options.PrepareOptions``): one value handed to :func:`download_video`, checked here by :meth:`validate`,
+    where yt-dlp is known."""
+
+    url_template: str | None = None  # fetch this instead of the metadata's URL ({name} {subset} {youtube_id})
+    cookies: Path | None = None  # a Netscape cookies file (only read: yt-dlp gets a private copy)
+    cookies_from_browser: str | None = None  # BROWSER[+KEYRING][:PROFILE][::CONTAINER]
+    proxy: str | None = None
+    rate_limit: str | None = None  # bytes per second, such as 2M
+    js_runtime: str | None = None  # NAME[:PATH] (default: $HDTF_JS_RUNTIME, else the deno package's)
+    max_filesize: str | None = None  # the largest raw download, such as 8G; None or "none": no cap
+
+    @classmethod
+    def of(cls, options: Any) -> FetchOptions:
+        """The download options of ``options`` (any value with these attributes, e.g. ``PrepareOptions``)."""
+        return cls(**{f.name: getattr(options, f.name) for f in fields(cls)})
+
+    @property
+    def has_cookies(self) -> bool:
+        return self.cookies is not None or bool(self.cookies_from_browser)
+
+    def validate(self, sections: bool = False) -> None:
+        """HDTFError, before any work, for options no download could succeed with: a bad URL template, rate or size,
+        a cookies file that is not there, an unknown browser, a chosen JavaScript runtime that cannot run, and
+        ``sections`` (time-range downloads) with cookies (:data:`SECTIONS_WITH_COOKIES`)."""
+        if self.url_template is not None:
+            check_url_template(self.url_template)
+        parse_rate(self.rate_limit)
+        parse_size(self.max_filesize)
+        if self.cookies is not None and not Path(self.cookies).is_file():
+            raise HDTFError(f"cookies file {self.cookies} not found")
+        if self.cookies_from_browser is not None:
+            parse_browser_cookies(self.cookies_from_browser)
+        if sections and self.has_cookies:
+            raise HDTFError(SECTIONS_WITH_COOKIES)
+        check_js_runtime(self.js_runtime)
 
 
 class _Fields(dict):
@@ -252,6 +293,17 @@ def parse_js_runtime(text: str) -> tuple[str, str | None]:
     return name, os.path.expanduser(path.strip()) if path.strip() else None
 
 
+def js_runtime_spec(text: str) -> str:
+    """``NAME[:PATH]`` of a JavaScript runtime yt-dlp supports, as an argparse type (``hdtf doctor --js-runtime``)."""
+    import argparse
+
+    try:
+        parse_js_runtime(text)
+    except HDTFError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
 def js_runtime_choice(choice: str | None = None) -> tuple[str, str | None, str]:
     """(name, path, origin): ``choice`` (``--js-runtime``), else ``$HDTF_JS_RUNTIME``, else the ``deno`` package's
     binary, else a deno on PATH."""
@@ -380,13 +432,11 @@ def private_cookies(cookies: Path | None) -> Iterator[Path | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def ytdlp_options(
-    video: VideoSpec, workdir: Path, *, cookies=None, cookies_from_browser=None, proxy=None, rate_limit=None,
-    js_runtime=None, retries=10, quiet=True, log=None, max_filesize=None,
-) -> dict:
-    """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, network options,
-    the JavaScript runtime (by path: see :func:`js_runtime_choice`). yt-dlp rewrites ``cookies`` when it closes:
-    give it a :func:`private_cookies` copy."""
+def ytdlp_options(video: VideoSpec, workdir: Path, fetch: FetchOptions = FetchOptions(), *, jar: Path | None = None,
+                  retries: int = 10, quiet: bool = True, log: Any = None) -> dict:
+    """The ``yt_dlp.YoutubeDL`` parameters for ``video``: format choice, retries, output template, the network
+    options of ``fetch``, the JavaScript runtime (by path: see :func:`js_runtime_choice`). yt-dlp rewrites the
+    cookies file it gets when it closes: ``jar`` is a :func:`private_cookies` copy of ``fetch.cookies``."""
     opts: dict = {
         "outtmpl": {"default": str(workdir / "video.%(ext)s")},
         # mp4 video + m4a audio merged to mp4 first; any single file next; then anything at all.
@@ -404,24 +454,24 @@ def ytdlp_options(
         "no_warnings": quiet,
         "noprogress": True,
         "logger": log or _Log(quiet),
-        "js_runtimes": ytdlp_js_runtimes(js_runtime),
+        "js_runtimes": ytdlp_js_runtimes(fetch.js_runtime),
     }
     # Resolution first: the largest format not above the reference height, else the smallest above it (the crop
     # windows refer to it). Then H.264 over AV1/VP9 at that height: both datasets were cut from H.264 downloads
     # (TalkingHead-1KH's frame indices depend on that encode's keyframes), and it decodes fastest on a CPU.
     opts["format_sort"] = [*([f"res:{int(video.resolution)}"] if video.resolution else []), "vcodec:h264"]
-    if cookies is not None:
-        if not Path(cookies).is_file():
-            raise HDTFError(f"cookies file {cookies} not found")
-        opts["cookiefile"] = str(cookies)
-    if cookies_from_browser:
-        opts["cookiesfrombrowser"] = parse_browser_cookies(cookies_from_browser)
-    if proxy:
-        opts["proxy"] = proxy
-    rate = parse_rate(rate_limit)
+    if jar is not None:
+        if not Path(jar).is_file():
+            raise HDTFError(f"cookies file {fetch.cookies or jar} not found")
+        opts["cookiefile"] = str(jar)
+    if fetch.cookies_from_browser:
+        opts["cookiesfrombrowser"] = parse_browser_cookies(fetch.cookies_from_browser)
+    if fetch.proxy:
+        opts["proxy"] = fetch.proxy
+    rate = parse_rate(fetch.rate_limit)
     if rate:
         opts["ratelimit"] = rate
-    cap = parse_size(max_filesize)
+    cap = parse_size(fetch.max_filesize)
     if cap is not None:
         opts["progress_hooks"] = [_size_cap(cap)]
     return opts
@@ -562,31 +612,26 @@ def _extract(url: str, options, *, quiet: bool, js_runtime: str | None, cookies:
 def download_video(
     video: VideoSpec,
     dest_dir: Path,
+    fetch: FetchOptions = FetchOptions(),
     *,
-    url_template: str | None = None,
-    cookies: Path | None = None,
-    cookies_from_browser: str | None = None,
-    proxy: str | None = None,
-    rate_limit: str | None = None,
-    js_runtime: str | None = None,
     sections: Sequence[tuple[float, float]] | None = None,
     retries: int = 10,
     rate_limit_waits: Sequence[float] = RATE_LIMIT_WAITS,
     quiet: bool = True,
-    max_filesize: str | None = None,
 ) -> DownloadResult:
-    """Download ``video`` into ``dest_dir`` as ``{key}.mp4`` (or one file per section); skip what is already there.
+    """Download ``video`` into ``dest_dir`` as ``{key}.mp4`` (or one file per section of ``sections``) the way
+    ``fetch`` says; skip what is already there.
 
     Never raises for a video that cannot be fetched: the result says "unavailable" or "failed", why (``kind``) and
     what to do (``reason``). Raises HDTFError only for bad options (template, rate, cookies, JavaScript runtime,
-    sections with cookies: :data:`SECTIONS_WITH_COOKIES`). yt-dlp gets a :func:`private_cookies` copy of ``cookies``.
+    sections with cookies: :data:`SECTIONS_WITH_COOKIES`). yt-dlp gets a :func:`private_cookies` copy of the cookies.
     """
     import yt_dlp
 
-    if sections and (cookies is not None or cookies_from_browser):
+    if sections and fetch.has_cookies:
         raise HDTFError(SECTIONS_WITH_COOKIES)
     dest_dir = Path(dest_dir)
-    url = video_url(video, url_template)
+    url = video_url(video, fetch.url_template)
     final = dest_dir / raw_name(video)
     wanted = [(float(s), float(e)) for s, e in sections] if sections else []
     if not wanted and final.is_file():
@@ -604,22 +649,20 @@ def download_video(
     missing = [(s, e) for s, e in wanted if not section_path(dest_dir, video, s, e).is_file()]
 
     def options(log: _Log, jar: Path | None) -> dict:
-        opts = ytdlp_options(video, workdir, cookies=jar, cookies_from_browser=cookies_from_browser, proxy=proxy,
-                             rate_limit=rate_limit, js_runtime=js_runtime, retries=retries, quiet=quiet, log=log,
-                             max_filesize=max_filesize)
+        opts = ytdlp_options(video, workdir, fetch, jar=jar, retries=retries, quiet=quiet, log=log)
         if wanted:
             opts["download_ranges"] = yt_dlp.utils.download_range_func(None, missing)
             opts["outtmpl"] = {"default": str(workdir / "section-%(section_start).3f.%(ext)s")}
         return opts
 
-    with private_cookies(cookies) as jar:
-        info, failure = _extract(url, lambda log: options(log, jar), quiet=quiet, js_runtime=js_runtime,
-                                 cookies=bool(cookies or cookies_from_browser), waits=rate_limit_waits)
+    with private_cookies(fetch.cookies) as jar:
+        info, failure = _extract(url, lambda log: options(log, jar), quiet=quiet, js_runtime=fetch.js_runtime,
+                                 cookies=fetch.has_cookies, waits=rate_limit_waits)
     if failure is not None:
         if failure.status == "unavailable" or failure.kind == "too-large" or not any(workdir.iterdir()):
             shutil.rmtree(workdir, ignore_errors=True)  # a partial download is kept only where it can resume
         # yt-dlp's clients quote pieces of a URL they cannot parse: no password of the proxy or the video's URL
-        reason = hide_credentials(hide_credentials(failure.reason, proxy), url)
+        reason = hide_credentials(hide_credentials(failure.reason, fetch.proxy), url)
         return DownloadResult(failure.status, None, reason=reason, kind=failure.kind)
     files = [Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")]
     duration = info.get("duration")
@@ -646,10 +689,8 @@ def download_video(
     if unreadable:
         for sec in have:
             sec.path.unlink(missing_ok=True)
-        whole = download_video(video, dest_dir, url_template=url_template, cookies=cookies,
-                               cookies_from_browser=cookies_from_browser, proxy=proxy, rate_limit=rate_limit,
-                               js_runtime=js_runtime, retries=retries, rate_limit_waits=rate_limit_waits,
-                               quiet=quiet, max_filesize=max_filesize)
+        whole = download_video(video, dest_dir, fetch, retries=retries, rate_limit_waits=rate_limit_waits,
+                               quiet=quiet)
         why = (f"sections {', '.join(unreadable)} came out without a video stream (the server ignores byte "
                "ranges?); downloaded the whole video instead")
         return replace(whole, notes=(*whole.notes, why)) if whole.status == "done" else replace(

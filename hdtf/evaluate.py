@@ -102,7 +102,9 @@ def _clip_files(data: Path) -> list[Path]:
     if data.is_file() and data.suffix.lower() == ".mp4":
         return [data]
     if data.is_dir():
-        paths = sorted((data / "clips").glob("*.mp4")) or sorted(data.glob("*.mp4"))
+        from hdtf.layout import Layout
+
+        paths = Layout(data).clip_paths("video") or sorted(data.glob("*.mp4"))
         if not paths:
             raise HDTFError(f"{data}: no manifest.json, no data/*.parquet and no .mp4 clips to evaluate")
         return paths
@@ -116,8 +118,8 @@ def _prepared_run(data: str | Path) -> Layout | None:
 
     if is_url(data):
         return Layout.for_output(str(data))
-    folder = Path(data)
-    return Layout.for_output(folder) if (folder / "manifest.json").is_file() or (folder / "status").is_dir() else None
+    layout = Layout.for_output(Path(data))
+    return layout if layout.holds_run() else None
 
 
 def _prepared_clips(layout: Layout, limit: int | None,
@@ -164,8 +166,10 @@ def _chosen(files: list[Path], limit: int | None, split: str) -> list[EvalClip]:
 
 def _shards(data: Path) -> list[Path]:
     """The parquet shards of an exported dataset folder (none for a prepared dataset or other data)."""
+    from hdtf.layout import Layout
+
     shards = sorted((data / "data").glob("*.parquet")) if data.is_dir() else []
-    return [] if (data / "manifest.json").is_file() else shards
+    return [] if Layout(data).manifest_file.is_file() else shards
 
 
 def iter_clips(data: str | Path, limit: int | None = None, split: str = "all") -> Iterable[EvalClip]:

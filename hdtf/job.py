@@ -305,17 +305,13 @@ def _obtain_raw(video: VideoSpec, todo: Sequence[ClipSpec], options: PrepareOpti
     """The raw video for ``todo`` clips: (raw, status, reason); raw is None when it cannot be had. ``local``, ``users``:
     the whole raw video already at hand (:func:`_local_raw`); ``kept``: a raw video in the layout was kept by an
     earlier run (--keep-raw) and stays."""
-    from hdtf.download import download_video
+    from hdtf.download import FetchOptions, download_video
 
     if local is not None:
         return _Raw(whole=local, users=users, kept=not users and (kept or options.keep_raw),
                     format="raw-dir" if users else "already downloaded"), "done", ""
-    result = download_video(
-        video, options.layout.raw_dir, url_template=options.url_template, cookies=options.cookies,
-        proxy=options.proxy, rate_limit=options.rate_limit, max_filesize=options.max_filesize,
-        sections=_merged_sections(todo) if options.sections else None,
-        cookies_from_browser=options.cookies_from_browser, js_runtime=options.js_runtime,
-    )
+    result = download_video(video, options.layout.raw_dir, FetchOptions.of(options),
+                            sections=_merged_sections(todo) if options.sections else None)
     if result.status != "done":
         return None, result.status, result.reason or "download failed"
     fresh = result.format != "already downloaded"

@@ -81,6 +81,8 @@ READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
+# The files of a clip in clips/, by kind (ClipFiles' fields): the id and these suffixes.
+CLIP_SUFFIXES = {"video": ".mp4", "audio": ".wav", "landmarks": ".landmarks.npz"}
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,22 @@ class Layout:
     # -- where ----------------------------------------------------------------------------------------------------
 
     def clip_files(self, clip_id: str) -> ClipFiles:
-        stem = self.root / "clips" / safe_name(clip_id)
-        return ClipFiles(stem.with_suffix(".mp4"), stem.with_suffix(".wav"), stem.with_suffix(".landmarks.npz"))
+        stem = self.clips_dir / safe_name(clip_id)
+        return ClipFiles(**{kind: stem.with_suffix(suffix) for kind, suffix in CLIP_SUFFIXES.items()})
+
+    @property
+    def clips_dir(self) -> Path:
+        """The local folder of the clips' files."""
+        return self.root / "clips"
+
+    def clip_paths(self, kind: str) -> list[Path]:
+        """The files of one kind (a key of :data:`CLIP_SUFFIXES`) in the local clips folder, by name: for a folder of
+        clips read without its records (one made elsewhere, or copied without its status files)."""
+        return sorted(self.clips_dir.glob(f"*{CLIP_SUFFIXES[kind]}"))
+
+    def holds_run(self) -> bool:
+        """Whether the local folder holds a prepared run: its manifest or its status folder."""
+        return self.manifest_file.is_file() or (self.root / "status").is_dir()
 
     def status_file(self, video_key: str) -> Path:
         return self.root / "status" / f"{safe_name(video_key)}.json"

@@ -145,39 +145,18 @@ def output_location(text: str) -> str | Path:
     return text.strip() if is_url(text) else local_path(text)
 
 
-def _checked(check: Any, text: str) -> str:
-    """``text`` as given once ``check`` (a parser of hdtf.download) accepts it; argparse's error otherwise."""
-    try:
-        check(text)
-    except HDTFError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text.strip()
-
-
-def js_runtime_spec(text: str) -> str:
-    """``NAME[:PATH]`` of a JavaScript runtime yt-dlp supports (deno, node, bun, quickjs)."""
-    from hdtf.download import parse_js_runtime
-
-    return _checked(parse_js_runtime, text)
-
-
-def browser_spec(text: str) -> str:
-    """``BROWSER[+KEYRING][:PROFILE][::CONTAINER]`` as yt-dlp reads it."""
-    from hdtf.download import parse_browser_cookies
-
-    return _checked(parse_browser_cookies, text)
-
-
 # ------------------------------------------------------------------------------------------ the two shells
 
 
-def add_arguments(parser: Any, cls: type, *, enforce_required: bool = True) -> None:
+def add_arguments(parser: Any, cls: type, *, enforce_required: bool = True) -> list[argparse.Action]:
     """Add the command-line options of ``cls`` to ``parser`` (an ``ArgumentParser`` or an argument group).
 
     Defaults are left out of the namespace (argparse ``SUPPRESS``): :func:`from_args` fills them from the
     declarations, so a flag shared by two sources' groups (declared by the first) keeps each source's own default.
     ``enforce_required`` False: the options of one choice among several (a source's), checked once it is chosen.
+    Returns the actions added.
     """
+    added = []
     for f in option_fields(cls, cli=True):
         meta = f.metadata
         kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"], "default": argparse.SUPPRESS}
@@ -187,9 +166,10 @@ def add_arguments(parser: Any, cls: type, *, enforce_required: bool = True) -> N
         if meta["required"] and enforce_required:
             kwargs["required"] = True
         try:
-            parser.add_argument(flag(f), **kwargs)
+            added.append(parser.add_argument(flag(f), **kwargs))
         except argparse.ArgumentError:  # another source declared the flag (same field name): it reads it for both
             continue
+    return added
 
 
 def from_args(cls: type, namespace: argparse.Namespace, **values: Any) -> Any:
@@ -270,14 +250,15 @@ class _Declared:
                                            "{youtube_id}")
     raw_dir: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
                                   help="folder of raw videos you already have ({subset}_{name}.mp4 or {name}.mp4)")
-    # How videos are fetched, not what they become: builder options left out of the cache id
+    # How videos are fetched, not what they become: builder options left out of the cache id. hdtf.download checks
+    # them (FetchOptions.validate, called by hdtf.run.validate): only it knows yt-dlp.
     cookies: Path | None = option(None, parser=Path, builder=True, cache_key=False, canonical="path",
                                   help="Netscape cookies file for yt-dlp")
-    cookies_from_browser: str | None = option(None, parser=browser_spec, metavar="BROWSER[:PROFILE]", builder=True,
+    cookies_from_browser: str | None = option(None, metavar="BROWSER[:PROFILE]", builder=True,
                                               cache_key=False,
                                               help="read YouTube cookies from a browser profile (firefox, chrome, "
                                                    "...; yt-dlp's BROWSER[+KEYRING][:PROFILE][::CONTAINER])")
-    js_runtime: str | None = option(None, parser=js_runtime_spec, metavar="NAME[:PATH]", builder=True,
+    js_runtime: str | None = option(None, metavar="NAME[:PATH]", builder=True,
                                     cache_key=False,
                                     help="JavaScript runtime for YouTube: deno, node, bun or quickjs, with the path "
                                          "of its binary (default: $HDTF_JS_RUNTIME, else the deno package's)")
@@ -326,10 +307,8 @@ class _Declared:
         return Layout.for_output(self.output_dir, scratch=self.scratch_dir)
 
     def validate(self) -> None:
-        """Raise HDTFError for options no video could succeed with, before any work starts."""
-        from hdtf.download import (SECTIONS_WITH_COOKIES, check_js_runtime, check_url_template,
-                                   parse_browser_cookies, parse_rate, parse_size)
-
+        """Raise HDTFError for options no video could succeed with, before any work starts (the download options are
+        checked by ``hdtf.download.FetchOptions.validate``; ``hdtf.run.validate`` calls both)."""
         if self.crop_method not in CROP_METHODS:
             raise HDTFError(f"crop method {self.crop_method!r} is not one of {', '.join(CROP_METHODS)}")
         _check_number("output size", self.size, int, MIN_SIZE, MAX_SIZE, "pixels")
@@ -342,19 +321,8 @@ class _Declared:
         _check_number("sample rate", self.sample_rate, int, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, "Hz")
         _check_number("clip workers", self.clip_workers, int, 1, None, "")
         _check_number("lock wait", self.lock_wait, (int, float), 0, None, "seconds")
-        if self.url_template is not None:
-            check_url_template(self.url_template)
-        parse_rate(self.rate_limit)
-        parse_size(self.max_filesize)
         if self.raw_dir is not None and not self.raw_dir.is_dir():
             raise HDTFError(f"raw video folder {self.raw_dir} does not exist")
-        if self.cookies is not None and not self.cookies.is_file():
-            raise HDTFError(f"cookies file {self.cookies} not found")
-        if self.cookies_from_browser is not None:
-            parse_browser_cookies(self.cookies_from_browser)
-        if self.sections and (self.cookies is not None or self.cookies_from_browser):
-            raise HDTFError(SECTIONS_WITH_COOKIES)
-        check_js_runtime(self.js_runtime)
         self.layout.check_output()
 
     def clip_settings(self) -> dict[str, Any]:

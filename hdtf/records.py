@@ -1,4 +1,5 @@
-"""Plain records shared by every stage: what a source annotates (VideoSpec/ClipSpec) and crop windows (CropBox).
+"""Plain records shared by every stage: what a source annotates (VideoSpec/ClipSpec), crop windows (CropBox) and
+what a card says about a source (SourceCard).
 
 Sources produce these, the per-video job consumes them; nothing here knows about files, ffmpeg or yt-dlp.
 """
@@ -92,6 +93,19 @@ class CropBox:
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.x, self.y, self.w, self.h)
+
+    def square_in(self, width: int, height: int, what: str = "crop") -> tuple[CropBox, list[str]]:
+        """The window grown to a centred square of its longer side (shrunk when the frame is too small for it), then
+        moved into a ``width`` x ``height`` frame, so that a square output is never distorted; and notes of what
+        changed (``what`` names the window in them). Every source's window ends in this."""
+        box, notes = self, []
+        side = min(max(box.w, box.h), width, height)
+        if (box.w, box.h) != (side, side):
+            square = CropBox(box.x + (box.w - side) // 2, box.y + (box.h - side) // 2, side, side)
+            notes.append(f"{what} {box.as_tuple()} made a {side}x{side} square as {square.as_tuple()}")
+            box = square
+        box, note = box.fit_into(width, height)
+        return box, notes + ([note] if note else [])
 
 
 @dataclass(frozen=True)
@@ -198,3 +212,24 @@ class ResolvedClip:
     # The end the annotation asks for when the video ends before it (``end`` was cut back to the video's end): the
     # clip is short, which fails it unless short clips are allowed. None when the whole span is there.
     asked_end: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceCard:
+    """What a card says about the dataset a source's clips come from (each source module's ``CARD``; the dataset
+    cards, ``LICENSE.md`` and the builders' ``DatasetInfo`` all read it).
+
+    ``license`` is the Hub licence id of the clips made from it (``other`` when no open licence covers them, with
+    ``license_name``); ``licence`` says in words which licence covers which part (shown in cards, ``LICENSE.md``
+    and the builders' ``DatasetInfo.license``).
+    """
+
+    pretty_name: str
+    description: str
+    homepage: str
+    citation: str
+    license: str
+    licence: str
+    license_name: str | None = None
+    # How the clips are split: the source's standard split, or why there is only ``train``.
+    splits: str = "One `train` split: the source defines no standard split."

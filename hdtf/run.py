@@ -1,8 +1,11 @@
-"""A prepare run: the chosen videos through an executor, then the manifest rewritten.
+"""A prepare run, the one orchestration behind ``hdtf prepare`` and the ``datasets`` builders alike: list a source's
+videos (:func:`list_videos`) -> check every option before any work (:func:`validate`: each feature module checks its
+own, e.g. the download options in ``hdtf.download``) -> the chosen videos through an executor (:class:`JobRun`) ->
+the manifest rewritten with the parse report, the options, how the jobs ran and where each ran.
 
 Imports flow one way: this module -> ``hdtf.executors`` -> ``hdtf.job`` (one video) -> ``hdtf.layout`` (its files).
-``hdtf prepare`` and the builders call :func:`prepare` / :func:`run_jobs` with options declared in
-:mod:`hdtf.options` and :class:`RunOptions`.
+The shells only read their options (flags, builder fields: :mod:`hdtf.options`, :class:`RunOptions`, the source's)
+and present the results (a progress bar and a summary, or rows).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hdtf.download import FetchOptions
+
 from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
 from hdtf.options import PrepareOptions, names, option, option_fields, spelled
@@ -24,6 +29,7 @@ from hdtf.stages import stage_classes
 if TYPE_CHECKING:
     from hdtf.executors.base import Executor
     from hdtf.job import VideoResult
+    from hdtf.sources import Source
 
 
 # The RunOptions that are settings of an executor backend (hdtf.executors.get_executor refuses one a backend lacks).
@@ -121,13 +127,31 @@ def select_videos(videos: Sequence[VideoSpec], wanted: Sequence[str] | None) -> 
     return chosen
 
 
-def validate(options: PrepareOptions) -> None:
-    """HDTFError for options no video could succeed with, before any work: the job's own checks, then each selected
-    stage's, selected or not (a check that needs feature code, such as loading the SyncNet weights, lives with that
-    code; ``--max-av-offset`` without ``--sync-check`` is refused there)."""
+def list_videos(source: Source, lists: Any, splits: Sequence[str], *, fetch_dir: Path,
+                offline: bool = False) -> tuple[dict[str, list[VideoSpec]], ParseReport]:
+    """Each of ``splits``' videos in ``source``'s lists (its ``Options`` value ``lists``), and one parse report for
+    them all: splits drawn from one list (HDTF's) repeat its issues, each kept once."""
+    report = ParseReport()
+    by_split = {}
+    for split in splits:
+        videos, part = source.list_videos(lists, split, fetch_dir=fetch_dir, offline=offline)
+        known = set(report.issues)
+        report.issues += [issue for issue in part.issues if issue not in known]
+        report.provenance = part.provenance
+        by_split[split] = videos
+    return by_split, report
+
+
+def validate(options: PrepareOptions, run: RunOptions, *, builder: bool = False) -> None:
+    """HDTFError, one line and before any work, for options no video could succeed with: the run's, the job's, the
+    download options (checked by ``hdtf.download``, which knows yt-dlp), and clip settings other than the output's
+    (:func:`check_settings`; ``builder`` spells the way out as a builder's field)."""
+    run.validate()
     options.validate()
-    for cls in stage_classes():
+    FetchOptions.of(options).validate(sections=options.sections)
+    for cls in stage_classes():  # each stage's own checks, selected or not (SyncNet weights load with their code)
         cls(options).check()
+    check_settings(options, run.resettle, builder=builder)
 
 
 def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:
@@ -158,6 +182,40 @@ def check_settings(options: PrepareOptions, resettle: bool = False, builder: boo
     raise HDTFError(f"{options.layout.where} holds clips made with {made}, not {ask}: run with the folder's own "
                     f"settings ({own}), or add {again} to make them again with these (each earlier clip is kept "
                     f"until its replacement is verified)")
+
+
+class JobRun:
+    """The jobs of ``videos`` through the executor ``run`` names: iterating gives each video's result as it
+    finishes; when the iteration ends (all done, or stopped early: an interrupt, a consumer that closes it) the
+    manifest is rewritten with the parse ``report``, the options, how the jobs ran (``run``: the executor's facts and
+    the shard) and where each video ran (``videos[].worker``). Afterwards ``statuses`` holds every status document
+    of the output (read once, under the manifest lock) and ``manifest`` where the manifest is."""
+
+    def __init__(self, videos: Sequence[VideoSpec], options: PrepareOptions, run: RunOptions,
+                 report: ParseReport | None = None) -> None:
+        self.videos, self.options, self.run, self.report = list(videos), options, run, report
+        self.statuses: list[dict[str, Any]] = []
+        self.manifest: Path | str | None = None
+
+    def __iter__(self) -> Iterator[VideoResult]:
+        from hdtf.manifest import write_manifest
+
+        backend = self.run.make_executor(len(self.videos))
+        layout = self.options.layout
+        ran: dict[str, dict] = {}
+        layout.make_dirs()
+        try:
+            for result in backend.run(self.videos, self.options):
+                ran[result.key] = result.worker
+                yield result
+        finally:
+            facts = backend.facts()
+            if self.run.num_shards > 1:
+                facts["shard"] = {"index": self.run.shard_index, "count": self.run.num_shards}
+            with layout.manifest_lock():
+                self.statuses = layout.statuses()
+                self.manifest = write_manifest(layout, report=self.report, options=self.options.to_json(),
+                                               workers=ran, run=facts, statuses=self.statuses)
 
 
 def run_jobs(videos: Sequence[VideoSpec], options: PrepareOptions, executor: str | None = None,
@@ -203,39 +261,29 @@ def prepare(
     executor: str | None = None,
     run: RunOptions | None = None,
 ) -> RunSummary:
-    """Run the per-video job over ``videos`` (``executor``, ``workers`` jobs at once) and rewrite ``manifest.json``.
+    """Check the options (:func:`validate`), run the per-video job over ``videos`` (``executor``, ``workers`` jobs at
+    once) and rewrite ``manifest.json``.
 
     ``run`` (a command's :class:`RunOptions`, with executor settings and the shard) replaces ``workers``,
     ``progress`` and ``executor``. The manifest records how the jobs ran (``run``) and, per video, where.
     """
-    from hdtf.manifest import write_manifest
-
     run = run or RunOptions(workers=workers, executor=executor, progress=progress)
-    validate(options)
-    check_settings(options, run.resettle)
-    backend = run.make_executor(len(videos))
-    results = backend.run(videos, options)
+    validate(options, run)
     began = time.monotonic()
     summary = RunSummary()
-    ran: dict[str, dict] = {}
-    options.layout.make_dirs()
+    jobs = JobRun(videos, options, run, report)
+    results = iter(jobs)
     bar = _progress_bar(len(videos), run.progress)
     try:
         for result in results:
             summary.add(result)
-            ran[result.key] = result.worker
             bar.set_postfix_str(f"clips {summary.clips['done']} done, {summary.clips['failed']} failed, "
                                 f"{summary.clips['unavailable']} unavailable", refresh=False)
             bar.update(1)
     finally:
         bar.close()
-        facts = backend.facts()
-        if run.num_shards > 1:
-            facts["shard"] = {"index": run.shard_index, "count": run.num_shards}
-        with options.layout.manifest_lock():
-            summary.statuses = options.layout.statuses()
-            summary.manifest = write_manifest(options.layout, report=report, options=options.to_json(),
-                                              workers=ran, run=facts, statuses=summary.statuses)
+        results.close()  # the manifest is written now, also when the run stops early
+    summary.statuses, summary.manifest = jobs.statuses, jobs.manifest
     summary.elapsed = time.monotonic() - began
     return summary
 

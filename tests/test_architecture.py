@@ -1,4 +1,5 @@
-"""The house rules that code review alone does not keep: imports flow one way, and no module uses another's privates.
+"""The house rules that code review alone does not keep: imports flow one way (no cycle, and never from a lower layer
+of docs/ARCHITECTURE.md's list to a higher one), and no module uses another's privates.
 
 Every ``import`` in the package counts, at module level and inside functions alike (a deferred import is still a
 dependency); only ``if TYPE_CHECKING:`` blocks are left out, since they never run. The implicit import of a parent
@@ -8,7 +9,9 @@ package is not an edge: ``hdtf.face.clips`` importing ``hdtf.face.detect`` is no
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,84 @@ def test_the_walk_sees_function_level_imports_and_attributes(tmp_path, source, e
 def test_cycle_finder_reports_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+# ------------------------------------------------------------------------------------------------------ layers
+
+DOCUMENT = REPO / "docs" / "ARCHITECTURE.md"
+_ARROW = re.compile(r"^(\S+)\s*->\s*(\S+)")
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The ``layers`` block of docs/ARCHITECTURE.md: layer names with their module patterns, lowest first, and the
+    arrows it lists as known exceptions."""
+
+    order: list[tuple[str, list[str]]]
+    exceptions: set[tuple[str, str]]
+
+    def of(self, module: str) -> list[int]:
+        """The indexes of the layers whose patterns match ``module`` (exactly one, in a sound document)."""
+        return [i for i, (_, patterns) in enumerate(self.order) if any(fnmatchcase(module, p) for p in patterns)]
+
+
+def read_layers(text: str) -> Layers:
+    """The first ```layers block of ``text``: ``name: patterns`` lines (an indented line continues the layer above),
+    then ``known exceptions:`` with one ``a -> b`` arrow a line."""
+    block = re.search(r"^```layers\n(.*?)^```", text, re.MULTILINE | re.DOTALL)
+    assert block, f"{DOCUMENT.name} has no ```layers block"
+    order: list[tuple[str, list[str]]] = []
+    exceptions: set[tuple[str, str]] = set()
+    in_exceptions = False
+    for line in block.group(1).splitlines():
+        if not line.strip():
+            continue
+        head, colon, rest = line.partition(":")
+        if not line[0].isspace() and colon:
+            in_exceptions = head.strip() == "known exceptions"
+            if not in_exceptions:
+                order.append((head.strip(), rest.split()))
+            continue
+        if in_exceptions:
+            arrow = _ARROW.match(line.strip())
+            assert arrow, f"not an arrow 'a -> b': {line!r}"
+            exceptions.add((arrow[1], arrow[2]))
+        else:
+            order[-1][1].extend(line.split())
+    return Layers(order, exceptions)
+
+
+def upward_arrows(graph: dict[str, set[str]], layers: Layers) -> list[str]:
+    """Every import from a module to one of a later (higher) layer than its own, as ``a (layer) -> b (layer)``."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        (own,) = layers.of(module)
+        for target in sorted(targets):
+            (theirs,) = layers.of(target)
+            if theirs > own and (module, target) not in layers.exceptions:
+                found.append(f"{module} ({layers.order[own][0]}) -> {target} ({layers.order[theirs][0]})")
+    return found
+
+
+def test_every_module_is_in_exactly_one_documented_layer():
+    layers = read_layers(DOCUMENT.read_text(encoding="utf-8"))
+    assert len(layers.order) >= 5
+    wrong = {module: [layers.order[i][0] for i in layers.of(module)] for module in package_modules()
+             if len(layers.of(module)) != 1}
+    assert not wrong, f"modules in no layer or in several of {DOCUMENT.name}'s list: {wrong}"
+
+
+def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
+    graph, _ = import_graph()
+    layers = read_layers(DOCUMENT.read_text(encoding="utf-8"))
+    found = upward_arrows(graph, layers)
+    assert not found, (f"imports that run back up {DOCUMENT.name}'s layer list (lowest first):\n" + "\n".join(found))
+    stale = sorted(f"{a} -> {b}" for a, b in layers.exceptions if b not in graph.get(a, set()))
+    assert not stale, f"known exceptions that no longer exist (remove them from {DOCUMENT.name}): {stale}"
+
+
+def test_the_layer_check_sees_an_arrow_that_runs_back_up():
+    layers = read_layers("```layers\nlow:  a a.*\n      b\nhigh: c\nknown exceptions:\n  b -> c   (why)\n```\n")
+    assert layers.order == [("low", ["a", "a.*", "b"]), ("high", ["c"])] and layers.exceptions == {("b", "c")}
+    graph = {"a": set(), "a.x": {"c"}, "b": {"c"}, "c": {"a"}}
+    assert upward_arrows(graph, layers) == ["a.x (low) -> c (high)"]

@@ -17,7 +17,7 @@ from fixtures.scripted_server import ScriptedServer
 from fixtures.sources import hdtf_sources  # noqa: F401
 
 from hdtf import media
-from hdtf.download import download_video, find_raw, video_url
+from hdtf.download import FetchOptions, download_video, find_raw, video_url
 from hdtf.errors import HDTFError
 from hdtf.loopback import serve_directory
 from hdtf.records import VideoSpec
@@ -34,18 +34,18 @@ def test_whole_download_is_atomic_and_not_repeated(hdtf_sources, tmp_path):
     requests: list = []
     with serve_directory(hdtf_sources.served, requests) as base:
         template = TEMPLATE.replace("{base}", base)
-        result = download_video(_video("Alpha"), tmp_path, url_template=template)
+        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=template))
         assert result.status == "done" and result.path == tmp_path / "RD_Alpha.mp4"
         assert result.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
         assert sorted(p.name for p in tmp_path.iterdir()) == ["RD_Alpha.mp4"], "temporary files left behind"
         requests.clear()
-        again = download_video(_video("Alpha"), tmp_path, url_template=template)
+        again = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=template))
     assert again.status == "done" and again.path == result.path and requests == []
 
 
 def test_missing_video_is_unavailable_with_the_reason(hdtf_sources, tmp_path):
     with serve_directory(hdtf_sources.served) as base:
-        result = download_video(_video("Gamma"), tmp_path, url_template=TEMPLATE.replace("{base}", base))
+        result = download_video(_video("Gamma"), tmp_path, FetchOptions(url_template=TEMPLATE.replace("{base}", base)))
     assert result.status == "unavailable" and result.path is None
     assert "404" in result.reason and not result.reason.startswith("ERROR")
     assert list(tmp_path.iterdir()) == []
@@ -54,7 +54,8 @@ def test_missing_video_is_unavailable_with_the_reason(hdtf_sources, tmp_path):
 def test_network_error_is_failed_not_unavailable(tmp_path):
     with serve_directory(tmp_path) as base:
         dead = base  # the port is closed once the server stops
-    result = download_video(_video("Alpha"), tmp_path / "raw", url_template=dead + "/{name}.mp4", retries=0)
+    result = download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(url_template=dead + "/{name}.mp4"),
+                            retries=0)
     assert result.status == "failed" and result.reason
 
 
@@ -65,19 +66,20 @@ def test_a_download_larger_than_max_filesize_stops_and_leaves_nothing(hdtf_sourc
     requests: list = []
     with serve_directory(hdtf_sources.served, requests, ranges=ranges) as base:
         template = TEMPLATE.replace("{base}", base)
-        result = download_video(_video("Alpha"), tmp_path, url_template=template, max_filesize=str(size // 4))
+        result = download_video(_video("Alpha"), tmp_path,
+                                FetchOptions(url_template=template, max_filesize=str(size // 4)))
         assert result.status == "failed" and result.kind == "too-large" and result.path is None
         assert "\n" not in result.reason and f"larger than --max-filesize {size // 4:,} bytes" in result.reason
         assert list(tmp_path.iterdir()) == [], "a refused download leaves no file"
-        fits = download_video(_video("Alpha"), tmp_path, url_template=template, max_filesize=str(size))
+        fits = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=template, max_filesize=str(size)))
     assert fits.status == "done" and fits.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
     with pytest.raises(HDTFError, match="not a size such as 500M"):
-        download_video(_video("Beta"), tmp_path, url_template=template, max_filesize="lots")
+        download_video(_video("Beta"), tmp_path, FetchOptions(url_template=template, max_filesize="lots"))
 
 
 def test_sections_are_downloaded_as_separate_files(hdtf_sources, tmp_path):
     with serve_directory(hdtf_sources.served) as base:
-        result = download_video(_video("Alpha"), tmp_path, url_template=TEMPLATE.replace("{base}", base),
+        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=TEMPLATE.replace("{base}", base)),
                                 sections=[(1.0, 4.0), (6.0, 9.0)])
     assert result.status == "done" and result.path is None and len(result.sections) == 2
     for section in result.sections:
@@ -165,7 +167,7 @@ def test_find_raw_takes_official_names_beginning_with_a_dash(tmp_path):
 def test_rate_limit_is_waited_out_within_the_call(hdtf_sources, tmp_path):
     server = ScriptedServer(hdtf_sources.served, [429, 429])
     with server.serving() as base:
-        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
+        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=base + "/{subset}_{name}.mp4"),
                                 rate_limit_waits=(0.05, 0.05))
     assert result.status == "done" and result.kind is None
     assert result.path.read_bytes() == (hdtf_sources.served / "RD_Alpha.mp4").read_bytes()
@@ -175,7 +177,7 @@ def test_rate_limit_is_waited_out_within_the_call(hdtf_sources, tmp_path):
 def test_lasting_rate_limit_is_failed_to_retry_never_unavailable(hdtf_sources, tmp_path):
     server = ScriptedServer(hdtf_sources.served, [429] * 20)
     with server.serving() as base:
-        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4",
+        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=base + "/{subset}_{name}.mp4"),
                                 rate_limit_waits=(0.05, 0.05))
     assert (result.status, result.kind) == ("failed", "rate-limited")
     assert len(server.seen) == 3, "tries are bounded: the first and one after each wait"
@@ -191,8 +193,8 @@ def test_lasting_rate_limit_is_failed_to_retry_never_unavailable(hdtf_sources, t
 def test_http_status_decides_unavailable_or_failed(hdtf_sources, tmp_path, status, expected):
     server = ScriptedServer(hdtf_sources.served, [status] * 5)
     with server.serving() as base:
-        result = download_video(_video("Alpha"), tmp_path, url_template=base + "/{subset}_{name}.mp4", retries=0,
-                                rate_limit_waits=(0.05,))
+        result = download_video(_video("Alpha"), tmp_path, FetchOptions(url_template=base + "/{subset}_{name}.mp4"),
+                                retries=0, rate_limit_waits=(0.05,))
     assert (result.status, result.kind) == expected and str(status) in result.reason
     assert len(server.seen) == 1
 
@@ -208,8 +210,8 @@ def test_cookies_from_a_browser_profile_are_sent(hdtf_sources, tmp_path):
                    "('SID', 'signed-in', '127.0.0.1', '/', 4102444800, 0)")
     server = ScriptedServer(hdtf_sources.served, [])
     with server.serving() as base:
-        result = download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
-                                cookies_from_browser=f"firefox:{profile}")
+        result = download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(
+            url_template=base + "/{subset}_{name}.mp4", cookies_from_browser=f"firefox:{profile}"))
     assert result.status == "done"
     assert server.seen and all(cookie == "SID=signed-in" for _, cookie in server.seen)
 
@@ -260,7 +262,8 @@ def _youtube_failure(tmp_path, behave, **classify_kwargs):
             return behave(self, self._match_id(url))
 
     lines = _Lines()
-    opts = ytdlp_options(_video("Alpha"), tmp_path, log=lines, js_runtime=classify_kwargs.get("js_runtime"))
+    opts = ytdlp_options(_video("Alpha"), tmp_path, FetchOptions(js_runtime=classify_kwargs.get("js_runtime")),
+                         log=lines)
     with yt_dlp.YoutubeDL(opts) as ydl:
         ydl.add_info_extractor(ScriptedYoutubeIE(ydl))
         with pytest.raises(yt_dlp.utils.DownloadError) as caught:
@@ -384,7 +387,8 @@ def test_the_deno_package_is_given_to_yt_dlp_by_path(tmp_path, monkeypatch):
     assert runtime.usable and runtime.name == "deno" and runtime.origin == "deno package"
     monkeypatch.setenv("HDTF_JS_RUNTIME", f"node:{tmp_path}/node")
     assert ytdlp_options(_video("Alpha"), tmp_path)["js_runtimes"] == {"node": {"path": f"{tmp_path}/node"}}
-    assert ytdlp_options(_video("Alpha"), tmp_path, js_runtime="deno")["js_runtimes"] == {"deno": {"path": None}}
+    chosen = ytdlp_options(_video("Alpha"), tmp_path, FetchOptions(js_runtime="deno"))
+    assert chosen["js_runtimes"] == {"deno": {"path": None}}
 
 
 def test_yt_dlp_reports_the_runtime_without_the_venv_on_path(tmp_path):
@@ -397,15 +401,17 @@ def test_yt_dlp_reports_the_runtime_without_the_venv_on_path(tmp_path):
 
 
 def test_a_chosen_runtime_that_cannot_run_stops_the_run_before_any_work(tmp_path, monkeypatch):
-    from hdtf.options import PrepareOptions, js_runtime_spec
+    from hdtf.download import js_runtime_spec
+    from hdtf.options import PrepareOptions
+    from hdtf.run import RunOptions, validate
 
     monkeypatch.delenv("HDTF_JS_RUNTIME", raising=False)
-    PrepareOptions(output_dir=tmp_path).validate()  # the default needs no check
+    validate(PrepareOptions(output_dir=tmp_path), RunOptions())  # the default needs no check
     with pytest.raises(HDTFError, match="from --js-runtime: deno not found"):
-        PrepareOptions(output_dir=tmp_path, js_runtime=f"deno:{tmp_path}/none").validate()
+        validate(PrepareOptions(output_dir=tmp_path, js_runtime=f"deno:{tmp_path}/none"), RunOptions())
     monkeypatch.setenv("HDTF_JS_RUNTIME", f"deno:{tmp_path}/none")
     with pytest.raises(HDTFError, match=r"from \$HDTF_JS_RUNTIME: deno not found"):
-        PrepareOptions(output_dir=tmp_path).validate()
+        validate(PrepareOptions(output_dir=tmp_path), RunOptions())
     with pytest.raises(argparse.ArgumentTypeError, match="rhino is not one of deno, node, bun, quickjs"):
         js_runtime_spec("rhino:/usr/bin/rhino")
 
@@ -446,8 +452,8 @@ def test_a_cookies_file_is_only_read_and_yt_dlp_gets_a_private_copy(hdtf_sources
     server = ScriptedServer(hdtf_sources.served, [], on_request=look)
     try:
         with server.serving() as base:
-            result = download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
-                                    cookies=cookies)
+            result = download_video(_video("Alpha"), tmp_path / "raw", FetchOptions(
+                url_template=base + "/{subset}_{name}.mp4", cookies=cookies))
     finally:
         folder.chmod(0o755)
     assert result.status == "done", result.reason
@@ -476,7 +482,8 @@ def test_sections_with_cookies_are_refused_before_any_download(hdtf_sources, tmp
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and "--sections cannot be used with --cookies or --cookies-from-browser" in err
         with pytest.raises(HDTFError, match="--sections cannot be used with"):
-            download_video(_video("Alpha"), tmp_path / "raw", url_template=base + "/{subset}_{name}.mp4",
-                           sections=[(1.0, 4.0)], **({"cookies": tmp_path / "cookies.txt"} if cookies == "file"
-                                                     else {"cookies_from_browser": f"firefox:{tmp_path}"}))
+            jar = ({"cookies": tmp_path / "cookies.txt"} if cookies == "file"
+                   else {"cookies_from_browser": f"firefox:{tmp_path}"})
+            download_video(_video("Alpha"), tmp_path / "raw",
+                           FetchOptions(url_template=base + "/{subset}_{name}.mp4", **jar), sections=[(1.0, 4.0)])
     assert server.seen == [] and not (tmp_path / "out").exists() and not (tmp_path / "raw").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -157,6 +159,11 @@ def test_num_proc_2_gives_the_same_rows(hdtf_clips, tmp_path):  # noqa: F811
         assert a == b
     assert np.allclose(ds[1]["audio"], ref[1]["audio"], atol=1e-4)
     assert any((tmp_path / "hdtf_prepared").rglob("RD_Alpha_000.mp4")), "default output_dir is in the cache dir"
+    # Each shard's run records its videos' workers in the one manifest (written under its lock).
+    (found,) = (tmp_path / "hdtf_prepared").rglob("manifest.json")
+    manifest = json.loads(found.read_text())
+    assert manifest["run"]["executor"] == "serial" and all(v["worker"]["executor"] == "serial"
+                                                            for v in manifest["videos"])
 
 
 def test_process_executor_gives_the_same_rows_in_list_order(hdtf_clips, tmp_path):  # noqa: F811
@@ -164,6 +171,14 @@ def test_process_executor_gives_the_same_rows_in_list_order(hdtf_clips, tmp_path
     ds = datasets.load_dataset("hdtf", "clips", split="train", cache_dir=str(tmp_path / "cache"), executor="process",
                                workers=2, **kwargs)
     assert ds["id"] == hdtf_clips.dataset["id"] and ds["video"] == hdtf_clips.dataset["video"]
+    # One orchestration (hdtf.run): the builder's manifest records how and where its jobs ran, as hdtf prepare's does.
+    manifest = json.loads((tmp_path / "prepared" / "manifest.json").read_text())
+    assert manifest["run"] == {"executor": "process", "workers": 2, "video_timeout": None}
+    workers = {v["key"]: v.get("worker") for v in manifest["videos"]}
+    assert sorted(workers) == ["RD_Alpha", "RD_Beta", "RD_Delta", "RD_Gamma"]
+    assert all(w["executor"] == "process" and isinstance(w["pid"], int) and w["pid"] != os.getpid()
+               for w in workers.values())
+    assert manifest["metadata"]["lists"] == "folder" and manifest["options"]["url_template"]
 
 
 def test_download_options_reach_yt_dlp_and_key_no_cache_entry(hdtf_sources, tmp_path):  # noqa: F811

@@ -18,22 +18,48 @@ from hdtf.sources import SOURCES, get_source
 DECLARED = {name: get_source(name).Options for name in SOURCES}
 
 
-def _prepare_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hdtf prepare")
-    prepare.add_arguments(parser)
+def _prepare_parser(source: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hdtf prepare", add_help=False)
+    prepare.add_arguments(parser, source)
     return parser
 
 
-def test_every_declared_option_is_a_flag_with_its_help_and_nothing_else_is():
-    actions = {a.dest: a for a in _prepare_parser()._actions if a.dest not in ("help", "source")}
-    declared = [f for cls in (PrepareOptions, RunOptions, *DECLARED.values()) for f in option_fields(cls, cli=True)]
+@pytest.mark.parametrize("source", [None, *SOURCES])
+def test_every_declared_option_is_a_flag_with_its_help_and_nothing_else_is(source):
+    """Every source's flags (``source`` None: ``hdtf prepare --help``), or one source's (``--source NAME --help``)
+    with its own help; a flag several sources declare (``--split``) shows each one's help."""
+    actions = {a.dest: a for a in _prepare_parser(source)._actions if a.dest not in ("help", "source")}
+    sources = DECLARED.values() if source is None else [DECLARED[source]]
+    declared = [f for cls in (PrepareOptions, RunOptions, *sources) for f in option_fields(cls, cli=True)]
     assert sorted(actions) == sorted({f.name for f in declared})
+    shared = {flag(f) for f in declared if sum(flag(g) == flag(f) for g in declared) > 1}
     for f in declared:
         action = actions[f.name]
-        assert flag(f) in action.option_strings and action.help == f.metadata["help"]
+        assert flag(f) in action.option_strings
+        if flag(f) in shared:
+            assert f.metadata["help"] in action.help and action.help.startswith("per source; ")
+        else:
+            assert action.help == f.metadata["help"]
         assert action.default is argparse.SUPPRESS  # defaults come from the declarations, not from argparse
     assert actions["output_dir"].required and actions["crop_method"].choices == ("fixed", "landmarks", "auto")
     assert option_fields(get_source("talkinghead_1kh").Options, cli=False)[0].name == "min_frames"
+    assert (source is None) == bool(shared)
+
+
+def test_prepare_help_after_a_source_lists_only_its_flags():
+    import subprocess
+    import sys
+
+    def helped(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "hdtf.cli", "prepare", *args, "--help"], capture_output=True,
+                              text=True, check=True)
+        return done.stdout
+
+    whole, talking = helped(), helped("--source", "talkinghead-1kh")
+    assert "--metadata-dir" in whole and "--data-list" in whole and "--output" in whole
+    assert "--data-list" in talking and "--output" in talking and "--executor" in talking
+    assert "--metadata-dir" not in talking and "--subsets" not in talking and "--source hdtf" not in talking
+    assert "small, train or val" in talking and "train, test or all" not in talking
 
 
 def test_command_line_defaults_are_the_declared_defaults(tmp_path):

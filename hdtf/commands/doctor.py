@@ -246,7 +246,7 @@ def diagnose(args: argparse.Namespace) -> list[Check]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from hdtf.options import js_runtime_spec
+    from hdtf.download import js_runtime_spec
 
     parser.add_argument("--js-runtime", type=js_runtime_spec, metavar="NAME[:PATH]",
                         help="check this JavaScript runtime instead of the default ($HDTF_JS_RUNTIME, else the deno "

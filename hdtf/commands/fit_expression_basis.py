@@ -41,12 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _landmark_files(data: str | Path) -> list[Path]:
     """The landmark files of a folder's ``clips/``, or those of a run on a store's finished clips (fetched into its
     scratch folder: numpy reads files)."""
-    if isinstance(data, Path):
-        return sorted((data / "clips").glob("*.landmarks.npz"))
     from hdtf.layout import Layout
     from hdtf.manifest import done_clips
 
     layout = Layout.for_output(data)
+    if isinstance(data, Path):
+        return layout.clip_paths("landmarks")
     return [layout.file(c["landmarks_path"]) for c in done_clips(layout) if c.get("landmarks_path")]
 
 

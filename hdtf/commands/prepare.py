@@ -19,14 +19,15 @@ Exit status (after the run, over the selected clips, counting clips finished by 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from hdtf.options import PrepareOptions, add_arguments as add_options, flag, from_args, required_missing
+from hdtf.options import PrepareOptions, add_arguments as add_options, flag, from_args, option_fields, required_missing
 from hdtf.run import RunOptions
-from hdtf.sources import SOURCES, cli_name
+from hdtf.sources import SOURCES, cli_name, get_source
 
 HELP = "download HDTF videos and cut them into training-ready clips (mp4 + wav), resumably"
+OWN_HELP = True  # -h/--help is SourceHelp
+DEFAULT_SOURCE = "hdtf"
 EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the options, or their video unavailable) and "
                "at least one done, or nothing selected (an empty shard); 1 no clip could be made; 2 bad input or "
                "other clip settings than OUTPUT's (see --resettle), nothing started; 3 some clips failed or were left "
@@ -34,42 +35,64 @@ EXIT_STATUS = ("exit status: 0 all selected clips done (or skipped by the option
                "run on the same OUTPUT (hdtf status OUTPUT says why); 130 interrupted")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+class SourceHelp(argparse.Action):
+    """``-h``/``--help``: after ``--source NAME``, the help of that source alone (its flags with its own help)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, default: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:  # noqa: A002 - argparse's own word
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        source = getattr(namespace, "source", None)
+        if source is not None:
+            parser = argparse.ArgumentParser(prog=parser.prog, description=parser.description, add_help=False)
+            add_arguments(parser, source)
+        parser.print_help()
+        parser.exit()
+
+
+def add_arguments(parser: argparse.ArgumentParser, source: str | None = None) -> None:
+    """The flags of ``hdtf prepare``: the job's, the run's and every source's (``source``: that source's alone).
+    A flag several sources declare (``--split``) is read by the first declaration and shows each one's help."""
     parser.epilog = EXIT_STATUS
-    parser.add_argument("--source", choices=[cli_name(name) for name in SOURCES], default="hdtf",
-                        help="dataset whose metadata to use (default hdtf)")
+    if not parser.add_help:
+        parser.add_argument("-h", "--help", action=SourceHelp,
+                            help="show this help and exit (after --source NAME: only that source's flags)")
+    parser.add_argument("--source", choices=[cli_name(name) for name in SOURCES], default=None,
+                        help=f"dataset whose metadata to use (default {DEFAULT_SOURCE}); "
+                             "--source NAME --help lists its flags")
     add_options(parser, PrepareOptions)
     add_options(parser, RunOptions)
-    for name, module in SOURCES.items():
+    names = list(SOURCES) if source is None else [source.replace("-", "_")]
+    helps: dict[str, list[str]] = {}
+    for name in names:
+        for f in option_fields(get_source(name).Options, cli=True):
+            helps.setdefault(flag(f), []).append(f"{cli_name(name)}: {f.metadata['help']}")
+    for name in names:
         group = parser.add_argument_group(f"--source {cli_name(name)}")
-        add_options(group, importlib.import_module(module).Options, enforce_required=False)
+        for action in add_options(group, get_source(name).Options, enforce_required=False):
+            shared = [text for option in action.option_strings for text in helps.get(option, ())]
+            if len(shared) > 1:
+                action.help = "per source; " + "; ".join(shared)
 
 
 def run(args: argparse.Namespace) -> int:
     from hdtf.errors import HDTFError
-    from hdtf.records import ParseReport
-    from hdtf.run import check_settings, prepare, validate
-    from hdtf.sources import get_source
+    from hdtf.run import list_videos, prepare, validate
 
-    source = get_source(args.source)
+    name = args.source or DEFAULT_SOURCE
+    source = get_source(name)
     lists = from_args(source.Options, args)
     for missing in required_missing(lists):
-        raise HDTFError(f"--source {args.source} needs {flag(missing)} ({missing.metadata['help']})")
+        raise HDTFError(f"--source {name} needs {flag(missing)} ({missing.metadata['help']})")
     run_options = from_args(RunOptions, args)
-    run_options.validate()
     options = from_args(PrepareOptions, args)
-    validate(options)
-    check_settings(options, run_options.resettle)  # before the lists are read: a refused run changes nothing
-    report = ParseReport()
-    videos = []
-    for split in source.selected_splits(lists) or source.SPLITS:
-        found, part = source.list_videos(lists, split, fetch_dir=options.layout.fetch_dir)
-        videos += found
-        report.issues += [issue for issue in part.issues if issue not in report.issues]  # HDTF's splits share one
-        report.provenance = part.provenance
-    listed = len(videos)
-    videos = run_options.choose(videos)
-    print(report.summary(None if len(videos) == listed else {v.key for v in videos}))
+    validate(options, run_options)  # before the lists are read: a refused run changes nothing
+    by_split, report = list_videos(source, lists, source.selected_splits(lists) or source.SPLITS,
+                                   fetch_dir=options.layout.fetch_dir)
+    listed = [video for videos in by_split.values() for video in videos]
+    videos = run_options.choose(listed)
+    print(report.summary(None if len(videos) == len(listed) else {v.key for v in videos}))
     total = sum(len(v.clips) for v in videos)
     shard = f" (shard {run_options.shard_index} of {run_options.num_shards})" if run_options.num_shards > 1 else ""
     print(f"{len(videos)} video(s), {total} clip(s) selected{shard}" + ("; nothing to do" if not videos else ""))

@@ -6,18 +6,24 @@ Two configs, for every source:
 * ``clips``: runs the job of ``hdtf prepare`` (download, cut, crop, resize) over the selected videos and yields one
   row per finished clip: the mp4 bytes with audio, the waveform, the metadata fields and the clip facts.
 
-A builder for a source is a small subclass naming the source and its card facts (:class:`PreparedClipsBuilder`'s
-class-level hooks). Its config fields are derived from the declarations (the source's ``Options``,
-``hdtf.run.RunOptions``, ``hdtf.options.PrepareOptions``): every field is optional (None keeps the default) and the
-ones that change rows enter the config id, spelled canonically, so different choices never share a cache entry and
-the same choice spelled differently does. Sharding is by video: ``num_proc=N`` runs N shards of jobs at once, and each
-shard runs its jobs through the executor named by ``executor=`` (default: in the shard's process).
+A source's builder is derived from the source (:func:`derive_builder`: a subclass naming it; its ``DatasetInfo``
+from the source's ``CARD``), in a module of its own that ``hdtf.loaders`` makes on import. Its config fields are
+derived from the declarations (the source's ``Options``, ``hdtf.run.RunOptions``, ``hdtf.options.PrepareOptions``):
+every field is optional (None keeps the default) and the ones that change rows enter the config id, spelled
+canonically, so different choices never share a cache entry and the same choice spelled differently does. Sharding
+is by video: ``num_proc=N`` runs N shards of jobs at once, and each shard runs its jobs through the executor named by
+``executor=`` (default: in the shard's process).
+
+The run itself is :mod:`hdtf.run`'s, as for ``hdtf prepare``: its lists (``list_videos``), its checks (``validate``)
+and its jobs (``JobRun``: each shard's results as they finish, then the manifest with the parse report, the options,
+how the jobs ran and where each did).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -28,12 +34,11 @@ import datasets
 from datasets.data_files import DataFilesDict
 
 from hdtf import rows
-from hdtf.card import source_card
 from hdtf.errors import HDTFError
 from hdtf.layout import MANIFEST, Layout
 from hdtf.options import PrepareOptions, builder_fields, canonical, declared, from_config, required_missing
 from hdtf.records import ParseReport, VideoSpec
-from hdtf.run import RunOptions, check_settings, run_jobs, select_videos, validate
+from hdtf.run import JobRun, RunOptions, list_videos, select_videos, validate
 from hdtf.sources import get_source
 
 logger = logging.getLogger("hdtf.loader")
@@ -86,13 +91,18 @@ def config_class(name: str, source_options: type, module: str) -> type[PreparedC
     return config
 
 
+# What every builder's description adds to its source's: the two configs.
+CONFIGS = (" The `clips` config turns the lists into square face clips with mono audio (16 kHz unless `sample_rate` "
+           "says otherwise); the `metadata` config lists the annotated clips, without a download.")
+
+
 class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
     """Prepared clips (``clips``) or the annotated clips (``metadata``) of the source named by ``SOURCE``."""
 
-    # -- hooks a subclass sets -------------------------------------------------------------------------------------
+    # -- hooks a subclass sets (derive_builder sets SOURCE) ---------------------------------------------------------
     SOURCE: ClassVar[str]  # the name in hdtf.sources.SOURCES (also the dataset name and the cache folder names)
-    # What DatasetInfo says. Unset, each comes from the source's card facts (hdtf.card.SOURCE_CARDS), so builders
-    # and exported cards say the same; LICENSE says in words which licence covers which part (metadata, videos).
+    # What DatasetInfo says. Unset, each comes from the source's card facts (its module's CARD), so builders and
+    # exported cards say the same; LICENSE says in words which licence covers which part (metadata, videos).
     DESCRIPTION: ClassVar[str] = ""
     CITATION: ClassVar[str] = ""
     LICENSE: ClassVar[str] = ""
@@ -108,8 +118,8 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         """Derive the subclass's config class and its two configs from its source's declarations, and the info
         hooks it leaves unset from its source's card facts."""
         super().__init_subclass__(**kwargs)
-        card = source_card(cls.SOURCE)
-        for hook, fact in (("DESCRIPTION", card.description), ("CITATION", card.citation),
+        card = get_source(cls.SOURCE).CARD
+        for hook, fact in (("DESCRIPTION", card.description + CONFIGS), ("CITATION", card.citation),
                            ("LICENSE", card.licence), ("HOMEPAGE", card.homepage)):
             if not getattr(cls, hook):
                 setattr(cls, hook, fact)
@@ -141,35 +151,27 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         kwargs: dict[str, Any] = {}
         if self.config.name == "clips":
             options = self.prepare_options()
-            validate(options)
             run = from_config(RunOptions, self.config)
-            check_settings(options, run.resettle, builder=True)
-            options.layout.make_dirs()
-            kwargs = {"options": options, "executor": run.executor, "workers": run.workers,
-                      "settings": run.executor_settings(), "include_filtered": run.include_filtered}
+            validate(options, run, builder=True)
+            kwargs = {"options": options, "run": run, "report": self._report}
         return [datasets.SplitGenerator(name=split, gen_kwargs={"videos": videos, **kwargs})
                 for split, videos in by_split.items()]
 
     def _generate_examples(self, videos: list[VideoSpec], options: PrepareOptions | None = None,
-                           executor: str | None = None, workers: int = 1, settings: dict[str, Any] | None = None,
-                           include_filtered: bool = False):
+                           run: RunOptions | None = None, report: ParseReport | None = None):
         """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips (those
-        a stage filtered out only with ``include_filtered``)."""
+        a stage filtered out only with the run's ``include_filtered``)."""
         if options is None:
             yield from rows.metadata_rows(videos)
             return
-        yield from _prepared_rows(videos, options, executor, workers, settings or {}, include_filtered)
+        run = run or RunOptions()
+        yield from _prepared_rows(JobRun(videos, options, run, report), run.include_filtered)
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
         if self.config.name == "clips":
-            from hdtf.manifest import write_manifest
-
-            options = self.prepare_options()
-            with options.layout.manifest_lock():
-                statuses = options.layout.statuses()
-                write_manifest(options.layout, report=self._report, options=options.to_json(), statuses=statuses)
-            line, complete = _skip_summary(self.SOURCE, self._videos, options.layout, statuses)
+            layout = self.prepare_options().layout  # each shard's run wrote the manifest
+            line, complete = _skip_summary(self.SOURCE, self._videos, layout, layout.statuses())
             logger.log(logging.INFO if complete else logging.WARNING, line)
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -193,15 +195,8 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
                                 f" (the {self.SOURCE} splits are {', '.join(source.SPLITS)})")
             splits = list(source.SPLITS)
         fetch_dir = Path(self._cache_downloaded_dir) / f"{self.SOURCE}_metadata"
-        self._report = ParseReport()
-        by_split = {}
-        for split in splits:
-            videos, report = source.list_videos(lists, split, fetch_dir=fetch_dir,
-                                                offline=datasets.config.HF_HUB_OFFLINE)
-            known = set(self._report.issues)  # splits drawn from one list (HDTF's) repeat its parse report
-            self._report.issues.extend(i for i in report.issues if i not in known)
-            self._report.provenance = report.provenance
-            by_split[split] = videos
+        by_split, self._report = list_videos(source, lists, splits, fetch_dir=fetch_dir,
+                                             offline=datasets.config.HF_HUB_OFFLINE)
         wanted = self.config.videos
         chosen = None
         if wanted is not None:
@@ -232,15 +227,28 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         return Path(self._cache_dir_root) / f"{self.SOURCE}_prepared" / Hasher.hash(key)[:16]
 
 
-def _prepared_rows(videos: list[VideoSpec], options: PrepareOptions, executor: str | None, workers: int,
-                   settings: dict[str, Any], include_filtered: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+def derive_builder(source: str, module: str) -> type[PreparedClipsBuilder]:
+    """The builder of ``source`` (a name in :data:`hdtf.sources.SOURCES`), defined in ``module`` (a module being
+    imported: ``datasets`` imports it by name and takes its builder class; pickle finds the classes there) and named
+    after the source's ``CARD.pretty_name`` (``TalkingHead1KH``)."""
+    card = get_source(source).CARD
+    name = re.sub(r"\W", "", card.pretty_name)
+    name = name if name.isidentifier() else f"Source{name}"
+    builder = type(name, (PreparedClipsBuilder,), {
+        "SOURCE": source, "__module__": module,
+        "__doc__": f"{card.pretty_name}: annotated clips (``metadata``) or prepared face clips (``clips``)."})
+    setattr(sys.modules[module], name, builder)
+    return builder
+
+
+def _prepared_rows(jobs: JobRun, include_filtered: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run the jobs of this shard's videos and yield their finished clips (less those a stage filtered out, unless
     ``include_filtered``), in list order whatever order the executor finishes them in."""
-    layout = options.layout
+    layout = jobs.options.layout
     finished: dict[str, list[dict[str, Any]]] = {}
-    upcoming = iter(videos)
+    upcoming = iter(jobs.videos)
     following = next(upcoming, None)
-    for result in run_jobs(videos, options, executor, workers, **settings):
+    for result in jobs:
         finished[result.key] = result.clips
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):

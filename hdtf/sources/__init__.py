@@ -1,8 +1,11 @@
 """Metadata sources: each module reads one dataset's lists into records and resolves a clip against the real video.
 
-A source is a module with the names of :class:`Source` and one line in :data:`SOURCES`; ``hdtf prepare --source``
-(with the source's flags), the job (``resolve_clip`` by ``ClipSpec.source``) and the builders find it by name, so
-none of them knows a list format. Sources know nothing of ffmpeg, downloads or ``datasets``.
+A source is ONE module with the names of :class:`Source` and one line in :data:`SOURCES`. Everything else is
+derived from it by name: ``hdtf prepare --source NAME`` and its flags (its ``Options``), the job's ``resolve_clip``
+(by ``ClipSpec.source``), the ``datasets`` builder ``load_dataset(NAME)`` (``hdtf.loaders``), the dataset card's
+description, licence, citation and split text (its ``CARD``) and the exports' standard split. Sources know
+nothing of ffmpeg, downloads or ``datasets``; what every list format needs is in :mod:`hdtf.sources.common` and
+:mod:`hdtf.records`.
 """
 
 from __future__ import annotations
@@ -15,15 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
-    from hdtf.records import ClipSpec, ParseReport, ResolvedClip, VideoSpec
+    from hdtf.records import ClipSpec, ParseReport, ResolvedClip, SourceCard, VideoSpec
 
 # name (ClipSpec.source, builder name; the CLI spells it with '-') -> module
 SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh"}
-
-# The help of the ``--split`` flag the sources share (each declares its ``splits`` field with it).
-SPLIT_HELP = ("which split to prepare. HDTF: train, test or all (default all; the standard split v1 of hdtf.splits "
-              "puts 22 of the 436 clips in test, no person in both). TalkingHead-1KH: small, train or val "
-              "(default small)")
 
 
 class Source(Protocol):
@@ -31,9 +29,13 @@ class Source(Protocol):
 
     NAME: str  # its key in SOURCES
     SPLITS: tuple[str, ...]  # the splits a builder can make (a single "train" where the lists have none)
+    # What cards and the builder's DatasetInfo say about the dataset: description, homepage, citation, licence (Hub
+    # id and words per part), and how its clips are split.
+    CARD: SourceCard
     # A frozen dataclass of the source's list options, declared with ``hdtf.options.option`` (flags of
-    # ``hdtf prepare --source NAME``, fields of its builder's config). Sources may share a flag when they name its
-    # field alike (``splits`` for ``--split``); the first declaration's parser and help serve both.
+    # ``hdtf prepare --source NAME``, fields of its builder's config), each with its own help (a source's --split
+    # help says its splits). Sources may share a flag when they name its field alike (``splits`` for ``--split``):
+    # the first declaration's parser reads it for all of them, and ``hdtf prepare --help`` shows each one's help.
     Options: type
 
     def selected_splits(self, options: Any) -> Sequence[str] | None:

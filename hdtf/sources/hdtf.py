@@ -43,7 +43,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlparse
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
@@ -54,13 +53,14 @@ from hdtf.records import (
     CropBox,
     ParseReport,
     ResolvedClip,
+    SourceCard,
     VideoSpec,
     distinct_names,
     name_digest,
     safe_name,
 )
-from hdtf.sources import SPLIT_HELP
-from hdtf.splits import split_of, split_of_clip
+from hdtf.sources.common import Line, list_lines, youtube_id
+from hdtf.splits import CURRENT, RULES, render_test_list, split_of, split_of_clip
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -81,30 +81,49 @@ OFFLINE_HINT = ("; without the network, give the 15 files of HDTF's HDTF_dataset
 
 log = logging.getLogger(__name__)
 
-_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _TIME = re.compile(r"^\d+(?::\d{1,2}){1,2}(?:\.\d+)?$")
 _CLIP_FILE = re.compile(r"^(?P<video>.+)_(?P<k>\d+)$")
+
+
+# The help of --split / splits= (hdtf prepare --source hdtf, load_dataset("hdtf", splits=...)).
+SPLIT_HELP = ("which split to prepare: train, test or all (default all; the standard split v1 of hdtf.splits puts 22 "
+              "of the 436 clips in test, no person in both)")
+CARD = SourceCard(
+    pretty_name="HDTF",
+    description=(
+        "HDTF (High-Definition Talking Face): about 16 hours of 720p/1080p YouTube interview and speech videos "
+        "of roughly 300 subjects, annotated as clips with face crop windows."
+    ),
+    homepage="https://github.com/MRzzm/HDTF",
+    citation="""\
+@inproceedings{zhang2021flow,
+  title     = {Flow-Guided One-Shot Talking Face Generation With a High-Resolution Audio-Visual Dataset},
+  author    = {Zhang, Zhimeng and Li, Lincheng and Ding, Yu and Fan, Changjie},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages     = {3661--3670},
+  year      = {2021}
+}""",
+    license="other",
+    license_name="hdtf-youtube-clips",
+    licence=(
+        "The HDTF metadata (YouTube URLs, clip times, crop windows, resolutions) is released by its authors under "
+        "CC BY 4.0. The videos, and so the clips cut from them, belong to their uploaders on YouTube and are not "
+        "covered by that licence; no licence to them is granted here. Check the terms that apply to you "
+        "(YouTube's terms of service, copyright and data-protection law where you are) before using or sharing "
+        "the clips."
+    ),
+    splits=(
+        "`train` and `test` are HDTF's standard split v1 (HDTF publishes none; it is defined by the `hdtf` "
+        "package, `hdtf.splits`): by person, so that no one is in both, with about 5 % of the clips in `test`. "
+        "The test clips of the pinned metadata are listed in `hdtf/splits/hdtf_v1_test.txt`, for citing. Train "
+        "on `train` and report results on `test`."
+    ),
+)
 
 
 def metadata_files(subset: str) -> dict[str, str]:
     """The five file names of ``subset``, by kind."""
     return {kind: f"{subset}_{kind}.txt" for kind in KINDS}
-
-
-def youtube_id(url: str) -> str | None:
-    """The 11-character video id of any YouTube URL form (watch?v=, youtu.be/, /embed/, /shorts/, /v/, /live/)."""
-    parsed = urlparse(url.strip())
-    host = (parsed.hostname or "").lower()
-    candidates: list[str] = []
-    domain = ".".join(host.split(".")[-2:])
-    if domain == "youtu.be":
-        candidates.append(parsed.path.strip("/").split("/")[0])
-    elif domain in ("youtube.com", "youtube-nocookie.com"):
-        candidates += parse_qs(parsed.query).get("v", [])
-        parts = [p for p in parsed.path.split("/") if p]
-        if len(parts) >= 2 and parts[0] in ("embed", "shorts", "v", "live", "e"):
-            candidates.append(parts[1])
-    return next((c for c in candidates if _YOUTUBE_ID.match(c)), None)
 
 
 def parse_time(text: str) -> float:
@@ -119,13 +138,6 @@ def parse_time(text: str) -> float:
     for value in fields:
         seconds = seconds * 60 + value
     return seconds
-
-
-@dataclass
-class _Line:
-    number: int
-    raw: str
-    fields: list[str]
 
 
 class _SubsetReader:
@@ -150,30 +162,13 @@ class _SubsetReader:
             name = match["video"]
         return self.video(name)
 
-    def lines(self, file: str) -> list[_Line]:
-        data = (self.directory / file).read_bytes()
-        if data.startswith(b"\xef\xbb\xbf"):
-            self.report.add(file, 1, "", "UTF-8 byte order mark at the start of the file removed", "repaired")
-            data = data[3:]
-        if data and not data.endswith(b"\n"):
-            self.report.add(file, 0, "", "no newline at the end of the file; last line kept", "repaired")
-        text = data.decode("utf-8", errors="replace")
-        out = []
-        for number, raw in enumerate(text.splitlines(), start=1):
-            video = self.video_of_line(file, raw)
-            if "\ufffd" in raw:
-                self.report.add(file, number, raw, "invalid UTF-8 bytes replaced", "repaired", video)
-            if raw.strip() and raw != raw.rstrip():
-                self.report.add(file, number, raw, "trailing whitespace removed", "repaired", video)
-            if not raw.strip():
-                self.report.add(file, number, raw, "blank line", "skipped")
-                continue
-            out.append(_Line(number, raw, raw.split()))
-        return out
+    def lines(self, file: str) -> list[Line]:
+        return list_lines((self.directory / file).read_bytes(), file, self.report,
+                          video_of=lambda raw: self.video_of_line(file, raw))
 
-    def keyed(self, file: str, nfields: int | None, min_fields: int = 2) -> dict[str, _Line]:
+    def keyed(self, file: str, nfields: int | None, min_fields: int = 2) -> dict[str, Line]:
         """Lines by their first field (``.mp4`` removed); duplicates and wrong field counts are skipped."""
-        table: dict[str, _Line] = {}
+        table: dict[str, Line] = {}
         for line in self.lines(file):
             n = len(line.fields)
             if (nfields is not None and n != nfields) or n < min_fields:
@@ -192,9 +187,9 @@ class _SubsetReader:
 
 def _clip_table(
     reader: _SubsetReader, file: str, parse: Callable[[list[str]], object]
-) -> dict[tuple[str, int], tuple[object, _Line]]:
+) -> dict[tuple[str, int], tuple[object, Line]]:
     """``Name_k.mp4 ...`` lines by (Name, k), values parsed by ``parse`` (which raises ValueError when bad)."""
-    table: dict[tuple[str, int], tuple[object, _Line]] = {}
+    table: dict[tuple[str, int], tuple[object, Line]] = {}
     for key, line in reader.keyed(file, None).items():
         match = _CLIP_FILE.match(key)
         if match is None:
@@ -320,7 +315,7 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
     return videos
 
 
-def _video_keys(subset: str, annotations: dict[str, _Line], file: str, report: ParseReport) -> dict[str, str]:
+def _video_keys(subset: str, annotations: dict[str, Line], file: str, report: ParseReport) -> dict[str, str]:
     """Each video's key (``{subset}_{Name}`` made safe, at most MAX_KEY characters; clip ids add ``_k``), distinct
     even when names sanitise alike (``Foo(1)``, ``Foo[1]``): one report line per such group, naming the keys given."""
     texts = {f"{subset}_{name}": name for name in annotations}
@@ -340,7 +335,7 @@ def _video_keys(subset: str, annotations: dict[str, _Line], file: str, report: P
 
 
 def _video_url(
-    name: str, urls: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
+    name: str, urls: dict[str, Line], file: str, report: ParseReport, annotation: Line, key: str
 ) -> tuple[str | None, str | None]:
     line = urls.get(name)
     if line is None:
@@ -354,7 +349,7 @@ def _video_url(
 
 
 def _video_resolution(
-    name: str, resolutions: dict[str, _Line], file: str, report: ParseReport, annotation: _Line, key: str
+    name: str, resolutions: dict[str, Line], file: str, report: ParseReport, annotation: Line, key: str
 ) -> int | None:
     line = resolutions.get(name)
     if line is None:
@@ -567,12 +562,25 @@ def resolve_clip(clip: ClipSpec, media: MediaInfo, keyframes: Callable[[], list[
                 f"crop {crop.as_tuple()} scaled by {media.height}/{clip.resolution} to {scaled.as_tuple()}"
             )
             crop = scaled
-        side = min(max(crop.w, crop.h), media.width, media.height)
-        if (crop.w, crop.h) != (side, side):
-            square = CropBox(crop.x + (crop.w - side) // 2, crop.y + (crop.h - side) // 2, side, side)
-            notes.append(f"crop {crop.as_tuple()} made a {side}x{side} square as {square.as_tuple()}")
-            crop = square
-        crop, note = crop.fit_into(media.width, media.height)
-        if note:
-            notes.append(note)
+        crop, made = crop.square_in(media.width, media.height)
+        notes += made
     return ResolvedClip(start=clip.start, end=end, crop=crop, notes=tuple(notes), asked_end=asked_end)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m hdtf.sources.hdtf METADATA_DIR [--version v1]``: print the test list a split version gives on that
+    metadata (how ``hdtf/splits/hdtf_v1_test.txt`` was made from the pinned HDTF lists)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m hdtf.sources.hdtf",
+                                     description="print the HDTF test list a split version gives on a metadata folder")
+    parser.add_argument("metadata_dir", type=Path, help="folder with the 15 HDTF metadata files")
+    parser.add_argument("--version", choices=tuple(RULES), default=CURRENT)
+    args = parser.parse_args(argv)
+    videos, _ = parse_metadata(args.metadata_dir)
+    clips = [(clip.id, clip.subset, clip.video_name) for video in videos for clip in video.clips]
+    print(render_test_list(clips, args.version), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,8 +31,17 @@ from typing import TYPE_CHECKING, Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option, single
-from hdtf.records import ClipSpec, CropBox, ParseReport, ResolvedClip, VideoSpec, distinct_names, safe_name
-from hdtf.sources import SPLIT_HELP
+from hdtf.records import (
+    ClipSpec,
+    CropBox,
+    ParseReport,
+    ResolvedClip,
+    SourceCard,
+    VideoSpec,
+    distinct_names,
+    safe_name,
+)
+from hdtf.sources.common import WATCH_URL, is_youtube_id, list_lines
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -47,7 +56,6 @@ MIN_TUBE_FRAMES = 25
 # A chunk starts a reorder delay (a few frames) before its minute at the earliest and ends at the first keyframe
 # after the next one; a section download with this margin around the minute holds it for GOPs up to 5 s.
 SECTION_MARGIN = 5.0
-WATCH_URL = "https://www.youtube.com/watch?v={youtube_id}"
 
 # Timestamps are whole ticks of at least 1/90000 s (mp4/ts time bases); this only absorbs float error.
 _EPS = 1e-6
@@ -55,8 +63,36 @@ _EPS = 1e-6
 # bomb) is refused before it is read into memory.
 MAX_LIST_BYTES = 128 * 1024 * 1024
 MAX_ZIP_RATIO = 100  # uncompressed / compressed size of a list file in data_list.zip (text of numbers: about 3-5)
-_YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _VIDEO_NAME = re.compile(r"^(?P<id>.+)_(?P<chunk>\d{4,})$")
+
+
+# The help of --split / splits= (hdtf prepare --source talkinghead-1kh, load_dataset("talkinghead_1kh", ...)).
+SPLIT_HELP = "which split to prepare: small, train or val (default small)"
+CARD = SourceCard(
+    pretty_name="TalkingHead-1KH",
+    description=(
+        "TalkingHead-1KH: about 1000 hours of Creative-Commons YouTube talking-head videos, listed as face tubes "
+        "(frame range and box inside one-minute chunks)."
+    ),
+    homepage="https://github.com/tcwang0509/TalkingHead-1KH",
+    citation="""\
+@inproceedings{wang2021facevid2vid,
+  title     = {One-Shot Free-View Neural Talking-Head Synthesis for Video Conferencing},
+  author    = {Wang, Ting-Chun and Mallya, Arun and Liu, Ming-Yu},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year      = {2021}
+}""",
+    license="cc-by-3.0",
+    licence=(
+        "The TalkingHead-1KH release says its videos are licensed CC BY 3.0 by their authors (the YouTube "
+        "uploaders); the clips are adaptations of them (cut, cropped, resized) and keep that licence, with "
+        "attribution to each video's author: every clip names its video (`youtube_id`, `url`). hdtf does not "
+        "check each video's licence on YouTube again. The tube lists are the release's; see its repository for "
+        "their terms."
+    ),
+    splits=("The splits are the release's own lists (`small`, `train`, `val`): each clip is in the list that "
+            "names it."),
+)
 
 
 def id_file(split: str) -> str:
@@ -155,13 +191,9 @@ class Tube:
         return self.last_frame - self.first_frame + 1
 
 
-def _lines(text: str, file: str, report: ParseReport) -> Iterable[tuple[int, str]]:
-    if text.startswith("\ufeff"):
-        report.add(file, 1, text[:40], "UTF-8 byte order mark stripped", "repaired")
-        text = text[1:]
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield number, line.strip()
+def _numbered(text: str, file: str, report: ParseReport) -> Iterable[tuple[int, str]]:
+    """(line number, stripped text) of the non-blank lines: the release's lists tolerate spacing."""
+    return ((line.number, line.raw) for line in list_lines(text, file, report, strict=False))
 
 
 def parse_tube(line: str) -> Tube:
@@ -200,8 +232,8 @@ def parse_data_list(
     id_name, tube_name = f"{where}/{id_file(split)}", f"{where}/{tube_file(split)}"
 
     listed: dict[str, int] = {}
-    for number, line in _lines(ids_text, id_name, report):
-        if not _YOUTUBE_ID.match(line):
+    for number, line in _numbered(ids_text, id_name, report):
+        if not is_youtube_id(line):
             report.add(id_name, number, line, "not an 11-character YouTube id")
         elif line in listed:
             report.add(id_name, number, line, f"duplicate id (first on line {listed[line]})",
@@ -211,7 +243,7 @@ def parse_data_list(
 
     tubes: dict[str, list[Tube]] = {}
     seen: dict[str, int] = {}
-    for number, line in _lines(tubes_text, tube_name, report):
+    for number, line in _numbered(tubes_text, tube_name, report):
         try:
             tube = parse_tube(line)
         except ValueError as exc:
@@ -431,12 +463,5 @@ def _window(clip: ClipSpec, width: int, height: int) -> tuple[CropBox, list[str]
     notes = []
     if ref != (width, height):
         notes.append(f"box {tuple(info['box'])} of {ref[0]}x{ref[1]} scaled to {box.as_tuple()} in {width}x{height}")
-    side = min(max(box.w, box.h), width, height)
-    if (box.w, box.h) != (side, side):
-        square = CropBox(box.x + (box.w - side) // 2, box.y + (box.h - side) // 2, side, side)
-        notes.append(f"box {box.as_tuple()} made a {side}x{side} square as {square.as_tuple()}")
-        box = square
-    box, note = box.fit_into(width, height)
-    if note:
-        notes.append(note)
-    return box, notes
+    box, made = box.square_in(width, height, "box")
+    return box, notes + made

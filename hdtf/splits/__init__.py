@@ -11,7 +11,7 @@ version ``v1``:
 A person's split depends on nothing but its name, so the split is stable when the metadata gains or loses videos,
 and the threshold puts 22 of the 436 clips of the pinned metadata (5.0 %; 11 persons, 16 videos) in test. The list
 those clips make ships with the package (``hdtf_v1_test.txt``, see :func:`listed_test_ids`) so that a paper can cite
-it; a test checks that it equals the rule's output on the real metadata. ``python -m hdtf.splits METADATA_DIR``
+it; a test checks that it equals the rule's output on the real metadata. ``python -m hdtf.sources.hdtf METADATA_DIR``
 prints that list. A later version gets a new salt and list file; ``v1`` never changes.
 """
 
