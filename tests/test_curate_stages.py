@@ -259,3 +259,44 @@ def test_curation_flags_need_landmarks_and_weights_in_one_line(tmp_path):
         validate(PrepareOptions(output_dir=tmp_path, min_iqa=40.0))
     with pytest.raises(HDTFError, match="--max-head-angle 200"):
         validate(PrepareOptions(output_dir=tmp_path, max_head_angle=200.0, landmarks=True))
+
+
+def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_two, tmp_path):
+    """A fresh run into ``s3://`` with measures, a filter and face JSON (landmarks tracked, then the curation stages
+    read them), then masks added to the finished clips on the store (their landmarks fetched): every file the stages
+    make is an object, uploaded before the status that names it."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import cv2
+
+    from fixtures.s3_server import serve_s3
+    from hdtf.cli import main
+    from hdtf.layout import Layout
+
+    with serve_s3() as server, pytest.MonkeyPatch.context() as env:
+        for key, value in server.env.items():
+            env.setenv(key, value)
+        server.create_bucket("curated")
+        url = "s3://curated/run"
+        with serve_directory(run_two.source.parent) as base:
+            common = ["prepare", "--output", url, "--scratch-dir", str(tmp_path / "scratch"), "--metadata-dir",
+                      str(run_two.root.parent / "metadata"), "--subsets", "RD", "--url-template",
+                      base + "/{subset}_{name}.mp4", "--crop-method", "landmarks", "--size", str(SIZE), "--no-progress",
+                      "--min-face-px", "1", "--face-json"]
+            assert main(common) == 0
+            assert main([*common, "--masks"]) == 0
+        layout = Layout.for_output(url)
+        records = {r["id"]: r for r in done_clips(layout)}
+        assert len(records) == 2
+        order = [r.key for r in server.log if r.method == "PUT" and r.ok]
+        for clip_id, record in records.items():
+            assert record["face_px"] > 1 and record["filtered"] is None
+            data = json.loads(layout.read_bytes(record["face_json_path"]))
+            assert data["frames"] == record["num_frames"] == len(data["landmark_list"])
+            lip = cv2.imdecode(np.frombuffer(layout.read_bytes(record["mask_paths"]["lip_mask"]), np.uint8),
+                               cv2.IMREAD_UNCHANGED)
+            assert lip.shape == (SIZE, SIZE) and lip.max() == 255 and lip[0, 0] == 0
+            for name in (record["face_json_path"], *record["mask_paths"].values()):
+                first = order.index(f"run/{name}")
+                assert "run/status/RD_Speaker.json" in order[first:], f"{name} went up before a status named it"
+        assert not list((tmp_path / "scratch").rglob("*.png")), "uploaded files leave the scratch folder"
