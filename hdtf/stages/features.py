@@ -141,8 +141,9 @@ class Masks(Stage):
     files = {f"{kind}_path": f".{kind}.png" for kind in MASK_KINDS}
     fields = {**dict.fromkeys(files, "string"), "mask_paths": "struct"}
     reads = (LANDMARKS_FIELD,)
-    card = ("| `mask_paths` | struct of strings | Hallo's masks of the clip (`--masks`): kind (`face_mask`, `lip_mask`, "
-            "`sep_face_mask`, `sep_lip_mask`, `sep_pose_mask`) -> PNG file in the prepared folder; null when not made |",)
+    card = ("| `mask_paths` | struct of strings | Hallo's masks of the clip (`--masks`): kind (`face_mask`, "
+            "`lip_mask`, `sep_face_mask`, `sep_lip_mask`, `sep_pose_mask`) -> PNG file in the prepared folder; null "
+            "when not made |",)
 
     def check(self) -> None:
         if self.selected():
@@ -175,8 +176,9 @@ class Masks(Stage):
 @dataclass(frozen=True)
 class FaceJSONOptions:
     face_json: bool = option(False, action="store_true", builder=True,
-                             help="store MuseTalk's face JSON per clip from its landmarks (faces/{id}.json: video_size, "
-                                  "face_size, frames, face_list, landmark_list, isvalid, first_invalid_frame)")
+                             help="store MuseTalk's face JSON per clip from its landmarks (faces/{id}.json: "
+                                  "video_size, face_size, frames, face_list, landmark_list, isvalid, "
+                                  "first_invalid_frame)")
 
 
 class FaceJSON(Stage):

@@ -90,7 +90,7 @@ class FacePx(Threshold):
 class HeadAngleOptions:
     max_head_angle: float | None = option(None, parser=float, metavar="DEGREES", builder=True,
                                           help="filter out clips whose head turns further than DEGREES off the line "
-                                               "of sight (yaw and pitch together) on more than 10%% of frames "
+                                               "of sight (yaw and pitch together) on more than a tenth of the frames "
                                                "(Hallo: 30). Default: off")
 
 
