@@ -49,8 +49,8 @@ names as objects under the URL; its writers work in a private local scratch fold
 each file the job made goes up in one PUT when the first status naming it as done is written, and that status object
 goes up last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
 appears half-written under a final name. Raw downloads stay in the scratch folder. Existence is answered from
-listings (one LIST per video's clips when its status is read, one LIST of ``clips/`` (and of each stage folder) when a reader takes the whole
-run), never one request per clip.
+listings (one LIST per folder of a video's clips when its status is read, one LIST of ``clips/`` and of each stage
+folder when a reader takes the whole run), never one request per clip.
 """
 
 from __future__ import annotations
