@@ -78,13 +78,14 @@ class ExportResult:
 
 
 def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE,
-           repo_id: str | None = None) -> ExportResult:
+           repo_id: str | None = None, include_filtered: bool = False) -> ExportResult:
     """Export every finished clip of ``prepared_dir`` (a folder or URL) to the folder ``output`` as ``to``
     ("parquet" or "webdataset") shards, one set per split of the source's standard split.
 
     ``output`` must be new, empty or an earlier export's folder; only the earlier export's unchanged files are
     replaced or removed (HDTFError before any work when one of the new names is taken by another file).
-    ``repo_id``: the Hub repository it will be pushed to, named in the card's loading recipe.
+    ``repo_id``: the Hub repository it will be pushed to, named in the card's loading recipe. Clips a stage filtered
+    out (``filtered``) are left out unless ``include_filtered``.
     """
     if to not in FORMATS:
         raise HDTFError(f"export format {to!r} is not one of {', '.join(FORMATS)}")
@@ -97,7 +98,7 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     if not layout.present():
         raise HDTFError(f"prepared folder {layout.where} does not exist")
     statuses = layout.statuses()  # read once: for the clips and the availability
-    entries = _finished(layout, statuses)
+    entries = _finished(layout, statuses, include_filtered)
     if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
     by_split = _by_split(entries)
@@ -252,10 +253,11 @@ def _sample_features():
     return sample_features()
 
 
-def _finished(layout: Layout, statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _finished(layout: Layout, statuses: list[dict[str, Any]], include_filtered: bool) -> list[dict[str, Any]]:
     from hdtf.manifest import done_clips
+    from hdtf.rows import is_filtered
 
-    entries = done_clips(layout, statuses)
+    entries = [e for e in done_clips(layout, statuses) if include_filtered or not is_filtered(e)]
     if not entries:
         raise HDTFError(f"{layout.where} has no finished clips to export (see hdtf status {layout.where})")
     return entries

@@ -7,6 +7,10 @@
       clips/{id}.wav              the same audio as 16-bit PCM
       clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
       clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
+      embeddings/{id}.face.npy    (D,) float32 face embedding                                [face_embedding stage]
+      embeddings/{id}.audio.npy   (T, dim) or (T, layers + 1, dim) float16, T = video frames  [audio_embedding stage]
+      masks/{id}.{kind}.png       Hallo's union masks (face_mask, lip_mask, sep_*_mask)       [masks stage]
+      faces/{id}.json             MuseTalk's per-frame face boxes and landmarks               [face_json stage]
       status/{video_key}.json     one video's job result, rewritten after every clip: the source of truth
       locks/{video_key}.lock      held while a run works on the video (hdtf.lock): one run per video at a time
       locks/.manifest.json.lock   held while a run reads every status and rewrites the manifest
@@ -45,8 +49,8 @@ names as objects under the URL; its writers work in a private local scratch fold
 each file the job made goes up in one PUT when the first status naming it as done is written, and that status object
 goes up last, so a clip counts (:meth:`Layout.finished`) only when its status names it and its objects exist; nothing ever
 appears half-written under a final name. Raw downloads stay in the scratch folder. Existence is answered from
-listings (one LIST per video's clips when its status is read, one LIST of ``clips/`` when a reader takes the whole
-run), never one request per clip.
+listings (one LIST per folder of a video's clips when its status is read, one LIST of ``clips/`` and of each stage
+folder when a reader takes the whole run), never one request per clip.
 """
 
 from __future__ import annotations
@@ -79,6 +83,13 @@ log = logging.getLogger(__name__)
 STATUS_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
+# Stage files that live outside clips/ (their suffix -> their folder), where trainers' chains keep them; every other
+# stage file is clips/{id}{suffix}.
+STAGE_FOLDERS: dict[str, str] = {
+    ".face.npy": "embeddings", ".audio.npy": "embeddings", ".json": "faces",
+    **{f".{kind}.png": "masks" for kind in ("face_mask", "lip_mask", "sep_face_mask", "sep_lip_mask", "sep_pose_mask")},
+}
+_CLIP_FOLDERS = frozenset({"clips/", *(f"{folder}/" for folder in STAGE_FOLDERS.values())})
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
 # The files of a clip in clips/, by kind (ClipFiles' fields): the id and these suffixes.
@@ -243,8 +254,9 @@ class Layout:
             atomic.make_dirs(_within(self.root / sub, self.root, sub))
 
     def clip_file(self, clip_id: str, suffix: str) -> Path:
-        """The local path of a file a stage makes for a clip (``suffix``: e.g. ``.landmarks.npz``)."""
-        return self.root / "clips" / f"{safe_name(clip_id)}{suffix}"
+        """The local path of a file a stage makes for a clip (``suffix``: e.g. ``.landmarks.npz``): under ``clips/``,
+        or the folder :data:`STAGE_FOLDERS` names for it."""
+        return self.root / STAGE_FOLDERS.get(suffix, "clips") / f"{safe_name(clip_id)}{suffix}"
 
     def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
         """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
@@ -535,8 +547,8 @@ class _Seen:
 
     objects: dict[str, int | None] = field(default_factory=dict)  # name -> size (None: no such object)
     conditional: bool | None = None  # the probe found create-if-absent honoured (None: not probed here)
-    whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of clips/
-    listed: bool = False  # clips/ was listed: a clip file not seen does not exist
+    whole_run: bool = False  # every status was read: an unknown clip file is found with one listing of its folder
+    listed: set[str] = field(default_factory=set)  # folders listed (clips/, ...): a file there not seen does not exist
     made: set[str] = field(default_factory=set)  # scratch files this process wrote and has not uploaded yet
 
 
@@ -634,12 +646,13 @@ class RemoteLayout(Layout):
             _warn_once(self.where, f"file name {name!r} in a status is not inside the run")
             return None
         seen = self._seen
-        listable = name.startswith("clips/")  # what the listing of clips/ answers for (not kept/ copies)
-        if name not in seen.objects and listable and seen.whole_run and not seen.listed:
-            seen.objects.update({n: size for n, size in self.store.listing("clips/").items() if n not in seen.objects})
-            seen.listed = True
+        folder = name.partition("/")[0] + "/"
+        listable = folder in _CLIP_FOLDERS  # what a listing of a clip-file folder answers for (not kept/ copies)
+        if name not in seen.objects and listable and seen.whole_run and folder not in seen.listed:
+            seen.objects.update({n: size for n, size in self.store.listing(folder).items() if n not in seen.objects})
+            seen.listed.add(folder)
         if name not in seen.objects:
-            info = None if listable and seen.listed else self.store.info(name)
+            info = None if listable and folder in seen.listed else self.store.info(name)
             seen.objects[name] = None if info is None else info.size
         return seen.objects[name]
 
@@ -698,11 +711,13 @@ class RemoteLayout(Layout):
             self._fetched(name).unlink(missing_ok=True)
 
     def _learn(self, names: list[str]) -> None:
-        """Find out with one listing (of the names' common prefix) which of ``names`` exist."""
-        if not names:
-            return
-        found = self.store.listing(os.path.commonprefix(names))
-        self._seen.objects.update({name: found.get(name) for name in names})
+        """Find out with one listing per folder (of the names' common prefix there) which of ``names`` exist."""
+        folders: dict[str, list[str]] = {}
+        for name in names:
+            folders.setdefault(name.partition("/")[0], []).append(name)
+        for group in folders.values():  # one listing per folder (clips/, embeddings/, ...), never the whole run
+            found = self.store.listing(os.path.commonprefix(group))
+            self._seen.objects.update({name: found.get(name) for name in group})
 
     # -- status ---------------------------------------------------------------------------------------------------
 

@@ -188,6 +188,20 @@ def _filter_lines(done: list[dict[str, Any]]) -> list[str]:
         span = f", values {min(values):g}..{max(values):g}" if values else ""
         lines.append(f"filtered by {stage}: {len(entries)} of {len(done)} done clip(s){span} (kept on disk, left out "
                      f"of rows; e.g. {entries[0].get('reason')})")
+    return lines + _measured_lines(done)
+
+
+def _measured_lines(done: list[dict[str, Any]]) -> list[str]:
+    """The range of each value a registered filter compares (face_px, iqa, ...) over the done clips that have it,
+    so that a threshold can be chosen (or changed: the filters re-judge without measuring again)."""
+    from hdtf.stages import stage_classes
+
+    measured = dict.fromkeys(key for cls in stage_classes() if cls.filters for key in cls.reads)
+    lines = []
+    for key in measured:
+        values = [c[key] for c in done if isinstance(c.get(key), (int, float)) and not isinstance(c.get(key), bool)]
+        if values:
+            lines.append(f"measured {key}: {min(values):g}..{max(values):g} over {len(values)} done clip(s)")
     return lines
 
 

@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the shards and README.md: new, empty or an earlier export's (whose own "
                              "files alone are replaced; nothing else in it is touched)")
     parser.add_argument("--shard-size", type=int, default=None, metavar="N", help="clips per shard (default 16)")
+    parser.add_argument("--include-filtered", action="store_true",
+                        help="also export the clips a filter stage rejected (marked in their `filtered` column); "
+                             "default: left out")
     add_push_arguments(parser, "the export's own files alone (not the rest of OUT) as a dataset",
                        private_because="HDTF's clips belong to the videos' uploaders and no licence lets you share "
                                        "them; see the card")
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_push(args)
     result = export(args.prepared, args.output, to=args.to, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
-                    repo_id=args.push_to_hub)
+                    repo_id=args.push_to_hub, include_filtered=args.include_filtered)
     print(f"exported {result.num_examples} clip(s) in {len(result.files)} {args.to} shard(s) to {args.output}; "
           f"card: {result.card}")
     if result.left:

@@ -141,7 +141,8 @@ class RayExecutor(Executor):
             log.warning("%s is a local folder and the Ray cluster has %d nodes: it must be storage every node mounts "
                         "at this path (NFS, a shared volume), or each node keeps the clips it makes; an object store "
                         "URL (s3://...) needs none (docs/cluster.md)", options.output_dir, nodes)
-        task = ray.remote(max_retries=0, **task_resources(options))(run_video)  # what the selected stages need
+        gpus = float(ray.cluster_resources().get("GPU", 0))
+        task = ray.remote(max_retries=0, **task_resources(options, gpus))(run_video)  # what the selected stages need
         shared = ray.put(options)
         queue = iter(videos)
         running: dict[Any, _Attempt] = {}

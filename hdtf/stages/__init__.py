@@ -20,6 +20,19 @@ if TYPE_CHECKING:
 STAGES: dict[str, str] = {
     "sync": "hdtf.stages.sync:SyncCheck",
     "landmarks": "hdtf.stages.landmarks:Landmarks",
+    "iqa": "hdtf.stages.measures:IQA",
+    "measures": "hdtf.stages.measures:Measures",
+    "face_embedding": "hdtf.stages.features:FaceEmbeddingStage",
+    "audio_embedding": "hdtf.stages.features:AudioEmbedding",
+    "masks": "hdtf.stages.features:Masks",
+    "face_json": "hdtf.stages.features:FaceJSON",
+    # The filters last: they read only recorded values, so a changed threshold re-runs them alone.
+    "face_share_filter": "hdtf.stages.filters:FaceShare",
+    "face_px_filter": "hdtf.stages.filters:FacePx",
+    "head_angle_filter": "hdtf.stages.filters:HeadAngle",
+    "sharpness_filter": "hdtf.stages.filters:Sharpness",
+    "motion_filter": "hdtf.stages.filters:Motion",
+    "iqa_filter": "hdtf.stages.filters:IQAFilter",
 }
 
 
@@ -60,11 +73,16 @@ def selected(options: Any) -> Iterator[Stage]:
             yield stage
 
 
-def task_resources(options: Any) -> dict[str, float]:
+def task_resources(options: Any, gpus: float | None = None) -> dict[str, float]:
     """Ray task options for one video's job under ``options``: each resource at the most any selected stage declares
-    (``Stage.resources``), at least one CPU."""
+    (``Stage.resources``), at least one CPU; GPUs at most ``gpus`` (the cluster's, when given): a stage that uses
+    the GPU where there is one runs on the CPU otherwise, so a cluster without any still runs the job."""
     wanted: dict[str, float] = {"num_cpus": 1}
     for stage in selected(options):
         for key, amount in stage.resources.items():
             wanted[key] = max(wanted.get(key, 0), amount)
+    if gpus is not None and "num_gpus" in wanted:
+        wanted["num_gpus"] = min(wanted["num_gpus"], gpus)
+        if not wanted["num_gpus"]:
+            del wanted["num_gpus"]
     return wanted

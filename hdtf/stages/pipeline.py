@@ -4,7 +4,8 @@
 Each stage that ran is recorded in the clip's ``stages`` (version, options hash, fields). On a finished clip the
 first stage whose entry differs from the run's (new, other version or options, or a file of it gone) runs again, and
 every stage after it (they read what it wrote); stages the run no longer asks for are dropped from the record (their
-files stay on disk until a re-cut of the clip replaces them). Consecutive per-frame stages share one decode.
+files stay on disk until a re-cut of the clip replaces them). Consecutive per-frame stages share one decode, except
+that a stage reading a field an earlier one of the same run writes (``reads``: the landmarks file) waits for it.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ def _run(record: dict[str, Any], options: Any, stages: Sequence[Stage], fresh: b
     while i < len(stages):
         group = [stages[i]]
         if isinstance(stages[i], FrameStage):
-            while i + len(group) < len(stages) and isinstance(stages[i + len(group)], FrameStage):
+            while (i + len(group) < len(stages) and isinstance(stages[i + len(group)], FrameStage)
+                   and not _reads_from(stages[i + len(group)], group)):
                 group.append(stages[i + len(group)])
         clip = _input(record, options, fresh)
         try:
@@ -133,6 +135,12 @@ def _run(record: dict[str, Any], options: Any, stages: Sequence[Stage], fresh: b
             record = _apply(record, stage, outcome)
         i += len(group)
     return record
+
+
+def _reads_from(stage: Stage, group: Sequence[Stage]) -> bool:
+    """Whether ``stage`` reads a field a stage of ``group`` writes (a file only there once that stage's pass has
+    ended: the curation stages read the landmarks file), so it needs a decode of its own after theirs."""
+    return any(key in stage.reads for other in group for key in other.fields)
 
 
 def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
