@@ -143,11 +143,13 @@ def linked(layout: Layout, name: str) -> Writer:
     file fetched from a store into scratch that is then reused)."""
 
     def write(temp: Path) -> None:
-        source = layout.file(name)
+        source, link = layout.file(name), temp.with_name(temp.name + ".link")
         try:
-            os.link(source, temp)
+            os.link(source, link)  # beside the (empty, unpredictably named) temporary, then in its place
         except OSError:
             shutil.copyfile(source, temp)
+        else:
+            os.replace(link, temp)
 
     return write
 
