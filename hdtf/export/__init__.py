@@ -85,6 +85,7 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     if shard_size < 1:
         raise HDTFError(f"shard size {shard_size} must be at least 1 clip")
     from hdtf.layout import Layout
+    from hdtf.recipes import recorded_recipe
 
     layout, output = Layout.for_output(prepared_dir), Path(output)
     prepared_dir = layout.where
@@ -114,6 +115,7 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
         layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
+        recipe=recorded_recipe(layout.manifest()),
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
     card_path = output / CARD_FILE

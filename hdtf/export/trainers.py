@@ -100,7 +100,9 @@ def export_for(prepared_dir: str | Path, output: Path, to: str, *, include_filte
 
     sources = sorted({c["source"] for items in selection.by_split.values() for c in items})
     plan.files[LICENSE_FILE] = text(licence_file(sources))
-    facts = {"to": to, "recipe": recipe_of(layout)}
+    from hdtf.recipes import recorded_recipe
+
+    facts = {"to": to, "recipe": recorded_recipe(layout.manifest())}
     earlier = claim(output, list(plan.files))
     write_manifest(output, {**earlier, **dict.fromkeys(plan.files, {})}, **facts)
     for name, writer in plan.files.items():
@@ -110,13 +112,6 @@ def export_for(prepared_dir: str | Path, output: Path, to: str, *, include_filte
     write_manifest(output, {name: fingerprint(output / name) for name in plan.files}, **facts)
     return TrainerExport(tuple(output / n for n in plan.files), tuple(output / n for n in plan.lists), plan.clips,
                          dict(plan.left_out), tuple(output / n for n in left))
-
-
-def recipe_of(layout: Layout) -> dict[str, Any] | None:
-    """The recipe the run was prepared with (the manifest's ``recipe``: name and version), None without one."""
-    manifest = layout.manifest() or {}
-    recipe = manifest.get("recipe")
-    return {"name": recipe.get("name"), "version": recipe.get("version")} if isinstance(recipe, dict) else None
 
 
 def _chosen(layout: Layout, include_filtered: bool) -> tuple[list[dict[str, Any]], Counter]:
