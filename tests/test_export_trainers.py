@@ -275,3 +275,33 @@ def test_cli_exports_for_a_trainer_and_refuses_a_push(curated_run, tmp_path):
                               "--output", str(tmp_path / "x"), "--push-to-hub", "me/x"], capture_output=True,
                              text=True, check=False)
     assert refused.returncode == 2 and "--push-to-hub" in refused.stderr
+
+
+def test_parquet_export_carries_the_curated_columns_and_the_recipe(curated_run, tmp_path):
+    import datasets
+    from PIL import Image
+
+    from hdtf.export import export
+    from hdtf.manifest import write_manifest
+    from hdtf.recipes import recipe_record
+
+    write_manifest(curated_run.root, recipe=recipe_record("hallo"))
+    out = tmp_path / "parquet"
+    result = export(curated_run.root, out, to="parquet")
+    assert result.num_examples == 1  # the filtered clip is not a done clip
+    assert "`hallo` recipe, version 1" in result.card.read_text()
+    trainer = export_for(curated_run.root, tmp_path / "hallo", "hallo")
+    assert json.loads((tmp_path / "hallo" / MANIFEST).read_text())["recipe"] == {"name": "hallo", "version": 1}
+    assert trainer.num_examples == 1
+    row = datasets.load_dataset(str(out), split="train" if any((out / "data").glob("train-*")) else "test")[0]
+    kept = curated_run.ids[0]
+    assert row["aligned_video"]["bytes"] == (curated_run.root / "aligned" / f"{kept}.mp4").read_bytes()
+    assert np.asarray(row["aligned_matrices"]).shape == (row["num_frames"], 2, 3)
+    run_audio = np.load(curated_run.root / f"embeddings/{kept}.audio.npy")
+    assert np.array_equal(np.asarray(row["audio_embedding"], dtype=np.float16), run_audio)
+    assert np.allclose(row["face_embedding"], np.load(curated_run.root / f"embeddings/{kept}.face.npy"))
+    assert isinstance(row["sep_lip_mask"], Image.Image) and row["sep_lip_mask"].size == (64, 64)
+    assert np.array_equal(np.asarray(row["face_mask"]),
+                          np.asarray(Image.open(curated_run.root / f"masks/{kept}.face_mask.png")))
+    assert row["face_share"]["count"] == row["num_frames"] and 0 < row["face_share"]["mean"] < 1
+    assert row["aligned_size"] == 256 and json.loads(row["face_json"])["isvalid"] is True

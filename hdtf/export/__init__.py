@@ -100,11 +100,13 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     planned = [name for shards in plan.values() for name, _ in shards] + [LICENSE_FILE, CARD_FILE]
     earlier = claim(output, planned)
     write_manifest(output, {**earlier, **dict.fromkeys(planned, {})})  # from here on the planned names are ours
-    write = _write_parquet if to == "parquet" else _write_webdataset
+    curated = _curated(layout, entries) if to == "parquet" else {}
     files: list[Path] = []
     splits = []
     for split, items in by_split.items():
-        written = write(prepared_dir, [(output / name, shard) for name, shard in plan[split]])
+        shards = [(output / name, shard) for name, shard in plan[split]]
+        written = (_write_parquet(prepared_dir, shards, curated) if to == "parquet"
+                   else _write_webdataset(prepared_dir, shards))
         files += written
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
@@ -112,7 +114,8 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     options, skipped, prepared, metadata = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
-        layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
+        layout=to, features=_features(curated) if to == "parquet" else _sample_features(), splits=splits,
+        sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
         recipe=recorded_recipe(layout.manifest()),
@@ -157,10 +160,20 @@ def exported_files(output: Path) -> list[str]:
 # -- shared ----------------------------------------------------------------------------------------------------------
 
 
-def _features():
+def _features(curated: Mapping[str, Any] | None = None):
+    """The parquet rows' features: the ``clips`` config's, and the curated columns the clips have
+    (:mod:`hdtf.export.curated`)."""
+    import datasets
+
     from hdtf.rows import clip_features
 
-    return clip_features()
+    return datasets.Features({**clip_features(), **(curated or {})})
+
+
+def _curated(layout: Layout, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    from hdtf.export.curated import columns
+
+    return columns(layout, entries)
 
 
 def _sample_features():
@@ -250,19 +263,23 @@ def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
 # -- parquet ---------------------------------------------------------------------------------------------------------
 
 
-def _rows(prepared_dir: str, entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _rows(prepared_dir: str, entries: list[dict[str, Any]], curated: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    from hdtf.export.curated import values
+    from hdtf.layout import Layout
     from hdtf.rows import clip_row
 
+    layout = Layout.for_output(prepared_dir)
     for entry in entries:
-        yield clip_row(prepared_dir, entry)
+        yield {**clip_row(layout, entry), **values(layout, entry, curated)}
 
 
-def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]]) -> list[Path]:
+def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]],
+                   curated: Mapping[str, Any]) -> list[Path]:
     """One ``datasets`` arrow build per shard (in a scratch cache beside them that is deleted), written out with
-    ``to_parquet``."""
+    ``to_parquet``; ``curated``: the curated columns (:func:`_curated`)."""
     import datasets
 
-    features = _features()
+    features = _features(curated)
     files = []
     folder = shards[0][0].parent
     folder.mkdir(exist_ok=True)
@@ -272,7 +289,7 @@ def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, An
                 _rows,
                 features=features,
                 cache_dir=scratch,
-                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries},
+                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "curated": curated},
                 writer_batch_size=4,
             )
             with atomic.replacing(path) as temp:

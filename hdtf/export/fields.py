@@ -62,13 +62,3 @@ def mask_path(record: Mapping[str, Any], kind: str) -> str | None:
     """The name of the clip's ``kind`` mask, None when it has none."""
     masks = record.get(MASK_PATHS)
     return masks.get(kind) if isinstance(masks, Mapping) else None
-
-
-def filter_reason(record: Mapping[str, Any]) -> str | None:
-    """Why the clip was filtered (either spelling), None when it was not."""
-    if not is_filtered(record):
-        return None
-    stages = record.get(FILTERED)
-    if isinstance(stages, list) and stages:
-        return "; ".join(f"{s.get('stage')}: {s.get('reason')}" for s in stages if isinstance(s, Mapping))
-    return record.get("reason")

@@ -62,7 +62,8 @@ def plan(selection: Selection) -> Plan:
             result.files[names["audio_path"]] = linked(layout, clip["audio_path"])
             for kind, key in MASKS.items():
                 result.files[names[key]] = linked(layout, fields.mask_path(clip, kind))
-            result.files[names["face_emb_path"]] = _tensor(selection, clip[fields.FACE_EMBEDDING_PATH], drop_input=False)
+            face_emb = clip[fields.FACE_EMBEDDING_PATH]
+            result.files[names["face_emb_path"]] = _tensor(selection, face_emb, drop_input=False)
             all_layers = clip.get(fields.AUDIO_EMBEDDING_LAYERS) == "all"
             result.files[audio_emb] = _tensor(selection, clip[fields.AUDIO_EMBEDDING_PATH], drop_input=all_layers)
             entry = {key: absolute(selection, name) for key, name in names.items()}

@@ -1,4 +1,5 @@
-"""LatentSync's training folder (bytedance/LatentSync ``latentsync/data/unet_dataset.py``, ``configs/unet/stage2.yaml``).
+"""LatentSync's training folder (bytedance/LatentSync ``latentsync/data/unet_dataset.py``,
+``configs/unet/stage2.yaml``).
 
 ``UNetDataset`` reads the paths of ``data.train_fileslist`` (one path per line, ``line.rstrip()``), opens each with
 decord's ``VideoReader`` for the frames and ``AudioReader(video_path, sample_rate=16000)`` for the audio (so the audio
