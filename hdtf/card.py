@@ -75,6 +75,7 @@ class DatasetFacts:
     config_name: str = "clips"
     split_notes: Sequence[str] = ()  # facts about the standard split in this export (how many test clips it holds)
     metadata: Mapping[str, Any] | None = None  # where the lists came from (the manifest's "metadata")
+    recipe: Mapping[str, Any] | None = None  # the recipe the run was prepared with (name, version), if any
 
     @property
     def num_examples(self) -> int:
@@ -298,6 +299,14 @@ def licence_file(sources: Sequence[str]) -> str:
     )
 
 
+def _recipe(facts: DatasetFacts) -> str:
+    """The sentence naming the recipe the clips were prepared with (docs/recipes.md), or nothing."""
+    if not facts.recipe:
+        return ""
+    return (f"Prepared with hdtf's `{facts.recipe.get('name')}` recipe, version {facts.recipe.get('version')} "
+            "(`hdtf prepare --recipe`; its numbers and their sources: hdtf's docs/recipes.md). ")
+
+
 def dataset_card(facts: DatasetFacts) -> str:
     """README.md text of an export: front matter, description, loading recipe, structure, how it was made and from
     what, licence and citation."""
@@ -332,7 +341,7 @@ stored as {facts.layout} shards. Source: {homepages}.
 
 Prepared with the `hdtf` package (`hdtf prepare`, then `hdtf export --to {facts.layout}`)
 {f"on {facts.prepared} (UTC)" if facts.prepared else ""}: yt-dlp downloads each source video once, one ffmpeg pass per
-clip cuts, crops, resizes and encodes the video and the audio. {_metadata(facts)}Options:
+clip cuts, crops, resizes and encodes the video and the audio. {_metadata(facts)}{_recipe(facts)}Options:
 
 | option | value |
 |---|---|

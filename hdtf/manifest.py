@@ -74,17 +74,19 @@ def video_clips(statuses: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> l
 
 def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None = None,
                    options: dict[str, Any] | None = None, workers: Mapping[str, dict[str, Any]] | None = None,
-                   run: dict[str, Any] | None = None, statuses: list[dict[str, Any]] | None = None) -> Path | str:
+                   run: dict[str, Any] | None = None, statuses: list[dict[str, Any]] | None = None,
+                   recipe: dict[str, Any] | None = None) -> Path | str:
     """Rewrite ``manifest.json`` from the status files; keep the previous parse report, options, run facts and
     worker facts where not given (``workers``: video key -> where its job ran in this run; ``run``: how the run's
     jobs were run, e.g. the executor and the cluster address). ``statuses``: the run's status documents when the
     caller has read them (``Layout.statuses``) while holding ``Layout.manifest_lock``, so that it can use them too
-    without reading them again; without them, the lock is taken here and the statuses read under it. Returns where
-    the manifest is (a path, or a URL on a store)."""
+    without reading them again; without them, the lock is taken here and the statuses read under it. ``recipe``: the
+    recipe the run was prepared with (``hdtf.recipes.recipe_record``). Returns where the manifest is (a path, or a
+    URL on a store)."""
     layout = Layout.for_output(output_dir)
     if statuses is None:
         with layout.manifest_lock():
-            return write_manifest(layout, report, options, workers, run, layout.statuses())
+            return write_manifest(layout, report, options, workers, run, layout.statuses(), recipe)
     try:
         previous = layout.manifest() or {}
     except HDTFError:  # not JSON: rewritten from the statuses
@@ -104,6 +106,7 @@ def write_manifest(output_dir: str | Path | Layout, report: ParseReport | None =
         "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": options if options is not None else previous.get("options"),
         "run": run if run is not None else previous.get("run"),
+        "recipe": recipe if recipe is not None else previous.get("recipe"),
         "parse_report": [asdict(i) for i in report.issues] if report is not None else previous.get("parse_report", []),
         # where the lists came from (the source's account, hdtf.records.ParseReport.provenance)
         "metadata": report.provenance if report is not None else previous.get("metadata"),

@@ -10,20 +10,19 @@ Clips go to the splits of their source's standard split (``standard_split`` of e
 ``train``/``test``; TalkingHead-1KH's own ``small``/``train``/``val`` lists), one shard set per split that holds
 clips; the card says where the splits come from.
 
-An export writes and removes only its own files. It keeps a manifest of them in OUTPUT (``.hdtf-export.json``: each
-file's name, size and SHA-256); a folder without one must be empty (new), and a file an earlier export did not write,
-or that changed since, is never overwritten or removed. The manifest first names the files about to be written (so an
-interrupted export's files stay its own), every shard is written under a temporary name and renamed, the card
-(README.md, after LICENSE.md) is written last, the earlier export's other files are removed, and the manifest is
-rewritten with the new files. A push uploads exactly the manifest's files.
+An export writes and removes only its own files (:mod:`hdtf.export.owned`: a manifest of them in OUTPUT,
+``.hdtf-export.json``). Every shard is written under a temporary name and renamed, the card (README.md, after
+LICENSE.md) is written last, the earlier export's other files are removed, and the manifest is rewritten with the new
+files. A push uploads exactly the manifest's files.
+
+A trainer's folder (``to="latentsync"|"hallo"|"musetalk"``) is made by :mod:`hdtf.export.trainers` under the same
+ownership rules.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import tarfile
 import tempfile
 from collections import Counter
@@ -43,6 +42,7 @@ from hdtf.card import (
     shared_reason,
 )
 from hdtf.errors import HDTFError
+from hdtf.export.owned import MANIFEST, claim, fingerprint, read_manifest, remove_earlier, unchanged, write_manifest
 
 if TYPE_CHECKING:
     from hdtf.layout import Layout
@@ -58,12 +58,6 @@ _PATTERN = {"parquet": "data/{split}-*.parquet", "webdataset": "{split}-*.tar"}
 _SHARD = {"parquet": "data/{split}-{index:05d}-of-{count:05d}.parquet",
           "webdataset": "{split}-{index:05d}-of-{count:05d}.tar"}
 CARD_FILE = "README.md"
-# The export's record of its own files in OUTPUT (not uploaded).
-MANIFEST = ".hdtf-export.json"
-_MANIFEST_FORMAT, _MANIFEST_VERSION = "hdtf-export", 1
-# The only names a manifest may give: what an export writes (never a path outside OUTPUT).
-_OWN_NAME = re.compile(r"^(?:README\.md|LICENSE\.md|data/[\w.-]+-\d{5}-of-\d{5}\.parquet|[\w.-]+-\d{5}-of-\d{5}\.tar)$",
-                       re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -92,6 +86,7 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     if shard_size < 1:
         raise HDTFError(f"shard size {shard_size} must be at least 1 clip")
     from hdtf.layout import Layout
+    from hdtf.recipes import recorded_recipe
 
     layout, output = Layout.for_output(prepared_dir), Path(output)
     prepared_dir = layout.where
@@ -101,16 +96,18 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     entries = _finished(layout, statuses, include_filtered)
     if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
-    by_split = _by_split(entries)
+    by_split = by_split_of(entries)
     plan = {split: _shards(split, items, to, shard_size) for split, items in by_split.items()}
     planned = [name for shards in plan.values() for name, _ in shards] + [LICENSE_FILE, CARD_FILE]
-    earlier = _claim(output, planned)
-    _write_manifest(output, {**earlier, **dict.fromkeys(planned, {})})  # from here on the planned names are ours
-    write = _write_parquet if to == "parquet" else _write_webdataset
+    earlier = claim(output, planned)
+    write_manifest(output, {**earlier, **dict.fromkeys(planned, {})})  # from here on the planned names are ours
+    curated = _curated(layout, entries) if to == "parquet" else {}
     files: list[Path] = []
     splits = []
     for split, items in by_split.items():
-        written = write(prepared_dir, [(output / name, shard) for name, shard in plan[split]])
+        shards = [(output / name, shard) for name, shard in plan[split]]
+        written = (_write_parquet(prepared_dir, shards, curated) if to == "parquet"
+                   else _write_webdataset(prepared_dir, shards))
         files += written
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
@@ -118,15 +115,17 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     options, skipped, prepared, metadata = _provenance(layout)
     sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
-        layout=to, features=_features() if to == "parquet" else _sample_features(), splits=splits, sources=sources,
+        layout=to, features=_features(curated) if to == "parquet" else _sample_features(), splits=splits,
+        sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
+        recipe=recorded_recipe(layout.manifest()),
     )
     atomic.write_text(output / LICENSE_FILE, licence_file(sources))
     card_path = output / CARD_FILE
     atomic.write_text(card_path, dataset_card(facts))
-    left = _remove_earlier(output, {n: r for n, r in earlier.items() if n not in planned})
-    _write_manifest(output, {name: _fingerprint(output / name) for name in planned})
+    left = remove_earlier(output, {n: r for n, r in earlier.items() if n not in planned})
+    write_manifest(output, {name: fingerprint(output / name) for name in planned}, to=to)
     return ExportResult(tuple(files), card_path, len(entries), tuple(output / name for name in left))
 
 
@@ -149,102 +148,33 @@ def push_to_hub(output: Path, repo_id: str, *, private: bool = True, token: str 
 def exported_files(output: Path) -> list[str]:
     """The names of a finished export's files in ``output`` (its manifest's, each still as written); HDTFError when
     the folder holds no finished export or one of them changed."""
-    files = _read_manifest(output)
+    files = read_manifest(output)
     if files is None or CARD_FILE not in files or any(not record for record in files.values()):
         raise HDTFError(f"{output} is not a finished export (no complete {MANIFEST}); run hdtf export first")
-    changed = [name for name, record in files.items() if not _unchanged(output / name, record)]
+    changed = [name for name, record in files.items() if not unchanged(output / name, record)]
     if changed:
         raise HDTFError(f"{output}: {', '.join(changed)} changed or went missing since hdtf export wrote them; "
                         "export again")
     return sorted(files)
 
 
-# -- the export's own files ------------------------------------------------------------------------------------------
-
-
-def _claim(output: Path, planned: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The earlier export's files in ``output`` (its manifest: name -> record), after checking that ``output`` may be
-    written: new, empty or an export's folder whose ``planned`` names are free or its own files, unchanged."""
-    if output.exists() and not output.is_dir():
-        raise HDTFError(f"export output {output} is not a folder")
-    if (output / "data").is_symlink():  # shards are written into it: never through a link out of the folder
-        raise HDTFError(f"export output {output}: data is a symbolic link; export into a new or empty folder")
-    earlier = _read_manifest(output)
-    if earlier is None:
-        if output.is_dir() and any(output.iterdir()):
-            raise HDTFError(f"export output {output} is not empty and holds no hdtf export (no {MANIFEST}): "
-                            "export into a new or empty folder")
-        return {}
-    taken = [name for name in planned if (output / name).exists() or (output / name).is_symlink()]
-    foreign = [name for name in taken if name not in earlier or not _unchanged(output / name, earlier[name])]
-    if foreign:
-        raise HDTFError(f"export output {output}: {', '.join(foreign)} not written by the earlier export (or changed "
-                        "since); move it away or export into another folder")
-    return earlier
-
-
-def _read_manifest(output: Path) -> dict[str, dict[str, Any]] | None:
-    """The files a manifest in ``output`` names (a record without ``sha256``: being written); None without one."""
-    path = output / MANIFEST
-    if not path.is_file() or path.is_symlink():
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HDTFError(f"{path} cannot be read ({exc}); move it away or export into another folder") from exc
-    files = document.get("files") if isinstance(document, dict) and document.get("format") == _MANIFEST_FORMAT else None
-    if not isinstance(files, dict) or not all(
-            isinstance(name, str) and _OWN_NAME.match(name) and isinstance(record, dict)
-            for name, record in files.items()):
-        raise HDTFError(f"{path} is not an hdtf export manifest; move it away or export into another folder")
-    return files
-
-
-def _write_manifest(output: Path, files: Mapping[str, Mapping[str, Any]]) -> None:
-    atomic.write_json(output / MANIFEST, {"format": _MANIFEST_FORMAT, "version": _MANIFEST_VERSION,
-                                          "files": dict(sorted(files.items()))})
-
-
-def _fingerprint(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _unchanged(path: Path, record: Mapping[str, Any]) -> bool:
-    """``path`` is a plain file as ``record`` says it was written (any content while it was being written)."""
-    if path.is_symlink() or not path.is_file():
-        return False
-    if "sha256" not in record:
-        return True
-    return path.stat().st_size == record.get("size") and _fingerprint(path)["sha256"] == record["sha256"]
-
-
-def _remove_earlier(output: Path, stale: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Remove the earlier export's files the new one does not have (another shard count, split or format), when
-    they are as it wrote them; return the names left because they changed since (they are no longer its own)."""
-    left = []
-    for name, record in sorted(stale.items()):
-        path = output / name
-        if _unchanged(path, record):
-            path.unlink()
-        elif path.exists():
-            left.append(name)
-    data = output / "data"
-    if data.is_dir() and not data.is_symlink() and not any(data.iterdir()):
-        data.rmdir()
-    return left
-
-
 # -- shared ----------------------------------------------------------------------------------------------------------
 
 
-def _features():
+def _features(curated: Mapping[str, Any] | None = None):
+    """The parquet rows' features: the ``clips`` config's, and the curated columns the clips have
+    (:mod:`hdtf.export.curated`)."""
+    import datasets
+
     from hdtf.rows import clip_features
 
-    return clip_features()
+    return datasets.Features({**clip_features(), **(curated or {})})
+
+
+def _curated(layout: Layout, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    from hdtf.export.curated import columns
+
+    return columns(layout, entries)
 
 
 def _sample_features():
@@ -263,7 +193,7 @@ def _finished(layout: Layout, statuses: list[dict[str, Any]], include_filtered: 
     return entries
 
 
-def _by_split(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def by_split_of(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """The clips per split of their source's standard split (``standard_split``: HDTF's v1 by person,
     TalkingHead-1KH's lists); only splits that hold clips, in the order the source declares them."""
     from hdtf.sources import get_source
@@ -335,19 +265,23 @@ def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
 # -- parquet ---------------------------------------------------------------------------------------------------------
 
 
-def _rows(prepared_dir: str, entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def _rows(prepared_dir: str, entries: list[dict[str, Any]], curated: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    from hdtf.export.curated import values
+    from hdtf.layout import Layout
     from hdtf.rows import clip_row
 
+    layout = Layout.for_output(prepared_dir)
     for entry in entries:
-        yield clip_row(prepared_dir, entry)
+        yield {**clip_row(layout, entry), **values(layout, entry, curated)}
 
 
-def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]]) -> list[Path]:
+def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]],
+                   curated: Mapping[str, Any]) -> list[Path]:
     """One ``datasets`` arrow build per shard (in a scratch cache beside them that is deleted), written out with
-    ``to_parquet``."""
+    ``to_parquet``; ``curated``: the curated columns (:func:`_curated`)."""
     import datasets
 
-    features = _features()
+    features = _features(curated)
     files = []
     folder = shards[0][0].parent
     folder.mkdir(exist_ok=True)
@@ -357,7 +291,7 @@ def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, An
                 _rows,
                 features=features,
                 cache_dir=scratch,
-                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries},
+                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "curated": curated},
                 writer_batch_size=4,
             )
             with atomic.replacing(path) as temp:
