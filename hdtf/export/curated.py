@@ -1,6 +1,7 @@
 """The curated columns of a parquet export (``hdtf export --to parquet``): what the curation stages made for a clip
 (:mod:`hdtf.export.fields`) as ``datasets`` features, so that ``load_dataset`` users get the same curated data as the
-trainer exports. A column is added only when some exported clip has its field; a clip without it gets None.
+trainer exports. A column is added only when some exported clip has its field; a clip without it gets None. The
+measures (``face_share``, ``yaw``, ...) are the stages' own row columns already.
 
 =====================  ============================================================================================
 column                 feature
@@ -9,7 +10,6 @@ column                 feature
 ``aligned_matrices``   ``Array3D((None, 2, 3), float32)``: per-frame source-to-aligned matrices
 ``aligned_size`` ...   values: ``aligned_size``, ``aligned_jitter_px``, ``iqa``, ``audio_embedding_layers``
 ``scene_cuts``         list of float64 seconds
-measures               one struct per measure (``face_share``, ``yaw``, ...): count, mean, min, max, p10, p50, p90
 ``face_embedding``     list of float32 (the raw ArcFace output)
 ``audio_embedding``    ``Array2D((None, dim))`` or ``Array3D((None, layers + 1, dim))``, float16
 masks                  ``Image()`` per kind (``face_mask``, ``lip_mask``, ``sep_face_mask``, ...): the PNG
@@ -47,8 +47,6 @@ def columns(layout: Layout, entries: Sequence[Mapping[str, Any]]) -> dict[str, A
     out.update({key: datasets.Value(kind) for key, kind in _VALUES.items() if key in has})
     if fields.SCENE_CUTS in has:
         out[fields.SCENE_CUTS] = datasets.List(datasets.Value("float64"))
-    summary = {key: datasets.Value("int32" if key == "count" else "float32") for key in fields.SUMMARY_KEYS}
-    out.update({name: dict(summary) for name in fields.MEASURES if name in has})
     if fields.FACE_EMBEDDING_PATH in has:
         out["face_embedding"] = datasets.List(datasets.Value("float32"))
     if fields.AUDIO_EMBEDDING_PATH in has:

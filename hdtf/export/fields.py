@@ -11,7 +11,7 @@ field                      value
 ``aligned_matrices_path``  its per-frame source-to-aligned 2x3 matrices (.npz, ``hdtf.curate.aligned``)
 ``aligned_size``           its side in pixels; ``aligned_jitter_px``: its residual jitter
 ``scene_cuts``             seconds from the clip's start of each new shot
-``face_share`` ...         per-clip summaries of ``hdtf.curate.measures`` ({count, mean, min, max, p10, p50, p90})
+``face_share`` ...         the measures stage's per-clip value (``hdtf.stages.measures.SUMMARIES``: a float)
 ``iqa``                    the image-quality score (a number or None)
 ``face_embedding_path``    float32 ``(D,)`` .npy: the raw ArcFace embedding
 ``audio_embedding_path``   float16 .npy, ``(frames, dim)`` (layers "last") or ``(frames, layers + 1, dim)`` ("all")
@@ -36,7 +36,6 @@ ALIGNED_JITTER = "aligned_jitter_px"
 SCENE_CUTS = "scene_cuts"
 # Per-clip summaries of hdtf.curate.measures.ClipMeasures, kept under their series' names.
 MEASURES = ("face_share", "face_px", "head_away", "yaw", "pitch", "roll", "sharpness", "brightness", "motion")
-SUMMARY_KEYS = ("count", "mean", "min", "max", "p10", "p50", "p90")
 IQA = "iqa"
 FACE_EMBEDDING_PATH = "face_embedding_path"
 AUDIO_EMBEDDING_PATH = "audio_embedding_path"
