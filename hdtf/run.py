@@ -52,7 +52,8 @@ class RunOptions:
     video_timeout: float | None = option(None, parser=float, builder=True, cache_key=False, metavar="SECONDS",
                                          help="wall-clock limit per video: a video still running after it is "
                                               "stopped (ffmpeg included) and recorded as failed: timed out "
-                                              "(default: no limit)")
+                                              "(default: no limit, but 4 hours under --executor ray, where a hung "
+                                              "task would hold a cluster CPU for good; 0: no limit)")
     address: str | None = option(None, builder=True, cache_key=False, metavar="ADDRESS",
                                  help="--executor ray: the cluster, auto | HOST:PORT | ray://HOST:10001 (default "
                                       "RAY_ADDRESS; without it a local Ray instance)")
@@ -79,8 +80,8 @@ class RunOptions:
     def validate(self) -> None:
         """Raise HDTFError for an unknown executor, fewer than one worker, a setting the executor lacks or a shard
         outside the slices, before any work starts."""
-        if self.video_timeout is not None and not self.video_timeout > 0:
-            raise HDTFError(f"video timeout must be positive seconds, not {self.video_timeout}")
+        if self.video_timeout is not None and not self.video_timeout >= 0:
+            raise HDTFError(f"video timeout must be 0 (no limit) or positive seconds, not {self.video_timeout}")
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
             raise HDTFError(f"shard index {self.shard_index} is not one of 0..{self.num_shards - 1} "
                             f"(--num-shards {self.num_shards})")

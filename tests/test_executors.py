@@ -84,3 +84,17 @@ def test_executors_are_chosen_by_name():
         get_executor("nope")
     with pytest.raises(HDTFError, match="workers must be at least 1"):
         get_executor("serial", 0)
+
+
+def test_ray_has_a_video_timeout_unless_told_none_and_0_means_no_limit():
+    """Ray has no per-task timeout: a hung job would hold a cluster CPU for good, so a ray run gets a limit by
+    default; the other executors keep none; 0 asks for none anywhere (a 0-second limit would stop every video)."""
+    pytest.importorskip("ray")
+    from hdtf.executors.ray import DEFAULT_VIDEO_TIMEOUT
+
+    assert get_executor("ray", 1).video_timeout == DEFAULT_VIDEO_TIMEOUT == 4 * 3600
+    assert get_executor("ray", 1, video_timeout=0).video_timeout is None
+    assert get_executor("ray", 1, video_timeout=60).video_timeout == 60
+    assert get_executor("serial", 1).video_timeout is None
+    assert get_executor("process", 2, video_timeout=0).video_timeout is None
+    assert get_executor("ray", 1).facts()["video_timeout"] == 4 * 3600  # what the manifest records

@@ -23,13 +23,13 @@ from hdtf.records import VideoSpec
 
 
 class Executor(abc.ABC):
-    """Runs per-video jobs, ``workers`` at a time, each stopped after ``video_timeout`` seconds (None: no limit)."""
+    """Runs per-video jobs, ``workers`` at a time, each stopped after ``video_timeout`` seconds (None or 0: no limit)."""
 
     name: ClassVar[str]
 
     def __init__(self, workers: int = 1, video_timeout: float | None = None) -> None:
         self.workers = workers
-        self.video_timeout = video_timeout
+        self.video_timeout = video_timeout or None  # 0: no limit
 
     @abc.abstractmethod
     def run(self, videos: Sequence[VideoSpec], options: PrepareOptions) -> Iterator[VideoResult]:

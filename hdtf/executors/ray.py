@@ -44,6 +44,9 @@ from hdtf.records import VideoSpec
 from hdtf.stages import task_resources
 
 DEFAULT_MAX_RETRIES = 3
+# Ray has no per-task timeout: without a limit a hung job (a stalled download) would hold a CPU of the cluster for
+# good. Generous against the slowest legitimate HDTF video (an hour-long 1080p source); 0 asks for no limit.
+DEFAULT_VIDEO_TIMEOUT = 4 * 3600.0
 # Ray's switch for a cluster of this machine alone: its servers bind 127.0.0.1, not the network address. Read when
 # ray is first imported in a process, so it is set before that import.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -80,7 +83,7 @@ class RayExecutor(Executor):
 
     def __init__(self, workers: int = 1, video_timeout: float | None = None, address: str | None = None,
                  max_in_flight: int | None = None, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
-        super().__init__(workers, video_timeout)
+        super().__init__(workers, DEFAULT_VIDEO_TIMEOUT if video_timeout is None else video_timeout)
         if importlib.util.find_spec("ray") is None:
             raise HDTFError("the ray executor needs Ray, which is not installed here: pip install 'hdtf[ray]'")
         if max_in_flight is not None and max_in_flight < 1:
