@@ -211,6 +211,8 @@ class Aligned(FrameStage):
         return super().owns(note) and "corrected by dropping" not in note
 
     def check(self) -> None:
+        if self.options.aligned is None:
+            return
         if self.options.aligned not in SIZES:
             raise HDTFError(f"--aligned {self.options.aligned}: must be one of {', '.join(map(str, SIZES))}")
         if not self.options.landmarks:

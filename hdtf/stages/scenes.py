@@ -94,6 +94,8 @@ class SceneCuts(FrameStage):
         threshold = self.options.scene_threshold
         if threshold is not None and not threshold > 0:
             raise HDTFError(f"--scene-threshold {threshold:g}: must be positive")
+        if not self.selected():
+            return
         try:
             import scenedetect  # noqa: F401
         except ImportError as exc:
