@@ -124,3 +124,93 @@ def test_a_clip_spanning_a_cut_is_filtered_with_the_cut_time_and_split_into_its_
     assert main(["prepare", *common, "--split-at-cuts"]) == 0
     assert json.loads(next((out / "status").glob("*.json")).read_bytes())["clips"] == status["clips"]
     assert _mtimes(out) == stamps and requests == []
+
+
+def test_the_aligned_view_is_added_to_a_finished_run_with_audio_and_the_eyes_on_the_template(prepared_faces,  # noqa: F811
+                                                                                              tmp_path):
+    from hdtf.cli import main
+    from hdtf.curate.aligned import load_matrices, rigid_anchors, template_points
+    from hdtf.face.track import track_video
+    from hdtf.media import probe
+    from hdtf.video_io import read_audio
+
+    out = tmp_path / "out"
+    shutil.copytree(prepared_faces.root, out)
+    before = _mtimes(out)
+    root = prepared_faces.root.parent
+    requests: list = []
+    with serve_directory(root / "served", requests) as base:
+        args = ["prepare", "--output", str(out), "--metadata-dir", str(root / "metadata"), "--subsets", "RD",
+                "--url-template", base + "/{subset}_{name}.mp4", "--crop-method", "landmarks", "--size", "128",
+                "--no-progress", "--aligned", "256"]
+        assert main(args) == 0
+    assert requests == [] and _mtimes(out) == before, "no download, no re-cut"
+    (record,) = done_clips(out)
+    assert record["aligned_path"] == f"aligned/{record['id']}.mp4" and record["aligned_size"] == 256
+    assert record["aligned_matrices_path"] == f"aligned/{record['id']}.npz" and record["aligned_jitter_px"] < 1.0
+    view = out / record["aligned_path"]
+    info = probe(view, count_frames=True, timeline=False)
+    assert (info.width, info.height, info.nb_frames) == (256, 256, record["num_frames"]) and info.has_audio
+    assert np.array_equal(read_audio(view), read_audio(out / record["path"])), "the clip's audio, copied"
+    assert load_matrices(out / record["aligned_matrices_path"]).shape == (record["num_frames"], 2, 3)
+    # Content: dlib's landmarks found on the decoded view put the eyes on the template.
+    found = track_video(view)
+    assert found.found.all()
+    eyes = np.stack([rigid_anchors(p)[:2] for p in found.points])
+    assert np.linalg.norm(eyes - template_points(256)[:2], axis=-1).max() < EYE_BOUND_PX
+    manifest = load_manifest(out)
+    assert manifest["options"]["aligned"] == 256 and manifest["clips"][0]["aligned_jitter_px"] == record[
+        "aligned_jitter_px"]
+
+
+def _flashes_and_beeps(video: Path, audio: Path) -> tuple[list[int], list[int]]:
+    """Frames showing the marker's green patch (anywhere: the view moves it) and frames whose audio beeps."""
+    from hdtf.video_io import read_audio
+
+    flashes = [k for k, f in enumerate(_frames(video))
+               if ((f[..., 1].astype(float) - f[..., [0, 2]].mean(-1)) > 100).sum() > 30]
+    samples = read_audio(audio, 16000)
+    per = 16000 // 25
+    rms = [float(np.sqrt(np.mean(samples[k * per:(k + 1) * per] ** 2))) for k in range(len(samples) // per)]
+    return flashes, [k for k, r in enumerate(rms) if r > 0.1]
+
+
+def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_kept(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from fixtures.sync_markers import FLASHES, make_marker_clip, marker_syncnet
+
+    from hdtf.cli import main
+    from hdtf.media import probe
+
+    weights = marker_syncnet(make_marker_clip(tmp_path / "calibrate", 0), tmp_path / "syncnet_v2.model")
+    raw = tmp_path / "raw"
+    make_marker_clip(raw, offset=2, name="RD_Marker")  # the beeps 2 frames before their flashes
+    metadata = _metadata(tmp_path / "metadata", "Marker", 256, "00:01.4", crop=True)
+    args = ["prepare", "--metadata-dir", str(metadata), "--subsets", "RD", "--raw-dir", str(raw), "--output",
+            str(tmp_path / "out"), "--size", "256", "--no-progress", "--aligned", "256", "--sync-check", str(weights),
+            "--max-av-offset", "3", "--sync-preset", "latentsync"]
+    assert main(args) == 0
+    (record,) = done_clips(tmp_path / "out")
+    out = tmp_path / "out"
+    assert (record["sync_offset"], record["sync_shift"]) == (2, 2) and record["sync_confidence"] >= 3, (record["sync_confidence"], record["adjustments"])
+    assert record["num_frames"] == 35 - 2 and not record.get("filtered")
+    assert any(n.startswith("aligned: A/V offset +2 frames measured on the view") for n in record["adjustments"])
+    # Every output matches the corrected clip frame for frame: the view's flashes meet the clip's beeps.
+    view = out / record["aligned_path"]
+    assert probe(view, count_frames=True, timeline=False).nb_frames == 33
+    flashes, beeps = _flashes_and_beeps(view, out / record["audio_path"])
+    assert flashes == beeps == [f - 2 for f in FLASHES]
+    assert _flashes_and_beeps(view, view)[1] == beeps, "the view carries the corrected audio"
+    with np.load(out / record["landmarks_path"]) as marks:
+        assert marks["points"].shape[0] == 33
+    with np.load(out / record["aligned_matrices_path"]) as saved:
+        assert saved["matrices"].shape[0] == 33
+
+    # LatentSync's thresholds filter a clip SyncNet finds no speech in (kept, marked).
+    make_marker_clip(raw, offset=0, name="RD_Quiet", speech=False)
+    quiet_meta = _metadata(tmp_path / "quiet", "Quiet", 256, "00:01.4", crop=True)
+    assert main([*args[:2], str(quiet_meta), *args[3:]]) == 0
+    quiet = next(c for c in done_clips(out) if c["id"].startswith("RD_Quiet"))
+    assert quiet["filtered"][0]["stage"] == "aligned" and (out / quiet["path"]).is_file()
+    assert quiet["filtered"][0]["reason"].startswith("A/V sync on the aligned view: SyncNet confidence")
+    assert quiet["filtered"][0]["reason"].endswith("is below 3")

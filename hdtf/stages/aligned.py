@@ -124,7 +124,7 @@ class _Pass:
         if done:
             raise Remake("its A/V correction must change")
         facts, notes = self._correct(shift, result.confidence)
-        return {**fields, **facts}, notes, ("path", "audio_path", "landmarks_path")
+        return {**fields, **facts, "sync_shift": shift}, notes, ("path", "audio_path", "landmarks_path")
 
     def _correct(self, shift: int, confidence: float) -> tuple[dict[str, Any], list[str]]:
         """Trim the clip by ``shift`` frames (``hdtf.sync_check``), then make the view again of the frames the
