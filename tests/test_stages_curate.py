@@ -214,3 +214,47 @@ def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_k
     assert quiet["filtered"][0]["stage"] == "aligned" and (out / quiet["path"]).is_file()
     assert quiet["filtered"][0]["reason"].startswith("A/V sync on the aligned view: SyncNet confidence")
     assert quiet["filtered"][0]["reason"].endswith("is below 3")
+
+
+def test_on_the_s3_stand_in_the_aligned_view_and_sub_clips_go_up_with_the_status(hard_cut, tmp_path):  # noqa: F811
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    from fixtures.s3_server import serve_s3
+
+    from hdtf.cli import main
+    from hdtf.media import probe
+    from hdtf.storage import Store
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(hard_cut.path, served / "RD_Cut.mp4")
+    metadata = _metadata(tmp_path / "metadata", "Cut", 512, "00:03", crop=True)
+    with serve_s3() as s3, pytest.MonkeyPatch.context() as env, serve_directory(served) as base:
+        for key, value in s3.env.items():
+            env.setenv(key, value)
+        s3.create_bucket("curate")
+        args = ["prepare", "--output", "s3://curate/run", "--metadata-dir", str(metadata), "--subsets", "RD",
+                "--url-template", base + "/{subset}_{name}.mp4", "--size", "256", "--no-progress",
+                "--scratch-dir", str(tmp_path / "scratch")]
+        assert main(args) == 0
+        # Added to the finished run on the store: the view of the clip and its two shots, each with its matrices.
+        assert main([*args, "--aligned", "256", "--split-at-cuts"]) == 0
+        store = Store("s3://curate/run")
+        objects = store.listing("")
+        status = json.loads(store.read_bytes(next(n for n in objects if n.startswith("status/"))))
+        clips = {c["id"]: c for c in status["clips"]}
+        (parent,) = [i for i, c in clips.items() if not c.get("parent")]
+        assert sorted(clips) == sorted([parent, f"{parent}_s0", f"{parent}_s1"])
+        for clip_id, frames in ((parent, 75), (f"{parent}_s0", 37), (f"{parent}_s1", 38)):
+            record = clips[clip_id]
+            assert record["status"] == "done" and record["aligned_path"] == f"aligned/{clip_id}.mp4"
+            for key in ("path", "audio_path", "landmarks_path", "aligned_path", "aligned_matrices_path"):
+                assert objects.get(record[key]), f"{record[key]} is on the store"
+            local = tmp_path / f"{clip_id}.mp4"
+            local.write_bytes(store.read_bytes(record["aligned_path"]))
+            info = probe(local, count_frames=True, timeline=False)
+            assert (info.width, info.nb_frames, info.has_audio) == (256, frames, True)
+            assert record["num_frames"] == frames
+        puts = [r.key for r in s3.requests("curate", "PUT")]
+        last_status = max(i for i, k in enumerate(puts) if k.startswith("run/status/"))
+        assert puts.index(f"run/aligned/{parent}_s1.mp4") < last_status, "files go up before the status naming them"
