@@ -127,7 +127,7 @@ def test_a_clip_spanning_a_cut_is_filtered_with_the_cut_time_and_split_into_its_
 
 
 def test_the_aligned_view_is_added_to_a_finished_run_with_audio_and_the_eyes_on_the_template(prepared_faces,  # noqa: F811
-                                                                                              tmp_path):
+                                                                                              tmp_path, capsys):
     from hdtf.cli import main
     from hdtf.curate.aligned import load_matrices, rigid_anchors, template_points
     from hdtf.face.track import track_video
@@ -158,6 +158,10 @@ def test_the_aligned_view_is_added_to_a_finished_run_with_audio_and_the_eyes_on_
     assert found.found.all()
     eyes = np.stack([rigid_anchors(p)[:2] for p in found.points])
     assert np.linalg.norm(eyes - template_points(256)[:2], axis=-1).max() < EYE_BOUND_PX
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    jitter = record["aligned_jitter_px"]
+    assert f"aligned_jitter_px: {jitter:g}..{jitter:g} over 1 of 1 done clip(s)" in capsys.readouterr().out
     manifest = load_manifest(out)
     assert manifest["options"]["aligned"] == 256 and manifest["clips"][0]["aligned_jitter_px"] == record[
         "aligned_jitter_px"]
