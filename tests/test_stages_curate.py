@@ -64,7 +64,8 @@ def cut_run(hard_cut, tmp_path_factory):  # noqa: F811
         yield root / "out", common, requests
 
 
-def test_a_clip_spanning_a_cut_is_filtered_with_the_cut_time_and_split_into_its_shots(cut_run, hard_cut, capsys):  # noqa: F811
+def test_a_clip_spanning_a_cut_is_filtered_with_the_cut_time_and_split_into_its_shots(cut_run, hard_cut,  # noqa: F811
+                                                                                      capsys):
     import datasets
 
     import hdtf  # noqa: F401 - registers the builders
@@ -126,8 +127,8 @@ def test_a_clip_spanning_a_cut_is_filtered_with_the_cut_time_and_split_into_its_
     assert _mtimes(out) == stamps and requests == []
 
 
-def test_the_aligned_view_is_added_to_a_finished_run_with_audio_and_the_eyes_on_the_template(prepared_faces,  # noqa: F811
-                                                                                              tmp_path, capsys):
+def test_the_aligned_view_is_added_to_a_finished_run_with_audio_and_the_eyes_on_the_template(
+        prepared_faces, tmp_path, capsys):  # noqa: F811
     from hdtf.cli import main
     from hdtf.curate.aligned import load_matrices, rigid_anchors, template_points
     from hdtf.face.track import track_video
@@ -196,7 +197,7 @@ def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_k
     assert main(args) == 0
     (record,) = done_clips(tmp_path / "out")
     out = tmp_path / "out"
-    assert (record["sync_offset"], record["sync_shift"]) == (2, 2) and record["sync_confidence"] >= 3, (record["sync_confidence"], record["adjustments"])
+    assert (record["sync_offset"], record["sync_shift"]) == (2, 2) and record["sync_confidence"] >= 3, record
     assert record["num_frames"] == 35 - 2 and not record.get("filtered")
     assert any(n.startswith("aligned: A/V offset +2 frames measured on the view") for n in record["adjustments"])
     # Every output matches the corrected clip frame for frame: the view's flashes meet the clip's beeps.

@@ -12,7 +12,6 @@ Defaults are LatentSync's (``detect-adaptive --threshold 2``; see :mod:`hdtf.cur
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path

@@ -3,8 +3,9 @@
 It runs first: a correction trims the clip, and every later stage reads the clip as delivered. With ``--aligned`` it
 leaves the measure to the aligned stage, which measures on the face-aligned view (SyncNet's crop at a fixed box) and
 applies the correction before the view is kept (LatentSync's order: align, then measure and shift). Thresholds
-(``--min-sync-confidence``, ``--max-sync-offset``, or ``--sync-preset latentsync``: 3 and 6) filter clips out. On a clip finished by
-an earlier run it measures (and corrects) in place; a clip whose applied correction must change is made again.
+(``--min-sync-confidence``, ``--max-sync-offset``, or ``--sync-preset latentsync``: 3 and 6) filter clips out. On a
+clip finished by an earlier run it measures (and corrects) in place; a clip whose applied correction must change is
+made again.
 """
 
 from __future__ import annotations
