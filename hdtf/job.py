@@ -48,7 +48,7 @@ from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 from hdtf.redact import redact_url
 from hdtf.stages import selected
-from hdtf.stages.pipeline import StageFailed, bring_up, file_suffixes, run_fresh
+from hdtf.stages.pipeline import StageFailed, bring_up, derived, file_suffixes, run_fresh
 
 log = logging.getLogger(__name__)
 
@@ -451,6 +451,11 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     def settled(record: dict[str, Any], clip: ClipSpec) -> bool:
         return layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
 
+    def put(record: dict[str, Any], fresh: bool) -> None:
+        """A clip's record, followed by those of the clips the stages made of it (sub-clips at scene cuts)."""
+        records[record["id"]] = record
+        records.update((r["id"], r) for r in derived(record, old, options, stages, fresh))
+
     for clip in video.clips:
         record = old.get(clip.id)
         if record is not None and not settled(record, clip):
@@ -458,13 +463,13 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
         if record is not None:  # a done clip gets the run's stages as asked (None: it must be made again)
             record = bring_up(dict(record), options, stages)
         if record is not None:
-            records[clip.id] = record
+            put(record, fresh=False)
             continue
         earlier.hold(clip.id, old.get(clip.id))  # kept until a replacement is recorded as done
         if (why := cannot_crop(clip, options)) is not None:
-            records[clip.id] = clip_record(clip, "skipped", why, settings)
+            put(clip_record(clip, "skipped", why, settings), fresh=False)
         else:
-            records[clip.id] = clip_record(clip, "pending", _PENDING, settings)
+            put(clip_record(clip, "pending", _PENDING, settings), fresh=False)
             todo.append(clip)
     earlier.name(records)
     kept = bool(tried.get("kept")) and local is not None and not users
@@ -515,7 +520,7 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     def record(clip: ClipSpec, result: dict[str, Any]) -> None:
         if result["status"] == "done" and raw.notes:
             result["adjustments"] = [*raw.notes, *result["adjustments"]]
-        records[clip.id] = result
+        put(result, fresh=result["status"] == "done")
         still_held()
         earlier.commit(video, "running", None, records, download=download, source_media=source_media)
 
@@ -621,6 +626,7 @@ def _interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Vide
         record = old.get(clip.id)
         if record is not None and layout.clip_is_settled(record, clip, None, cut_settings, options.allow_short):
             records[clip.id] = record
+            records.update((r["id"], r) for r in old.values() if r.get("parent") == clip.id)  # its sub-clips
             continue
         earlier.hold(clip.id, record)  # a finished clip the stopped job was making again stays, kept aside
         if (why := cannot_crop(clip, options)) is not None:

@@ -7,6 +7,7 @@
       clips/{id}.wav              the same audio as 16-bit PCM
       clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
       clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
+      aligned/{id}.mp4 .npz       the face-aligned view and its per-frame matrices            [aligned stage]
       embeddings/{id}.face.npy    (D,) float32 face embedding                                [face_embedding stage]
       embeddings/{id}.audio.npy   (T, dim) or (T, layers + 1, dim) float16, T = video frames  [audio_embedding stage]
       masks/{id}.{kind}.png       Hallo's union masks (face_mask, lip_mask, sep_*_mask)       [masks stage]
@@ -17,6 +18,7 @@
       manifest.json               the aggregate of status/*.json, the parse report and the options (hdtf.manifest)
       raw/                        the downloader's scratch: downloads in progress, kept raw videos
       kept/{id}.mp4 .wav .landmarks.npz   an earlier clip being made again, kept until its replacement is recorded
+      kept/aligned/{id}.mp4 ...   its files of other stage folders
 
 Records name their files relative to OUTPUT (``clips/{id}.mp4``), so a record means the same wherever the folder
 is read. Writers get local paths to write to (:meth:`Layout.clip_files`, :attr:`Layout.raw_dir`) and hand JSON to
@@ -254,9 +256,11 @@ class Layout:
             atomic.make_dirs(_within(self.root / sub, self.root, sub))
 
     def clip_file(self, clip_id: str, suffix: str) -> Path:
-        """The local path of a file a stage makes for a clip (``suffix``: e.g. ``.landmarks.npz``): under ``clips/``,
-        or the folder :data:`STAGE_FOLDERS` names for it."""
-        return self.root / STAGE_FOLDERS.get(suffix, "clips") / f"{safe_name(clip_id)}{suffix}"
+        """The local path of a file a stage makes for a clip (``suffix``: e.g. ``.landmarks.npz`` under ``clips/``;
+        a suffix naming a folder first, ``aligned/.mp4``, puts the file in that folder: ``aligned/{id}.mp4``; else the
+        folder :data:`STAGE_FOLDERS` names for the suffix)."""
+        folder, _, suffix = suffix.rpartition("/")
+        return self.root / (folder or STAGE_FOLDERS.get(suffix, "clips")) / f"{safe_name(clip_id)}{suffix}"
 
     def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
         """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
@@ -274,8 +278,9 @@ class Layout:
 
     def kept_files(self, record: Mapping[str, Any]) -> dict[str, str]:
         """The names (record field -> name under ``kept/``) an earlier clip's files are kept under: each file's own
-        name in ``kept/``."""
-        return {key: f"{KEPT}/{Path(record[key]).name}" for key in file_fields(record)
+        name in ``kept/``, and a file of a stage folder other than ``clips/`` under that folder's name in ``kept/``
+        (``kept/aligned/{id}.mp4``: it would share ``kept/{id}.mp4`` with the clip otherwise)."""
+        return {key: f"{KEPT}/{_kept_name(record[key])}" for key in file_fields(record)
                 if isinstance(record.get(key), str)}
 
     def keep_aside(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -301,7 +306,7 @@ class Layout:
             name = kept.get(key)
             record[key] = None
             if name in _kept_names(kept):
-                place = f"clips/{Path(name).name}"
+                place = _place_of_kept(name)
                 self._copy(name, place)
                 record[key] = place
         return record
@@ -512,6 +517,18 @@ def _warn_once(where: str, message: str) -> None:
     if (where, message) not in _warned:
         _warned.add((where, message))
         log.warning("%s", message)
+
+
+def _kept_name(name: str) -> str:
+    """Where under ``kept/`` the file ``name`` is kept: its own name for a file of ``clips/``, else its folder too."""
+    path = Path(name)
+    return path.name if path.parent.as_posix() in ("clips", ".") else path.as_posix()
+
+
+def _place_of_kept(name: str) -> str:
+    """The place a file kept as ``name`` (under ``kept/``) goes back to (:func:`_kept_name` undone)."""
+    rest = Path(name).relative_to(KEPT)
+    return f"clips/{rest.as_posix()}" if rest.parent.as_posix() == "." else rest.as_posix()
 
 
 def _kept_names(kept: Mapping[str, Any]) -> list[str]:

@@ -152,6 +152,7 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
             lines.append(f"  ... {len(ranked) - max_reasons} more reason(s)")
     lines += _kept_lines(clips)
     lines += _filter_lines(done)
+    lines += _range_lines(done)
     lines += _note_lines(done)
     sync = summary_line(clips, min_sync_confidence)  # hdtf.sync_check
     if sync is not None:
@@ -205,6 +206,21 @@ def _measured_lines(done: list[dict[str, Any]]) -> list[str]:
         values = [c[key] for c in done if isinstance(c.get(key), (int, float)) and not isinstance(c.get(key), bool)]
         if values:
             lines.append(f"measured {key}: {min(values):g}..{max(values):g} over {len(values)} done clip(s)")
+    return lines
+
+
+def _range_lines(done: list[dict[str, Any]]) -> list[str]:
+    """The range of each number the stages measured on the done clips (``hdtf.stages``: their scalar fields), so a
+    user can choose a threshold and re-filter without measuring again."""
+    from hdtf.stages import stage_classes
+
+    numeric = {"int32", "int64", "float32", "float64"}
+    fields = dict.fromkeys(k for cls in stage_classes() for k, t in cls.scalars().items() if t in numeric)
+    lines = []
+    for name in fields:
+        values = [c[name] for c in done if isinstance(c.get(name), (int, float)) and not isinstance(c[name], bool)]
+        if values:
+            lines.append(f"{name}: {min(values):g}..{max(values):g} over {len(values)} of {len(done)} done clip(s)")
     return lines
 
 

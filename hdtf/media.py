@@ -443,3 +443,47 @@ def keyframe_times(path: Path) -> list[float]:
         if value not in (None, "N/A"):
             times.append(float(value))
     return sorted(times)
+
+
+def trim_frames(video: Path, audio: Path | None, first: int, count: int, dst_video: Path,
+                dst_audio: Path | None) -> ClipFacts:
+    """Frames ``[first, first + count)`` of a finished clip and the same span of its audio (the wav's samples, so
+    picture and sound stay aligned to the sample), as a new clip: mp4 (H.264 + AAC) and, from the same process, a
+    wav. Each output is put in place only when both are made (a sub-clip at a scene cut). Returns the new facts."""
+    import soundfile
+
+    video, dst_video = Path(video), Path(dst_video)
+    info = probe(video, timeline=False)
+    if count < 1 or first < 0:
+        raise MediaError(f"cannot trim {video}: frames {first}..{first + count} are not a span of frames")
+    graph = [f"[0:v:0]trim=start_frame={first}:end_frame={first + count},setpts=PTS-STARTPTS[v]"]
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video.absolute())]
+    with_audio = audio is not None and Path(audio).is_file()
+    if with_audio:
+        rate = soundfile.info(str(audio)).samplerate
+        lo, hi = round(first * rate / info.fps), round((first + count) * rate / info.fps)
+        graph.append(f"[1:a:0]atrim=start_sample={lo}:end_sample={hi},asetpts=PTS-STARTPTS,asplit=2[a0][a1]")
+        args += ["-i", str(Path(audio).absolute())]
+    tmp_video = atomic.temporary(dst_video)
+    tmp_audio = atomic.temporary(dst_audio) if with_audio and dst_audio is not None else None
+    args += ["-filter_complex", ";".join(graph), "-map", "[v]", "-c:v", "libx264", *X264_OPTIONS]
+    if with_audio:
+        args += ["-map", "[a0]", "-c:a", "aac", "-b:a", AAC_BITRATE]
+    args += ["-movflags", "+faststart", "-f", "mp4", str(tmp_video.absolute())]
+    if tmp_audio is not None:
+        args += ["-map", "[a1]", "-c:a", "pcm_s16le", "-f", "wav", str(tmp_audio.absolute())]
+    try:
+        _run(args, video, f"trim frames {first}..{first + count} of", count / max(info.fps, 1.0))
+        out = probe(tmp_video, count_frames=True, timeline=False)
+        if out.nb_frames != count:
+            raise MediaError(f"cannot trim {video}: {out.nb_frames} frames made of the {count} asked for")
+        if tmp_audio is not None:
+            atomic.commit(tmp_audio, dst_audio)
+        atomic.commit(tmp_video, dst_video)
+    finally:
+        for tmp in (tmp_video, tmp_audio):
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+    return ClipFacts(num_frames=out.nb_frames, fps=out.fps, width=out.width, height=out.height,
+                     duration=out.duration, has_audio=out.has_audio, sample_rate=out.sample_rate,
+                     audio_duration=count / out.fps if with_audio else None, applied_crop=None)

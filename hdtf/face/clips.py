@@ -76,6 +76,10 @@ class ClipLandmarks:
         """Track one more frame of the clip (gray or RGB)."""
         self.feed.add(frame)
 
+    def latest(self) -> np.ndarray | None:
+        """The points found on the frame added last (clip pixels; None: no face), see :meth:`TrackFeed.latest`."""
+        return self.feed.latest()
+
     def finish(self) -> tuple[Path, list[str]]:
         with warnings.catch_warnings():  # the several-faces warning is kept as a note only (workers report in notes)
             warnings.simplefilter("ignore", MultipleFacesWarning)

@@ -315,6 +315,12 @@ class TrackFeed:
             self.scale_back = np.array([self.width / gray.shape[1], self.height / gray.shape[0]], np.float32)
         self.results.append(self.tracker.step(gray))
 
+    def latest(self) -> np.ndarray | None:
+        """The 68 points found on the frame added last, in the file's pixels (None: no face): what a reader of the
+        same decode can use at once. The track :meth:`finish` makes keeps one identity and smooths its runs."""
+        result = self.results[-1] if self.results else None
+        return None if result is None else result[0] * self.scale_back
+
     def finish(self) -> LandmarkTrack:
         """The track of the frames added (one identity, smoothed, gaps filled), with its notes."""
         tracker = self.tracker

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 # Order matters: a stage reads what the stages before it wrote (the A/V correction trims the clip, so it comes first).
 STAGES: dict[str, str] = {
     "sync": "hdtf.stages.sync:SyncCheck",
+    "scene_cuts": "hdtf.stages.scenes:SceneCuts",
     "landmarks": "hdtf.stages.landmarks:Landmarks",
+    "aligned": "hdtf.stages.aligned:Aligned",
     "iqa": "hdtf.stages.measures:IQA",
     "measures": "hdtf.stages.measures:Measures",
     "face_embedding": "hdtf.stages.features:FaceEmbeddingStage",

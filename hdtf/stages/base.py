@@ -57,6 +57,15 @@ class Outcome:
     rewrote: tuple[str, ...] = ()  # fields of files rewritten in place (their stamps are taken again)
 
 
+@dataclass(frozen=True)
+class SubClip:
+    """A clip of its own made of part of a clip: its id, and frames ``[first, first + count)`` of the clip."""
+
+    id: str
+    first: int
+    count: int
+
+
 @dataclass
 class ClipInput:
     """A clip as a stage sees it: its record so far (earlier stages' fields included), local files and the run."""
@@ -81,6 +90,10 @@ class Frame:
 
     def __init__(self, frame: Any, index: int) -> None:
         self._frame, self.index = frame, index
+        # The 68 points tracked on this frame (clip pixels; None: no face) when the landmarks stage runs in this
+        # decode, before any stage after it sees the frame; ``tracked`` says whether it did.
+        self.landmarks: np.ndarray | None = None
+        self.tracked = False
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -168,6 +181,21 @@ class Stage:
     def run(self, clip: ClipInput) -> Outcome:
         """The stage's work on one clip (stages that are not per-frame)."""
         raise NotImplementedError
+
+    # -- sub-clips -----------------------------------------------------------------------------------------------
+
+    def sub_clips(self, record: Mapping[str, Any]) -> list[SubClip]:
+        """The clips of their own this stage makes of a done clip (``--split-at-cuts``); none by default. The job
+        records each as a clip of the video (``parent``: this clip's id) and runs the stages after this one on it."""
+        return []
+
+    def make_sub_clip(self, record: Mapping[str, Any], sub: SubClip, video: Path, audio: Path) -> dict[str, Any]:
+        """The done record of ``sub``, its files made from the clip's local ``video`` and ``audio``."""
+        raise NotImplementedError
+
+    def reusable(self, before: Mapping[str, Any], record: Mapping[str, Any], sub: SubClip) -> bool:
+        """Whether ``before``, the record of ``sub`` an earlier run made, was made of the clip's current files."""
+        return False
 
     # -- rows ----------------------------------------------------------------------------------------------------
 

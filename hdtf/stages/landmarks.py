@@ -33,6 +33,7 @@ class _Pass:
 
     def frame(self, frame: Frame) -> None:
         self.marks.add(frame.gray)
+        frame.landmarks, frame.tracked = self.marks.latest(), True  # for the stages after it in this decode
 
     def end(self) -> Outcome:
         path, notes = self.marks.finish()
@@ -52,8 +53,8 @@ class Landmarks(FrameStage):
 
     @classmethod
     def complete(cls, values: dict[str, Any], options: Any) -> dict[str, Any]:
-        if values["landmarks"] is None:
-            return {"landmarks": options.crop_method == "landmarks"}
+        if values["landmarks"] is None:  # on for the landmark window, and for the aligned view that needs the track
+            return {"landmarks": options.crop_method == "landmarks" or bool(options.stage_options.get("aligned"))}
         return values
 
     def adopt(self, record: Mapping[str, Any]) -> bool:

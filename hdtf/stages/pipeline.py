@@ -11,7 +11,7 @@ that a stage reading a field an earlier one of the same run writes (``reads``: t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hdtf.clip_record import FILTERED, STAGES, rewritten
@@ -171,3 +171,42 @@ def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, 
         filtered.append({"stage": stage.name, "reason": outcome.rejected, "value": outcome.value})
     return {**record, **outcome.fields, "adjustments": [*notes, *outcome.notes], FILTERED: filtered or None,
             STAGES: {**(record.get(STAGES) or {}), stage.name: stage.key()}}
+
+
+def derived(record: dict[str, Any], earlier: Mapping[str, Any], options: Any, stages: Sequence[Stage],
+            fresh: bool) -> list[dict[str, Any]]:
+    """The records of the clips ``stages`` make of the clip of ``record`` (sub-clips at scene cuts), each with the
+    stages after its maker run on it: an earlier run's record (``earlier``: records by id) when it was made of the
+    clip's current files (brought up like any finished clip), else made now. A clip that is not done keeps the
+    sub-clips it had (they are whole clips of their own); those the clip no longer makes are removed, files and all.
+    ``fresh``: the clip was just cut by this job."""
+    parent = record["id"]
+    before = {k: dict(r) for k, r in earlier.items() if isinstance(r, Mapping) and r.get("parent") == parent}
+    if record.get("status") != "done":
+        return list(before.values())
+    made: list[dict[str, Any]] = []
+    for i, stage in enumerate(stages):
+        later = list(stages[i + 1:])
+        for sub in stage.sub_clips(record):
+            old = before.pop(sub.id, None)
+            child = None
+            if old is not None and stage.reusable(old, record, sub) and options.layout.finished(old):
+                child = bring_up(old, options, later)
+            made.append(child if child is not None else _make(stage, record, sub, options, later, fresh))
+    for gone in before.values():  # no longer made: the clip was cut again or split otherwise
+        options.layout.discard_clip(gone["id"], file_suffixes())
+    return made
+
+
+def _make(stage: Stage, record: dict[str, Any], sub: Any, options: Any, later: list[Stage],
+          fresh: bool) -> dict[str, Any]:
+    """A sub-clip made now: its files from the clip's, the ``later`` stages run on it; a failure is its record."""
+    clip = _input(record, options, fresh)
+    try:
+        child = stage.make_sub_clip(record, sub, clip.video, clip.audio)
+        return run_fresh(child, options, later)
+    except HDTFError as exc:
+        options.layout.discard_clip(sub.id, file_suffixes())
+        return {**{k: record.get(k) for k in ("video_key", "source")}, "id": sub.id, "parent": record["id"],
+                "status": "failed", "retry": True, "reason": str(exc), "path": None, "audio_path": None,
+                "adjustments": []}
