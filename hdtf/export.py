@@ -393,7 +393,7 @@ def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, An
                 _rows,
                 features=features,
                 cache_dir=scratch,
-                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "columns": list(columns or {})},
+                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "columns": tuple(columns or {})},
                 writer_batch_size=4,
             )
             with atomic.replacing(path) as temp:
