@@ -128,7 +128,8 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
     options, skipped, prepared, metadata = _provenance(layout)
     facts = DatasetFacts(
-        layout=to, features=_features(columns) if to == "parquet" else _sample_features(), splits=splits, sources=sources,
+        layout=to, features=_features(columns) if to == "parquet" else _sample_features(), splits=splits,
+        sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
     )

@@ -149,7 +149,8 @@ def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) 
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
-def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any], columns: Iterable[str] = ()) -> dict[str, Any]:
+def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any],
+             columns: Iterable[str] = ()) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
     Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file).

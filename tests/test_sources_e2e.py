@@ -28,10 +28,6 @@ CELEBV_BOX = {"top": 0.2, "bottom": 0.8, "left": 0.36, "right": 0.66}
 CELEBV_WINDOW = (218, 72, 216, 216)
 
 
-def prepare(*argv: str) -> tuple[int, str]:
-    return main(["prepare", *argv, "--no-progress"]), ""
-
-
 def tone_hz(wav: Path) -> tuple[float, float]:
     """(duration s, strongest frequency Hz) of a wav."""
     import soundfile
@@ -85,11 +81,13 @@ def test_celebv_hq_clip_has_the_release_window_times_audio_and_attributes(celebv
     from hdtf.sources.celebv_hq import standard_split
 
     split = standard_split({"youtube_id": "AAAAAAAAAAA"})
+    made = (out / clip["path"]).stat().st_mtime_ns
     ds = datasets.load_dataset("celebv_hq", "clips", metadata=str(info), output_dir=str(out), size=SIZE,
                                url_template=template, splits=[split], cache_dir=str(root / "cache"), split=split)
     (row,) = list(ds)
     assert row["id"] == "cv_A_0" and row["action"] == [1, 0] and row["box"] == [0.2, 0.8, 0.36, 0.66]
     assert row["video"]["bytes"] == (out / clip["path"]).read_bytes() and row["applied_crop"] == list(CELEBV_WINDOW)
+    assert (out / clip["path"]).stat().st_mtime_ns == made, "the finished clip (its attributes read back) is settled"
 
 
 @pytest.mark.slow

@@ -65,8 +65,8 @@ CARD = SourceCard(
              "by that licence; no licence to them is granted here. Check the terms that apply to you before "
              "sharing the clips."),
     splits=("`train` and `test` are hdtf's split (v1) of the list given (the release's train and test files are "
-            "separate lists): by a hash of each clip's YouTube id (the release names no person), about 5 percent of the "
-            "videos in `test`, so no video is in both."),
+            "separate lists): by a hash of each clip's YouTube id (the release names no person), about 5 % of "
+            "the videos in `test`, so no video is in both."),
 )
 
 
