@@ -97,7 +97,7 @@ _NO_WINDOW = "no crop window in the metadata; use --crop-method landmarks|auto t
 
 def cannot_crop(clip: ClipSpec, options: PrepareOptions) -> str | None:
     """Why ``clip`` can get no window at all with these options (checked before anything is downloaded)."""
-    if options.crop_method == "fixed" and clip.crop is None:
+    if options.crop_method == "fixed" and clip.crop is None and clip.box is None and clip.face_at is None:
         return _NO_WINDOW
     return None
 
@@ -108,11 +108,13 @@ def choose_window(
     """The crop window (pixels of ``source``) a clip is cut with, and notes on how it was chosen.
 
     The one place that decides it: ``fixed`` takes the metadata window, ``auto`` the metadata window when there is
-    one. Face-tracked windows (``landmarks``, ``auto`` without a window) are the faces stage's to add here.
+    one. Face-tracked windows (``landmarks``, ``auto`` without a window) are the faces stage's to add here. A source
+    that gives a face position instead of a window (``clip.face_at``: AVSpeech) has its window tracked from the face
+    nearest that point, whatever the method: that is the source's own window rule.
     ``resolved`` times are on the source video's timeline; ``source`` (a whole video or a downloaded section, probed
     as ``media``) starts at ``offset`` seconds of it.
     """
-    if options.crop_method == "fixed":
+    if options.crop_method == "fixed" and clip.face_at is None:
         if resolved.crop is None:
             raise ClipSkipped(_NO_WINDOW)
         return resolved.crop, []
@@ -137,12 +139,13 @@ def _face_window(clip: ClipSpec, start: float, end: float, source: Path, media: 
     from hdtf.face.clips import TRACK_WIDTH, clip_window
 
     if not media.rotation:
-        return clip_window(source, start, end, (media.width, media.height), clip.crop_ratio, options.fps)
+        return clip_window(source, start, end, (media.width, media.height), clip.crop_ratio, options.fps,
+                           near=clip.face_at)
     with tempfile.TemporaryDirectory(prefix="hdtf-upright-") as tmp:
         upright = media_mod.upright_copy(source, Path(tmp) / "upright.mp4", start=start, end=end,
                                          width=min(TRACK_WIDTH, media.width))
         box, notes = clip_window(Path(tmp) / "upright.mp4", 0.0, end - start, (upright.width, upright.height),
-                                 clip.crop_ratio, options.fps)
+                                 clip.crop_ratio, options.fps, near=clip.face_at)
     box, _ = box.scaled(media.width / upright.width).fit_into(media.width, media.height)
     return box, [*notes, f"landmark window tracked on an upright copy (display rotation {media.rotation} degrees)"]
 

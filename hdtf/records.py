@@ -125,11 +125,26 @@ class ClipSpec:
     crop: CropBox | None = None  # in reference-resolution pixels
     crop_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # source-specific facts
+    # The source's own row fields (CelebV-HQ's attributes, a list's other columns): JSON values (lists, not tuples),
+    # so that a record read back compares equal; their columns are the source's ``columns()``.
+    fields: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Where the source gives a face position instead of a window (AVSpeech): the face's centre at the clip's start,
+    # normalised to the displayed frame (x, y in 0-1). The window is tracked from the face nearest it.
+    face_at: tuple[float, float] | None = None
+    # Where the source gives its window normalised to the frame (CelebV-HQ, a list's top/bottom/left/right): top,
+    # bottom, left, right in 0-1; the source's ``resolve_clip`` makes it pixels of the real video.
+    box: tuple[float, float, float, float] | None = None
 
     def to_row(self) -> dict[str, Any]:
-        """Flat dict of the metadata fields (crop as x/y/w/h, None when absent) for manifests and datasets rows."""
+        """Flat dict of the metadata fields (crop as x/y/w/h, None when absent) and the source's own row fields, for
+        manifests and datasets rows."""
         row = asdict(self)
         row.pop("extra")
+        row.pop("face_at")
+        box = row.pop("box")
+        if box is not None:  # only where a source gives one: records of other sources keep their keys
+            row["box"] = list(box)
+        row.update(row.pop("fields"))
         crop = row.pop("crop")
         for key in ("x", "y", "w", "h"):
             row[f"crop_{key}"] = None if crop is None else crop[key]
@@ -233,3 +248,6 @@ class SourceCard:
     license_name: str | None = None
     # How the clips are split: the source's standard split, or why there is only ``train``.
     splits: str = "One `train` split: the source defines no standard split."
+    # Why the clips may not be shared further (the terms, in words), when they forbid it: ``hdtf export
+    # --push-to-hub`` then refuses unless the user states that they hold the rights. None: the licence allows it.
+    no_redistribution: str | None = None

@@ -59,18 +59,22 @@ def _filtering() -> bool:
 LANDMARK_POINTS = 68
 
 
-def metadata_features() -> datasets.Features:
-    """Features of the ``metadata`` config: one row per annotated clip."""
+def metadata_features(columns: Mapping[str, Any] | None = None) -> datasets.Features:
+    """Features of the ``metadata`` config: one row per annotated clip, with the source's own ``columns`` (its row
+    fields: ``hdtf.sources.source_columns``)."""
     import datasets
 
-    return datasets.Features({name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()})
+    return datasets.Features({**{name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()},
+                              **(columns or {})})
 
 
-def clip_features() -> datasets.Features:
-    """Features of the ``clips`` config: metadata, the mp4 bytes, the waveform, clip facts and landmarks."""
+def clip_features(columns: Mapping[str, Any] | None = None) -> datasets.Features:
+    """Features of the ``clips`` config: metadata (with the sources' own ``columns``), the mp4 bytes, the waveform,
+    clip facts and landmarks."""
     import datasets
 
     features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
+    features.update(columns or {})
     features["video"] = datasets.Video(decode=False)
     features["audio"] = datasets.List(datasets.Value("float32"))
     features.update({name: datasets.Value(dtype) for name, dtype in _clip_facts().items()})
@@ -104,21 +108,23 @@ def sample_features() -> datasets.Features:
     })
 
 
-def metadata_rows(videos: Iterable[VideoSpec]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(key, row) for every annotated clip of ``videos``, in metadata order."""
+def metadata_rows(videos: Iterable[VideoSpec], columns: Iterable[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(key, row) for every annotated clip of ``videos``, in metadata order (``columns``: the source's own)."""
+    columns = tuple(columns)
     for video in videos:
         for clip in video.clips:
-            yield clip.id, metadata_row(clip)
+            yield clip.id, metadata_row(clip, columns)
 
 
-def metadata_row(clip: ClipSpec) -> dict[str, Any]:
+def metadata_row(clip: ClipSpec, columns: Iterable[str] = ()) -> dict[str, Any]:
     row = clip.to_row()
-    return {name: row.get(name) for name in _METADATA_FIELDS}
+    return {name: row.get(name) for name in (*_METADATA_FIELDS, *columns)}
 
 
-def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The non-media fields of a ``clips`` row (metadata and clip facts) from a manifest entry."""
-    row = {name: entry.get(name) for name in _METADATA_FIELDS}
+def clip_fields(entry: Mapping[str, Any], columns: Iterable[str] = ()) -> dict[str, Any]:
+    """The non-media fields of a ``clips`` row (metadata, the sources' own ``columns``, clip facts) from a manifest
+    entry; a column its source does not have is None."""
+    row = {name: entry.get(name) for name in (*_METADATA_FIELDS, *columns)}
     row.update({name: entry.get(name) for name in _clip_facts()})
     crop = entry.get("applied_crop")
     row["applied_crop"] = None if crop is None else [int(v) for v in crop]
@@ -143,15 +149,17 @@ def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) 
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
-def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dict[str, Any]:
+def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any],
+             columns: Iterable[str] = ()) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
     Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file).
+    ``columns``: the sources' own row fields.
     """
     import soundfile
 
     layout = Layout.for_output(prepared_dir)
-    row = clip_fields(entry)
+    row = clip_fields(entry, columns)
     row["video"] = {"bytes": layout.read_bytes(entry["path"]), "path": Path(entry["path"]).name}
     audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]

@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-split", choices=("v1", "musetalk"), default="v1",
                         help="with --to musetalk: val.txt holds hdtf's standard test split (v1) or MuseTalk's fixed "
                              "20 HDTF validation videos (musetalk)")
+    parser.add_argument("--i-have-distribution-rights", dest="have_rights", action="store_true",
+                        help="with --push-to-hub: state that you hold the rights to share these clips where a "
+                             "source's terms forbid it (CelebV-HQ: non-commercial research, no further "
+                             "distribution); without it such a push is refused")
     add_push_arguments(parser, "the export's own files alone (not the rest of OUT) as a dataset",
                        private_because="HDTF's clips belong to the videos' uploaders and no licence lets you share "
                                        "them; see the card")
@@ -40,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_push(args)
     result = export(args.prepared, args.output, to=args.to, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
-                    repo_id=args.push_to_hub, include_filtered=args.include_filtered)
+                    repo_id=args.push_to_hub, include_filtered=args.include_filtered, have_rights=args.have_rights)
     print(f"exported {result.num_examples} clip(s) in {len(result.files)} {args.to} shard(s) to {args.output}; "
           f"card: {result.card}")
     _left(result.left)
     if args.push_to_hub:
-        url = push_to_hub(args.output, args.push_to_hub, private=args.private)
+        url = push_to_hub(args.output, args.push_to_hub, private=args.private, have_rights=args.have_rights)
         print(f"pushed to {url}")
     return 0
 

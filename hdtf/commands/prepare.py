@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser, source: str | None = None) ->
                              "--source NAME --help lists its flags")
     add_options(parser, PrepareOptions)
     add_options(parser, RunOptions)
-    names = list(SOURCES) if source is None else [source.replace("-", "_")]
+    names = list(SOURCES) if source is None else [get_source(source).NAME]
     helps: dict[str, list[str]] = {}
     for name in names:
         for f in option_fields(get_source(name).Options, cli=True):

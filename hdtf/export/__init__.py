@@ -58,6 +58,9 @@ _PATTERN = {"parquet": "data/{split}-*.parquet", "webdataset": "{split}-*.tar"}
 _SHARD = {"parquet": "data/{split}-{index:05d}-of-{count:05d}.parquet",
           "webdataset": "{split}-{index:05d}-of-{count:05d}.tar"}
 CARD_FILE = "README.md"
+# The flag of ``hdtf export --push-to-hub`` by which a user states that they may share clips whose source's terms
+# forbid it (CelebV-HQ's): without it such a push is refused.
+HAVE_RIGHTS_FLAG = "--i-have-distribution-rights"
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,15 @@ class ExportResult:
 
 
 def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_size: int = DEFAULT_SHARD_SIZE,
-           repo_id: str | None = None, include_filtered: bool = False) -> ExportResult:
+           repo_id: str | None = None, include_filtered: bool = False, have_rights: bool = False) -> ExportResult:
     """Export every finished clip of ``prepared_dir`` (a folder or URL) to the folder ``output`` as ``to``
     ("parquet" or "webdataset") shards, one set per split of the source's standard split.
 
     ``output`` must be new, empty or an earlier export's folder; only the earlier export's unchanged files are
     replaced or removed (HDTFError before any work when one of the new names is taken by another file).
     ``repo_id``: the Hub repository it will be pushed to, named in the card's loading recipe. Clips a stage filtered
-    out (``filtered``) are left out unless ``include_filtered``.
+    out (``filtered``) are left out unless ``include_filtered``. With ``repo_id``, clips of a source whose terms forbid
+    sharing them (CelebV-HQ) are refused before any work unless ``have_rights`` (:func:`check_may_share`).
     """
     if to not in FORMATS:
         raise HDTFError(f"export format {to!r} is not one of {', '.join(FORMATS)}")
@@ -96,26 +100,31 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     entries = _finished(layout, statuses, include_filtered)
     if output.resolve() == layout.root.resolve():
         raise HDTFError(f"export output {output} must not be the prepared folder itself")
+    sources = sorted({e["source"] for e in entries})
+    if repo_id is not None:
+        check_may_share(sources, have_rights)
     by_split = by_split_of(entries)
     plan = {split: _shards(split, items, to, shard_size) for split, items in by_split.items()}
     planned = [name for shards in plan.values() for name, _ in shards] + [LICENSE_FILE, CARD_FILE]
     earlier = claim(output, planned)
     write_manifest(output, {**earlier, **dict.fromkeys(planned, {})})  # from here on the planned names are ours
+    from hdtf.sources import source_columns
+
+    columns = source_columns(sources)
     curated = _curated(layout, entries) if to == "parquet" else {}
     files: list[Path] = []
     splits = []
     for split, items in by_split.items():
         shards = [(output / name, shard) for name, shard in plan[split]]
-        written = (_write_parquet(prepared_dir, shards, curated) if to == "parquet"
+        written = (_write_parquet(prepared_dir, shards, columns, curated) if to == "parquet"
                    else _write_webdataset(prepared_dir, shards))
         files += written
         splits.append(SplitFacts(split, _PATTERN[to].format(split=split), len(items),
                                  sum(f.stat().st_size for f in written),
                                  sum(float(e.get("duration") or 0.0) for e in items) / 3600))
     options, skipped, prepared, metadata = _provenance(layout)
-    sources = sorted({e["source"] for e in entries})
     facts = DatasetFacts(
-        layout=to, features=_features(curated) if to == "parquet" else _sample_features(), splits=splits,
+        layout=to, features=_features(columns, curated) if to == "parquet" else _sample_features(), splits=splits,
         sources=sources,
         options=options, skipped=skipped, availability=availability(statuses), prepared=prepared,
         repo_id=repo_id, split_notes=_split_notes(entries, by_split), metadata=metadata,
@@ -125,24 +134,49 @@ def export(prepared_dir: str | Path, output: Path, to: str = "parquet", shard_si
     card_path = output / CARD_FILE
     atomic.write_text(card_path, dataset_card(facts))
     left = remove_earlier(output, {n: r for n, r in earlier.items() if n not in planned})
-    write_manifest(output, {name: fingerprint(output / name) for name in planned}, to=to)
+    write_manifest(output, {name: fingerprint(output / name) for name in planned}, to=to, sources=sources)
     return ExportResult(tuple(files), card_path, len(entries), tuple(output / name for name in left))
 
 
-def push_to_hub(output: Path, repo_id: str, *, private: bool = True, token: str | None = None) -> str:
+def check_may_share(sources: Sequence[str], have_rights: bool = False) -> None:
+    """HDTFError naming the terms when clips of ``sources`` may not be shared further (a source card's
+    ``no_redistribution``: CelebV-HQ), unless the user states that they hold the rights (``have_rights``)."""
+    from hdtf.card import source_card
+
+    forbidden = [source_card(s) for s in sources if source_card(s).no_redistribution]
+    if forbidden and not have_rights:
+        terms = " ".join(card.no_redistribution for card in forbidden)
+        raise HDTFError(f"not pushed: the export holds {', '.join(c.pretty_name for c in forbidden)} clips, whose "
+                        f"terms forbid sharing them: {terms} Only if you hold the rights to share them this way, "
+                        f"pass {HAVE_RIGHTS_FLAG} (have_rights=True)")
+
+
+def push_to_hub(output: Path, repo_id: str, *, private: bool = True, token: str | None = None,
+                have_rights: bool = False) -> str:
     """Upload the files of an export (those its manifest names, unchanged since: nothing else in the folder) to a Hub
     dataset repository as one commit that also deletes the repo's shards the export does not have; return the commit
     URL.
 
     A repo it creates is private unless ``private=False``: HDTF's clips belong to the videos' uploaders, and no
-    licence lets them be shared (see the card). An existing repo keeps its visibility.
+    licence lets them be shared (see the card). An existing repo keeps its visibility. An export holding clips whose
+    terms forbid sharing them (CelebV-HQ) is refused unless ``have_rights``.
     """
     from hdtf import hub
 
     output = Path(output)
-    return hub.upload_files(output, exported_files(output), repo_id, repo_type="dataset", private=private,
+    files = exported_files(output)
+    check_may_share(exported_sources(output), have_rights)
+    return hub.upload_files(output, files, repo_id, repo_type="dataset", private=private,
                             token=token, commit_message="Upload HDTF clips (hdtf export)",
                             delete_patterns=SHARD_GLOBS)
+
+
+def exported_sources(output: Path) -> list[str]:
+    """The sources of the clips of the export in ``output``, as its manifest records them (none recorded: an export
+    made before they were, when no source's terms forbade sharing)."""
+    document = json.loads((output / MANIFEST).read_text(encoding="utf-8"))
+    sources = document.get("sources") if isinstance(document, dict) else None
+    return [str(s) for s in sources] if isinstance(sources, list) else []
 
 
 def exported_files(output: Path) -> list[str]:
@@ -161,14 +195,14 @@ def exported_files(output: Path) -> list[str]:
 # -- shared ----------------------------------------------------------------------------------------------------------
 
 
-def _features(curated: Mapping[str, Any] | None = None):
-    """The parquet rows' features: the ``clips`` config's, and the curated columns the clips have
-    (:mod:`hdtf.export.curated`)."""
+def _features(columns: Mapping[str, Any] | None = None, curated: Mapping[str, Any] | None = None):
+    """The parquet rows' features: the ``clips`` config's (with the sources' own ``columns``), and the curated columns
+    the clips have (:mod:`hdtf.export.curated`)."""
     import datasets
 
     from hdtf.rows import clip_features
 
-    return datasets.Features({**clip_features(), **(curated or {})})
+    return datasets.Features({**clip_features(columns), **(curated or {})})
 
 
 def _curated(layout: Layout, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -265,23 +299,24 @@ def availability(statuses: Sequence[Mapping[str, Any]]) -> Availability:
 # -- parquet ---------------------------------------------------------------------------------------------------------
 
 
-def _rows(prepared_dir: str, entries: list[dict[str, Any]], curated: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+def _rows(prepared_dir: str, entries: list[dict[str, Any]], columns: Sequence[str] = (),
+          curated: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     from hdtf.export.curated import values
     from hdtf.layout import Layout
     from hdtf.rows import clip_row
 
     layout = Layout.for_output(prepared_dir)
     for entry in entries:
-        yield {**clip_row(layout, entry), **values(layout, entry, curated)}
+        yield {**clip_row(layout, entry, columns), **values(layout, entry, curated or {})}
 
 
 def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, Any]]]],
-                   curated: Mapping[str, Any]) -> list[Path]:
+                   columns: Mapping[str, Any] | None = None, curated: Mapping[str, Any] | None = None) -> list[Path]:
     """One ``datasets`` arrow build per shard (in a scratch cache beside them that is deleted), written out with
-    ``to_parquet``; ``curated``: the curated columns (:func:`_curated`)."""
+    ``to_parquet``; ``columns``: the sources' own row fields; ``curated``: the curated columns (:func:`_curated`)."""
     import datasets
 
-    features = _features(curated)
+    features = _features(columns, curated)
     files = []
     folder = shards[0][0].parent
     folder.mkdir(exist_ok=True)
@@ -291,7 +326,8 @@ def _write_parquet(prepared_dir: str, shards: list[tuple[Path, list[dict[str, An
                 _rows,
                 features=features,
                 cache_dir=scratch,
-                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "curated": curated},
+                gen_kwargs={"prepared_dir": str(prepared_dir), "entries": entries, "columns": tuple(columns or {}),
+                            "curated": curated},
                 writer_batch_size=4,
             )
             with atomic.replacing(path) as temp:

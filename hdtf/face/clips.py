@@ -34,11 +34,12 @@ def _track(path: Path, **kwargs) -> LandmarkTrack:
 
 def clip_window(
     source: Path, start: float, end: float, frame_size: tuple[int, int], crop_ratio: float | None,
-    fps: float | None = None,
+    fps: float | None = None, near: tuple[float, float] | None = None,
 ) -> tuple[CropBox, list[str]]:
-    """The landmark crop window (source pixels) for ``[start, end)`` seconds of ``source``; NoFaceError('no face')."""
+    """The landmark crop window (source pixels) for ``[start, end)`` seconds of ``source``; NoFaceError('no face').
+    ``near``: the face to follow is the one nearest this point (normalised x, y) on the first frames."""
     width, height = frame_size
-    track = _track(Path(source), start=start, end=end, fps=fps, decode_width=min(TRACK_WIDTH, width))
+    track = _track(Path(source), start=start, end=end, fps=fps, decode_width=min(TRACK_WIDTH, width), near=near)
     if not track.found.any():
         raise NoFaceError("no face")
     box, notes = landmark_crop_window(track, width, height, crop_ratio)

@@ -139,8 +139,9 @@ class _Tracker:
       most evidence); a face that had to be left takes the track back when it returns with more evidence.
     """
 
-    def __init__(self, detect_every: int, min_face: float) -> None:
+    def __init__(self, detect_every: int, min_face: float, near: tuple[float, float] | None = None) -> None:
         self.detect_every = detect_every
+        self.near = near  # a point (normalised x, y) the face to follow is nearest to on the first frames
         self.lost_every = max(1, detect_every // 5)
         self.min_face = min_face
         self.faces = Identities()
@@ -194,14 +195,23 @@ class _Tracker:
         if seen:
             self.first = self.frame if self.first is None else self.first
             self.sightings[self.frame] = {i.key: (f.points, f.box) for i, f in zip(seen, faces, strict=True)}
-        chosen = self._choose(seen)
+        chosen = self._choose(seen, width, height)
         self.tracking = chosen is not None
         return None if chosen is None else (chosen.face.points, chosen.face.box, chosen.key)
 
-    def _choose(self, seen: list[Identity]) -> Identity | None:
-        """Which of the faces seen on this detection frame to follow (None: the followed face is not here)."""
+    def _distance(self, identity: Identity, width: int, height: int) -> float:
+        """How far the face of ``identity`` is from the point to follow (in pixels of a ``width`` x ``height``
+        frame)."""
+        point = np.array(self.near, np.float64) * (width, height)
+        return float(np.linalg.norm(face_centre(identity.face.points) - point))
+
+    def _choose(self, seen: list[Identity], width: int, height: int) -> Identity | None:
+        """Which of the faces seen on this detection frame to follow (None: the followed face is not here). With a
+        point to follow, the first choice is the face nearest it (AVSpeech's face position), not the most prominent."""
         current, choosing = self.current, self._choosing()
         best = max(seen, key=lambda i: i.evidence, default=None)
+        if self.near is not None and (current is None or choosing) and seen:
+            best = min(seen, key=lambda i: self._distance(i, width, height))
         if current is None or (choosing and best is not None and (current in seen or best.evidence > current.evidence)):
             chosen = best  # the first choice, still being made: not a switch
         elif current in seen:
@@ -266,6 +276,7 @@ def track_video(
     end: float | None = None,
     fps: float | None = None,
     decode_width: int | None = None,
+    near: tuple[float, float] | None = None,
 ) -> LandmarkTrack:
     """Track one person's 68 landmarks over a video (frames as RGB/gray arrays, or a video file).
 
@@ -274,7 +285,8 @@ def track_video(
     shorter frame side (0.1: 72 px in a 1280x720 frame). For a file: ``start``/``end`` seconds, ``fps`` resampling
     and ``decode_width`` (decode smaller for speed) apply; coordinates are always returned in the file's own pixels.
     Other faces never take the track over while the followed one is confirmed; the notes say how often it was
-    re-acquired and switched.
+    re-acquired and switched. ``near``: a point (x, y normalised to the frame) the face to follow is nearest to on
+    the first frames (default: the most prominent face).
     """
     if detect_every < 1:
         raise ValueError("detect_every must be at least 1")
@@ -285,7 +297,8 @@ def track_video(
         )
     else:
         iterator, width, height = iter(frames), 0, 0
-    feed = TrackFeed(detect_every=detect_every, smooth=smooth, min_face=min_face, size=(width, height), rate=rate)
+    feed = TrackFeed(detect_every=detect_every, smooth=smooth, min_face=min_face, size=(width, height), rate=rate,
+                     near=near)
     for frame in iterator:
         feed.add(frame)
     return feed.finish()
@@ -297,12 +310,13 @@ class TrackFeed:
     file when they are decoded smaller ((0, 0): the frames' size); ``rate``: their frame rate, when known."""
 
     def __init__(self, *, detect_every: int = 25, smooth: float = 0.7, min_face: float = 0.1,
-                 size: tuple[int, int] = (0, 0), rate: float | None = None) -> None:
+                 size: tuple[int, int] = (0, 0), rate: float | None = None,
+                 near: tuple[float, float] | None = None) -> None:
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         self.smooth, self.rate = smooth, rate
         self.width, self.height = size
-        self.tracker = _Tracker(detect_every, min_face)
+        self.tracker = _Tracker(detect_every, min_face, near)
         self.results: list[tuple[np.ndarray, FaceBox, int] | None] = []
         self.scale_back = np.ones(2, np.float32)  # decoded pixels -> the file's own pixels (x, y)
 

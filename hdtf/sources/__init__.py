@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from hdtf.records import ClipSpec, ParseReport, ResolvedClip, SourceCard, VideoSpec
 
 # name (ClipSpec.source, builder name; the CLI spells it with '-') -> module
-SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh"}
+SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh",
+           "celebv_hq": "hdtf.sources.celebv_hq", "avspeech": "hdtf.sources.avspeech",
+           "csv_clips": "hdtf.sources.csv_clips"}
+# How the CLI spells a source where it differs from the name with '-' (``datasets`` has its own ``csv`` builder, so
+# the list of your own is ``csv_clips`` there and ``--source csv`` here).
+CLI_NAMES = {"csv_clips": "csv"}
 
 
 class Source(Protocol):
@@ -50,6 +55,9 @@ class Source(Protocol):
         """The split of :data:`SPLITS` a prepared clip (its record: ``id``, ``subset``, ``video_name``) belongs to in
         the source's standard split, as exports declare it (a single ``train`` where the lists have none)."""
 
+    # Optional: ``columns()`` -> the ``datasets`` features of the source's own row fields (``ClipSpec.fields``:
+    # CelebV-HQ's attributes); rows of every source carry the metadata fields besides.
+
     def resolve_clip(self, clip: ClipSpec, media: MediaInfo,
                      keyframes: Callable[[], list[float]]) -> ResolvedClip:
         """The clip's times and window in the real video (``media`` probed; ``keyframes`` on demand); ValueError
@@ -58,12 +66,22 @@ class Source(Protocol):
 
 def get_source(name: str) -> Source | ModuleType:
     """The source module for ``name`` (e.g. ``"hdtf"``; ``"talkinghead-1kh"`` as the CLI spells it)."""
+    by_cli = {cli: key for key, cli in CLI_NAMES.items()}
     try:
-        return importlib.import_module(SOURCES[name.replace("-", "_")])
+        return importlib.import_module(SOURCES[by_cli.get(name, name.replace("-", "_"))])
     except KeyError:
         raise ValueError(f"unknown source {name!r}; known: {', '.join(SOURCES)}") from None
 
 
 def cli_name(name: str) -> str:
     """How ``hdtf prepare --source`` spells a source."""
-    return name.replace("_", "-")
+    return CLI_NAMES.get(name, name.replace("_", "-"))
+
+
+def source_columns(names: Sequence[str]) -> dict[str, Any]:
+    """The ``datasets`` features of the own row fields of the sources ``names`` (their ``columns()``), in order."""
+    found: dict[str, Any] = {}
+    for name in names:
+        declare = getattr(get_source(name), "columns", None)
+        found.update(declare() if declare is not None else {})
+    return found

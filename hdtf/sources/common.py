@@ -4,13 +4,18 @@ in the parse report. Plain functions over text; a source module adds only its ow
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlparse
 
-from hdtf.records import ParseReport
+from hdtf.errors import HDTFError
+from hdtf.records import MAX_KEY, ClipSpec, ParseReport, VideoSpec, distinct_names
+from hdtf.splits import SplitRule
 
 _YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+_TIMECODE = re.compile(r"^(?:(?P<h>\d+):)?(?P<m>\d{1,2}):(?P<s>\d{1,2}(?:\.\d+)?)$")
+# The standard split of a list that has none: about 5 percent of its persons (or videos) in test, by a hash of the key.
+TEST_SHARE = 0.05
 WATCH_URL = "https://www.youtube.com/watch?v={youtube_id}"
 
 
@@ -85,3 +90,98 @@ def list_lines(data: bytes | str, file: str, report: ParseReport, *, strict: boo
 
 def _bom(file: str, report: ParseReport) -> None:
     report.add(file, 1, "", "UTF-8 byte order mark at the start of the file removed", "repaired")
+
+
+def seconds(text: str) -> float:
+    """Seconds of ``text``: a number of seconds (``12.5``) or a timecode ``HH:MM:SS(.fff)`` / ``MM:SS(.fff)``;
+    ValueError otherwise (minutes and seconds fields of a timecode below 60)."""
+    text = text.strip()
+    match = _TIMECODE.match(text)
+    if match is None:
+        value = float(text)  # ValueError for anything else
+        if value != value or value in (float("inf"), float("-inf")) or value < 0:
+            raise ValueError(f"{text!r} is not a time in seconds")
+        return value
+    minutes, secs = int(match["m"]), float(match["s"])
+    if secs >= 60 or (match["h"] is not None and minutes >= 60):
+        raise ValueError(f"minutes or seconds field of {text!r} is 60 or more")
+    return int(match["h"] or 0) * 3600 + minutes * 60 + secs
+
+
+def split_rule(source: str) -> SplitRule:
+    """The deterministic split of a source whose release has none: by a hash of each clip's person (or, where the
+    release names none, its YouTube video), ``v1`` of that source, so one key is never in two splits and a key's
+    split never changes when the list grows."""
+    return SplitRule("v1", f"{source}-split-v1", TEST_SHARE)
+
+
+def split_by_key(source: str, key: str) -> str:
+    """``train`` or ``test`` of :func:`split_rule` for one person / video key."""
+    return "test" if split_rule(source).fraction(key) < TEST_SHARE else "train"
+
+
+def millis(value: float) -> int:
+    """A time as whole milliseconds: how clip ids spell times, so that one entry's id never depends on float
+    formatting."""
+    return int(round(value * 1000))
+
+
+def group_videos(clips: Iterable[ClipSpec], file: str, report: ParseReport) -> list[VideoSpec]:
+    """Clips (each with its video's name in ``video_name`` and ``subset`` its split) as videos in first-seen order,
+    each video keyed ``{split}_{name}`` and each clip id made distinct over the whole list (``distinct_names``: an id
+    depends only on its entry and on the names it could be confused with, never on its position); one report line
+    per group of names that sanitise alike. A video's clips are in time order (``clip_index``)."""
+    clips = list(clips)
+    ids, collisions = distinct_names(clip.id for clip in clips)
+    keys, key_collisions = distinct_names((f"{clip.subset}_{clip.video_name}" for clip in clips), MAX_KEY)
+    for group in (*collisions, *key_collisions):
+        report.add(file, 0, ", ".join(group), "names sanitise to one file name; named apart", "repaired")
+    by_video: dict[str, list[ClipSpec]] = {}
+    for clip in clips:
+        by_video.setdefault(keys[f"{clip.subset}_{clip.video_name}"], []).append(replace(clip, id=ids[clip.id]))
+    videos = []
+    for key, members in by_video.items():
+        first = members[0]
+        ordered = sorted(members, key=lambda c: (c.start, c.end, c.id))
+        members = [replace(c, clip_index=k) for k, c in enumerate(ordered)]
+        videos.append(VideoSpec(source=first.source, subset=first.subset, name=first.video_name, url=first.url,
+                                youtube_id=first.youtube_id, resolution=first.resolution, clips=tuple(members),
+                                file_key=key))
+    return videos
+
+
+def in_split(videos: Iterable[VideoSpec], split: str) -> list[VideoSpec]:
+    """The videos of one split (their ``subset``)."""
+    return [video for video in videos if video.subset == split]
+
+
+def json_value(value: object) -> object:
+    """``value`` as JSON gives it back (tuples as lists): row fields must compare equal to a record read back."""
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    return value
+
+
+def span_in(clip: ClipSpec, duration: float) -> tuple[float, float | None, list[str]]:
+    """(end, asked end, notes) of a clip's stated span in a video lasting ``duration`` seconds: an end past the video
+    is cut back to it (``asked end`` then says what was asked: the job fails such a short clip unless short clips
+    are allowed); a start past it is a ValueError."""
+    if duration <= 0:
+        return clip.end, None, ["video duration unknown; span used as listed"]
+    if clip.start >= duration:
+        raise ValueError(f"clip {clip.id} starts at {clip.start:.2f}s but the video lasts only {duration:.2f}s")
+    if clip.end > duration:
+        return duration, clip.end, [f"end {clip.end:.2f}s truncated to the video's duration {duration:.2f}s"]
+    return clip.end, None, []
+
+
+def chosen_splits(chosen: object, splits: tuple[str, ...], what: str) -> list[str]:
+    """The splits of ``splits`` a ``--split``/``splits=`` value names (``all`` or none: every one); HDTFError for
+    unknown ones."""
+    names = [chosen] if isinstance(chosen, str) else list(chosen or ["all"])
+    unknown = sorted(set(names) - {*splits, "all"})
+    if unknown:
+        raise HDTFError(f"splits {unknown} are not {what} splits ({', '.join(splits)} or all)")
+    return list(splits) if "all" in names else [s for s in splits if s in names]
