@@ -4,22 +4,26 @@ The original built the dense flow one frame at a time with ``scipy.interpolate.g
 512x512 grid, then overwrote every row below the driving face with the mean motion (so neck and torso move rigidly).
 ``construct_fapp(method="nearest")`` returns bit-identical values, batched and on any device, by scan lines: along a
 pixel row the nearest point changes only where a Voronoi ridge crosses the row, so each row is its exact first label
-plus a running sum of the label changes at the crossings (Qhull's diagram of the distinct points, all rows of all
-ridges at once). Only what rounding could get wrong is recomputed exactly with scipy's distance formula: pixels within
+plus a running sum of the label changes at the crossings (Qhull's diagram of each frame's distinct points; all rows
+of all ridges of all frames at once, since per-frame numpy calls cost more than their arithmetic). Only what rounding could get wrong is recomputed exactly with scipy's distance formula: pixels within
 1e-7 of a crossing, rows within 1e-7 of a Voronoi vertex or a ridge parallel to the rows, rows whose chain of changes
 does not end on their exact last label, the cells of coincident points, and frames Qhull cannot handle (collinear,
 fewer than three points). Exact distance ties between points whose motions differ are resolved by scipy's own
 KD-tree: the tie-break is scipy's.
 
-Each frame's label map is gathered from a motion table and added to the identity grid in cache-sized bands. At
+On the CPU each run's motion is repeated along it and added to the identity grid, frame by frame (on another device
+a label map is gathered there in cache-sized bands). At
 25 frames of 512x512 the float64 result is 100 MB, so it lives in transparent huge pages where Linux offers them
 (faulting it in 4 KiB pages took longer than computing it).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import mmap
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -32,6 +36,8 @@ _HUGE_PAGE_MIN_BYTES = 1 << 24
 _ROW_CHUNK = 16
 # Geometry closer than this (relative) to a pixel centre or row is not trusted to the rounding of Qhull and numpy.
 _GEOM_EPS = 1e-7
+# Frames at a time when finding each row's first and last label (keeps the distances in cache).
+_EDGE_FRAMES = 4
 # Rows per band when gathering motions into the result.
 _FILL_ROWS = 64
 # Relative gap below which two squared distances count as tied: far above float64 rounding of the distances
@@ -68,29 +74,43 @@ def _as_batched(points: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     return tensor
 
 
-def _exact_nearest(sites: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest site of each pixel (xs, ys) over all sites, as scipy forms distances, and whether it is (nearly) tied."""
-    dx = xs[:, None] - sites[None, :, 0]
-    dy = ys[:, None] - sites[None, :, 1]
-    dist = dx * dx + dy * dy
-    if sites.shape[0] == 1:
-        return np.zeros(len(xs), np.int64), np.zeros(len(xs), bool)
-    two = np.partition(dist, 1, axis=1)[:, :2]
-    return dist.argmin(axis=1), two[:, 0] >= two[:, 1] * (1 - _TIE_RTOL)
+def _exact_nearest(
+    sites: np.ndarray, positions: np.ndarray, axis: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest site of each pixel over all sites of its frame, as scipy forms distances, and whether it is (nearly)
+    tied. ``sites`` (B, N, 2); ``positions`` flat indices frame * S * S + row * S + col."""
+    size = axis.shape[0]
+    labels, unclear = np.zeros(len(positions), np.int64), np.zeros(len(positions), bool)
+    if sites.shape[1] == 1:
+        return labels, unclear
+    step = _ROW_CHUNK * size
+    for start in range(0, len(positions), step):  # chunks keep the (pixels, sites) distances small
+        part = positions[start : start + step]
+        frame, pixel = np.divmod(part, size * size)
+        near = sites[frame]
+        dx = axis[pixel % size][:, None] - near[:, :, 0]
+        dy = axis[pixel // size][:, None] - near[:, :, 1]
+        dist = dx * dx + dy * dy
+        two = np.partition(dist, 1, axis=1)[:, :2]
+        labels[start : start + step] = dist.argmin(axis=1)
+        unclear[start : start + step] = two[:, 0] >= two[:, 1] * (1 - _TIE_RTOL)
+    return labels, unclear
 
 
-def _ridge_crossings(
-    sites: np.ndarray, axis: np.ndarray, rows: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Where each Voronoi ridge of the distinct ``sites`` crosses each of the first ``rows`` pixel rows.
+def _distinct(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``np.unique(sites, axis=0, return_index=True, return_inverse=True)``, with ``None`` for the inverse when no two
+    sites coincide (the usual case, several times cheaper than ``np.unique``'s row sort)."""
+    order = np.lexsort((sites[:, 1], sites[:, 0]))
+    ordered = sites[order]
+    if (ordered[1:] != ordered[:-1]).any(axis=1).all():
+        return ordered, order, None
+    distinct, first_index, inverse = np.unique(sites, axis=0, return_index=True, return_inverse=True)
+    return distinct, first_index, inverse.reshape(-1)
 
-    Returns (row, col, sides, flagged pixel rows/cols as (2, F), bad rows), or None when Qhull cannot build the
-    diagram (fewer than three sites, all collinear). ``col`` is the first column right of the crossing and ``sides``
-    (2, C) the sites right and left of it, where the label changes; ridges parallel to the rows never change a label
-    within a row.
-    Crossings within rounding of a pixel centre flag that pixel; rows within rounding of a Voronoi vertex, of a
-    horizontal ridge or of column 0 are flagged whole (``bad``) and recomputed exactly.
-    """
+
+def _voronoi_ridges(sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Qhull's Voronoi diagram of distinct ``sites``: (ridge site pairs (K, 2), ridge vertex indices (K, 2), -1 for
+    an unbounded end, vertices), or None when it cannot be built (fewer than three sites, all collinear)."""
     from scipy.spatial import QhullError, Voronoi
 
     if sites.shape[0] < 3:
@@ -99,55 +119,120 @@ def _ridge_crossings(
         vor = Voronoi(sites)
     except QhullError:
         return None
+    return vor.ridge_points, np.asarray(vor.ridge_vertices).reshape(-1, 2), vor.vertices
+
+
+class _Ridges(NamedTuple):
+    """The Voronoi ridges of every frame's distinct driving points, concatenated over the batch."""
+
+    frame: np.ndarray  # (K,) frame of each ridge
+    sites: np.ndarray  # (K, 2) the two sites (indices among the frame's points) the ridge separates
+    ends: np.ndarray  # (K, 2) y of its two vertices (meaningless where unbounded)
+    unbounded: np.ndarray  # (K, 2) whether that end runs to infinity
+    centroid: np.ndarray  # (B, 2) mean of each frame's distinct points (tells a ray's direction)
+    vert_eps: np.ndarray  # (B,) rounding margin of each frame's vertices
+    shared: np.ndarray  # (B, N) points that coincide with another of their frame
+    no_diagram: np.ndarray  # (B,) frames Qhull cannot handle: every row is computed exactly
+
+
+def _batch_ridges(sites: np.ndarray, limits: np.ndarray) -> _Ridges:
+    """One Qhull call per frame with labelled rows; everything else about the ridges is left to batched numpy."""
+    batch, num_sites, _ = sites.shape
+    frames, pairs, ys, ends = [], [], [], []
+    centroid, vert_eps = np.zeros((batch, 2)), np.zeros(batch)
+    shared, no_diagram = np.zeros((batch, num_sites), bool), np.zeros(batch, bool)
+    for frame in np.flatnonzero(limits).tolist():
+        distinct, first_index, inverse = _distinct(sites[frame])
+        if inverse is not None:
+            shared[frame] = np.bincount(inverse, minlength=len(distinct))[inverse] > 1
+        diagram = _voronoi_ridges(distinct)
+        if diagram is None:
+            no_diagram[frame] = True
+            continue
+        ridge_sites, ridge_verts, verts = diagram
+        frames.append(np.full(len(ridge_sites), frame))
+        pairs.append(first_index[ridge_sites])
+        ys.append(verts[ridge_verts, 1])
+        ends.append(ridge_verts)
+        centroid[frame] = distinct.mean(axis=0)
+        vert_eps[frame] = _GEOM_EPS * (1 + np.abs(verts).max(initial=0.0))
+    if not frames:
+        empty = np.zeros((0, 2), np.int64)
+        return _Ridges(np.zeros(0, np.int64), empty, empty.astype(float), empty.astype(bool), centroid, vert_eps,
+                       shared, no_diagram)
+    ends = np.concatenate(ends)
+    return _Ridges(np.concatenate(frames), np.concatenate(pairs), np.concatenate(ys), ends < 0, centroid, vert_eps,
+                   shared, no_diagram)
+
+
+def _ridge_crossings(
+    ridges: _Ridges, sites: np.ndarray, axis: np.ndarray, limits: np.ndarray, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where each Voronoi ridge crosses each labelled pixel row of its frame, for the whole batch at once.
+
+    Rows are batch rows (frame * S + row). Returns (row, col, change, flagged pixels as flat positions): ``col`` is
+    the first column right of the crossing and ``change`` the label right of it minus the label left of it; ridges
+    parallel to the rows never change a label within a row. Crossings within rounding of a pixel centre flag that
+    pixel; rows within rounding of a Voronoi vertex, of a horizontal ridge or of column 0 are set in ``bad`` and
+    recomputed exactly.
+    """
     size = axis.shape[0]
-    ridge_sites = vor.ridge_points
-    ridge_verts = np.asarray(vor.ridge_vertices).reshape(-1, 2)
-    verts = vor.vertices
-    first = verts[np.where(ridge_verts[:, 0] >= 0, ridge_verts[:, 0], ridge_verts[:, 1])]
-    second = verts[np.where(ridge_verts[:, 1] >= 0, ridge_verts[:, 1], ridge_verts[:, 0])]
-    unbounded = (ridge_verts < 0).any(axis=1)
-    s_i, s_j = sites[ridge_sites[:, 0]], sites[ridge_sites[:, 1]]
+    frame, pairs = ridges.frame, ridges.sites
+    s_i, s_j = sites[frame, pairs[:, 0]], sites[frame, pairs[:, 1]]
     t = s_j - s_i
-    ylo = np.minimum(first[:, 1], second[:, 1])
-    yhi = np.maximum(first[:, 1], second[:, 1])
+    first = np.where(ridges.unbounded[:, 0], ridges.ends[:, 1], ridges.ends[:, 0])
+    second = np.where(ridges.unbounded[:, 1], ridges.ends[:, 0], ridges.ends[:, 1])
+    ylo, yhi = np.minimum(first, second), np.maximum(first, second)
     normal = np.stack([-t[:, 1], t[:, 0]], axis=1)
-    outward = np.sign((((s_i + s_j) / 2 - sites.mean(axis=0)) * normal).sum(axis=1)) * t[:, 0]  # ray's y direction
+    outward = np.sign((((s_i + s_j) / 2 - ridges.centroid[frame]) * normal).sum(axis=1)) * t[:, 0]  # ray's y sense
+    unbounded = ridges.unbounded.any(axis=1)
     ylo = np.where(unbounded & (outward < 0), -np.inf, ylo)
     yhi = np.where(unbounded & (outward > 0), np.inf, yhi)
-    vert_eps = _GEOM_EPS * (1 + np.abs(verts).max(initial=0.0))
     flat = t[:, 0] == 0
     doubtful = np.concatenate([ylo, yhi, (s_i + s_j)[flat, 1] / 2])
-    doubtful = doubtful[np.isfinite(doubtful)]
-    cover = np.zeros(rows + 1, np.int64)
-    np.add.at(cover, np.searchsorted(axis[:rows], doubtful - vert_eps), 1)
-    np.add.at(cover, np.searchsorted(axis[:rows], doubtful + vert_eps), -1)
-    bad = np.cumsum(cover[:rows]) > 0
+    owner = np.concatenate([frame, frame, frame[flat]])
+    finite = np.isfinite(doubtful)
+    doubtful, owner = doubtful[finite], owner[finite]
+    margin, base, limit = ridges.vert_eps[owner], owner * size, limits[owner]
+    enter = base + np.minimum(np.searchsorted(axis, doubtful - margin), limit)
+    leave = base + np.minimum(np.searchsorted(axis, doubtful + margin), limit)
+    cover = np.bincount(enter, minlength=len(bad) + 1) - np.bincount(leave, minlength=len(bad) + 1)
+    bad |= np.cumsum(cover[: len(bad)]) > 0
     keep = ~flat
-    ridge_sites, s_i, s_j, t, ylo, yhi = ridge_sites[keep], s_i[keep], s_j[keep], t[keep], ylo[keep], yhi[keep]
+    frame, pairs, s_i, s_j, t, ylo, yhi = frame[keep], pairs[keep], s_i[keep], s_j[keep], t[keep], ylo[keep], yhi[keep]
     offset = ((s_j * s_j).sum(axis=1) - (s_i * s_i).sum(axis=1)) / (2 * t[:, 0])
     slope = t[:, 1] / t[:, 0]
     ylo, yhi = _rows_over_image(offset, slope, ylo, yhi, size)
-    low = np.searchsorted(axis[:rows], ylo + vert_eps)
-    high = np.searchsorted(axis[:rows], yhi - vert_eps)
+    margin, limit = ridges.vert_eps[frame], limits[frame]
+    low = np.minimum(np.searchsorted(axis, ylo + margin), limit)
+    high = np.minimum(np.searchsorted(axis, yhi - margin), limit)
     count = np.maximum(high - low, 0)
-    ridge = np.repeat(np.arange(len(t)), count)
-    row = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - low, count)
-    x = offset[ridge] - slope[ridge] * axis[row]
-    eps = (_GEOM_EPS * (1 + np.abs(offset) + np.abs(slope)))[ridge]
+    row = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - low, count)  # per crossing (ridge-major)
+    x = np.repeat(offset, count) - np.repeat(slope, count) * axis[row]
+    reach = np.repeat(_GEOM_EPS * (1 + np.abs(offset) + np.abs(slope)) * size, count)
+    row += np.repeat(frame * size, count)
     # Column coordinate of the crossing; the linspace lattice is within a few ulps of -1 + col * step.
     u = (x + 1) * ((size - 1) / 2)
     col = np.ceil(u).astype(np.int64)
-    lo_col = np.ceil(u - eps * size).astype(np.int64)
-    hi_col = np.floor(u + eps * size).astype(np.int64) + 1
+    lo_col = np.ceil(u - reach).astype(np.int64)
+    hi_col = np.floor(u + reach).astype(np.int64) + 1
     bad[row[(lo_col <= 0) & (hi_col > 0)]] = True  # crossing at column 0: row-start label and chain could disagree
     in_image = (hi_col > 0) & (lo_col < size)  # doubtful columns reach the image (steep ridges run far outside it)
     near = (hi_col > lo_col) & in_image
     bad[row[(hi_col > lo_col + 1) & in_image]] = True  # ill-conditioned ridge: more than one doubtful pixel
-    flagged = np.stack([row[near], np.clip(lo_col[near], 0, size - 1)])
-    right = np.where(t[:, 0] > 0, ridge_sites[:, 1], ridge_sites[:, 0])
-    left = np.where(t[:, 0] > 0, ridge_sites[:, 0], ridge_sites[:, 1])
+    flagged = row[near] * size + np.clip(lo_col[near], 0, size - 1)
+    change = np.where(t[:, 0] > 0, 1, -1) * (pairs[:, 1] - pairs[:, 0])  # right site minus left site
     inside = (col > 0) & (col < size)
-    return row[inside], col[inside], np.stack([right, left])[:, ridge[inside]], flagged, bad
+    return row[inside], col[inside], np.repeat(change, count)[inside], flagged
+
+
+def _row_major(row: np.ndarray, col: np.ndarray, rows: int, size: int) -> np.ndarray:
+    """The stable order of crossings by (row, col): where both fit 16 bits, two radix sorts (numpy sorts 16-bit keys
+    stably in linear time), several times faster than a comparison sort of the flat positions."""
+    if rows <= 1 << 16 and size <= 1 << 16:
+        by_col = np.argsort(col.astype(np.uint16), kind="stable")
+        return by_col[np.argsort(row[by_col].astype(np.uint16), kind="stable")]
+    return np.argsort(row * size + col, kind="stable")
 
 
 def _segments(
@@ -159,9 +244,9 @@ def _segments(
     the previous run's plus ``change`` (crossings at the same pixel add up, the last of them holds).
     """
     rows = len(first_label)
-    position = row * size + col
-    order = np.argsort(position, kind="stable")
-    position, row, total = position[order], row[order], np.cumsum(change[order])
+    order = _row_major(row, col, rows, size)
+    row = row[order]
+    position, total = row * size + col[order], np.cumsum(change[order])
     first = np.searchsorted(row, np.arange(rows))  # each row's first crossing
     before = np.concatenate([[0], total])[first]  # the running sum up to the row
     starts = np.empty(rows + len(position), np.int64)
@@ -192,86 +277,98 @@ def _rows_over_image(
     return np.maximum(ylo, low), np.minimum(yhi, high)
 
 
-def _frame_labels(
-    sites: np.ndarray, axis: np.ndarray, rows: int, ambiguous: list[np.ndarray], frame: int
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The nearest-site label of every pixel in the first ``rows`` rows of one frame, as runs plus exact fixes.
+def _edge_labels(sites: np.ndarray, axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exact nearest site (argmin, as scipy forms distances) of the first and the last pixel of every batch row.
 
-    Returns (run starts (flat positions), run labels, (row, col, label) of the pixels whose label is recomputed
-    exactly); a fixed pixel's label replaces its run's. Scan lines: the label changes only where a Voronoi ridge
-    crosses the row, so each row is a run of segments: its exact first label, then a running sum of the changes at
-    the crossings. Pixels the rounding of a crossing could put on either side, whole doubtful rows, and the cells of
-    coincident sites are recomputed exactly; (near-)tied pixels are appended to ``ambiguous`` as (frame, row, col,
-    label) for scipy's tie-break.
+    A few frames at a time into reused buffers: the (rows, sites) distances of a whole batch would leave the cache.
     """
-    size, num_sites = axis.shape[0], sites.shape[0]
-    distinct, first_index, inverse = np.unique(sites, axis=0, return_index=True, return_inverse=True)
-    crossings = _ridge_crossings(distinct, axis, rows)
-    starts, run = np.arange(rows) * size, np.zeros(rows, np.int64)
-    redo_rows = np.arange(rows)
-    fixes = []
-    if crossings is not None:
-        row, col, sides, flagged, bad = crossings
-        across = (axis[:rows, None] - sites[None, :, 1]) ** 2  # exact first and last label of each row
-        first = ((axis[0] - sites[:, 0]) ** 2 + across).argmin(axis=1)
-        final = ((axis[-1] - sites[:, 0]) ** 2 + across).argmin(axis=1)
-        starts, run = _segments(row, col, first_index[sides[0]] - first_index[sides[1]], first, size)
-        lengths = np.diff(starts, append=rows * size)
-        outside = ((run < 0) | (run >= num_sites)) & (lengths > 0)  # crossings at one pixel pass through any sum
-        bad[starts[outside] // size] = True  # a label no site has: the chain is broken, redo the row
-        last = np.clip(run[np.searchsorted(starts, np.arange(1, rows + 1) * size) - 1], 0, num_sites - 1)
-        end_d = (axis[-1] - sites[last, 0]) ** 2 + (axis[:rows] - sites[last, 1]) ** 2
-        best_d = (axis[-1] - sites[final, 0]) ** 2 + (axis[:rows] - sites[final, 1]) ** 2
-        bad |= end_d > best_d * (1 + 4 * _TIE_RTOL)  # a broken chain of crossings: redo the row
-        redo_rows = np.flatnonzero(bad)
-        shared = np.bincount(inverse.reshape(-1), minlength=len(distinct))[inverse.reshape(-1)] > 1
-        if shared.any():  # the cells of coincident sites: every pixel of their segments
-            hit = shared[np.clip(run, 0, num_sites - 1)] & ~outside & (lengths > 0)
-            begin, count = starts[hit], lengths[hit]
-            pixels = np.repeat(begin - np.cumsum(count) + count, count) + np.arange(count.sum())
-            fixes.append((pixels // size, pixels % size))
-        fixes.append((flagged[0], flagged[1]))
-        np.clip(run, 0, num_sites - 1, out=run)  # the rows of labels out of range are redone: any site will do
-    for chunk in range(0, len(redo_rows), _ROW_CHUNK):
-        part = redo_rows[chunk : chunk + _ROW_CHUNK]
-        fixes.append((np.repeat(part, size), np.tile(np.arange(size), len(part))))
-    fixed_rows, fixed_cols, fixed_labels = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for r, c in fixes:
-        if len(r):
-            label, unclear = _exact_nearest(sites, axis[c], axis[r])
-            fixed_rows.append(r), fixed_cols.append(c), fixed_labels.append(label)
-            if unclear.any():
-                ambiguous.append(np.stack([np.full(unclear.sum(), frame), r[unclear], c[unclear], label[unclear]], 1))
-    return starts, run, (np.concatenate(fixed_rows), np.concatenate(fixed_cols), np.concatenate(fixed_labels))
+    batch, num_sites, _ = sites.shape
+    size = axis.shape[0]
+    first, final = np.empty((batch, size), np.int64), np.empty((batch, size), np.int64)
+    left, right = (axis[0] - sites[:, None, :, 0]) ** 2, (axis[-1] - sites[:, None, :, 0]) ** 2
+    across, dist = np.empty((_EDGE_FRAMES, size, num_sites)), np.empty((_EDGE_FRAMES, size, num_sites))
+    for start in range(0, batch, _EDGE_FRAMES):
+        part = slice(start, start + _EDGE_FRAMES)
+        count = len(first[part])
+        np.square(np.subtract(axis[None, :, None], sites[part, None, :, 1], out=across[:count]), out=across[:count])
+        first[part] = np.add(left[part], across[:count], out=dist[:count]).argmin(axis=2)
+        final[part] = np.add(right[part], across[:count], out=dist[:count]).argmin(axis=2)
+    return first.reshape(-1), final.reshape(-1)
+
+
+def _batch_labels(
+    sites: np.ndarray, axis: np.ndarray, limits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest-site label of every pixel of every frame, as runs over the flattened batch plus exact fixes.
+
+    ``sites`` (B, N, 2); frame b is labelled in its first ``limits[b]`` rows, the rows below take label N (the mean
+    motion). Returns (run starts as flat positions frame * S * S + row * S + col, run labels, fixed positions, their
+    labels, (frame, row, col, label) of the (near-)tied fixed pixels for scipy's tie-break); a fixed pixel's label
+    replaces its run's. Scan lines: the label changes only where a Voronoi ridge crosses the row, so each row is its
+    exact first label, then a running sum of the changes at the crossings. Pixels the rounding of a crossing could put
+    on either side, whole doubtful rows and the cells of coincident sites are recomputed exactly. Only Qhull runs
+    frame by frame; the rest is numpy over all rows of all frames at once, since per-frame calls cost more than the
+    arithmetic.
+    """
+    batch, num_sites, _ = sites.shape
+    size = axis.shape[0]
+    valid = (np.arange(size)[None] < limits[:, None]).reshape(-1)  # labelled batch rows
+    ridges = _batch_ridges(sites, limits)
+    bad = np.zeros(batch * size, bool)
+    row, col, change, flagged = _ridge_crossings(ridges, sites, axis, limits, bad)
+    first, final = _edge_labels(sites, axis)
+    starts, run = _segments(row, col, change, np.where(valid, first, num_sites), size)
+    lengths = np.diff(starts, append=batch * size * size)
+    run_row = starts // size
+    labelled = valid[run_row] & (lengths > 0)
+    outside = ((run < 0) | (run >= num_sites)) & labelled  # crossings at one pixel pass through any sum
+    bad[run_row[outside]] = True  # a label no site has: the chain is broken, redo the row
+    rows = np.flatnonzero(valid)
+    frame, local = np.divmod(rows, size)
+    last = np.clip(run[np.searchsorted(starts, (rows + 1) * size) - 1], 0, num_sites - 1)
+    end_d = (axis[-1] - sites[frame, last, 0]) ** 2 + (axis[local] - sites[frame, last, 1]) ** 2
+    best = final[rows]
+    best_d = (axis[-1] - sites[frame, best, 0]) ** 2 + (axis[local] - sites[frame, best, 1]) ** 2
+    bad[rows[end_d > best_d * (1 + 4 * _TIE_RTOL)]] = True  # a broken chain of crossings: redo the row
+    bad |= np.repeat(ridges.no_diagram, size)
+    bad &= valid
+    fixes = [flagged]
+    if ridges.shared.any():  # the cells of coincident sites: every pixel of their segments
+        hit = ridges.shared[run_row // size, np.clip(run, 0, num_sites - 1)] & ~outside & labelled
+        begin, count = starts[hit], lengths[hit]
+        fixes.append(np.repeat(begin - np.cumsum(count) + count, count) + np.arange(count.sum()))
+    redo = np.flatnonzero(bad)
+    fixes.append((redo[:, None] * size + np.arange(size)).reshape(-1))
+    run = np.where(valid[run_row], np.clip(run, 0, num_sites - 1), run)  # redone rows: any site will do
+    fixed = np.concatenate(fixes)
+    label, unclear = _exact_nearest(sites, fixed, axis)
+    tied = fixed[unclear]
+    ambiguous = np.stack([tied // (size * size), tied // size % size, tied % size, label[unclear]], 1)
+    return starts, run, fixed, label, ambiguous
 
 
 def _break_ties_like_scipy(
-    ambiguous: torch.Tensor, sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor
-) -> torch.Tensor:
+    ambiguous: np.ndarray, sites: np.ndarray, values: np.ndarray, axis: np.ndarray
+) -> np.ndarray:
     """Rows (frame, row, col, label) of the (near-)tied pixels whose label must change to the one scipy picks.
 
     ``values`` (B, R, N, 2) are the motions of every reference. Only pixels where the tied sites' motions differ (for
     any reference) are asked of scipy's own ``NearestNDInterpolator``; its pick depends on the driving points alone,
-    so one answer serves every reference.
+    so one answer serves every reference. numpy, not torch: torch would wake its thread pool for these few pixels.
     """
     from scipy.interpolate import NearestNDInterpolator
 
-    b, row, col, label = ambiguous.unbind(1)
-    px, py = axis[col], axis[row]
-    dist = (px[:, None] - sites[b, :, 0]) ** 2 + (py[:, None] - sites[b, :, 1]) ** 2
-    best = dist.min(dim=1, keepdim=True).values
-    tied = dist <= best * (1 + 4 * _TIE_RTOL)
-    motions = values.transpose(1, 2).flatten(2)  # (B, N, R * 2)
-    differs = (tied & (motions[b] != motions[b, label][:, None, :]).any(-1)).any(dim=1)
-    ambiguous = ambiguous[differs]
-    sites_np = sites.detach().cpu().numpy()
-    axis_np = axis.cpu().numpy()
-    where = ambiguous.cpu().numpy()
-    for frame in np.unique(where[:, 0]):
+    b, row, col, label = ambiguous.T
+    dist = (axis[col][:, None] - sites[b, :, 0]) ** 2 + (axis[row][:, None] - sites[b, :, 1]) ** 2
+    tied = dist <= dist.min(axis=1, keepdims=True) * (1 + 4 * _TIE_RTOL)
+    motions = values.transpose(0, 2, 1, 3).reshape(*sites.shape[:2], -1)  # (B, N, R * 2)
+    differs = (tied & (motions[b] != motions[b, label][:, None, :]).any(-1)).any(axis=1)
+    where = ambiguous[differs]
+    for frame in np.unique(where[:, 0]).tolist():
         sel = where[:, 0] == frame
-        pick = NearestNDInterpolator(sites_np[frame], np.arange(sites_np.shape[1]))
-        where[sel, 3] = pick((axis_np[where[sel, 2]], axis_np[where[sel, 1]]))
-    return torch.as_tensor(where, device=ambiguous.device)
+        pick = NearestNDInterpolator(sites[frame], np.arange(sites.shape[1]))
+        where[sel, 3] = pick((axis[where[sel, 2]], axis[where[sel, 1]]))
+    return where
 
 
 def _linear_flow(
@@ -402,71 +499,88 @@ def _fapp(reference: torch.Tensor, driving: torch.Tensor, size: int, method: str
 def _nearest_grid(
     sites: torch.Tensor, values: torch.Tensor, axis: torch.Tensor, row_limit: torch.Tensor, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Nearest flow + identity grid, (B, R, S, S, 2) in ``dtype`` (float64 or float32), from per-frame label maps.
+    """Nearest flow + identity grid, (B, R, S, S, 2) in ``dtype`` (float64 or float32), from the batch's label runs.
 
-    ``values`` (B, R, N, 2): each frame's label map is computed once and gathered from each reference's motions.
-    Each (x, y) pair is handled as one complex128, so a flow value plus an identity value is one complex addition
-    (exactly the two float64 additions); a float32 result is that sum rounded once as it is stored, so the float64
-    grid is never written. scipy's tie-breaks then overwrite their pixels.
+    ``values`` (B, R, N, 2): the labelling is computed once and gathered from each reference's motions. Each (x, y)
+    pair is handled as one complex128, so a flow value plus an identity value is one complex addition (exactly the two
+    float64 additions); a float32 result is that sum rounded once as it is stored, so the float64 grid is never
+    written. scipy's tie-breaks then overwrite their pixels.
     """
     batch, num_sites, _ = sites.shape
     refs = values.shape[1]
     size = axis.shape[0]
     device = sites.device
-    sites_np = sites.detach().cpu().numpy()
-    axis_np = axis.cpu().numpy()
     motions = torch.cat([values, _mean_like_numpy(values)[:, :, None]], dim=2)  # (B, R, N + 1, 2): + torso motion
     table = torch.view_as_complex(motions.transpose(0, 1).contiguous()).view(refs, -1)  # (R, B * (N + 1))
-    identity = torch.complex(axis[None, :].expand(size, -1), axis[:, None].expand(-1, size))
-    out = torch.view_as_complex(_fresh_buffer((batch, refs, size, size, 2), dtype, device))
-    ambiguous: list[np.ndarray] = []
-    limits = row_limit.tolist()
-    empty = np.zeros(0, np.int64)
     on_cpu = device.type == "cpu"
-    table_np, identity_np, out_np = (table.numpy(), identity.numpy(), out.numpy()) if on_cpu else (None,) * 3
+    identity = (torch.from_numpy(_complex_identity(size)) if on_cpu
+                else torch.complex(axis[None, :].expand(size, -1), axis[:, None].expand(-1, size)))
+    out = torch.view_as_complex(_fresh_buffer((batch, refs, size, size, 2), dtype, device))
+    sites_np, axis_np = sites.detach().cpu().numpy(), axis.cpu().numpy()
+    starts, run, fixed, fixed_label, ambiguous = _batch_labels(sites_np, axis_np, row_limit.cpu().numpy())
+    pixels = size * size
+    run += starts // pixels * (num_sites + 1)  # labels into the motion table
+    fixed_frame, fixed_pixel = np.divmod(fixed, pixels)
+    fixed_label += fixed_frame * (num_sites + 1)
+    lengths = np.diff(starts, append=batch * pixels)
+    if on_cpu:  # motions repeated along the runs (read in order), exact fixes written over them
+        table_np, identity_np, out_np = table.numpy(), identity.numpy(), out.numpy()
+        cuts = np.searchsorted(starts, np.arange(batch + 1) * pixels).tolist()
 
-    def fill(frames: range) -> None:
-        for frame in frames:
-            offset, rows = frame * (num_sites + 1), limits[frame]
-            if rows:
-                starts, run, (fixed_rows, fixed_cols, fixed) = _frame_labels(
-                    sites_np[frame], axis_np, rows, ambiguous, frame)
-            else:
-                starts, run, fixed_rows, fixed_cols, fixed = (empty,) * 5
-            if rows < size:  # the torso rows: one run of the mean motion
-                starts, run = np.append(starts, rows * size), np.append(run, num_sites)
-            lengths = np.diff(starts, append=size * size)
-            if on_cpu:  # motions repeated along the runs (read in order), exact fixes written over them
-                for ref in range(refs):
-                    np.add(np.repeat(table_np[ref][run + offset], lengths).reshape(size, size), identity_np,
-                           out=out_np[frame, ref])
-                    out_np[frame, ref, fixed_rows, fixed_cols] = (table_np[ref][fixed + offset]
-                                                                  + identity_np[fixed_rows, fixed_cols])
-                continue
-            labels = np.repeat((run + offset).astype(np.int32), lengths).reshape(size, size)
-            labels[fixed_rows, fixed_cols] = fixed + offset
-            on_device = torch.from_numpy(labels).to(device)
-            for start in range(0, size, _FILL_ROWS):  # a band at a time: the gathered values stay in cache
+        def fill(ref: int, frames: range) -> None:
+            motion = table_np[ref][run]
+            for frame in frames:
+                part = slice(cuts[frame], cuts[frame + 1])
+                np.add(np.repeat(motion[part], lengths[part]).reshape(size, size), identity_np, out=out_np[frame, ref])
+
+        _side_by_side(fill, refs, batch)
+        flat_identity = identity_np.reshape(-1)
+        for ref in range(refs):
+            out_np.reshape(batch, refs, -1)[fixed_frame, ref, fixed_pixel] = (table_np[ref][fixed_label]
+                                                                             + flat_identity[fixed_pixel])
+    else:  # a label map, gathered on the device a band at a time so the gathered values stay in cache
+        labels = np.repeat(run.astype(np.int32), lengths)
+        labels[fixed] = fixed_label
+        on_device = torch.from_numpy(labels).to(device).view(batch, size, size)
+        for frame in range(batch):
+            for start in range(0, size, _FILL_ROWS):
                 band = slice(start, start + _FILL_ROWS)
-                where = on_device[band].reshape(-1)
+                where = on_device[frame, band].reshape(-1)
                 for ref in range(refs):
                     gathered = table[ref].index_select(0, where).view(-1, size)
                     torch.add(gathered, identity[band], out=out[frame, ref, band])
-
-    workers = min(torch.get_num_threads(), batch)
-    if workers > 1:  # numpy, Qhull and torch release the GIL in the heavy parts: frames run side by side
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(fill, [range(k, batch, workers) for k in range(workers)]))
-    else:
-        fill(range(batch))
-    if ambiguous:
-        tied = torch.as_tensor(np.concatenate(ambiguous), device=device)
-        frame, row, col, label = _break_ties_like_scipy(tied, sites, values, axis).unbind(1)
+    if len(ambiguous):
+        picked = _break_ties_like_scipy(ambiguous, sites_np, values.detach().cpu().numpy(), axis_np)
+        frame, row, col, label = torch.as_tensor(picked, device=device).unbind(1)
         for ref in range(refs):
             out[frame, ref, row, col] = (table[ref][label + frame * (num_sites + 1)] + identity[row, col]).to(out.dtype)
     return torch.view_as_real(out)
+
+
+@functools.lru_cache(maxsize=4)
+def _complex_identity(size: int) -> np.ndarray:
+    """The identity grid as complex128 x + iy, built once per size by numpy (internal: never written to; a torch op
+    of this size would also wake torch's thread pool, whose spinning threads cost more CPU time than the op)."""
+    axis = _linspace(size, torch.device("cpu")).numpy()
+    grid = np.empty((size, size), np.complex128)
+    grid.real, grid.imag = axis[None, :], axis[:, None]
+    return grid
+
+
+def _side_by_side(fill: Callable[[int, range], None], refs: int, batch: int) -> None:
+    """``fill(ref, frames)`` over every reference and frame, split among torch's threads (numpy's repeat and add
+    release the GIL in their loops)."""
+    workers = min(torch.get_num_threads(), batch)
+    if workers < 2:
+        for ref in range(refs):
+            fill(ref, range(batch))
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = [pool.submit(fill, ref, range(k, batch, workers)) for ref in range(refs) for k in range(workers)]
+        for job in jobs:
+            job.result()
 
 
 def _fresh_buffer(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:

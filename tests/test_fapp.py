@@ -213,3 +213,14 @@ def test_references_share_the_driving_frame_work_and_match_one_by_one(method):
     assert f32.dtype == torch.float32 and f32.shape == grids.shape
     with pytest.raises(ValueError, match="reference_points"):
         construct_fapp_references(references[0, :, 0], driving, size)
+
+
+def test_crossings_order_row_major_for_small_and_huge_batches():
+    """The 16-bit radix ordering of crossings and the fallback for batches of more than 65536 rows agree with lexsort."""
+    from hdtf.modeling.fapp import _row_major
+
+    rng = np.random.default_rng(4)
+    for rows, size in [(3, 5), (25 * 512, 512), (70_000, 512)]:
+        row, col = rng.integers(0, rows, 5000), rng.integers(0, size, 5000)
+        order = _row_major(row, col, rows, size)
+        np.testing.assert_array_equal(order, np.lexsort((col, row)))  # both stable, so the same permutation
