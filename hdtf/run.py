@@ -23,6 +23,7 @@ from hdtf.download import FetchOptions
 from hdtf.errors import HDTFError
 from hdtf.executors import EXECUTORS, default_executor, get_executor
 from hdtf.options import PrepareOptions, names, option, option_fields, spelled
+from hdtf.recipes import RECIPES, recipe_record
 from hdtf.records import ParseReport, VideoSpec
 from hdtf.stages import stage_classes
 
@@ -73,6 +74,10 @@ class RunOptions:
                                  "--sample-rate, --crop-method) again with these; each earlier clip is kept (under "
                                  "OUTPUT/kept) until its replacement is verified. Without it such a run stops before "
                                  "any work")
+    recipe: str | None = option(None, choices=tuple(RECIPES), cache_key=False,
+                                help="the stages and thresholds a trainer's own preprocessing uses (latentsync, hallo, "
+                                     "musetalk; docs/recipes.md): your own flags override its values; recorded in the "
+                                     "manifest and the card")
     include_filtered: bool = option(False, cli=False, builder=True,
                                     help="the builders' rows include clips a stage filtered out (marked in `filtered`); "
                                          "default: left out (they stay on disk, done)")
@@ -215,8 +220,9 @@ class JobRun:
                 facts["shard"] = {"index": self.run.shard_index, "count": self.run.num_shards}
             with layout.manifest_lock():
                 self.statuses = layout.statuses()
+                recipe = recipe_record(self.run.recipe) if self.run.recipe else None
                 self.manifest = write_manifest(layout, report=self.report, options=self.options.to_json(),
-                                               workers=ran, run=facts, statuses=self.statuses)
+                                               workers=ran, run=facts, statuses=self.statuses, recipe=recipe)
 
 
 def run_jobs(videos: Sequence[VideoSpec], options: PrepareOptions, executor: str | None = None,

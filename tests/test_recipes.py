@@ -47,7 +47,7 @@ def test_the_issue_numbers_are_in_the_recipes():
     assert {k: recipe_options("latentsync")[k] for k in ("fps", "sample_rate", "scene_cuts", "scene_threshold",
                                                          "aligned", "min_sync_confidence", "max_av_offset",
                                                          "min_iqa", "min_frames")} == {
-        "fps": 25.0, "sample_rate": 16000, "scene_cuts": "adaptive", "scene_threshold": 2.0, "aligned": 256,
+        "fps": 25.0, "sample_rate": 16000, "scene_cuts": True, "scene_threshold": 2.0, "aligned": 256,
         "min_sync_confidence": 3.0, "max_av_offset": 6, "min_iqa": 40.0, "min_frames": 48}
     hallo = recipe_options("hallo")
     assert (hallo["size"], hallo["min_face_share"], hallo["max_face_share"], hallo["max_head_angle"],
@@ -74,3 +74,46 @@ def test_the_record_names_recipe_and_version():
     assert record["name"] == "latentsync" and record["version"] == 1 and record["options"]["aligned"] == 256
     assert recorded_recipe({"recipe": record}) == {"name": "latentsync", "version": 1}
     assert recorded_recipe({}) is None and recorded_recipe(None) is None
+
+
+def test_settings_that_need_the_users_weights_wait_for_them():
+    """SyncNet and IQA thresholds apply once the user gives the weights: a recipe never names a file."""
+    without = apply_recipe("latentsync", {})
+    assert not {"min_sync_confidence", "max_sync_offset", "max_av_offset", "min_iqa"} & set(without)
+    assert without["aligned"] == 256 and without["min_frames"] == 48 and without["scene_cuts"] is True
+    given = apply_recipe("latentsync", {"sync_check": Path("syncnet.pt"), "iqa_weights": Path("hyperiqa.onnx")})
+    assert (given["min_sync_confidence"], given["max_sync_offset"], given["max_av_offset"], given["min_iqa"]) == (
+        3.0, 6, 6, 40.0)
+
+
+def test_prepare_with_a_recipe_adds_its_stages_to_a_finished_run_and_records_it(tmp_path):
+    """`hdtf prepare --recipe musetalk` on a finished run: MuseTalk's face JSON and face size measured for every clip
+    without a re-cut, the user's own --min-face-px over the recipe's 200, and the recipe in the manifest."""
+    import json
+    import subprocess
+    import sys
+
+    from fixtures.prepared_faces import build_prepared_faces
+
+    from hdtf.loopback import serve_directory
+
+    run = build_prepared_faces(tmp_path)
+    mp4s = {p.name: p.read_bytes() for p in (run.root / "clips").glob("*.mp4")}
+    with serve_directory(tmp_path / "served") as base:
+        done = subprocess.run(
+            [sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(run.root), "--metadata-dir",
+             str(tmp_path / "metadata"), "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4",
+             "--crop-method", "landmarks", "--size", "128", "--recipe", "musetalk", "--min-face-px", "1",
+             "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((run.root / "manifest.json").read_text())
+    assert manifest["recipe"]["name"] == "musetalk" and manifest["recipe"]["version"] == 1
+    options = manifest["options"]
+    assert options["min_face_px"] == 1.0 and options["face_json"] is True and options["measures"] is True
+    assert {p.name: p.read_bytes() for p in (run.root / "clips").glob("*.mp4")} == mp4s, "no clip cut again"
+    clips = [c for c in manifest["clips"] if c["status"] == "done"]
+    assert clips and all(not c.get("filtered") for c in clips)  # faces far wider than 1 px
+    for clip in clips:
+        face = json.loads((run.root / clip["face_json_path"]).read_text())
+        assert face["isvalid"] is True and len(face["face_list"]) == clip["num_frames"]
+        assert clip["face_px"] > 1

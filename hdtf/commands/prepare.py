@@ -86,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
     for missing in required_missing(lists):
         raise HDTFError(f"--source {name} needs {flag(missing)} ({missing.metadata['help']})")
     run_options = from_args(RunOptions, args)
+    if run_options.recipe:  # the recipe's values for the options the user did not give (unset flags are absent)
+        from hdtf.recipes import apply_recipe
+
+        args = argparse.Namespace(**apply_recipe(run_options.recipe, vars(args)))
     options = from_args(PrepareOptions, args)
     validate(options, run_options)  # before the lists are read: a refused run changes nothing
     by_split, report = list_videos(source, lists, source.selected_splits(lists) or source.SPLITS,

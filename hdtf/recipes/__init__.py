@@ -40,8 +40,11 @@ def recipe_options(name: str) -> dict[str, Any]:
 def apply_recipe(name: str | None, user_options: Mapping[str, Any]) -> dict[str, Any]:
     """The options of a run: recipe ``name``'s values (none for None), overridden by ``user_options`` (the flags the
     user gave: with ``hdtf.options.add_arguments`` unset flags are absent from the namespace, so ``vars(args)``
-    holds only given ones)."""
-    return {**(recipe_options(name) if name else {}), **user_options}
+    holds only given ones). A setting that needs a file only the user can give (``Setting.needs``: SyncNet or IQA
+    weights) is left out when the user did not give it."""
+    settings = get_recipe(name).OPTIONS if name else {}
+    chosen = {key: s.value for key, s in settings.items() if s.needs is None or user_options.get(s.needs) is not None}
+    return {**chosen, **user_options}
 
 
 def recipe_record(name: str) -> dict[str, Any]:

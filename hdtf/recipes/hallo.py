@@ -12,6 +12,10 @@ OPTIONS = {
                          "scripts/data_preprocess.py (AudioProcessor(16000, 25, ...))"),
     "sample_rate": Setting(16000, "fudan-generative-vision/hallo configs/train/stage2.yaml (data.sample_rate: 16000)"),
     "size": Setting(512, "fudan-generative-vision/hallo configs/train/stage2.yaml (train_width/train_height: 512)"),
+    "landmarks": Setting(True, "fudan-generative-vision/hallo scripts/data_preprocess.py (face landmarks per frame "
+                               "for the masks)", "dlib's tracked 68 points where Hallo runs mediapipe"),
+    "measures": Setting(True, "fudan-generative-vision/hallo README.md (the face share and rotation it asks of its "
+                              "data)", "the values are kept for every clip, so a user can filter again"),
     "min_face_share": Setting(0.5, "fudan-generative-vision/hallo README.md (the face \"making up 50%-70% of the "
                                    "image\")",
                               "Hallo states it for its input images without code; hdtf measures the 68-landmark "

@@ -14,6 +14,8 @@ OPTIONS = {
                                "frame)", "dlib's tracked 68 points where MuseTalk runs dwpose"),
     "face_json": Setting(True, "TMElyralab/MuseTalk scripts/preprocess.py (meta JSON: face_list, landmark_list, "
                                "isvalid)"),
+    "measures": Setting(True, "TMElyralab/MuseTalk musetalk/data/dataset.py (the face size it checks per clip)",
+                        "the face width is measured once and kept for every clip"),
     "min_face_px": Setting(200, "TMElyralab/MuseTalk configs/training/stage2.yaml (min_face_size: 200), "
                                 "musetalk/data/dataset.py (face_shapes[0][0] < min_face_size is skipped)",
                            "filtered at preparation on the face width, so the trainer does not skip the clip"),

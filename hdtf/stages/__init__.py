@@ -35,6 +35,7 @@ STAGES: dict[str, str] = {
     "sharpness_filter": "hdtf.stages.filters:Sharpness",
     "motion_filter": "hdtf.stages.filters:Motion",
     "iqa_filter": "hdtf.stages.filters:IQAFilter",
+    "length_filter": "hdtf.stages.filters:Length",
 }
 
 

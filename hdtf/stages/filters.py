@@ -145,3 +145,16 @@ class IQAFilter(Threshold):
         super().check()
         if self.selected() and self.options.iqa_weights is None:
             raise HDTFError("--min-iqa needs --iqa-weights (the ONNX model that scores the clips)")
+
+
+@dataclass(frozen=True)
+class LengthOptions:
+    min_frames: int | None = option(None, parser=int, metavar="FRAMES", builder=True,
+                                    help="filter out clips shorter than FRAMES frames (LatentSync's trainer skips "
+                                         "clips under 48: 3 x its 16-frame windows). Default: off")
+
+
+class Length(Threshold):
+    name = "length_filter"
+    Options = LengthOptions
+    measured = "num_frames"  # recorded by every cut: nothing to measure
