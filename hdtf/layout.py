@@ -237,7 +237,8 @@ class Layout:
     def editable(self, name: str) -> Path:
         """The file a record names, as a local file a job may change in place (an A/V correction of a clip made
         earlier): the file itself; on a store, a copy in the scratch folder that goes up with the next status naming
-        it as done (the store's object is unchanged until then). HDTFError when the name leads out of the run."""
+        it as done (the store's object is unchanged until then; a file this job made or fetched to change and has not
+        uploaded yet is that copy already). HDTFError when the name leads out of the run."""
         return self._local(name)
 
     def wrote(self, *paths: Path) -> None:
@@ -688,6 +689,8 @@ class RemoteLayout(Layout):
 
     def editable(self, name: str) -> Path:
         local = self._local(name)
+        if name in self._seen.made and local.is_file():
+            return local  # this job's copy (it made the file, or fetched it to change): newer than the object
         try:
             self.store.fetch(name, local)
         except FileNotFoundError:

@@ -251,20 +251,21 @@ def test_task_resources_ask_for_a_gpu_only_where_the_cluster_has_one(tmp_path):
 def test_curation_flags_need_landmarks_and_weights_in_one_line(tmp_path):
     from hdtf.errors import HDTFError
     from hdtf.options import PrepareOptions
-    from hdtf.run import validate
+    from hdtf.run import RunOptions, validate
 
     with pytest.raises(HDTFError, match="--masks needs the clips' landmarks"):
-        validate(PrepareOptions(output_dir=tmp_path, masks=True))
+        validate(PrepareOptions(output_dir=tmp_path, masks=True), RunOptions())
     with pytest.raises(HDTFError, match="--min-iqa needs --iqa-weights"):
-        validate(PrepareOptions(output_dir=tmp_path, min_iqa=40.0))
+        validate(PrepareOptions(output_dir=tmp_path, min_iqa=40.0), RunOptions())
     with pytest.raises(HDTFError, match="--max-head-angle 200"):
-        validate(PrepareOptions(output_dir=tmp_path, max_head_angle=200.0, landmarks=True))
+        validate(PrepareOptions(output_dir=tmp_path, max_head_angle=200.0, landmarks=True), RunOptions())
 
 
-def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_two, tmp_path):
+def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_two, tmp_path, monkeypatch):
     """A fresh run into ``s3://`` with measures, a filter and face JSON (landmarks tracked, then the curation stages
-    read them), then masks added to the finished clips on the store (their landmarks fetched): every file the stages
-    make is an object, uploaded before the status that names it."""
+    read them: the measures in the one decode after the tracking's), then masks added to the finished clips on the
+    store (their landmarks fetched): every file the stages make is an object, uploaded before the status that names
+    it."""
     pytest.importorskip("s3fs")
     pytest.importorskip("moto")
     import cv2
@@ -283,8 +284,12 @@ def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_
                       str(run_two.root.parent / "metadata"), "--subsets", "RD", "--url-template",
                       base + "/{subset}_{name}.mp4", "--crop-method", "landmarks", "--size", str(SIZE), "--no-progress",
                       "--min-face-px", "1", "--face-json"]
+            decodes = _counting_decodes(monkeypatch)
             assert main(common) == 0
+            assert len(decodes) == 2 * 2, "per clip: the tracking's decode, then the measures' on the final track"
+            decodes.clear()
             assert main([*common, "--masks"]) == 0
+            assert decodes == [], "masks read the landmarks file alone"
         layout = Layout.for_output(url)
         records = {r["id"]: r for r in done_clips(layout)}
         assert len(records) == 2

@@ -230,10 +230,19 @@ def test_on_the_s3_stand_in_the_aligned_view_and_sub_clips_go_up_with_the_status
     from hdtf.media import probe
     from hdtf.storage import Store
 
+    from hdtf.stages import pipeline
+
     served = tmp_path / "served"
     served.mkdir()
     shutil.copyfile(hard_cut.path, served / "RD_Cut.mp4")
     metadata = _metadata(tmp_path / "metadata", "Cut", 512, "00:03", crop=True)
+    decoded: list[str] = []
+    real_decode = pipeline.decode
+
+    def counted(video):
+        decoded.append(Path(video).name)
+        return real_decode(video)
+
     with serve_s3() as s3, pytest.MonkeyPatch.context() as env, serve_directory(served) as base:
         for key, value in s3.env.items():
             env.setenv(key, value)
@@ -242,8 +251,11 @@ def test_on_the_s3_stand_in_the_aligned_view_and_sub_clips_go_up_with_the_status
                 "--url-template", base + "/{subset}_{name}.mp4", "--size", "256", "--no-progress",
                 "--scratch-dir", str(tmp_path / "scratch")]
         assert main(args) == 0
-        # Added to the finished run on the store: the view of the clip and its two shots, each with its matrices.
+        # Added to the finished run on the store: the view of the clip and its two shots, each with its matrices;
+        # the scene cuts, the landmarks and the view of each clip over one decode (the track on the frames).
+        env.setattr(pipeline, "decode", counted)
         assert main([*args, "--aligned", "256", "--split-at-cuts"]) == 0
+        assert sorted(decoded) == sorted(["RD_Cut_000.mp4", "RD_Cut_000_s0.mp4", "RD_Cut_000_s1.mp4"]), decoded
         store = Store("s3://curate/run")
         objects = store.listing("")
         status = json.loads(store.read_bytes(next(n for n in objects if n.startswith("status/"))))
@@ -263,3 +275,21 @@ def test_on_the_s3_stand_in_the_aligned_view_and_sub_clips_go_up_with_the_status
         puts = [r.key for r in s3.requests("curate", "PUT")]
         last_status = max(i for i, k in enumerate(puts) if k.startswith("run/status/"))
         assert puts.index(f"run/aligned/{parent}_s1.mp4") < last_status, "files go up before the status naming them"
+
+
+def test_per_frame_stages_share_one_decode_and_the_final_track_readers_get_one_more(tmp_path):
+    """The decodes of a run of per-frame stages: the view reads each frame's points, so it shares the landmarks
+    stage's decode (with the IQA); the measures and the face embedding read the final track, so they get the one
+    decode after it; without the landmarks stage (a finished clip's track kept) every stage shares one decode."""
+    from hdtf.options import PrepareOptions
+    from hdtf.stages import stage_classes
+    from hdtf.stages.pipeline import _passes
+
+    options = PrepareOptions(output_dir=tmp_path, landmarks=True, aligned=256, measures=True,
+                             iqa_weights=tmp_path / "iqa.onnx", face_embedding_weights=tmp_path / "arcface.onnx")
+    stages = [cls(options) for cls in stage_classes() if cls.name in
+              ("landmarks", "aligned", "iqa", "measures", "face_embedding")]
+    assert [[s.name for s in group] for group in _passes(stages)] == [["landmarks", "aligned", "iqa"],
+                                                                      ["measures", "face_embedding"]]
+    assert [[s.name for s in group] for group in _passes(stages[1:])] == [["aligned", "iqa", "measures",
+                                                                          "face_embedding"]]

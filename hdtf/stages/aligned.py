@@ -2,8 +2,10 @@
 ``aligned/{id}.npz`` (per-frame 2x3 source-to-aligned matrices), from the frames every per-frame stage shares and the
 landmark track (hdtf.curate.aligned: similarity to a fixed template, smoothed over time).
 
-The track: when the landmarks stage runs in the same decode (a fresh clip), each frame's points as the tracker finds
-them (the view's own temporal smoothing removes their noise); on a clip an earlier run finished, its landmarks file.
+The track: each frame's points in the shared decode (``reads`` names the per-frame landmarks): when the landmarks
+stage runs in the same decode (a fresh clip), as the tracker finds them (the view's own temporal smoothing removes
+their noise); on a clip whose landmarks an earlier run made, its landmarks file's. Either way one decode of the clip
+makes both the track and the view.
 
 A/V sync in the right order (with ``--sync-check``): SyncNet measures on this view with a fixed face box
 (``hdtf.curate.aligned.syncnet_box``: no detection), as LatentSync measures on its affine-aligned faces. A confident
@@ -23,7 +25,8 @@ from typing import Any
 
 from hdtf.errors import HDTFError
 from hdtf.options import option
-from hdtf.stages.base import ClipInput, Frame, FramePass, FrameStage, Outcome, Remake
+from hdtf.stages.base import FRAME_LANDMARKS, ClipInput, Frame, FramePass, FrameStage, Outcome, Remake
+from hdtf.stages.landmarks import SUFFIX as LANDMARKS
 
 SIZES = (256, 512)  # hdtf.curate.aligned.ALIGNED_SIZES
 VIDEO, MATRICES = "aligned/.mp4", "aligned/.npz"  # aligned/{id}.mp4, aligned/{id}.npz (hdtf.layout)
@@ -55,32 +58,10 @@ class _Pass:
         self.fps = float(record.get("fps") or 25.0)
         self.writer.begin(self.fps, (int(record.get("width") or 0), int(record.get("height") or 0)))
         self.points: list[Any] = []  # per frame: (68, 2) or None, for a view made again after a correction
-        self._file: tuple[Any, Any] | None = None
-
-    def _tracked(self, frame: Frame) -> Any:
-        """The frame's 68 points: from the landmarks stage in this decode, else from the clip's landmarks file."""
-        if frame.tracked:
-            return frame.landmarks
-        if self._file is None:
-            self._file = self._read_track()
-        points, found = self._file
-        if frame.index >= len(points) or not found[frame.index]:
-            return None
-        return points[frame.index]
-
-    def _read_track(self) -> tuple[Any, Any]:
-        import numpy as np
-
-        name = self.clip.record.get("landmarks_path")
-        if not name:
-            raise HDTFError("no landmark track for the clip (the landmarks stage did not run)")
-        with np.load(self.clip.options.layout.file(name)) as data:
-            return np.asarray(data["points"], dtype=np.float64), np.asarray(data["found"], dtype=bool)
 
     def frame(self, frame: Frame) -> None:
-        points = self._tracked(frame)
-        self.points.append(points)
-        self.writer.frame(frame.index, frame.rgb, points)
+        self.points.append(frame.landmarks)
+        self.writer.frame(frame.index, frame.rgb, frame.landmarks)
 
     def end(self) -> Outcome:
         made = self.writer.end()
@@ -153,8 +134,7 @@ class _Pass:
                     track[k] = points
             align_video(before, track, self.video, self.matrices, self.size, keep=(first, first + length),
                         audio_from=video)
-        marks = layout.editable(clip.record["landmarks_path"]) if self._file is not None else clip.file(
-            ".landmarks.npz")
+        marks = layout.editable(layout.relative(clip.file(LANDMARKS)))  # this job's track, or the earlier run's
         if marks.is_file():
             with np.load(marks) as data:
                 points, found = data["points"][first:first + length], data["found"][first:first + length]
@@ -199,7 +179,7 @@ class Aligned(FrameStage):
     fields = {"aligned_path": "string", "aligned_matrices_path": "string", "aligned_size": "int32",
               "aligned_jitter_px": "float32"}
     files = {"aligned_path": VIDEO, "aligned_matrices_path": MATRICES}
-    reads = ("frames", "landmarks_path")  # the landmark track: the landmarks stage runs before it
+    reads = ("frames", FRAME_LANDMARKS)  # each frame's points: in the landmarks stage's decode when it runs
     filters = True  # on the A/V sync measured on the view, with --sync-check and its thresholds
     card = ("| `aligned_path`, `aligned_matrices_path`, `aligned_size`, `aligned_jitter_px` | string, string, int32, "
             "float32 | the face-aligned view `aligned/{id}.mp4` (`--aligned SIZE`; audio inside) and its per-frame "

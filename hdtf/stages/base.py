@@ -15,6 +15,15 @@ outputs, or whose stage version or options changed). It declares:
 
 A per-frame stage (:class:`FrameStage`) gets the clip's frames from one decode shared by every per-frame stage:
 ``begin(clip)`` returns a :class:`FramePass` fed each :class:`Frame` and asked for the :class:`Outcome` at the end.
+Landmarks come two ways (hdtf.stages.pipeline schedules the decodes from ``reads``):
+
+- ``reads`` names :data:`FRAME_LANDMARKS`: each frame's points in ``Frame.landmarks`` during the pass, the
+  decode shared with the landmarks stage's when it runs (its points as the tracker finds them on that frame), else
+  the points of the clip's landmarks file;
+- ``reads`` names :data:`LANDMARKS_FILE`: the final track (one identity, smoothed, gaps filled), which exists only
+  once the landmarks stage has seen the whole clip: when the landmarks stage runs on the clip in the same job, the
+  stage gets one decode after it (shared by every such stage), with ``Frame.landmarks`` from the file it wrote.
+
 Any other stage implements ``run(clip)``. A stage that rejects a clip says why and what it measured
 (``Outcome.rejected``/``value``): the clip stays on disk and done, marked ``filtered``.
 """
@@ -34,6 +43,10 @@ if TYPE_CHECKING:
     import numpy as np
 
     from hdtf.options import PrepareOptions
+
+
+FRAME_LANDMARKS = "landmarks"  # in ``reads``: each frame's points during the pass (``Frame.landmarks``)
+LANDMARKS_FILE = "landmarks_path"  # in ``reads``: the clip's final landmark track (the landmarks stage's file)
 
 
 class Later(HDTFError):
@@ -84,16 +97,40 @@ class ClipInput:
         """Where a stage writes its file for this clip (``suffix``: e.g. ``.landmarks.npz``)."""
         return self.options.layout.clip_file(self.id, suffix)
 
+    def track(self) -> tuple[np.ndarray, np.ndarray]:
+        """(points (T, 68, 2) float64, found (T,) bool) of the clip's landmarks file, read through the layout: the
+        file itself in a folder; on a store, this job's scratch copy when it made it (not up yet), else the store's
+        object fetched."""
+        import numpy as np
+
+        if not self.record.get(LANDMARKS_FILE):
+            raise HDTFError("the clip has no landmarks file (the landmarks stage did not run)")
+        layout = self.options.layout
+        try:
+            with np.load(layout.at_hand(layout.clip_files(self.id).landmarks)) as npz:
+                return np.asarray(npz["points"], dtype=np.float64), np.asarray(npz["found"], dtype=bool)
+        except (OSError, KeyError, ValueError) as exc:
+            raise HDTFError(f"cannot read the landmarks file {self.record[LANDMARKS_FILE]} ({exc})") from None
+
+
+def points_at(points: np.ndarray, found: np.ndarray, index: int) -> np.ndarray | None:
+    """The 68 points of frame ``index`` of a track, or None where no face was found (or the track is shorter)."""
+    import numpy as np
+
+    if index >= len(points) or not found[index] or not np.isfinite(points[index]).all():
+        return None
+    return points[index]
+
 
 class Frame:
     """One decoded frame, converted only to what its readers ask for (each conversion at most once)."""
 
     def __init__(self, frame: Any, index: int) -> None:
         self._frame, self.index = frame, index
-        # The 68 points tracked on this frame (clip pixels; None: no face) when the landmarks stage runs in this
-        # decode, before any stage after it sees the frame; ``tracked`` says whether it did.
+        # The 68 points on this frame (clip pixels; None: no face) for stages that read landmarks (see the module
+        # docstring): set by the landmarks stage when it runs in this decode, before any stage after it sees the
+        # frame, else by the pipeline from the clip's landmarks file.
         self.landmarks: np.ndarray | None = None
-        self.tracked = False
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -216,7 +253,8 @@ class Stage:
 
 
 class FrameStage(Stage):
-    """A stage that reads the clip's frames; every per-frame stage of a run shares one decode of the clip."""
+    """A stage that reads the clip's frames; the per-frame stages of a run share one decode of the clip (a second
+    one only for those that read the final landmark track the same job makes: see the module docstring)."""
 
     reads = ("frames",)
 

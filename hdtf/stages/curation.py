@@ -1,9 +1,11 @@
 """What the curation stages share (hdtf.curate's cores as stages): the clip's tracked landmarks, a core fed from the
 one shared decode, and the files they write through the layout.
 
-The cores need each frame's final landmarks, which exist only once the landmarks stage has tracked the whole clip
-(one identity chosen, smoothed): so these stages read ``landmarks_path`` (declared in ``reads``) and, on a clip cut
-in the same run, their shared decode follows the tracking's. On a finished run their decode is the only one.
+The measures and the face embedding need each frame's final landmarks, which exist only once the landmarks stage has
+tracked the whole clip (one identity chosen, smoothed): so they read ``landmarks_path`` (declared in ``reads``) and,
+when the landmarks stage runs on the clip in the same job, get the one decode after the tracking's
+(hdtf.stages.pipeline), each frame's points from the file in ``Frame.landmarks``. On clips whose landmarks an
+earlier run made, their decode is the only one.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import numpy as np
 
 from hdtf import atomic
 from hdtf.errors import HDTFError
-from hdtf.stages.base import ClipInput, Frame, Outcome
-from hdtf.stages.landmarks import SUFFIX as LANDMARKS
+from hdtf.stages.base import LANDMARKS_FILE, ClipInput, Frame, Outcome, points_at
 
-LANDMARKS_FIELD = "landmarks_path"
+LANDMARKS_FIELD = LANDMARKS_FILE
 
 
 def check_landmarks(options: Any, flag: str) -> None:
@@ -29,34 +30,13 @@ def check_landmarks(options: Any, flag: str) -> None:
         raise HDTFError(f"{flag} needs the clips' landmarks: add --landmarks (or --crop-method landmarks)")
 
 
-def clip_landmarks(clip: ClipInput) -> tuple[np.ndarray, np.ndarray]:
-    """(points (T, 68, 2) float64, found (T,) bool) of the clip's landmarks file (a local copy on a store)."""
-    if not clip.record.get(LANDMARKS_FIELD):
-        raise HDTFError("the clip has no landmarks file (the landmarks stage did not run)")
-    layout = clip.options.layout
-    path = layout.at_hand(layout.clip_file(clip.id, LANDMARKS))
-    try:
-        with np.load(path) as npz:
-            return np.asarray(npz["points"], dtype=np.float64), np.asarray(npz["found"], dtype=bool)
-    except (OSError, KeyError, ValueError) as exc:
-        raise HDTFError(f"cannot read the landmarks file {clip.record[LANDMARKS_FIELD]} ({exc})") from None
-
-
-def points_at(points: np.ndarray, found: np.ndarray, index: int) -> np.ndarray | None:
-    """The 68 points of frame ``index``, or None where no face was found (or the file is shorter)."""
-    if index >= len(points) or not found[index] or not np.isfinite(points[index]).all():
-        return None
-    return points[index]
-
-
 class CorePass:
-    """One hdtf.curate accumulator fed the frames of the shared decode (and, ``landmarks``, each frame's points);
-    ``finish`` turns what it measured into the stage's :class:`Outcome`."""
+    """One hdtf.curate accumulator fed the frames of the shared decode, each with its points (``Frame.landmarks``,
+    set when a stage of the decode reads landmarks); ``finish`` turns what it measured into the stage's
+    :class:`Outcome`."""
 
-    def __init__(self, clip: ClipInput, core: Any, finish: Callable[[dict[str, Any]], Outcome],
-                 landmarks: bool = True) -> None:
+    def __init__(self, clip: ClipInput, core: Any, finish: Callable[[dict[str, Any]], Outcome]) -> None:
         self.clip, self.core, self.finish = clip, core, finish
-        self.points, self.found = clip_landmarks(clip) if landmarks else (np.zeros((0, 68, 2)), np.zeros(0, bool))
         self.started = False
 
     def _begin(self, size: tuple[int, int]) -> None:
@@ -68,7 +48,7 @@ class CorePass:
         rgb = frame.rgb
         if not self.started:
             self._begin((int(rgb.shape[1]), int(rgb.shape[0])))
-        self.core.frame(frame.index, rgb, points_at(self.points, self.found, frame.index))
+        self.core.frame(frame.index, rgb, frame.landmarks)
 
     def end(self) -> Outcome:
         if not self.started:
@@ -78,7 +58,7 @@ class CorePass:
 
 def from_landmarks(clip: ClipInput, core: Any) -> dict[str, Any]:
     """What a core that reads only landmarks (masks, face JSON) makes of the clip's landmarks file: no decode."""
-    points, found = clip_landmarks(clip)
+    points, found = clip.track()
     record = clip.record
     core.begin(float(record.get("fps") or 25.0), (int(record["width"]), int(record["height"])), len(points))
     for index in range(len(points)):

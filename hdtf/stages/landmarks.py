@@ -33,7 +33,7 @@ class _Pass:
 
     def frame(self, frame: Frame) -> None:
         self.marks.add(frame.gray)
-        frame.landmarks, frame.tracked = self.marks.latest(), True  # for the stages after it in this decode
+        frame.landmarks = self.marks.latest()  # as found, for the stages after it in this decode (not final)
 
     def end(self) -> Outcome:
         path, notes = self.marks.finish()

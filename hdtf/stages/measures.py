@@ -134,7 +134,7 @@ class IQA(FrameStage):
         from hdtf.curate.iqa import IQAScore
 
         model = _iqa_model(str(Path(self.options.iqa_weights).expanduser()))
-        return CorePass(clip, IQAScore(model), self._outcome, landmarks=False)
+        return CorePass(clip, IQAScore(model), self._outcome)
 
     @staticmethod
     def _outcome(scored: dict[str, Any]) -> Outcome:

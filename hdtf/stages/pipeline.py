@@ -4,8 +4,17 @@
 Each stage that ran is recorded in the clip's ``stages`` (version, options hash, fields). On a finished clip the
 first stage whose entry differs from the run's (new, other version or options, or a file of it gone) runs again, and
 every stage after it (they read what it wrote); stages the run no longer asks for are dropped from the record (their
-files stay on disk until a re-cut of the clip replaces them). Consecutive per-frame stages share one decode, except
-that a stage reading a field an earlier one of the same run writes (``reads``: the landmarks file) waits for it.
+files stay on disk until a re-cut of the clip replaces them).
+
+Consecutive per-frame stages share one decode of the clip (:func:`_passes`), each frame handed to each stage in
+their order. Landmarks ride on the frames (``Frame.landmarks``): the landmarks stage sets each frame's points as the
+tracker finds them for the stages after it in its decode (the aligned view reads those); in a decode without it, the
+pipeline sets them from the clip's landmarks file, fetched through the layout. A stage that reads the *final* track
+(``reads`` names ``landmarks_path``: the measures, the face embedding) cannot share the landmarks stage's decode: the
+track is final (one identity, smoothed, gaps filled) only once the tracker has seen the whole clip. So exactly when
+the landmarks stage runs on a clip in this job (a clip just cut, a sub-clip just made, or a finished clip whose
+landmarks are new or changed) and such a stage runs too, there is one more decode, after the landmarks stage's,
+shared by every stage that reads the file; otherwise (a finished clip's landmarks kept) one decode does all.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from typing import Any
 from hdtf.clip_record import FILTERED, STAGES, rewritten
 from hdtf.errors import HDTFError
 from hdtf.stages import stage_classes
-from hdtf.stages.base import ClipInput, FrameStage, Later, Outcome, Remake, Stage, decode
+from hdtf.stages.base import (FRAME_LANDMARKS, LANDMARKS_FILE, ClipInput, FrameStage, Later, Outcome, Remake, Stage,
+                               decode, points_at)
 
 log = logging.getLogger(__name__)
 
@@ -115,32 +125,49 @@ def _as_it_was(record: dict[str, Any], options: Any, stages: Sequence[Stage]) ->
 
 
 def _run(record: dict[str, Any], options: Any, stages: Sequence[Stage], fresh: bool) -> dict[str, Any]:
-    """Run ``stages`` in order on the clip of ``record``; consecutive per-frame stages over one decode."""
+    """Run ``stages`` in order on the clip of ``record``; consecutive per-frame stages over shared decodes."""
     i = 0
     while i < len(stages):
-        group = [stages[i]]
+        end = i + 1
         if isinstance(stages[i], FrameStage):
-            while (i + len(group) < len(stages) and isinstance(stages[i + len(group)], FrameStage)
-                   and not _reads_from(stages[i + len(group)], group)):
-                group.append(stages[i + len(group)])
-        clip = _input(record, options, fresh)
-        try:
-            outcomes = _frames(group, clip) if isinstance(group[0], FrameStage) else [group[0].run(clip)]
-        except (Later, Remake):
-            raise
-        except HDTFError as exc:
-            label = group[0].label or group[0].name
-            raise StageFailed(f"{label}: {exc}") from None
-        for stage, outcome in zip(group, outcomes):
-            record = _apply(record, stage, outcome)
-        i += len(group)
+            while end < len(stages) and isinstance(stages[end], FrameStage):
+                end += 1
+            groups = _passes(stages[i:end])
+        else:
+            groups = [[stages[i]]]
+        for group in groups:
+            record = _group(record, options, group, fresh)
+        i = end
     return record
 
 
-def _reads_from(stage: Stage, group: Sequence[Stage]) -> bool:
-    """Whether ``stage`` reads a field a stage of ``group`` writes (a file only there once that stage's pass has
-    ended: the curation stages read the landmarks file), so it needs a decode of its own after theirs."""
-    return any(key in stage.reads for other in group for key in other.fields)
+def _passes(stages: Sequence[Stage]) -> list[list[Stage]]:
+    """The decodes of consecutive per-frame ``stages``: one for all, except that a stage reading a field another of
+    them writes waits for the decode after that stage's (a file is there only once its writer's pass has ended). Of
+    the registered stages only the final landmark track is read so: at most one decode more (module docstring)."""
+    passes: list[list[Stage]] = []
+    written: dict[str, int] = {}  # field -> the pass whose stage writes it
+    for stage in stages:
+        k = max((written[key] + 1 for key in stage.reads if key in written), default=0)
+        passes.extend([] for _ in range(k + 1 - len(passes)))
+        passes[k].append(stage)
+        written.update(dict.fromkeys(stage.fields, k))
+    return passes
+
+
+def _group(record: dict[str, Any], options: Any, group: Sequence[Stage], fresh: bool) -> dict[str, Any]:
+    """``record`` with ``group`` (one stage, or per-frame stages over one decode) run on its clip."""
+    clip = _input(record, options, fresh)
+    try:
+        outcomes = _frames(group, clip) if isinstance(group[0], FrameStage) else [group[0].run(clip)]
+    except (Later, Remake):
+        raise
+    except HDTFError as exc:
+        label = group[0].label or group[0].name
+        raise StageFailed(f"{label}: {exc}") from None
+    for stage, outcome in zip(group, outcomes):
+        record = _apply(record, stage, outcome)
+    return record
 
 
 def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
@@ -153,9 +180,15 @@ def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
 
 
 def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> list[Outcome]:
-    """Every per-frame stage of ``stages`` over one decode of the clip."""
+    """Every per-frame stage of ``stages`` over one decode of the clip, each frame with its landmarks when a stage
+    reads them and none of ``stages`` tracks them (then the landmarks file's)."""
+    reading = any(key in stage.reads for stage in stages for key in (FRAME_LANDMARKS, LANDMARKS_FILE))
+    tracking = any(LANDMARKS_FILE in stage.fields for stage in stages)
+    track = clip.track() if reading and not tracking else None
     passes = [stage.begin(clip) for stage in stages]
     for frame in decode(clip.video):
+        if track is not None:
+            frame.landmarks = points_at(*track, frame.index)
         for one in passes:
             one.frame(frame)
     return [one.end() for one in passes]
