@@ -602,15 +602,16 @@ def crashed(video: VideoSpec, options: PrepareOptions, exc: BaseException) -> Vi
     return VideoResult(video.key, "failed", reason, clips)
 
 
-def interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> VideoResult:
-    """The result of a job stopped from outside (a wall-clock limit), written to its status: clips it settled stay,
-    the others failed with ``reason`` (the next run tries them again). Written under the video's lock, taken over
-    from the stopped job; when another run holds it, that run's status is left alone."""
-    layout = options.layout
-    lock = layout.lock(video.key)
-    holder = lock.try_acquire()
-    if holder is not None:
-        return VideoResult(video.key, "locked", f"{reason}; the video is now another run's ({holder.describe()})")
+def interrupted(video: VideoSpec, options: PrepareOptions, reason: str, wait: float = 0.0) -> VideoResult:
+    """The result of a job stopped from outside (a wall-clock limit, a dead worker), written to its status: clips it
+    settled stay, the others failed with ``reason`` (the next run tries them again). Written under the video's lock,
+    taken over from the stopped job once its process is gone, which may take up to ``wait`` seconds (a dead Ray
+    worker's job process follows it a moment later); when another run holds it, that run's status is left alone."""
+    lock = options.layout.lock(video.key)
+    try:
+        lock.acquire(wait)
+    except LockBusy as exc:  # not the stopped job but another run, which now has the video
+        return VideoResult(video.key, "locked", f"{reason}; {exc}")
     try:
         return _interrupted(video, options, reason)
     finally:

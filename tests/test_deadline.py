@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 from fixtures.sources import hdtf_sources  # noqa: F401
 
 from hdtf.executors.deadline import run_job
+from hdtf.job import interrupted
 from hdtf.loopback import serve_directory
 from hdtf.manifest import done_clips, load_manifest
 from hdtf.options import PrepareOptions
@@ -47,3 +52,27 @@ def test_a_job_under_a_limit_returns_what_the_job_returns(alpha, hdtf_sources, t
     result = run_job(alpha[0], options, timeout=60)
     assert (result.key, result.status, [c["status"] for c in result.clips]) == ("RD_Alpha", "done", ["done"] * 2)
     assert (tmp_path / result.clips[0]["path"]).is_file()
+
+
+def test_a_stopped_jobs_status_is_written_once_its_dying_process_lets_the_lock_go(alpha, tmp_path):
+    """A dead Ray worker's job process (the deadline child) still holds the video's lock for a moment: without a wait
+    the status is left to it ("locked"); with one it is written as soon as that process is gone."""
+    options = PrepareOptions(output_dir=tmp_path, size=64)
+    hold = ("import sys, time; from hdtf.options import PrepareOptions; "
+            "PrepareOptions(output_dir=sys.argv[1], size=64).layout.lock('RD_Alpha').acquire(0); "
+            "print('held', flush=True); time.sleep(120)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        refused = interrupted(alpha[0], options, "worker error after 1 attempt(s): WorkerCrashedError")
+        assert refused.status == "locked" and options.layout.read_status("RD_Alpha") is None
+        threading.Timer(0.5, lambda: (holder.send_signal(signal.SIGKILL), holder.wait())).start()
+        began = time.monotonic()
+        stopped = interrupted(alpha[0], options, "worker error after 1 attempt(s): WorkerCrashedError", wait=30)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert 0.5 <= time.monotonic() - began < 10
+    status = options.layout.read_status("RD_Alpha")
+    assert (stopped.status, status["status"], status["reason"]) == ("failed", "failed", stopped.reason)
+    assert {(c["status"], c["retry"]) for c in status["clips"]} == {("failed", True)}

@@ -56,14 +56,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _worker_cutting(clips: Path, key: str) -> tuple[int, int] | None:
-    """(Ray worker, its ffmpeg) writing one of ``key``'s clips into ``clips`` right now."""
+def _worker_cutting(clips: Path, key: str) -> tuple[int, list[int]] | None:
+    """(Ray worker, the processes below it down to its ffmpeg) writing one of ``key``'s clips into ``clips`` right now.
+
+    The worker is the nearest ``ray::`` ancestor of that ffmpeg: under a video timeout (the Ray executor's default)
+    the job runs in a deadline child process of the worker, so the ffmpeg is the worker's grandchild."""
     table = _processes()
     for pid, (parent, argv) in table.items():
         if argv and Path(argv[0]).name == "ffmpeg" and any(a.startswith(str(clips / f".{key}_")) for a in argv):
-            title = table.get(parent, (0, [""]))[1][0]
-            if title.startswith("ray::"):
-                return parent, pid
+            below = [pid]
+            while parent in table and parent not in below:
+                if table[parent][1][0].startswith("ray::"):
+                    return parent, below
+                below.append(parent)
+                parent = table[parent][0]
     return None
 
 
@@ -83,7 +89,7 @@ def reference(hdtf_sources, videos, tmp_path_factory):  # noqa: F811
 
 
 def _run_killing_alpha(sources, cluster, out: Path, *extra: str) -> tuple[int, int, str, str]:
-    """`hdtf prepare --executor ray` over Alpha and Beta, Alpha's worker SIGKILLed while its ffmpeg cuts a clip:
+    """`hdtf prepare --executor ray` over Alpha and Beta, Alpha's worker SIGKILLed while its job's ffmpeg cuts a clip:
     (killed worker pid, exit status, stdout, stderr)."""
     with serve_directory(sources.served) as base:
         run = subprocess.Popen(_prepare(sources, out, base, cluster, "--videos", "Alpha,Beta", *extra),
@@ -96,8 +102,9 @@ def _run_killing_alpha(sources, cluster, out: Path, *extra: str) -> tuple[int, i
             os.kill(found[0], signal.SIGKILL)
         stdout, stderr = run.communicate(timeout=300)
     assert found is not None, f"the run ended before a worker could be killed:\n{stdout}\n{stderr}"
-    killed, ffmpeg = found
-    assert not _alive(ffmpeg), "the killed worker's ffmpeg must die with it"
+    killed, below = found
+    assert len(below) == 2, "the job runs in a deadline child of the worker (the default video timeout)"
+    assert not any(_alive(pid) for pid in below), "the killed worker's job process and its ffmpeg must die with it"
     return killed, run.returncode, stdout, stderr
 
 

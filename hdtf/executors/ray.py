@@ -9,9 +9,12 @@ was lost or whose job process was killed (any Ray system error, :class:`hdtf.exe
 submitted again, up to ``max_retries`` more times; after that it is the video's failed result, written to its status
 ("worker error after N attempt(s): ..."; clips finished by an attempt stay finished). An exception raised
 by the job itself is the video's failed result at once: the job records bad videos as statuses and never raises for
-them, so a raise is a bug that a retry would only repeat. A killed worker's ffmpeg children die with it (Ray puts
-each worker in its own process group and cleans it up), and the job's files are written under temporary names, so a
-retry starts from the clips already finished and nothing half-written is ever taken as done.
+them, so a raise is a bug that a retry would only repeat. A killed worker's job dies with it: under a video timeout
+(the default) the job runs in a child process group that kills itself once its worker is gone
+(:mod:`hdtf.executors.deadline`), without one the job's ffmpeg is in the worker's own process group, which Ray cleans
+up. Out of retries, the driver waits a moment for the dead attempt to let go of the video's lock before it writes
+the failed status. The job's files are written under temporary names, so a retry starts from the clips already
+finished and nothing half-written is ever taken as done.
 
 ``ray`` is imported when a run starts, never by ``import hdtf``; the task function below is pickled by reference, so
 every node needs hdtf installed (``pip install 'hdtf[ray]'``), ffmpeg and, for YouTube, the JS runtime
@@ -47,6 +50,9 @@ DEFAULT_MAX_RETRIES = 3
 # Ray has no per-task timeout: without a limit a hung job (a stalled download) would hold a CPU of the cluster for
 # good. Generous against the slowest legitimate HDTF video (an hour-long 1080p source); 0 asks for no limit.
 DEFAULT_VIDEO_TIMEOUT = 4 * 3600.0
+# A dead worker's job process (the deadline child under a video timeout) follows it within a moment (its watch of
+# the worker): how long the driver waits for it to let go of the video's lock before writing the failed status.
+DEAD_JOB_WAIT = 10.0
 # Ray's switch for a cluster of this machine alone: its servers bind 127.0.0.1, not the network address. Read when
 # ray is first imported in a process, so it is set before that import.
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -189,7 +195,7 @@ class RayExecutor(Executor):
         if attempt.number > self.max_retries:
             reason = f"worker error after {attempt.number} attempt(s): {attempt.failures[-1]}"
             try:
-                return interrupted(attempt.video, options, reason)
+                return interrupted(attempt.video, options, reason, wait=DEAD_JOB_WAIT)
             except (OSError, HDTFError):  # the status cannot be written either (disk, store): the result says it
                 return crashed(attempt.video, options, exc)
         attempt.number += 1
