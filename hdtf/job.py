@@ -97,7 +97,10 @@ _NO_WINDOW = "no crop window in the metadata; use --crop-method landmarks|auto t
 
 def cannot_crop(clip: ClipSpec, options: PrepareOptions) -> str | None:
     """Why ``clip`` can get no window at all with these options (checked before anything is downloaded)."""
-    if options.crop_method == "fixed" and clip.crop is None:
+    from hdtf.sources import get_source
+
+    if options.crop_method == "fixed" and clip.crop is None and not getattr(get_source(clip.source), "WINDOW_AT_CUT",
+                                                                             False):
         return _NO_WINDOW
     return None
 
@@ -160,6 +163,7 @@ class _ClipPlan:
     notes: tuple[str, ...]
     offset: float = 0.0  # source time of ``source``'s time 0 (a section's start)
     asked_end: float | None = None  # in ``source``'s time, when the source ends before the annotated end
+    track: tuple[tuple[int, float, float, float, float, float], ...] | None = None  # ResolvedClip.track
 
 
 def _plan_clip(
@@ -189,7 +193,7 @@ def _plan_clip(
                f"displayed {media.width}x{media.height} frame",) if media.rotation else ()
     asked_end = None if resolved.asked_end is None else resolved.asked_end - offset
     return _ClipPlan(clip, source, media, resolved.start - offset, resolved.end - offset, crop,
-                     (*rotated, *resolved.notes, *notes), offset, asked_end)
+                     (*rotated, *resolved.notes, *notes), offset, asked_end, resolved.track)
 
 
 def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
@@ -232,6 +236,9 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
     layout.wrote(files.video, files.audio)  # what this job cut, and only that, goes up with the status
     short = _short_note(plan, facts)
     crop = facts.applied_crop
+    track = _write_track(plan, facts, files.track) if plan.track and crop is not None else None
+    if track is not None:
+        layout.wrote(track)
     record = clip_record(
         plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
         audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
@@ -240,11 +247,29 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
         source_width=media.width, source_height=media.height, rotation=media.rotation, short=short is not None,
         source_file=source, applied_crop=None if crop is None else list(crop.as_tuple()),
         adjustments=[*plan.notes, *([short] if short else [])],
+        **({"face_track_path": layout.relative(track)} if track else {}),
     )
     try:  # the stages may restate facts: an A/V-corrected clip is shorter
         return run_fresh(record, options, list(selected(options)))
     except StageFailed as exc:
         raise ClipFailed(str(exc)) from None
+
+
+def _write_track(plan: _ClipPlan, facts: Any, path: Path) -> Path:
+    """The source's face boxes in the clip's pixels (``frames``: the source's frame numbers; ``times``: seconds from
+    the clip's start; ``boxes``: x, y, w, h through the applied window and the resize), beside the clip's mp4."""
+    import numpy as np
+
+    from hdtf import atomic
+
+    x0, y0, w0, h0 = facts.applied_crop.as_tuple()
+    sx, sy = facts.width / w0, facts.height / h0
+    rows = np.asarray([row[1:] for row in plan.track], dtype=np.float64).reshape(-1, 5)
+    boxes = np.stack([(rows[:, 1] - x0) * sx, (rows[:, 2] - y0) * sy, rows[:, 3] * sx, rows[:, 4] * sy], axis=1)
+    with atomic.replacing(path) as temp, open(temp, "wb") as f:
+        np.savez(f, frames=np.asarray([row[0] for row in plan.track], dtype=np.int32),
+                 times=rows[:, 0].astype(np.float32), boxes=boxes.astype(np.float32))
+    return path
 
 
 def _outcome(clip: ClipSpec, settings: dict[str, Any], source: dict[str, Any] | None, step: Callable[..., Any],

@@ -6,6 +6,8 @@
       clips/{id}.mp4              H.264 + AAC, size x size, constant fps
       clips/{id}.wav              the same audio as 16-bit PCM
       clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
+      clips/{id}.track.npz        the source's face boxes: frames, times (s), boxes (N, 4) x,y,w,h in clip pixels
+                                  [sources whose lists give per-frame boxes: VoxCeleb2]
       clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
       embeddings/{id}.face.npy    (D,) float32 face embedding                                [face_embedding stage]
       embeddings/{id}.audio.npy   (T, dim) or (T, layers + 1, dim) float16, T = video frames  [audio_embedding stage]
@@ -93,7 +95,7 @@ _CLIP_FOLDERS = frozenset({"clips/", *(f"{folder}/" for folder in STAGE_FOLDERS.
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
 # The files of a clip in clips/, by kind (ClipFiles' fields): the id and these suffixes.
-CLIP_SUFFIXES = {"video": ".mp4", "audio": ".wav", "landmarks": ".landmarks.npz"}
+CLIP_SUFFIXES = {"video": ".mp4", "audio": ".wav", "landmarks": ".landmarks.npz", "track": ".track.npz"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class ClipFiles:
     video: Path
     audio: Path
     landmarks: Path
+    track: Path  # the source's per-frame face boxes in clip pixels, when its list gives them (VoxCeleb2)
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,7 @@ class Layout:
     def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
         """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
         files = self.clip_files(clip_id)
-        return list(dict.fromkeys([files.video, files.audio, files.landmarks,
+        return list(dict.fromkeys([files.video, files.audio, files.landmarks, files.track,
                                    *(self.clip_file(clip_id, s) for s in suffixes)]))
 
     def discard_clip(self, clip_id: str, suffixes: Iterable[str] = ()) -> None:

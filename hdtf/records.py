@@ -124,12 +124,18 @@ class ClipSpec:
     resolution: int | None = None  # reference frame height the crop window refers to (None: unknown)
     crop: CropBox | None = None  # in reference-resolution pixels
     crop_ratio: float | None = None
+    # The source's own facts about the clip, beyond times and window (VoxCeleb2's speaker, A/V offset and
+    # confidences): part of the annotation (record fields, compared when a clip is settled) and, as the source
+    # declares them (its module's ``FIELDS``: name -> arrow type), row columns of its builder.
+    facts: dict[str, Any] = field(default_factory=dict, hash=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # source-specific facts
 
     def to_row(self) -> dict[str, Any]:
-        """Flat dict of the metadata fields (crop as x/y/w/h, None when absent) for manifests and datasets rows."""
+        """Flat dict of the metadata fields (crop as x/y/w/h, None when absent; the source's ``facts`` beside them)
+        for manifests and datasets rows."""
         row = asdict(self)
         row.pop("extra")
+        row.update(row.pop("facts"))
         crop = row.pop("crop")
         for key in ("x", "y", "w", "h"):
             row[f"crop_{key}"] = None if crop is None else crop[key]
@@ -212,6 +218,10 @@ class ResolvedClip:
     # The end the annotation asks for when the video ends before it (``end`` was cut back to the video's end): the
     # clip is short, which fails it unless short clips are allowed. None when the whole span is there.
     asked_end: float | None = None
+    # The source's per-frame face boxes over the clip, when its list gives them (VoxCeleb2): (source frame number,
+    # seconds from ``start``, x, y, w, h in the raw video's pixels) per row. The job keeps them in output pixels as
+    # the clip's face track (``face_track_path``).
+    track: tuple[tuple[int, float, float, float, float, float], ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,20 +58,43 @@ def _filtering() -> bool:
 
 
 LANDMARK_POINTS = 68
+# The face track column: one [seconds from the clip's start, x, y, w, h] per listed frame, in clip pixels.
+FACE_TRACK = "face_track"
 
 
-def metadata_features() -> datasets.Features:
-    """Features of the ``metadata`` config: one row per annotated clip."""
+@dataclass(frozen=True)
+class SourceColumns:
+    """The columns a source adds to its rows: its per-clip facts (``ClipSpec.facts``; name -> arrow type, its
+    module's ``FIELDS``) and, where its lists give per-frame face boxes (``FACE_TRACK``), the face track."""
+
+    fields: Mapping[str, str] = field(default_factory=dict)
+    face_track: bool = False
+
+    @classmethod
+    def of(cls, source: Any) -> SourceColumns:
+        """What a source module declares (``FIELDS``, ``FACE_TRACK``); none for a source that declares nothing."""
+        return cls(dict(getattr(source, "FIELDS", {})), bool(getattr(source, "FACE_TRACK", False)))
+
+
+NO_COLUMNS = SourceColumns()
+
+
+def metadata_features(columns: SourceColumns = NO_COLUMNS) -> datasets.Features:
+    """Features of the ``metadata`` config: one row per annotated clip (and the source's own facts)."""
     import datasets
 
-    return datasets.Features({name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()})
+    return datasets.Features({name: datasets.Value(dtype)
+                              for name, dtype in {**_METADATA_FIELDS, **columns.fields}.items()})
 
 
-def clip_features() -> datasets.Features:
-    """Features of the ``clips`` config: metadata, the mp4 bytes, the waveform, clip facts and landmarks."""
+def clip_features(columns: SourceColumns = NO_COLUMNS) -> datasets.Features:
+    """Features of the ``clips`` config: metadata, the mp4 bytes, the waveform, clip facts and landmarks (and the
+    source's own facts and face track)."""
     import datasets
 
-    features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
+    features = {name: datasets.Value(dtype) for name, dtype in {**_METADATA_FIELDS, **columns.fields}.items()}
+    if columns.face_track:
+        features[FACE_TRACK] = datasets.List(datasets.List(datasets.Value("float32"), length=5))
     features["video"] = datasets.Video(decode=False)
     features["audio"] = datasets.List(datasets.Value("float32"))
     features.update({name: datasets.Value(dtype) for name, dtype in _clip_facts().items()})
@@ -104,21 +128,22 @@ def sample_features() -> datasets.Features:
     })
 
 
-def metadata_rows(videos: Iterable[VideoSpec]) -> Iterator[tuple[str, dict[str, Any]]]:
+def metadata_rows(videos: Iterable[VideoSpec],
+                  columns: SourceColumns = NO_COLUMNS) -> Iterator[tuple[str, dict[str, Any]]]:
     """(key, row) for every annotated clip of ``videos``, in metadata order."""
     for video in videos:
         for clip in video.clips:
-            yield clip.id, metadata_row(clip)
+            yield clip.id, metadata_row(clip, columns)
 
 
-def metadata_row(clip: ClipSpec) -> dict[str, Any]:
+def metadata_row(clip: ClipSpec, columns: SourceColumns = NO_COLUMNS) -> dict[str, Any]:
     row = clip.to_row()
-    return {name: row.get(name) for name in _METADATA_FIELDS}
+    return {name: row.get(name) for name in (*_METADATA_FIELDS, *columns.fields)}
 
 
-def clip_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+def clip_fields(entry: Mapping[str, Any], columns: SourceColumns = NO_COLUMNS) -> dict[str, Any]:
     """The non-media fields of a ``clips`` row (metadata and clip facts) from a manifest entry."""
-    row = {name: entry.get(name) for name in _METADATA_FIELDS}
+    row = {name: entry.get(name) for name in (*_METADATA_FIELDS, *columns.fields)}
     row.update({name: entry.get(name) for name in _clip_facts()})
     crop = entry.get("applied_crop")
     row["applied_crop"] = None if crop is None else [int(v) for v in crop]
@@ -143,15 +168,30 @@ def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) 
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
-def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> dict[str, Any]:
+def read_face_track(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> list[list[float]] | None:
+    """[seconds from the clip's start, x, y, w, h] in clip pixels per listed frame, from the entry's face track
+    file (``face_track_path``), or None without one."""
+    import numpy as np
+
+    if not entry.get("face_track_path"):
+        return None
+    with np.load(io.BytesIO(Layout.for_output(prepared_dir).read_bytes(entry["face_track_path"]))) as npz:
+        return np.concatenate([npz["times"][:, None], npz["boxes"]], axis=1).astype(np.float32).tolist()
+
+
+def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any],
+             columns: SourceColumns = NO_COLUMNS) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
-    Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file).
+    Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file), and the
+    source's face track where it declares one.
     """
     import soundfile
 
     layout = Layout.for_output(prepared_dir)
-    row = clip_fields(entry)
+    row = clip_fields(entry, columns)
+    if columns.face_track:
+        row[FACE_TRACK] = read_face_track(layout, entry)
     row["video"] = {"bytes": layout.read_bytes(entry["path"]), "path": Path(entry["path"]).name}
     audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]

@@ -134,7 +134,8 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
         ]
 
     def _info(self) -> datasets.DatasetInfo:
-        features = rows.clip_features() if self.config.name == "clips" else rows.metadata_features()
+        columns = rows.SourceColumns.of(get_source(self.SOURCE))
+        features = rows.clip_features(columns) if self.config.name == "clips" else rows.metadata_features(columns)
         return datasets.DatasetInfo(description=self.DESCRIPTION, features=features, homepage=self.HOMEPAGE,
                                     license=self.LICENSE, citation=self.CITATION)
 
@@ -161,11 +162,12 @@ class PreparedClipsBuilder(datasets.GeneratorBasedBuilder):
                            run: RunOptions | None = None, report: ParseReport | None = None):
         """Metadata rows, or (clips: ``options`` given) run this shard's videos and yield their finished clips (those
         a stage filtered out only with the run's ``include_filtered``)."""
+        columns = rows.SourceColumns.of(get_source(self.SOURCE))
         if options is None:
-            yield from rows.metadata_rows(videos)
+            yield from rows.metadata_rows(videos, columns)
             return
         run = run or RunOptions()
-        yield from _prepared_rows(JobRun(videos, options, run, report), run.include_filtered)
+        yield from _prepared_rows(JobRun(videos, options, run, report), run.include_filtered, columns)
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_splits_kwargs):
         super()._download_and_prepare(dl_manager, verification_mode, **prepare_splits_kwargs)
@@ -241,7 +243,8 @@ def derive_builder(source: str, module: str) -> type[PreparedClipsBuilder]:
     return builder
 
 
-def _prepared_rows(jobs: JobRun, include_filtered: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+def _prepared_rows(jobs: JobRun, include_filtered: bool = False,
+                   columns: rows.SourceColumns = rows.NO_COLUMNS) -> Iterator[tuple[str, dict[str, Any]]]:
     """Run the jobs of this shard's videos and yield their finished clips (less those a stage filtered out, unless
     ``include_filtered``), in list order whatever order the executor finishes them in."""
     layout = jobs.options.layout
@@ -253,7 +256,7 @@ def _prepared_rows(jobs: JobRun, include_filtered: bool = False) -> Iterator[tup
         while following is not None and following.key in finished:
             for record in finished.pop(following.key):
                 if layout.finished(record) and (include_filtered or not rows.is_filtered(record)):
-                    yield record["id"], rows.clip_row(layout, record)
+                    yield record["id"], rows.clip_row(layout, record, columns)
             following = next(upcoming, None)
 
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from hdtf.records import ClipSpec, ParseReport, ResolvedClip, SourceCard, VideoSpec
 
 # name (ClipSpec.source, builder name; the CLI spells it with '-') -> module
-SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh"}
+SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh",
+           "voxceleb2": "hdtf.sources.voxceleb2"}
 
 
 class Source(Protocol):

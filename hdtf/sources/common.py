@@ -4,6 +4,7 @@ in the parse report. Plain functions over text; a source module adds only its ow
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse
@@ -85,3 +86,24 @@ def list_lines(data: bytes | str, file: str, report: ParseReport, *, strict: boo
 
 def _bom(file: str, report: ParseReport) -> None:
     report.add(file, 1, "", "UTF-8 byte order mark at the start of the file removed", "repaired")
+
+
+def read_capped(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int, max_ratio: float) -> bytes:
+    """The bytes of one ``archive`` member, streamed with a cap on its size and compression ratio: a zip bomb or an
+    entry larger than any list file of the format (``limit`` bytes) is refused after at most ``limit`` bytes are
+    inflated, never held whole. ValueError says why (the caller decides whether that ends the parse or is one line
+    of the report)."""
+    ratio = member.file_size / max(member.compress_size, 1)
+    if ratio > max_ratio:
+        raise ValueError(f"inflates {ratio:.0f} times ({member.compress_size} bytes to {member.file_size}), more "
+                         f"than a list file can ({max_ratio:g}); not read (a zip bomb?)")
+    if member.file_size > limit:
+        raise ValueError(f"is {member.file_size / 2**20:.0f} MiB or more uncompressed")
+    chunks, read = [], 0
+    with archive.open(member) as entry:  # the sizes above are the archive's word: the read is capped too
+        while chunk := entry.read(1 << 20):
+            read += len(chunk)
+            if read > limit:
+                raise ValueError(f"is {read / 2**20:.0f} MiB or more uncompressed")
+            chunks.append(chunk)
+    return b"".join(chunks)
