@@ -108,7 +108,7 @@ class CropBox:
         return box, notes + ([note] if note else [])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a list of a million clips holds no per-clip __dict__
 class ClipSpec:
     """One annotated clip of a source video, as the metadata states it (times relative to the raw video)."""
 
@@ -145,7 +145,7 @@ class ClipSpec:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VideoSpec:
     """A raw source video and its annotated clips: the unit of work of a per-video job (one download, many clips)."""
 

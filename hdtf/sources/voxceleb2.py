@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -131,10 +132,13 @@ def standard_split(clip: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Where:
-    """Where one utterance file is, so that a job can read it again: a file, or a zip member at its offset."""
+    """Where one utterance file is, so that a job can read it again: ``member`` under the folder ``root``, or the
+    zip member at its local header ``offset`` in the archive ``root`` (``root`` is one string shared by a list's
+    files)."""
 
-    path: str  # the file, or the zip archive (absolute)
-    member: str | None = None  # the member's name in the archive
+    root: str  # the folder or the zip archive (absolute)
+    member: str  # the file's name below it
+    zipped: bool = False
     offset: int = 0  # the member's local header offset
     compressed: int = 0  # its compressed size
     method: int = zipfile.ZIP_STORED
@@ -142,7 +146,7 @@ class Where:
 
     @property
     def name(self) -> str:
-        return self.path if self.member is None else f"{self.path}!{self.member}"
+        return f"{self.root}!{self.member}" if self.zipped else f"{self.root}/{self.member}"
 
 
 def _root_words(metadata: Path) -> tuple[str, ...]:
@@ -161,66 +165,68 @@ def _split_of(parts: tuple[str, ...]) -> str | None:
     return next((part for part in reversed(parts) if part in SPLITS), None)
 
 
-def _entries(metadata: Path) -> Iterator[tuple[tuple[str, ...], Where, Callable[[], bytes]]]:
-    """(path parts below ``metadata``, where, read) of every ``.txt`` file under a folder or in a zip, one at a time,
-    in name order (folders) or archive order (zips). ``read`` gives the file's bytes (ValueError: too large, a zip
-    bomb)."""
+def _entries(metadata: Path) -> Iterator[tuple[Where, Callable[[], bytes]]]:
+    """(where, read) of every ``.txt`` file under a folder or in a zip, one at a time, in name order (folders) or
+    archive order (zips). ``read`` gives the file's bytes (ValueError: too large, a zip bomb). A zip's members are
+    read straight from the archive at their offsets (the directory's sizes and CRC-32 checked), one file handle for
+    all of them."""
     if metadata.is_file():
         if not zipfile.is_zipfile(metadata):
             raise HDTFError(f"metadata {metadata} is neither a folder nor a zip file")
         root = str(metadata.absolute())
-        with zipfile.ZipFile(metadata) as archive:
+        with zipfile.ZipFile(metadata) as archive, open(metadata, "rb") as handle:
             for member in archive.infolist():
-                if member.is_dir() or not member.filename.endswith(".txt"):
+                if not member.filename.endswith(".txt"):
                     continue
-                where = Where(root, member.filename, member.header_offset, member.compress_size,
+                if member.file_size > MAX_TXT_BYTES or member.file_size > MAX_ZIP_RATIO * max(member.compress_size, 1):
+                    where = Where(root, member.filename, True)
+                    yield where, lambda m=member: read_capped(archive, m, MAX_TXT_BYTES, MAX_ZIP_RATIO)
+                    continue
+                where = Where(root, member.filename, True, member.header_offset, member.compress_size,
                               member.compress_type, member.CRC)
-                yield tuple(p for p in member.filename.split("/") if p), where, (
-                    lambda m=member: read_capped(archive, m, MAX_TXT_BYTES, MAX_ZIP_RATIO))
+                yield where, lambda w=where: _member_bytes(handle, w)
         return
     if not metadata.is_dir():
         raise HDTFError(f"metadata {metadata} not found (give VoxCeleb2's txt folder or its zip)")
-    root = metadata.absolute()
-    for path in _walk(root):
-        yield path.relative_to(root).parts, Where(str(path)), lambda p=path: _read_small(p)
+    root = str(metadata.absolute())
+    for member in _walk(root, ""):
+        yield Where(root, member), lambda m=member: _read_small(f"{root}/{m}")
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """The ``.txt`` files under ``folder`` in name order, one folder listing at a time (never the whole tree)."""
-    with os.scandir(folder) as listing:
-        entries = sorted(listing, key=lambda e: e.name)
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-        elif entry.name.endswith(".txt") and entry.is_file():
-            yield Path(entry.path)
+def _walk(root: str, below: str) -> Iterator[str]:
+    """The names of the ``.txt`` files under ``root/below`` in name order, one folder listing at a time."""
+    with os.scandir(f"{root}/{below}" if below else root) as listing:
+        entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in listing)
+    for name, is_dir in entries:
+        if is_dir:
+            yield from _walk(root, f"{below}{name}/")
+        elif name.endswith(".txt"):
+            yield f"{below}{name}"
 
 
-def _read_small(path: Path) -> bytes:
-    size = path.stat().st_size
-    if size > MAX_TXT_BYTES:
-        raise ValueError(f"is {size / 2**20:.0f} MiB, more than an utterance file")
-    return path.read_bytes()
+def _read_small(path: str) -> bytes:
+    """A file's bytes, refused (ValueError) when it is larger than any utterance file (read capped, not whole)."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_TXT_BYTES + 1)
+    if len(data) > MAX_TXT_BYTES:
+        raise ValueError(f"is more than {MAX_TXT_BYTES // 2**20} MiB, more than an utterance file")
+    return data
 
 
-def read_where(where: Where) -> bytes:
-    """An utterance file's bytes again, in a job: the file, or the zip member read at its recorded offset (one seek,
-    no directory read), checked against its recorded CRC-32. ValueError when it is not what the parse saw."""
-    if where.member is None:
-        return _read_small(Path(where.path))
+def _member_bytes(handle: Any, where: Where) -> bytes:
+    """A zip member's bytes read at its local header offset from the open archive ``handle`` and inflated with a
+    cap, checked against the CRC-32 the directory lists. ValueError when it is not what the directory says."""
     if where.compressed > MAX_TXT_BYTES:
         raise ValueError(f"{where.name} is larger than an utterance file")
-    with open(where.path, "rb") as f:
-        f.seek(where.offset)
-        head = f.read(30)
-        if len(head) < 30 or head[:4] != b"PK\x03\x04":
-            raise ValueError(f"{where.name}: no zip entry at offset {where.offset} (the archive changed?)")
-        name_len, extra_len = struct.unpack("<HH", head[26:30])
-        f.seek(where.offset + 30 + name_len + extra_len)
-        raw = f.read(where.compressed)
+    handle.seek(where.offset)
+    head = handle.read(30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        raise ValueError(f"{where.name}: no zip entry at offset {where.offset} (the archive changed?)")
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    handle.seek(where.offset + 30 + name_len + extra_len)
+    raw = handle.read(where.compressed)
     if where.method == zipfile.ZIP_DEFLATED:
-        inflater = zlib.decompressobj(-15)
-        data = inflater.decompress(raw, MAX_TXT_BYTES + 1)
+        data = zlib.decompressobj(-15).decompress(raw, MAX_TXT_BYTES + 1)
         if len(data) > MAX_TXT_BYTES:
             raise ValueError(f"{where.name} inflates beyond an utterance file")
     elif where.method == zipfile.ZIP_STORED:
@@ -230,6 +236,15 @@ def read_where(where: Where) -> bytes:
     if zlib.crc32(data) != where.crc:
         raise ValueError(f"{where.name}: CRC-32 differs from the one listed (the archive changed?)")
     return data
+
+
+def read_where(where: Where) -> bytes:
+    """An utterance file's bytes again, in a job: the file, or the zip member read at its recorded offset (one seek,
+    no directory read). ValueError when it is not what the parse saw."""
+    if not where.zipped:
+        return _read_small(f"{where.root}/{where.member}")
+    with open(where.root, "rb") as handle:
+        return _member_bytes(handle, where)
 
 
 # ------------------------------------------------------------------------------------------------ parsing
@@ -270,12 +285,10 @@ def parse_row(line: str) -> tuple[int, float, float, float, float]:
     return frame, x, y, w, h
 
 
-def _header(lines: list[str], file: str, report: ParseReport, video: str) -> tuple[dict[str, str], int]:
-    """The header's values by label and the index of the ``FRAME`` line; malformed or missing lines reported."""
+def _header(lines: list[str], file: str, report: ParseReport, video: str) -> dict[str, str]:
+    """The header's values by label (``lines``: those before the ``FRAME`` line); malformed lines reported."""
     values: dict[str, str] = {}
     for index, line in enumerate(lines):
-        if line.split()[:1] == ["FRAME"]:
-            return values, index
         if not line.strip():
             continue
         label, colon, value = line.partition(":")
@@ -286,8 +299,7 @@ def _header(lines: list[str], file: str, report: ParseReport, video: str) -> tup
             report.add(file, index + 1, line, f"{label.strip()} given twice; the first kept", video=video)
         else:
             values[label.strip()] = value.strip()
-    report.add(file, 0, "", "no FRAME X Y W H line: no face track; utterance skipped", video=video)
-    raise _Rejected
+    return values
 
 
 def _number(values: dict[str, str], label: str, kind: type, lines: list[str], file: str, report: ParseReport,
@@ -304,45 +316,85 @@ def _number(values: dict[str, str], label: str, kind: type, lines: list[str], fi
         return None
 
 
-def _span(lines: list[str], start: int, file: str, report: ParseReport, video: str) -> tuple[int, int]:
-    """The first and last frame: the first readable row from the top, the last from the bottom (the rows between
-    are read with the track, when the clip is cut)."""
-    rows = [i for i in range(start, len(lines)) if lines[i].strip()]
-    first = last = None
-    for index in rows:
-        try:
-            first = parse_row(lines[index])[0]
-            break
-        except ValueError as exc:
-            report.add(file, index + 1, lines[index], str(exc), video=video)
-    if first is None:
-        report.add(file, 0, "", "no readable FRAME row: no face track; utterance skipped", video=video)
-        raise _Rejected
-    for index in reversed(rows):
-        try:
-            last = parse_row(lines[index])[0]
-            break
-        except ValueError as exc:
-            report.add(file, index + 1, lines[index], str(exc), video=video)
-    if last is None or last < first:
+_FRAME_LINE = re.compile(rb"^FRAME\b", re.MULTILINE)
+_EDGE = 512  # bytes of a file's ends read for its first and last rows (a row is ~37 bytes)
+
+
+def _edge_rows(body: bytes, first_line: int, from_end: bool) -> list[tuple[int, str]]:
+    """(line number, text) of the non-blank rows at one end of ``body`` (rows from line ``first_line`` on), the
+    nearest first: enough to find the first (last) readable row without splitting the whole file."""
+    count = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    chunk = body[-_EDGE:] if from_end else body[:_EDGE]
+    lines = chunk.decode("utf-8", errors="replace").split("\n")
+    if from_end:
+        if body.endswith(b"\n"):
+            lines.pop()
+        numbered = [(first_line + count - len(lines) + i, line) for i, line in enumerate(lines)]
+        numbered = numbered[1:] if len(chunk) < len(body) else numbered  # the first piece may be cut
+        numbered.reverse()
+    else:
+        numbered = [(first_line + i, line) for i, line in enumerate(lines)]
+        numbered = numbered[:-1] if len(chunk) < len(body) else numbered  # the last piece may be cut
+    return [(n, line) for n, line in numbered if line.strip()]
+
+
+def _all_rows(body: bytes, first_line: int, from_end: bool) -> list[tuple[int, str]]:
+    rows = [(first_line + i, line) for i, line in enumerate(body.decode("utf-8", "replace").split("\n"))
+            if line.strip()]
+    return rows[::-1] if from_end else rows
+
+
+def _span(body: bytes, first_line: int, file: str, report: ParseReport, video: str) -> tuple[int, int]:
+    """The first and last frame: the first readable row from the top, the last from the bottom, read from the ends
+    of ``body`` (all of it only when an end holds no readable row); the rows between are read with the track, when
+    the clip is cut."""
+    found = []
+    for from_end in (False, True):
+        frame, seen = None, set()
+        for rows in (_edge_rows, _all_rows):  # the whole body only when its end holds no readable row
+            for number, line in rows(body, first_line, from_end):
+                if number in seen:
+                    continue
+                seen.add(number)
+                try:
+                    frame = parse_row(line)[0]
+                    break
+                except ValueError as exc:
+                    report.add(file, number, line, str(exc), video=video)
+            if frame is not None or len(body) <= _EDGE:
+                break
+        if frame is None:
+            if not from_end:
+                report.add(file, 0, "", "no readable FRAME row: no face track; utterance skipped", video=video)
+            raise _Rejected
+        found.append(frame)
+    first, last = found
+    if last < first:
         report.add(file, 0, "", f"frames run backwards ({first} .. {last}); utterance skipped", video=video)
         raise _Rejected
     return first, last
 
 
-def parse_utterance(data: bytes, parts: tuple[str, ...], where: Where, split: str,
-                    report: ParseReport) -> Utterance | None:
-    """One utterance file, or None when it cannot be taken (the report says why, line by line)."""
+def parse_utterance(data: bytes, where: Where, split: str, report: ParseReport) -> Utterance | None:
+    """One utterance file, or None when it cannot be taken (the report says why, line by line). Reads its header
+    and its first and last rows; the rows between are the job's (:func:`read_track`)."""
     file = where.name
-    speaker_dir, youtube_dir, utterance = parts[-3], parts[-2], parts[-1][: -len(".txt")]
+    speaker_dir, youtube_dir, utterance = where.member.rsplit("/", 3)[-3:]
+    utterance = utterance[: -len(".txt")]
     video = safe_name(f"{split}_{youtube_dir}")
-    text = data.decode("utf-8", errors="replace")
-    if "\ufffd" in text:
+    match = _FRAME_LINE.search(data)
+    head = data[: match.start() if match else len(data)].decode("utf-8", errors="replace")
+    if "\ufffd" in head:
         report.add(file, 0, "", "invalid UTF-8 bytes replaced", "repaired", video)
-    lines = text.splitlines()
+    lines = head.split("\n")
+    values = _header(lines, file, report, video)
+    if match is None:
+        report.add(file, 0, "", "no FRAME X Y W H line: no face track; utterance skipped", video=video)
+        return None
+    rows_start = data.find(b"\n", match.start())
+    body = data[rows_start + 1:] if rows_start >= 0 else b""
     try:
-        values, frame_line = _header(lines, file, report, video)
-        first, last = _span(lines, frame_line + 1, file, report, video)
+        first, last = _span(body, head.count("\n") + 2, file, report, video)
     except _Rejected:
         return None
     speaker, youtube_id = values.get("Identity") or speaker_dir, values.get("Reference") or youtube_dir
@@ -359,8 +411,9 @@ def parse_utterance(data: bytes, parts: tuple[str, ...], where: Where, split: st
     number = _number(values, "Offset", int, lines, file, report, video)
     fv_conf = _number(values, "FV Conf", float, lines, file, report, video)
     asd_conf = _number(values, "ASD Conf", float, lines, file, report, video)
-    crc = where.crc if where.member is not None else zlib.crc32(data)
-    return Utterance(split, speaker, youtube_id, utterance, first, last, number, fv_conf, asd_conf, crc, where)
+    crc = where.crc if where.zipped else zlib.crc32(data)
+    return Utterance(split, sys.intern(speaker), sys.intern(youtube_id), utterance, first, last, number, fv_conf,
+                     asd_conf, crc, where)
 
 
 def list_videos(options: Options, split: str, *, fetch_dir: Path,
@@ -383,7 +436,8 @@ def parse_metadata(metadata: Path, split: str, scale: float = WINDOW_SCALE) -> t
     by_video: dict[str, list[Utterance]] = {}
     unsplit = 0
     words = _root_words(metadata)
-    for parts, where, read in _entries(metadata):
+    for where, read in _entries(metadata):
+        parts = tuple(where.member.split("/"))
         found = _split_of((*words, *parts[:-3]))
         if found is None or len(parts) < 3:
             unsplit += 1
@@ -395,7 +449,7 @@ def parse_metadata(metadata: Path, split: str, scale: float = WINDOW_SCALE) -> t
         except ValueError as exc:
             report.add(where.name, 0, "", f"{exc}; utterance skipped")
             continue
-        utterance = parse_utterance(data, parts, where, split, report)
+        utterance = parse_utterance(data, where, split, report)
         if utterance is not None:
             by_video.setdefault(utterance.youtube_id, []).append(utterance)
     if unsplit:
