@@ -48,7 +48,7 @@ from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 from hdtf.redact import redact_url
 from hdtf.stages import selected
-from hdtf.stages.pipeline import StageFailed, bring_up, file_suffixes, run_fresh
+from hdtf.stages.pipeline import StageFailed, bring_up, file_suffixes, run_fresh, up_to_date
 
 log = logging.getLogger(__name__)
 
@@ -425,6 +425,29 @@ def _video_status(records: Sequence[dict[str, Any]]) -> str:
     if counts["unavailable"]:
         return "unavailable"
     return "failed"
+
+
+def settled_result(video: VideoSpec, options: PrepareOptions, status: dict[str, Any] | None) -> VideoResult | None:
+    """The result of ``video`` when its ``status`` (read by the run, without the video's lock) already settles it:
+    the same clips in the same order, each settled for these options with its stages up to date and its files
+    whole, and the video's state what they say: the job would change nothing, so it need not run. None otherwise
+    (the job decides, under the lock). A raw video at hand is fingerprinted as the job would."""
+    if not status or status.get("status") == "running" or len(status.get("clips") or []) != len(video.clips):
+        return None
+    records = status["clips"]
+    if [r.get("id") for r in records] != [c.id for c in video.clips] or any(KEPT in r for r in records):
+        return None
+    layout, cut_settings = options.layout, options.cut_settings()
+    local, _ = _local_raw(video, options)
+    source = None if local is None else file_fingerprint(local)
+    stages = list(selected(options))
+    for clip, record in zip(video.clips, records):
+        if not (layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
+                and up_to_date(record, options, stages)):
+            return None
+    if status.get("status") != _video_status(records):
+        return None
+    return VideoResult(video.key, status["status"], status.get("reason"), list(records))
 
 
 def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:
