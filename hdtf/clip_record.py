@@ -35,8 +35,9 @@ FACTS: dict[str, str] = {
     "source_width": "int32",
     "source_height": "int32",
 }
-# The record fields that name the cut's own files: they must be whole for a done clip to count.
-CUT_FILES = ("path", "audio_path")
+# The record fields that name the cut's own files: they must be whole for a done clip to count (the face track is
+# the source's boxes in the cut's pixels, written with it where the list gives them: VoxCeleb2).
+CUT_FILES = ("path", "audio_path", "face_track_path")
 # Every other record field naming a file ends so (a stage's ``landmarks_path``): such names are confined to the run,
 # stamped, kept aside and uploaded like the cut's.
 FILE_FIELD = "_path"

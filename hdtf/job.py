@@ -48,7 +48,7 @@ from hdtf.options import PrepareOptions
 from hdtf.records import ClipSpec, CropBox, ResolvedClip, VideoSpec
 from hdtf.redact import redact_url
 from hdtf.stages import selected
-from hdtf.stages.pipeline import StageFailed, bring_up, derived, file_suffixes, run_fresh
+from hdtf.stages.pipeline import StageFailed, bring_up, derived, file_suffixes, run_fresh, up_to_date
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,15 @@ _NO_WINDOW = "no crop window in the metadata; use --crop-method landmarks|auto t
 
 
 def cannot_crop(clip: ClipSpec, options: PrepareOptions) -> str | None:
-    """Why ``clip`` can get no window at all with these options (checked before anything is downloaded)."""
-    if options.crop_method == "fixed" and clip.crop is None and clip.box is None and clip.face_at is None:
-        return _NO_WINDOW
-    return None
+    """Why ``clip`` can get no window at all with these options (checked before anything is downloaded): with
+    ``fixed``, a clip needs a window in its metadata (``crop``, a normalised ``box``), a face position to track from
+    (``face_at``) or a source that makes the window when the clip is resolved (its ``WINDOW_AT_CUT``: VoxCeleb2's
+    face boxes, read in the job)."""
+    from hdtf.sources import get_source
+
+    if options.crop_method != "fixed" or clip.crop is not None or clip.box is not None or clip.face_at is not None:
+        return None
+    return None if getattr(get_source(clip.source), "WINDOW_AT_CUT", False) else _NO_WINDOW
 
 
 def choose_window(
@@ -163,6 +168,7 @@ class _ClipPlan:
     notes: tuple[str, ...]
     offset: float = 0.0  # source time of ``source``'s time 0 (a section's start)
     asked_end: float | None = None  # in ``source``'s time, when the source ends before the annotated end
+    track: tuple[tuple[int, float, float, float, float, float], ...] | None = None  # ResolvedClip.track
 
 
 def _plan_clip(
@@ -192,7 +198,7 @@ def _plan_clip(
                f"displayed {media.width}x{media.height} frame",) if media.rotation else ()
     asked_end = None if resolved.asked_end is None else resolved.asked_end - offset
     return _ClipPlan(clip, source, media, resolved.start - offset, resolved.end - offset, crop,
-                     (*rotated, *resolved.notes, *notes), offset, asked_end)
+                     (*rotated, *resolved.notes, *notes), offset, asked_end, resolved.track)
 
 
 def _cut(plan: _ClipPlan, options: PrepareOptions) -> Any:
@@ -235,6 +241,9 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
     layout.wrote(files.video, files.audio)  # what this job cut, and only that, goes up with the status
     short = _short_note(plan, facts)
     crop = facts.applied_crop
+    track = _write_track(plan, facts, files.track) if plan.track and crop is not None else None
+    if track is not None:
+        layout.wrote(track)
     record = clip_record(
         plan.clip, "done", None, options.clip_settings(), path=layout.relative(files.video),
         audio_path=layout.relative(files.audio) if files.audio.is_file() else None, fps=facts.fps,
@@ -243,11 +252,29 @@ def _finish_clip(plan: _ClipPlan, cut: Future, options: PrepareOptions, source: 
         source_width=media.width, source_height=media.height, rotation=media.rotation, short=short is not None,
         source_file=source, applied_crop=None if crop is None else list(crop.as_tuple()),
         adjustments=[*plan.notes, *([short] if short else [])],
+        **({"face_track_path": layout.relative(track)} if track else {}),
     )
     try:  # the stages may restate facts: an A/V-corrected clip is shorter
         return run_fresh(record, options, list(selected(options)))
     except StageFailed as exc:
         raise ClipFailed(str(exc)) from None
+
+
+def _write_track(plan: _ClipPlan, facts: Any, path: Path) -> Path:
+    """The source's face boxes in the clip's pixels (``frames``: the source's frame numbers; ``times``: seconds from
+    the clip's start; ``boxes``: x, y, w, h through the applied window and the resize), beside the clip's mp4."""
+    import numpy as np
+
+    from hdtf import atomic
+
+    x0, y0, w0, h0 = facts.applied_crop.as_tuple()
+    sx, sy = facts.width / w0, facts.height / h0
+    rows = np.asarray([row[1:] for row in plan.track], dtype=np.float64).reshape(-1, 5)
+    boxes = np.stack([(rows[:, 1] - x0) * sx, (rows[:, 2] - y0) * sy, rows[:, 3] * sx, rows[:, 4] * sy], axis=1)
+    with atomic.replacing(path) as temp, open(temp, "wb") as f:
+        np.savez(f, frames=np.asarray([row[0] for row in plan.track], dtype=np.int32),
+                 times=rows[:, 0].astype(np.float32), boxes=boxes.astype(np.float32))
+    return path
 
 
 def _outcome(clip: ClipSpec, settings: dict[str, Any], source: dict[str, Any] | None, step: Callable[..., Any],
@@ -403,6 +430,29 @@ def _video_status(records: Sequence[dict[str, Any]]) -> str:
     if counts["unavailable"]:
         return "unavailable"
     return "failed"
+
+
+def settled_result(video: VideoSpec, options: PrepareOptions, status: dict[str, Any] | None) -> VideoResult | None:
+    """The result of ``video`` when its ``status`` (read by the run, without the video's lock) already settles it:
+    the same clips in the same order, each settled for these options with its stages up to date and its files
+    whole, and the video's state what they say: the job would change nothing, so it need not run. None otherwise
+    (the job decides, under the lock). A raw video at hand is fingerprinted as the job would."""
+    if not status or status.get("status") == "running" or len(status.get("clips") or []) != len(video.clips):
+        return None
+    records = status["clips"]
+    if [r.get("id") for r in records] != [c.id for c in video.clips] or any(KEPT in r for r in records):
+        return None
+    layout, cut_settings = options.layout, options.cut_settings()
+    local, _ = _local_raw(video, options)
+    source = None if local is None else file_fingerprint(local)
+    stages = list(selected(options))
+    for clip, record in zip(video.clips, records):
+        if not (layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
+                and up_to_date(record, options, stages)):
+            return None
+    if status.get("status") != _video_status(records):
+        return None
+    return VideoResult(video.key, status["status"], status.get("reason"), list(records))
 
 
 def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:

@@ -6,6 +6,8 @@
       clips/{id}.mp4              H.264 + AAC, size x size, constant fps
       clips/{id}.wav              the same audio as 16-bit PCM
       clips/{id}.landmarks.npz    points (T, 68, 2) float32 in clip pixels, found (T,) bool   [landmarks stage]
+      clips/{id}.track.npz        the source's face boxes: frames, times (s), boxes (N, 4) x,y,w,h in clip pixels
+                                  [sources whose lists give per-frame boxes: VoxCeleb2]
       clips/{id}{suffix}          another stage's file (:meth:`Layout.clip_file`)
       aligned/{id}.mp4 .npz       the face-aligned view and its per-frame matrices            [aligned stage]
       embeddings/{id}.face.npy    (D,) float32 face embedding                                [face_embedding stage]
@@ -95,7 +97,7 @@ _CLIP_FOLDERS = frozenset({"clips/", *(f"{folder}/" for folder in STAGE_FOLDERS.
 # A video's status when its file cannot be used (Layout.statuses): counted, and made again by the next prepare.
 UNREADABLE = "unreadable"
 # The files of a clip in clips/, by kind (ClipFiles' fields): the id and these suffixes.
-CLIP_SUFFIXES = {"video": ".mp4", "audio": ".wav", "landmarks": ".landmarks.npz"}
+CLIP_SUFFIXES = {"video": ".mp4", "audio": ".wav", "landmarks": ".landmarks.npz", "track": ".track.npz"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class ClipFiles:
     video: Path
     audio: Path
     landmarks: Path
+    track: Path  # the source's per-frame face boxes in clip pixels, when its list gives them (VoxCeleb2)
 
 
 @dataclass(frozen=True)
@@ -266,7 +269,7 @@ class Layout:
     def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
         """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
         files = self.clip_files(clip_id)
-        return list(dict.fromkeys([files.video, files.audio, files.landmarks,
+        return list(dict.fromkeys([files.video, files.audio, files.landmarks, files.track,
                                    *(self.clip_file(clip_id, s) for s in suffixes)]))
 
     def discard_clip(self, clip_id: str, suffixes: Iterable[str] = ()) -> None:
@@ -339,15 +342,36 @@ class Layout:
         atomic.write_json(self.status_file(video.key),
                           scrub(status_document(video, state, reason, clips, **extra), self.root))
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self, known: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
         """Every status of the run, in file-name order; one that cannot be used stands as its video
-        :data:`UNREADABLE` with no clips (and one warning line)."""
+        :data:`UNREADABLE` with no clips (and one warning line).
+
+        ``known`` (a run's own memo, kept from one call to the next): a status file whose size, modification time
+        and inode are those it had when it was read before is not read again, so a run reads each status once
+        however often it asks (the settings check, the settled videos, the manifest), and still sees every status
+        another run changed meanwhile. The documents are shared with the memo: readers must not change them."""
         found = []
-        for path in sorted((self.root / "status").glob("*.json")):
+        try:
+            listing = sorted((e.name, e) for e in os.scandir(self.root / "status") if e.name.endswith(".json"))
+        except FileNotFoundError:
+            return found
+        for file_name, entry in listing:
+            path = Path(entry.path)
             name = self.relative(path)
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:
+                continue
+            signature = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+            if known is not None and (memo := known.get(file_name)) is not None and memo[0] == signature:
+                found.append(memo[1])
+                continue
             status = _read_status(path, name, self.where)
             if status is not None or path.exists():
-                found.append(status or _unusable(path.stem, name))
+                document = status or _unusable(path.stem, name)
+                found.append(document)
+                if known is not None:
+                    known[file_name] = (signature, document)
         return found
 
     def stamp(self, records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -551,9 +575,20 @@ def _inside(name: str) -> str:
 
 
 def _within(path: Path, root: Path, name: str) -> Path:
-    """``path`` (under ``root``) when no link on its way leads out of ``root``; HDTFError otherwise."""
-    if not path.resolve().is_relative_to(root.resolve()):
-        raise OutsideRun(f"file name {name!r} in a status leads out of the run through a link")
+    """``path`` (under ``root``) when no link on its way leads out of ``root``; HDTFError otherwise. Only the parts
+    below ``root`` are looked at (one ``lstat`` each; the name holds no ``..``): the path is resolved only when one
+    of them is a link, so checking a run's files costs no walk of the folders above it."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:  # not there (yet): nothing below it can lead anywhere
+            return path
+        if stat.S_ISLNK(mode):
+            if not path.resolve().is_relative_to(root.resolve()):
+                raise OutsideRun(f"file name {name!r} in a status leads out of the run through a link")
+            return path
     return path
 
 
@@ -776,9 +811,9 @@ class RemoteLayout(Layout):
             for name in named_files(clips):
                 self._fetched(name).unlink(missing_ok=True)
 
-    def statuses(self) -> list[dict[str, Any]]:
+    def statuses(self, known: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
         """Every status (one that cannot be used stands as its video :data:`UNREADABLE`): one listing of ``status/``
-        and the objects fetched concurrently. From then on :meth:`exists` answers for the whole run from one listing
+        and the objects fetched concurrently (``known`` is not used: objects carry no cheap signature here). From then on :meth:`exists` answers for the whole run from one listing
         of ``clips/`` (made when first needed)."""
         names = sorted(n for n in self.store.listing("status/") if n.endswith(".json"))
         found = self.store.read_many(names)

@@ -108,7 +108,7 @@ class CropBox:
         return box, notes + ([note] if note else [])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a list of a million clips holds no per-clip __dict__
 class ClipSpec:
     """One annotated clip of a source video, as the metadata states it (times relative to the raw video)."""
 
@@ -125,8 +125,10 @@ class ClipSpec:
     crop: CropBox | None = None  # in reference-resolution pixels
     crop_ratio: float | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # source-specific facts
-    # The source's own row fields (CelebV-HQ's attributes, a list's other columns): JSON values (lists, not tuples),
-    # so that a record read back compares equal; their columns are the source's ``columns()``.
+    # The source's own facts about the clip, beyond times and window (CelebV-HQ's attributes, VoxCeleb2's speaker,
+    # A/V offset and confidences, a list's other columns): part of the annotation (record fields, compared when a
+    # clip is settled) and row fields, their columns the source's ``columns()``. JSON values (lists, not tuples), so
+    # that a record read back compares equal.
     fields: dict[str, Any] = field(default_factory=dict, hash=False)
     # Where the source gives a face position instead of a window (AVSpeech): the face's centre at the clip's start,
     # normalised to the displayed frame (x, y in 0-1). The window is tracked from the face nearest it.
@@ -154,7 +156,7 @@ class ClipSpec:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VideoSpec:
     """A raw source video and its annotated clips: the unit of work of a per-video job (one download, many clips)."""
 
@@ -227,6 +229,10 @@ class ResolvedClip:
     # The end the annotation asks for when the video ends before it (``end`` was cut back to the video's end): the
     # clip is short, which fails it unless short clips are allowed. None when the whole span is there.
     asked_end: float | None = None
+    # The source's per-frame face boxes over the clip, when its list gives them (VoxCeleb2): (source frame number,
+    # seconds from ``start``, x, y, w, h in the raw video's pixels) per row. The job keeps them in output pixels as
+    # the clip's face track (``face_track_path``).
+    track: tuple[tuple[int, float, float, float, float, float], ...] | None = None
 
 
 @dataclass(frozen=True)

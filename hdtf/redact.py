@@ -117,12 +117,25 @@ def _redact_param(param: str) -> str:
 def redact_text(text: str, root: str | os.PathLike | None = None) -> str:
     """Free text with every URL in it redacted, ``root`` (a run's folder) written relative to it and the home
     folder as ``~``."""
-    text = _URL_IN_TEXT.sub(_redact_match, text)
+    return _redacted(text, _places(root))
+
+
+def _places(root: str | os.PathLike | None) -> list[tuple[str, str]]:
+    """The spellings of ``root`` (as ".") and of the home folder (as "~") that text is rewritten with: worked out
+    once for a whole document (resolving a folder costs a system call per part of its path)."""
     places = [(s, ".") for s in _spellings(root)] if root is not None else []
     home = os.path.expanduser("~")
     if home not in ("~", os.sep):
         places += [(s, "~") for s in _spellings(home)]
+    return places
+
+
+def _redacted(text: str, places: list[tuple[str, str]]) -> str:
+    if "://" in text:  # every URL the pattern finds has a scheme
+        text = _URL_IN_TEXT.sub(_redact_match, text)
     for spelling, short in places:
+        if spelling not in text:
+            continue
         # the folder itself, or a file in it; not a longer name that merely starts with the same characters
         pattern = re.escape(spelling) + r"(?:(/)|(?![\w-])(?!\.\w))"
         text = re.sub(pattern, lambda m, short=short: "" if m.group(1) and short == "." else short + (m.group(1) or ""),
@@ -166,10 +179,14 @@ def shareable_name(value: str | os.PathLike) -> str:
 
 def scrub(value: Any, root: str | os.PathLike | None = None) -> Any:
     """A JSON-like value with :func:`redact_text` applied to every string in it (keys kept as they are)."""
+    return _scrubbed(value, _places(root))
+
+
+def _scrubbed(value: Any, places: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
-        return redact_text(value, root)
+        return _redacted(value, places)
     if isinstance(value, Mapping):
-        return {key: scrub(item, root) for key, item in value.items()}
+        return {key: _scrubbed(item, places) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [scrub(item, root) for item in value]
+        return [_scrubbed(item, places) for item in value]
     return value

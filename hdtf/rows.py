@@ -13,7 +13,7 @@ ready-made WAV bytes, and this package must work without torchcodec.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,20 +57,36 @@ def _filtering() -> bool:
 
 
 LANDMARK_POINTS = 68
+# The face track column a source declares among its ``columns()`` when its lists give per-frame face boxes
+# (VoxCeleb2): one [seconds from the clip's start, x, y, w, h] per listed frame, in clip pixels.
+FACE_TRACK = "face_track"
+
+
+def face_track_feature() -> Any:
+    """The ``datasets`` feature of the :data:`FACE_TRACK` column."""
+    import datasets
+
+    return datasets.List(datasets.List(datasets.Value("float32"), length=5))
+
+
+def _listed(columns: Iterable[str]) -> tuple[str, ...]:
+    """The names of ``columns`` (a source's own) that the list states, those the ``metadata`` rows carry."""
+    return tuple(name for name in columns if name not in _FILE_COLUMNS)
 
 
 def metadata_features(columns: Mapping[str, Any] | None = None) -> datasets.Features:
     """Features of the ``metadata`` config: one row per annotated clip, with the source's own ``columns`` (its row
-    fields: ``hdtf.sources.source_columns``)."""
+    fields: ``hdtf.sources.source_columns``) that the list states."""
     import datasets
 
+    columns = columns or {}
     return datasets.Features({**{name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()},
-                              **(columns or {})})
+                              **{name: columns[name] for name in _listed(columns)}})
 
 
 def clip_features(columns: Mapping[str, Any] | None = None) -> datasets.Features:
-    """Features of the ``clips`` config: metadata (with the sources' own ``columns``), the mp4 bytes, the waveform,
-    clip facts and landmarks."""
+    """Features of the ``clips`` config: metadata (with the sources' own ``columns``: their row fields and file
+    columns such as the face track), the mp4 bytes, the waveform, clip facts and landmarks."""
     import datasets
 
     features = {name: datasets.Value(dtype) for name, dtype in _METADATA_FIELDS.items()}
@@ -110,7 +126,7 @@ def sample_features() -> datasets.Features:
 
 def metadata_rows(videos: Iterable[VideoSpec], columns: Iterable[str] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
     """(key, row) for every annotated clip of ``videos``, in metadata order (``columns``: the source's own)."""
-    columns = tuple(columns)
+    columns = _listed(columns)
     for video in videos:
         for clip in video.clips:
             yield clip.id, metadata_row(clip, columns)
@@ -118,13 +134,13 @@ def metadata_rows(videos: Iterable[VideoSpec], columns: Iterable[str] = ()) -> I
 
 def metadata_row(clip: ClipSpec, columns: Iterable[str] = ()) -> dict[str, Any]:
     row = clip.to_row()
-    return {name: row.get(name) for name in (*_METADATA_FIELDS, *columns)}
+    return {name: row.get(name) for name in (*_METADATA_FIELDS, *_listed(columns))}
 
 
 def clip_fields(entry: Mapping[str, Any], columns: Iterable[str] = ()) -> dict[str, Any]:
-    """The non-media fields of a ``clips`` row (metadata, the sources' own ``columns``, clip facts) from a manifest
-    entry; a column its source does not have is None."""
-    row = {name: entry.get(name) for name in (*_METADATA_FIELDS, *columns)}
+    """The non-media fields of a ``clips`` row (metadata, the sources' own ``columns`` that the list states, clip
+    facts) from a manifest entry; a column its source does not have is None."""
+    row = {name: entry.get(name) for name in (*_METADATA_FIELDS, *_listed(columns))}
     row.update({name: entry.get(name) for name in _clip_facts()})
     crop = entry.get("applied_crop")
     row["applied_crop"] = None if crop is None else [int(v) for v in crop]
@@ -149,17 +165,34 @@ def read_landmarks(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) 
         return np.asarray(npz["points"], dtype=np.float32), np.asarray(npz["found"], dtype=bool).tolist()
 
 
+def read_face_track(prepared_dir: str | Path | Layout, entry: Mapping[str, Any]) -> list[list[float]] | None:
+    """[seconds from the clip's start, x, y, w, h] in clip pixels per listed frame, from the entry's face track
+    file (``face_track_path``), or None without one."""
+    import numpy as np
+
+    if not entry.get("face_track_path"):
+        return None
+    with np.load(io.BytesIO(Layout.for_output(prepared_dir).read_bytes(entry["face_track_path"]))) as npz:
+        return np.concatenate([npz["times"][:, None], npz["boxes"]], axis=1).astype(np.float32).tolist()
+
+
+# Source columns whose values are files of a finished clip, not facts of the list (name -> reader of one entry's
+# value): only the ``clips`` rows carry them, read from the clip's files when a source declares the column.
+_FILE_COLUMNS: dict[str, Callable[[Layout, Mapping[str, Any]], Any]] = {FACE_TRACK: read_face_track}
+
+
 def clip_row(prepared_dir: str | Path | Layout, entry: Mapping[str, Any],
              columns: Iterable[str] = ()) -> dict[str, Any]:
     """The ``clips`` row of one done clip (a ``hdtf.manifest.done_clips`` entry) of a prepared run.
 
     Reads the mp4 bytes, the wav as float32 and what each stage's columns come from (the landmarks file).
-    ``columns``: the sources' own row fields.
+    ``columns``: the sources' own row fields; those that are files of the clip (the face track) are read from them.
     """
     import soundfile
 
-    layout = Layout.for_output(prepared_dir)
+    layout, columns = Layout.for_output(prepared_dir), tuple(columns)
     row = clip_fields(entry, columns)
+    row.update({name: _FILE_COLUMNS[name](layout, entry) for name in columns if name in _FILE_COLUMNS})
     row["video"] = {"bytes": layout.read_bytes(entry["path"]), "path": Path(entry["path"]).name}
     audio, rate = soundfile.read(io.BytesIO(layout.read_bytes(entry["audio_path"])), dtype="float32", always_2d=True)
     row["audio"] = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]

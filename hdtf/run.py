@@ -148,19 +148,22 @@ def list_videos(source: Source, lists: Any, splits: Sequence[str], *, fetch_dir:
     return by_split, report
 
 
-def validate(options: PrepareOptions, run: RunOptions, *, builder: bool = False) -> None:
+def validate(options: PrepareOptions, run: RunOptions, *, builder: bool = False,
+             known: dict[str, Any] | None = None) -> None:
     """HDTFError, one line and before any work, for options no video could succeed with: the run's, the job's, the
     download options (checked by ``hdtf.download``, which knows yt-dlp), and clip settings other than the output's
-    (:func:`check_settings`; ``builder`` spells the way out as a builder's field)."""
+    (:func:`check_settings`; ``builder`` spells the way out as a builder's field; ``known``: the run's memo of
+    status files read, ``Layout.statuses``)."""
     run.validate()
     options.validate()
     FetchOptions.of(options).validate(sections=options.sections)
     for cls in stage_classes():  # each stage's own checks, selected or not (SyncNet weights load with their code)
         cls(options).check()
-    check_settings(options, run.resettle, builder=builder)
+    check_settings(options, run.resettle, builder=builder, known=known)
 
 
-def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False) -> None:
+def check_settings(options: PrepareOptions, resettle: bool = False, builder: bool = False,
+                   known: dict[str, Any] | None = None) -> None:
     """HDTFError, one line and before any work, when the output holds clips made with other clip settings than
     ``options`` ask for (a folder has one set of clip settings), unless ``resettle``. The line names the differing
     options and the two ways forward, spelled for the command line or (``builder``) a builder's fields."""
@@ -169,7 +172,7 @@ def check_settings(options: PrepareOptions, resettle: bool = False, builder: boo
     wanted = {f.name: f for f in option_fields(PrepareOptions, clip=True, extra=False)}
     asked = options.cut_settings()
     found: Counter = Counter()
-    for status in options.layout.statuses():
+    for status in options.layout.statuses(known):
         for clip in status.get("clips") or []:
             if isinstance(clip, dict) and clip.get("status") == "done":
                 made = clip.get("settings") if isinstance(clip.get("settings"), dict) else {}
@@ -198,20 +201,31 @@ class JobRun:
     of the output (read once, under the manifest lock) and ``manifest`` where the manifest is."""
 
     def __init__(self, videos: Sequence[VideoSpec], options: PrepareOptions, run: RunOptions,
-                 report: ParseReport | None = None) -> None:
+                 report: ParseReport | None = None, known: dict[str, Any] | None = None) -> None:
         self.videos, self.options, self.run, self.report = list(videos), options, run, report
+        self.known = {} if known is None else known  # the run's memo of status files read (Layout.statuses)
         self.statuses: list[dict[str, Any]] = []
         self.manifest: Path | str | None = None
 
     def __iter__(self) -> Iterator[VideoResult]:
+        from hdtf.job import settled_result
         from hdtf.manifest import write_manifest
 
-        backend = self.run.make_executor(len(self.videos))
         layout = self.options.layout
-        ran: dict[str, dict] = {}
         layout.make_dirs()
+        # Videos whose status already settles every clip for these options are answered here, from the status read
+        # once, without a job: no executor task, no lock, no second read (a resumed run over a finished output).
+        by_key = {(s.get("video") or {}).get("key"): s for s in layout.statuses(self.known)}
+        todo, ran = [], {}
+        backend = self.run.make_executor(len(self.videos))
         try:
-            for result in backend.run(self.videos, self.options):
+            for video in self.videos:
+                result = settled_result(video, self.options, by_key.get(video.key))
+                if result is None:
+                    todo.append(video)
+                else:
+                    yield result
+            for result in backend.run(todo, self.options) if todo else ():
                 ran[result.key] = result.worker
                 yield result
         finally:
@@ -219,7 +233,7 @@ class JobRun:
             if self.run.num_shards > 1:
                 facts["shard"] = {"index": self.run.shard_index, "count": self.run.num_shards}
             with layout.manifest_lock():
-                self.statuses = layout.statuses()
+                self.statuses = layout.statuses(self.known)
                 recipe = recipe_record(self.run.recipe) if self.run.recipe else None
                 self.manifest = write_manifest(layout, report=self.report, options=self.options.to_json(),
                                                workers=ran, run=facts, statuses=self.statuses, recipe=recipe)
@@ -267,18 +281,21 @@ def prepare(
     report: ParseReport | None = None,
     executor: str | None = None,
     run: RunOptions | None = None,
+    known: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Check the options (:func:`validate`), run the per-video job over ``videos`` (``executor``, ``workers`` jobs at
     once) and rewrite ``manifest.json``.
 
     ``run`` (a command's :class:`RunOptions`, with executor settings and the shard) replaces ``workers``,
-    ``progress`` and ``executor``. The manifest records how the jobs ran (``run``) and, per video, where.
+    ``progress`` and ``executor``. The manifest records how the jobs ran (``run``) and, per video, where. ``known``:
+    the memo of status files a caller's own :func:`validate` read (each status is read once per run).
     """
     run = run or RunOptions(workers=workers, executor=executor, progress=progress)
-    validate(options, run)
+    known = {} if known is None else known
+    validate(options, run, known=known)
     began = time.monotonic()
     summary = RunSummary()
-    jobs = JobRun(videos, options, run, report)
+    jobs = JobRun(videos, options, run, report, known)
     results = iter(jobs)
     bar = _progress_bar(len(videos), run.progress)
     try:

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
         args = argparse.Namespace(**apply_recipe(run_options.recipe, vars(args)))
     options = from_args(PrepareOptions, args)
-    validate(options, run_options)  # before the lists are read: a refused run changes nothing
+    known: dict = {}  # the status files read, each once for the whole run (hdtf.layout.Layout.statuses)
+    validate(options, run_options, known=known)  # before the lists are read: a refused run changes nothing
     by_split, report = list_videos(source, lists, source.selected_splits(lists) or source.SPLITS,
                                    fetch_dir=options.layout.fetch_dir)
     listed = [video for videos in by_split.values() for video in videos]
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(len(v.clips) for v in videos)
     shard = f" (shard {run_options.shard_index} of {run_options.num_shards})" if run_options.num_shards > 1 else ""
     print(f"{len(videos)} video(s), {total} clip(s) selected{shard}" + ("; nothing to do" if not videos else ""))
-    summary = prepare(videos, options, report=report, run=run_options)
+    summary = prepare(videos, options, report=report, run=run_options, known=known)
     print(summary.text())
     return exit_status(videos, options, summary.statuses)
 

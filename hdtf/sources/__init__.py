@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 # name (ClipSpec.source, builder name; the CLI spells it with '-') -> module
 SOURCES = {"hdtf": "hdtf.sources.hdtf", "talkinghead_1kh": "hdtf.sources.talkinghead_1kh",
-           "celebv_hq": "hdtf.sources.celebv_hq", "avspeech": "hdtf.sources.avspeech",
-           "csv_clips": "hdtf.sources.csv_clips"}
+           "celebv_hq": "hdtf.sources.celebv_hq", "voxceleb2": "hdtf.sources.voxceleb2",
+           "avspeech": "hdtf.sources.avspeech", "csv_clips": "hdtf.sources.csv_clips"}
 # How the CLI spells a source where it differs from the name with '-' (``datasets`` has its own ``csv`` builder, so
 # the list of your own is ``csv_clips`` there and ``--source csv`` here).
 CLI_NAMES = {"csv_clips": "csv"}
@@ -56,7 +56,12 @@ class Source(Protocol):
         the source's standard split, as exports declare it (a single ``train`` where the lists have none)."""
 
     # Optional: ``columns()`` -> the ``datasets`` features of the source's own row fields (``ClipSpec.fields``:
-    # CelebV-HQ's attributes); rows of every source carry the metadata fields besides.
+    # CelebV-HQ's attributes, VoxCeleb2's header facts), and of the columns of a finished clip's own files it has
+    # (``hdtf.rows.FACE_TRACK``: VoxCeleb2's face track, in the ``clips`` rows only); rows of every source carry the
+    # metadata fields besides.
+    # Optional: ``WINDOW_AT_CUT = True`` where ``resolve_clip`` makes the window from what it reads in the job
+    # (VoxCeleb2's per-frame boxes), so that ``--crop-method fixed`` does not skip a clip listed without one; a
+    # ``ResolvedClip.track`` it returns is kept as the clip's face track file.
 
     def resolve_clip(self, clip: ClipSpec, media: MediaInfo,
                      keyframes: Callable[[], list[float]]) -> ResolvedClip:

@@ -4,6 +4,7 @@ in the parse report. Plain functions over text; a source module adds only its ow
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlparse
@@ -185,3 +186,24 @@ def chosen_splits(chosen: object, splits: tuple[str, ...], what: str) -> list[st
     if unknown:
         raise HDTFError(f"splits {unknown} are not {what} splits ({', '.join(splits)} or all)")
     return list(splits) if "all" in names else [s for s in splits if s in names]
+
+
+def read_capped(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int, max_ratio: float) -> bytes:
+    """The bytes of one ``archive`` member, streamed with a cap on its size and compression ratio: a zip bomb or an
+    entry larger than any list file of the format (``limit`` bytes) is refused after at most ``limit`` bytes are
+    inflated, never held whole. ValueError says why (the caller decides whether that ends the parse or is one line
+    of the report)."""
+    ratio = member.file_size / max(member.compress_size, 1)
+    if ratio > max_ratio:
+        raise ValueError(f"inflates {ratio:.0f} times ({member.compress_size} bytes to {member.file_size}), more "
+                         f"than a list file can ({max_ratio:g}); not read (a zip bomb?)")
+    if member.file_size > limit:
+        raise ValueError(f"is {member.file_size / 2**20:.0f} MiB or more uncompressed")
+    chunks, read = [], 0
+    with archive.open(member) as entry:  # the sizes above are the archive's word: the read is capped too
+        while chunk := entry.read(1 << 20):
+            read += len(chunk)
+            if read > limit:
+                raise ValueError(f"is {read / 2**20:.0f} MiB or more uncompressed")
+            chunks.append(chunk)
+    return b"".join(chunks)

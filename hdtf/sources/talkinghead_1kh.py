@@ -41,7 +41,7 @@ from hdtf.records import (
     distinct_names,
     safe_name,
 )
-from hdtf.sources.common import WATCH_URL, is_youtube_id, list_lines
+from hdtf.sources.common import WATCH_URL, is_youtube_id, list_lines, read_capped
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -146,23 +146,17 @@ def _too_big(what: str, size: int) -> HDTFError:
 
 
 def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, data_list: Path) -> str:
-    """A list file of ``data_list.zip`` as text, streamed with a cap on its size and compression ratio (a zip bomb
-    is refused after at most :data:`MAX_LIST_BYTES` are inflated, never held whole)."""
+    """A list file of ``data_list.zip`` as text, streamed with a cap on its size and compression ratio
+    (:func:`hdtf.sources.common.read_capped`: a zip bomb is refused after at most :data:`MAX_LIST_BYTES` are
+    inflated, never held whole)."""
     what = f"{member.filename} in {data_list}"
-    ratio = member.file_size / max(member.compress_size, 1)
-    if ratio > MAX_ZIP_RATIO:
-        raise HDTFError(f"{what} inflates {ratio:.0f} times ({member.compress_size} bytes to {member.file_size}), "
-                        f"more than a list file can ({MAX_ZIP_RATIO}); not read (a zip bomb?)")
-    if member.file_size > MAX_LIST_BYTES:
-        raise _too_big(what, member.file_size)
-    chunks, read = [], 0
-    with archive.open(member) as entry:  # the sizes above are the archive's word: the read is capped too
-        while chunk := entry.read(1 << 20):
-            read += len(chunk)
-            if read > MAX_LIST_BYTES:
-                raise _too_big(what, read)
-            chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    try:
+        data = read_capped(archive, member, MAX_LIST_BYTES, MAX_ZIP_RATIO)
+    except ValueError as exc:
+        if "zip bomb" in str(exc):
+            raise HDTFError(f"{what} {exc}") from None
+        raise _too_big(what, max(member.file_size, MAX_LIST_BYTES + 1)) from None
+    return data.decode("utf-8", errors="replace")
 
 
 def _read_file(path: Path) -> str:
