@@ -1,7 +1,8 @@
 """Docs that run: every shell and Python block of README.md and docs/ is run here, or marked illustrative with a reason.
 
 A runnable block runs with its own text, in document order in one working folder per markdown file (what a user has
-beside a clone: face.jpg, speech.wav, someone.mp4, an HDTF_dataset metadata folder, a model my-model), against
+beside a clone: face.jpg, speech.wav, someone.mp4, a video of a person (person.mp4) with three photos of them
+(front.jpg, smile.jpg, left.jpg), an HDTF_dataset metadata folder, a model my-model), against
 loopback stand-ins: the metadata's videos are served on 127.0.0.1, ``s3://`` URLs reach moto's S3 (only the bucket
 name is replaced), the Hub is tests/fixtures/hub_server.py (its user is ``user``) and package installs are
 answered from this environment (``PIP_NO_INDEX``). Shell blocks run under ``bash -euo pipefail``, Python blocks with
@@ -209,6 +210,18 @@ def _write_metadata(folder: Path, url: str, face_box: tuple[int, int, int, int],
             (folder / f"{subset}_{kind}.txt").write_text(line + "\n" if subset == "RD" else "", encoding="utf-8")
 
 
+def _write_person(folder: Path, size: tuple[int, int]) -> None:
+    """person.mp4, someone else than someone.mp4 (the face of face.jpg, its own head motion), and three photos of
+    them taken from it (front.jpg, smile.jpg, left.jpg: the several-references examples)."""
+    from hdtf.synthetic import make_talking_face_video
+
+    person = make_talking_face_video(folder / "person.mp4", photo=folder / "face.jpg", audio=folder / "speech.wav",
+                                     seconds=SECONDS, size=size, seed=1)
+    for name, at in (("front.jpg", 0.0), ("smile.jpg", SECONDS * 0.4), ("left.jpg", SECONDS * 0.8)):
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", str(at), "-i", str(person.path),
+                        "-frames:v", "1", str(folder / name)], check=True)
+
+
 def _init_model(path: Path, env: dict[str, str]) -> None:
     subprocess.run([str(Path(sys.executable).with_name("hdtf")), "init-model", str(path), "--preset", "tiny"],
                    env=env, check=True, capture_output=True, timeout=BLOCK_TIMEOUT)
@@ -235,6 +248,7 @@ def stage(tmp_path_factory, face_photo: Path, speech_wav: Path) -> Iterator[Stag
     video = make_talking_face_video(served / f"RD_{VIDEO}.mp4", audio=inputs / "speech.wav", seconds=SECONDS,
                                     size=size)
     shutil.copyfile(video.path, inputs / "someone.mp4")
+    _write_person(inputs, size)
     for name in ("tests", "examples", "scripts"):  # a clone's folders, for blocks that name them
         (inputs / name).symlink_to(REPO / name)
     with serve_directory(served) as base, serve_s3() as s3, serve_hub(tokens={TOKEN: "user"}) as hub:

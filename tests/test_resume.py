@@ -101,6 +101,31 @@ def test_landmarks_are_added_to_finished_clips_without_a_download(hdtf_sources, 
     assert requests == [] and _stamp(mp4) == before
 
 
+def test_a_run_without_landmarks_keeps_the_tracks_finished_clips_have(hdtf_sources, server, tmp_path):
+    """--landmarks only adds files: a later run that does not ask for them (a resume, a ``load_dataset`` of the
+    folder) leaves each track named in its record, whole, and still counted as made for the next --landmarks run."""
+    from hdtf.manifest import done_clips
+
+    template, requests = server
+    beta = _video(hdtf_sources.metadata, "Beta")
+    tracked = process_video(beta, PrepareOptions(output_dir=tmp_path, url_template=template, landmarks=True))
+    record = tracked.clips[0]
+    track = tmp_path / record["landmarks_path"]
+    before = _stamp(track)
+    requests.clear()
+    for landmarks in (None, False):  # not said, and said off: neither takes away what was made
+        again = process_video(beta, PrepareOptions(output_dir=tmp_path, url_template=template,
+                                                   landmarks=landmarks)).clips[0]
+        assert again["landmarks_path"] == record["landmarks_path"]
+        assert again["stages"]["landmarks"] == record["stages"]["landmarks"]
+        assert any(n.startswith("landmarks: ") for n in again["adjustments"])
+        assert done_clips(tmp_path)[0]["landmarks_path"] == record["landmarks_path"]
+    assert _stamp(track) == before
+    # Still counted as made: asking again tracks nothing (the file is not rewritten) and downloads nothing.
+    process_video(beta, PrepareOptions(output_dir=tmp_path, url_template=template, landmarks=True))
+    assert _stamp(track) == before and requests == []
+
+
 def test_a_kept_raw_video_stays_kept_and_is_used_again(hdtf_sources, server, tmp_path):
     template, requests = server
     beta = _video(hdtf_sources.metadata, "Beta")

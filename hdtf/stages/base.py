@@ -11,7 +11,9 @@ outputs, or whose stage version or options changed). It declares:
   ``"string"``; ``files`` maps it to the file's suffix under ``clips/``); ``features()``/``row()`` when its row
   columns are not those fields as they are (a file read into arrays);
 - ``reads``: what it reads (``"frames"``, ``"video"``, ``"audio"``, earlier stages' fields), ``card``: its lines for
-  the dataset card's column table, ``filters``: whether it can reject a clip, ``resources``: Ray task options.
+  the dataset card's column table, ``filters``: whether it can reject a clip, ``resources``: Ray task options;
+- ``additive``: its outputs only add files to a clip (landmark tracks), so a run that does not ask for the stage keeps
+  them on finished clips, where other stages' outputs leave the record.
 
 A per-frame stage (:class:`FrameStage`) gets the clip's frames from one decode shared by every per-frame stage:
 ``begin(clip)`` returns a :class:`FramePass` fed each :class:`Frame` and asked for the :class:`Outcome` at the end.
@@ -161,6 +163,7 @@ class Stage:
     reads: ClassVar[tuple[str, ...]] = ("video",)
     card: ClassVar[tuple[str, ...]] = ()
     filters: ClassVar[bool] = False
+    additive: ClassVar[bool] = False
     resources: ClassVar[dict[str, float]] = {"num_cpus": 1}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

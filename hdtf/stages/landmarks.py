@@ -48,6 +48,7 @@ class Landmarks(FrameStage):
     Options = Options
     fields = {"landmarks_path": "string"}
     files = {"landmarks_path": SUFFIX}
+    additive = True  # a track costs a pass over the clip and changes nothing else: a run without --landmarks keeps it
     card = ("| `landmarks`, `landmarks_found` | (T, 68, 2) float32, T × bool | 68 landmarks per frame in clip pixels; "
             "null when not computed |",)
 

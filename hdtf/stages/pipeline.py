@@ -4,7 +4,8 @@
 Each stage that ran is recorded in the clip's ``stages`` (version, options hash, fields). On a finished clip the
 first stage whose entry differs from the run's (new, other version or options, or a file of it gone) runs again, and
 every stage after it (they read what it wrote); stages the run no longer asks for are dropped from the record (their
-files stay on disk until a re-cut of the clip replaces them).
+files stay on disk until a re-cut of the clip replaces them), except an ``additive`` stage's whole files (landmark
+tracks: ``--landmarks`` only adds files to finished clips).
 
 Consecutive per-frame stages share one decode of the clip (:func:`_passes`), each frame handed to each stage in
 their order. Landmarks ride on the frames (``Frame.landmarks``): the landmarks stage sets each frame's points as the
@@ -92,11 +93,11 @@ def _without_unasked(record: dict[str, Any], options: Any, wanted: set[str]) -> 
     for cls in stage_classes():
         if cls.name in wanted:
             continue
-        stage = cls(options)
-        if cls.name in entries:
-            record = stage.drop(record)
+        gone = options.layout.missing_files(record, cls.files)
+        if cls.name in entries and (gone or not cls.additive):
+            record = cls(options).drop(record)
             del entries[cls.name]
-        for key in options.layout.missing_files(record, cls.files):
+        for key in gone:
             record[key] = None
     filtered = [r for r in record.get(FILTERED) or [] if r.get("stage") in wanted]
     for key, value in ((STAGES, entries), (FILTERED, filtered)):
