@@ -251,14 +251,14 @@ def test_task_resources_ask_for_a_gpu_only_where_the_cluster_has_one(tmp_path):
 def test_curation_flags_need_landmarks_and_weights_in_one_line(tmp_path):
     from hdtf.errors import HDTFError
     from hdtf.options import PrepareOptions
-    from hdtf.run import validate
+    from hdtf.run import RunOptions, validate
 
     with pytest.raises(HDTFError, match="--masks needs the clips' landmarks"):
-        validate(PrepareOptions(output_dir=tmp_path, masks=True))
+        validate(PrepareOptions(output_dir=tmp_path, masks=True), RunOptions())
     with pytest.raises(HDTFError, match="--min-iqa needs --iqa-weights"):
-        validate(PrepareOptions(output_dir=tmp_path, min_iqa=40.0))
+        validate(PrepareOptions(output_dir=tmp_path, min_iqa=40.0), RunOptions())
     with pytest.raises(HDTFError, match="--max-head-angle 200"):
-        validate(PrepareOptions(output_dir=tmp_path, max_head_angle=200.0, landmarks=True))
+        validate(PrepareOptions(output_dir=tmp_path, max_head_angle=200.0, landmarks=True), RunOptions())
 
 
 def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_two, tmp_path):
