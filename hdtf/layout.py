@@ -266,7 +266,7 @@ class Layout:
         folder, _, suffix = suffix.rpartition("/")
         return self.root / (folder or STAGE_FOLDERS.get(suffix, "clips")) / f"{safe_name(clip_id)}{suffix}"
 
-    def clip_paths(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
+    def every_clip_file(self, clip_id: str, suffixes: Iterable[str] = ()) -> list[Path]:
         """Every file a clip may have: its cut's, its landmarks and the stage files of ``suffixes``."""
         files = self.clip_files(clip_id)
         return list(dict.fromkeys([files.video, files.audio, files.landmarks, files.track,
@@ -275,7 +275,7 @@ class Layout:
     def discard_clip(self, clip_id: str, suffixes: Iterable[str] = ()) -> None:
         """Remove a clip's files (its new record is not "done": files of an earlier cut must not look finished);
         ``suffixes``: the stage files it may have besides its cut's and its landmarks."""
-        for path in self.clip_paths(clip_id, suffixes):
+        for path in self.every_clip_file(clip_id, suffixes):
             path.unlink(missing_ok=True)
 
     # -- earlier clips kept aside ---------------------------------------------------------------------------------
@@ -737,7 +737,7 @@ class RemoteLayout(Layout):
         """Remove a clip's scratch files (the store's objects stay); their names."""
         suffixes = tuple(suffixes)
         super().discard_clip(clip_id, suffixes)
-        names = [self.relative(p) for p in self.clip_paths(clip_id, suffixes)]
+        names = [self.relative(p) for p in self.every_clip_file(clip_id, suffixes)]
         self._seen.made.difference_update(names)
         return names
 

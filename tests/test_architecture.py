@@ -187,6 +187,40 @@ def test_the_walk_sees_function_level_imports_and_attributes(tmp_path, source, e
     assert got == expected
 
 
+def redefined(tree: ast.AST) -> list[tuple[str, str, int]]:
+    """(class, name, line) for every function a class body defines again under a name it already defined: the later
+    one silently replaces the earlier, which is what two branches adding a same-named method leave after a merge.
+    A property's setter or deleter and ``typing.overload`` stubs are meant to share a name, and are not counted."""
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ClassDef):
+            continue
+        seen: set[str] = set()
+        for item in node.body:
+            if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            marks = {ast.unparse(d) for d in item.decorator_list}
+            if any(m.endswith((".setter", ".deleter")) or m in {"overload", "typing.overload"} for m in marks):
+                continue
+            if item.name in seen:
+                found.append((node.name, item.name, item.lineno))
+            seen.add(item.name)
+    return found
+
+
+def test_no_class_defines_a_method_twice():
+    offences = [f"{module}:{line} {cls}.{name} replaces an earlier {name}"
+                for module, file in package_modules().items()
+                for cls, name, line in redefined(ast.parse(file.read_text(), str(file)))]
+    assert not offences, "methods defined twice in one class:\n" + "\n".join(offences)
+
+
+def test_the_redefinition_check_sees_a_shadowed_method():
+    source = ("class A:\n    def f(self, kind): ...\n    def f(self, clip_id): ...\n"
+              "    @property\n    def p(self): ...\n    @p.setter\n    def p(self, v): ...\n")
+    assert redefined(ast.parse(source)) == [("A", "f", 3)]
+
+
 def test_cycle_finder_reports_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

@@ -101,9 +101,12 @@ def test_report_records_protocol_split_clips_and_metric_implementations(prepared
     # Beside dlib's CSIM, in its own column (an untrained model may draw no face: then both say so).
     values = summary["metrics"]["csim"], summary["metrics"]["csim_arcface"]
     assert all(isinstance(v, float) and 0 < v <= 1 for v in values) or values == (NO_FACE, NO_FACE)
-    # The model was trained on the evaluated clip: one warning line, in the report too.
+    # The model was trained on the evaluated clip: one warning line, in the report too. Its record names no --split
+    # (written without one) and counts its test-split clips, which a second warning names.
     assert summary["training_data"] == {"recorded_clips": 3, "overlapping_clips": [TEST_CLIP],
-                                        "overlapping_persons": ["JoeNeguse"]}
+                                        "overlapping_persons": ["JoeNeguse"], "split": None, "test_clips": 2}
+    assert any(w.startswith("the model was trained on 2 clip(s) of the HDTF test split v1:")
+               for w in summary["warnings"])
     overlap = [w for w in summary["warnings"] if "training data" in w]
     assert len(overlap) == 1 and f"1 of 1 clips ({TEST_CLIP})" in overlap[0]
     assert f"warning: {overlap[0]}" in err.splitlines()
