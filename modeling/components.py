@@ -3,8 +3,9 @@ directory, its class (the allow-list loading looks classes up in), and how a new
 
 ``generator_config.json`` records each component as ``{"library": "hdtf.modeling", "class": ..., "path": ...}``.
 A downloaded config is data, never code: only the classes declared below are constructed, and no module named in a
-config is imported. ``generator.COMPONENTS``, the version-1 layout, ``presets.preset``'s keys, ``from_preset`` and
-the model card's component table all derive from ``GENERATOR_COMPONENTS``.
+config is imported. ``HDTFGenerator``'s parts (its ``__init__``, save and load), the version-1 layout,
+``presets.preset``'s keys, ``from_preset`` and the model card's component table all derive from
+``GENERATOR_COMPONENTS``, read at each call.
 
 A component class has ``save_pretrained(path)``, a classmethod ``from_pretrained(path)`` and a classmethod
 ``for_generator(options, image_size, parts)``: a new part built from the preset's ``options`` (its ``preset_key``;
