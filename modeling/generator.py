@@ -38,8 +38,8 @@ import torch
 from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
-from .animation_params import ExpressionBasis, animate_points, pose_delta
 from . import components as declared
+from .animation_params import ExpressionBasis, animate_points, pose_delta
 from .model_card import build_model_card, generator_origin, write_model_card
 from .presets import preset
 from .processing_hdtf import prepare_reference
