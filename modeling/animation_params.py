@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -288,6 +289,11 @@ class ExpressionBasis:
     # the component interface of a generator directory (``hdtf.modeling.components``)
     save_pretrained = save
     from_pretrained = load
+
+    @classmethod
+    def for_generator(cls, options: dict[str, Any], image_size: int, parts: dict[str, Any]) -> ExpressionBasis:
+        """A new generator's basis when none is given: the built-in one (``default_basis``)."""
+        return default_basis(**options)
 
 
 # ---- deltas relative to an anchor frame (what the models predict and what video driving transfers) ------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
@@ -77,6 +78,11 @@ class HDTFFeatureExtractor(SequenceFeatureExtractor):
         self.fmin = fmin
         self.fmax = fmax
         self.do_normalize = do_normalize
+
+    @classmethod
+    def for_generator(cls, options: dict[str, Any], image_size: int, parts: dict[str, Any]) -> HDTFFeatureExtractor:
+        """A new generator's feature extractor: the preset's keyword arguments (``hdtf.modeling.components``)."""
+        return cls(**options)
 
     # ---- geometry --------------------------------------------------------------------------------------------
     @property

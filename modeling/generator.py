@@ -1,7 +1,8 @@
 """HDTFGenerator: one photo + speech (or a driving video) → a talking-face video, in one directory of weights.
 
 A pipeline of components in the diffusers style: each is saved by its own ``save_pretrained`` and loaded by its
-own ``from_pretrained``, and ``generator_config.json`` records each one's class and place::
+own ``from_pretrained``, and ``generator_config.json`` records each one's class and place. The components are
+declared once, in ``components.GENERATOR_COMPONENTS``; today's directory::
 
     generator_config.json          written last: its presence marks a complete model directory
     feature_extractor/             HDTFFeatureExtractor (preprocessor_config.json)
@@ -12,7 +13,8 @@ own ``from_pretrained``, and ``generator_config.json`` records each one's class 
     README.md                      model card
 
 Directories written before components were recorded (format version 1) load with today's classes and a default
-face processor. Classes are looked up in ``components.COMPONENT_CLASSES``, never imported by a name from a config.
+for each optional component (the face processor). Classes are looked up in the declared components, never imported
+by a name from a config.
 
 Generation: landmarks of the reference face are moved by per-frame pose/expression deltas (predicted from audio, or
 measured on a driving video relative to its first frame), turned into a dense sampling grid by Fapp, and rendered
@@ -36,41 +38,19 @@ import torch
 from hdtf import atomic, hub
 from hdtf.errors import HDTFError
 
-from .animation_params import BASIS_FILE, ExpressionBasis, animate_points, default_basis, pose_delta
-from .components import LIBRARY, component_class, component_record
-from .configuration_animation2video import HDTFAnimationToVideoConfig
-from .configuration_audio2animation import HDTFAudioToAnimationConfig
-from .feature_extraction_hdtf import HDTFFeatureExtractor
+from . import components as declared
+from .animation_params import ExpressionBasis, animate_points, pose_delta
 from .model_card import build_model_card, generator_origin, write_model_card
-from .modeling_animation2video import HDTFAnimationToVideo
-from .modeling_audio2animation import HDTFAudioToAnimation
 from .presets import preset
-from .processing_hdtf import HDTFFaceProcessor, prepare_reference
+from .processing_hdtf import prepare_reference
 
 __all__ = ["CONFIG_FILE", "STAGES", "HDTFGenerator", "HDTFGeneratorOutput", "prepare_reference", "replace_directory"]
 
 CONFIG_FILE = "generator_config.json"
 FORMAT = "hdtf-generator"
 VERSION = 2  # 1: no component records (today's fixed classes and places, no face processor)
-# component -> where it lives in a model directory (a sub-folder, or the basis file); saved and loaded in this order
-COMPONENTS = {
-    "feature_extractor": "feature_extractor",
-    "expression_basis": BASIS_FILE,
-    "audio2animation": "audio2animation",
-    "animation2video": "animation2video",
-    "face_processor": "animation2video",  # preprocessor_config.json beside the network it frames photos for
-}
 STAGES = ("audio2animation", "animation2video")  # the trainable networks, in pipeline order
 REFERENCE_SAMPLING = ("even", "pose")  # how references_from_video picks frames
-_VERSION_1 = {  # what a version-1 directory holds
-    name: {"library": LIBRARY, "class": cls, "path": COMPONENTS[name]}
-    for name, cls in (
-        ("feature_extractor", "HDTFFeatureExtractor"),
-        ("expression_basis", "ExpressionBasis"),
-        ("audio2animation", "HDTFAudioToAnimation"),
-        ("animation2video", "HDTFAnimationToVideo"),
-    )
-}
 
 
 @dataclass
@@ -141,11 +121,6 @@ def _model_card(generator: HDTFGenerator) -> str:
     )
     params = sum(p.numel() for m in (generator.audio2animation, generator.animation2video) for p in m.parameters())
     notes = [
-        (
-            "Sub-folders: feature_extractor/, audio2animation/, animation2video/ (each loads on its own with "
-            "from_pretrained; animation2video/preprocessor_config.json is the face processor that frames photos "
-            "for it), expression_basis.safetensors, generator_config.json (records each component's class)."
-        ),
         _references_note(generator.references),
         f"Preset: {cfg.get('preset') or 'custom'}. Expression groups: "
         + ", ".join(f"{k} {b - a}" for k, (a, b) in generator.expression_basis.groups.items()) + ".",
@@ -160,7 +135,14 @@ def _model_card(generator: HDTFGenerator) -> str:
         tags=["talking-face", "audio-to-video", "image-animation"],
         origin=generator_origin(cfg), library_name="hdtf", pipeline_tag="image-to-video",
     )
-    return card + _training_section(cfg.get("training"))
+    return card + _components_section() + _training_section(cfg.get("training"))
+
+
+def _components_section() -> str:
+    """The model card's table of the directory's parts (``components.GENERATOR_COMPONENTS``)."""
+    lead = ("Each part loads on its own with its class's `from_pretrained`; `generator_config.json` records each "
+            "one's class and place.")
+    return "\n".join(["", "## Components", "", lead, "", declared.component_table(), ""])
 
 
 def _references_note(references: dict[str, Any]) -> str:
@@ -222,24 +204,26 @@ class HDTFGenerator:
     """Feature extractor + expression basis + audio-to-animation + animation-to-video + face processor, saved as
     one directory (see the module docstring)."""
 
-    def __init__(
-        self,
-        feature_extractor: HDTFFeatureExtractor,
-        expression_basis: ExpressionBasis,
-        audio2animation: HDTFAudioToAnimation,
-        animation2video: HDTFAnimationToVideo,
-        face_processor: HDTFFaceProcessor | None = None,
-        config: dict[str, Any] | None = None,
-    ):
-        self.feature_extractor = feature_extractor
-        self.expression_basis = expression_basis
-        self.audio2animation = audio2animation.eval()
-        self.animation2video = animation2video.eval()
-        self.config = {"format": FORMAT, "fps": feature_extractor.fps, "fapp_method": "nearest"}
-        self.config["image_size"] = int(animation2video.config.image_size)
+    def __init__(self, *parts: Any, config: dict[str, Any] | None = None, **named: Any):
+        """The components of ``components.GENERATOR_COMPONENTS``, by position in that order or by name (today:
+        feature_extractor, expression_basis, audio2animation, animation2video, face_processor); an optional one
+        left out or None is built by its class's ``for_generator`` with the defaults. Networks are put in eval mode."""
+        order = declared.GENERATOR_COMPONENTS
+        given = dict(zip((c.name for c in order), parts, strict=False)) | named
+        unknown = set(given) - {c.name for c in order} if len(parts) <= len(order) else {"(extra positional parts)"}
+        missing = [c.name for c in order if not c.optional and given.get(c.name) is None]
+        if unknown or missing:
+            raise TypeError(f"HDTFGenerator: unknown components {sorted(unknown)}, missing {missing}")
+        self.config = {"format": FORMAT, "fps": given["feature_extractor"].fps, "fapp_method": "nearest"}
+        self.config["image_size"] = int(given["animation2video"].config.image_size)
         self.config.update(config or {})
         self.config["version"] = VERSION
-        self.face_processor = face_processor or HDTFFaceProcessor(size=self.image_size)
+        for component in order:
+            part = given.get(component.name)
+            if part is None:
+                part = component.cls.for_generator({}, self.image_size, given)
+            given[component.name] = part.eval() if isinstance(part, torch.nn.Module) else part
+            setattr(self, component.name, given[component.name])
 
     # ---- construction / persistence --------------------------------------------------------------------------
     @classmethod
@@ -252,24 +236,19 @@ class HDTFGenerator:
     ) -> HDTFGenerator:
         """An untrained generator of a named size (see ``presets``), its weights drawn from ``seed``.
 
-        ``overrides`` edit the preset first (keys ``image_size``, ``feature_extractor``, ``audio2animation``,
-        ``animation2video``; ValueError for others): the one constructor of ``hdtf init-model`` and training.
+        ``overrides`` edit the preset first (keys ``image_size`` and the components' preset keys:
+        ``feature_extractor``, ``audio2animation``, ``animation2video``; ValueError for others): the one constructor
+        of ``hdtf init-model`` and training. Each component is built by its class's ``for_generator``.
         """
         spec = preset(name, overrides)
-        basis = basis or default_basis()
-        fe = HDTFFeatureExtractor(**spec["feature_extractor"])
-        a2a_cfg = HDTFAudioToAnimationConfig(
-            feature_size=fe.feature_size,
-            window_length=fe.window_length,
-            num_expression=basis.num_components,
-            **spec["audio2animation"],
-        )
+        parts: dict[str, Any] = {"expression_basis": basis} if basis is not None else {}
         torch.manual_seed(seed)
-        a2a = HDTFAudioToAnimation(a2a_cfg)
-        a2a.set_basis(basis)
-        a2v = HDTFAnimationToVideo(HDTFAnimationToVideoConfig(image_size=spec["image_size"], **spec["animation2video"]))
+        for component in declared.GENERATOR_COMPONENTS:  # each sees the parts built before it
+            if component.name not in parts:
+                options = spec[component.preset_key] if component.preset_key else {}
+                parts[component.name] = component.cls.for_generator(options, spec["image_size"], parts)
         label = name if spec == preset(name) else f"{name} (modified)"
-        return cls(fe, basis, a2a, a2v, HDTFFaceProcessor(size=spec["image_size"]), {"preset": label, "trained": False})
+        return cls(**parts, config={"preset": label, "trained": False})
 
     @classmethod
     def from_pretrained(
@@ -300,13 +279,18 @@ class HDTFGenerator:
         if not isinstance(config, dict) or config.get("format") != FORMAT:
             found = config.get("format") if isinstance(config, dict) else None
             raise HDTFError(f"{directory / CONFIG_FILE}: not an hdtf generator config (format {found!r})")
-        records = config.pop("components", None) or _VERSION_1
-        unknown = set(records) - set(COMPONENTS) if isinstance(records, dict) else {"components"}
+        required = declared.version_1_records()  # a directory written before components were recorded holds these
+        records = config.pop("components", None) or required
+        names = {c.name for c in declared.GENERATOR_COMPONENTS}
+        unknown = set(records) - names if isinstance(records, dict) else {"components"}
         if unknown:
             raise HDTFError(f"{directory / CONFIG_FILE}: components {sorted(unknown)} are not HDTFGenerator's")
+        missing = sorted(set(required) - set(records))
+        if missing:
+            raise HDTFError(f"{directory / CONFIG_FILE}: records no {', '.join(missing)} (incomplete model directory)")
         components = {}
         for name, record in records.items():
-            component = component_class(record, str(directory / CONFIG_FILE))
+            component = declared.component_class(record, str(directory / CONFIG_FILE))
             if not (directory / record["path"]).exists():
                 raise HDTFError(f"{path_or_repo}: incomplete model directory ({record['path']} is missing)")
             try:
@@ -324,10 +308,10 @@ class HDTFGenerator:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
             records = {}
-            for name, path in COMPONENTS.items():
-                component = getattr(self, name)
-                component.save_pretrained(staging / path)
-                records[name] = component_record(component, path)
+            for declaration in declared.GENERATOR_COMPONENTS:
+                component = getattr(self, declaration.name)
+                component.save_pretrained(staging / declaration.path)
+                records[declaration.name] = declared.component_record(component, declaration.path)
             write_model_card(staging, _model_card(self))
             atomic.make_shareable(staging)
             target.mkdir(exist_ok=True)

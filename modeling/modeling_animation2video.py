@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -364,6 +365,12 @@ class HDTFAnimationToVideo(HDTFAnimationToVideoPreTrainedModel):
         self.decoder = Decoder(config)
         self.gradient_checkpointing = False
         self.post_init()
+
+    @classmethod
+    def for_generator(cls, options: dict[str, Any], image_size: int, parts: dict[str, Any]) -> HDTFAnimationToVideo:
+        """A new generator's rendering network: the preset's keyword arguments at the generator's image size
+        (``hdtf.modeling.components``)."""
+        return cls(HDTFAnimationToVideoConfig(image_size=image_size, **options))
 
     def _call(self, module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
         if self.gradient_checkpointing and self.training:

@@ -17,6 +17,7 @@ clip mean, pose deltas from the clip's mean pose. At generation time the referen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -112,6 +113,17 @@ class HDTFAudioToAnimation(HDTFAudioToAnimationPreTrainedModel):
         self.register_buffer("basis_components", torch.zeros(k, NUM_LANDMARKS, 2))
         self.register_buffer("basis_out_of_plane", torch.zeros(2, NUM_LANDMARKS, 2))
         self.post_init()
+
+    @classmethod
+    def for_generator(cls, options: dict[str, Any], image_size: int, parts: dict[str, Any]) -> HDTFAudioToAnimation:
+        """A new generator's audio model: the preset's keyword arguments, its windows sized by the generator's
+        feature extractor and its coefficients by the generator's expression basis (``hdtf.modeling.components``)."""
+        extractor, basis = parts["feature_extractor"], parts["expression_basis"]
+        config = HDTFAudioToAnimationConfig(feature_size=extractor.feature_size, window_length=extractor.window_length,
+                                            num_expression=basis.num_components, **options)
+        model = cls(config)
+        model.set_basis(basis)
+        return model
 
     def set_basis(self, basis: ExpressionBasis) -> None:
         """Copy the expression basis into the model's buffers (its K must equal ``config.num_expression``)."""

@@ -1,8 +1,9 @@
 """Named sizes for ``HDTFGenerator.from_preset`` (``hdtf init-model``, ``examples/train.py``): ``tiny`` for fast CPU
 tests, ``base`` for the paper-scale 512 model.
 
-Each preset gives the image size and keyword arguments for the feature extractor, the audio-to-animation config
-and the animation-to-video config; training's ``--model_config`` overrides them key by key. ``base`` keeps the
+Each preset gives the image size and, under each generator component's ``preset_key`` (``components``), that
+component's keyword arguments (a component the preset leaves out gets its defaults); training's ``--model_config``
+overrides them key by key. ``base`` keeps the
 released animation2video checkpoint's hyper-parameters (512x512, encoder/hourglass block expansion 64, max 512
 features, 2 bottleneck blocks, 5 hourglass blocks at 1/4 scale), so a converted original checkpoint loads into it.
 """
@@ -10,6 +11,8 @@ features, 2 bottleneck blocks, 5 hourglass blocks at 1/4 scale), so a converted 
 from __future__ import annotations
 
 from typing import Any
+
+from .components import preset_keys
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
@@ -55,10 +58,11 @@ def preset(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]
 
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    spec = copy.deepcopy(PRESETS[name])
-    unknown = set(overrides or {}) - set(spec)
+    keys = ("image_size", *preset_keys())
+    spec = {key: {} for key in preset_keys()} | copy.deepcopy(PRESETS[name])
+    unknown = set(overrides or {}) - set(keys)
     if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)} (allowed: {sorted(spec)})")
+        raise ValueError(f"unknown keys {sorted(unknown)} (allowed: {sorted(keys)})")
     for key, value in (overrides or {}).items():
         spec[key] = {**spec[key], **value} if isinstance(spec[key], dict) else value
     return spec

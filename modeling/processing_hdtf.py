@@ -86,6 +86,12 @@ class HDTFFaceProcessor(BaseImageProcessor):
         self.size = int(size)
         self.face_fraction = float(face_fraction)
 
+    @classmethod
+    def for_generator(cls, options: dict[str, Any], image_size: int, parts: dict[str, Any]) -> HDTFFaceProcessor:
+        """A generator's face processor: photos framed at the network's image size (also what a directory written
+        before the processor was saved gets; ``hdtf.modeling.components``)."""
+        return cls(size=image_size, **options)
+
     def __call__(self, image: Any) -> tuple[np.ndarray, np.ndarray]:
         from PIL import Image, ImageOps
 

@@ -189,6 +189,66 @@ def test_one_preset_constructor_takes_overrides():
         HDTFGenerator.from_preset("tiny", overrides={"depth": 3})
 
 
+
+class _Caption:
+    """A toy generator component (a caption stored as JSON): the whole of what a new kind needs, for the test below."""
+
+    def __init__(self, text: str = "none"):
+        self.text = text
+
+    def save_pretrained(self, path) -> None:
+        import json
+
+        path.write_text(json.dumps({"text": self.text}))
+
+    @classmethod
+    def from_pretrained(cls, path) -> _Caption:
+        import json
+
+        return cls(**json.loads(path.read_text()))
+
+    @classmethod
+    def for_generator(cls, options: dict, image_size: int, parts: dict) -> _Caption:
+        return cls(**options)
+
+
+def test_a_component_is_one_declaration(monkeypatch, tmp_path):
+    """One line in GENERATOR_COMPONENTS adds a part: from_preset builds it from its preset key, save writes and records
+    it, the card lists it, loading reads it back; directories written without it load with its default."""
+    import json
+
+    from hdtf.modeling import components
+
+    declared = components.GENERATOR_COMPONENTS
+    plain = HDTFGenerator.from_preset("tiny").save_pretrained(tmp_path / "plain")  # before the line is added
+    monkeypatch.setattr(components, "GENERATOR_COMPONENTS", (*declared, components.Component(
+        "caption", "caption.json", _Caption, optional=True, preset_key="caption", role="a caption")))
+
+    model = HDTFGenerator.from_preset("tiny", overrides={"caption": {"text": "hello"}}).save_pretrained(tmp_path / "m")
+    assert json.loads((model / "caption.json").read_text()) == {"text": "hello"}
+    assert json.loads((model / CONFIG_FILE).read_text())["components"]["caption"] == {
+        "library": "hdtf.modeling", "class": "_Caption", "path": "caption.json"}
+    assert "| `caption` | `caption.json` | `_Caption` | optional | a caption |" in (model / "README.md").read_text()
+    assert HDTFGenerator.from_pretrained(model).caption.text == "hello"
+    assert HDTFGenerator.from_pretrained(plain).caption.text == "none"  # optional: older directories get the default
+    with pytest.raises(ValueError, match=r"unknown keys \['captions'\]"):
+        HDTFGenerator.from_preset("tiny", overrides={"captions": {}})
+
+
+def test_the_declaration_gives_the_layout_presets_and_allow_list():
+    """Today's declaration: the version-1 layout is the required parts, every preset key names a component."""
+    from hdtf.modeling.components import GENERATOR_COMPONENTS, preset_keys, version_1_records
+    from hdtf.modeling.presets import PRESETS
+
+    assert [c.name for c in GENERATOR_COMPONENTS if c.optional] == ["face_processor"]
+    assert {n: (r["class"], r["path"]) for n, r in version_1_records().items()} == {
+        "feature_extractor": ("HDTFFeatureExtractor", "feature_extractor"),
+        "expression_basis": ("ExpressionBasis", "expression_basis.safetensors"),
+        "audio2animation": ("HDTFAudioToAnimation", "audio2animation"),
+        "animation2video": ("HDTFAnimationToVideo", "animation2video")}
+    for spec in PRESETS.values():
+        assert set(spec) <= {"image_size", *preset_keys()}
+
 def _todays_render(generator: HDTFGenerator, out) -> np.ndarray:
     """Frames as the one-shot render computed them before issue 25: the reference encoded once per frame."""
     from hdtf.modeling.fapp import construct_fapp
