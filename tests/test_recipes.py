@@ -46,9 +46,9 @@ def test_documented_recipes_equal_their_data():
 def test_the_issue_numbers_are_in_the_recipes():
     assert {k: recipe_options("latentsync")[k] for k in ("fps", "sample_rate", "scene_cuts", "scene_threshold",
                                                          "aligned", "min_sync_confidence", "max_av_offset",
-                                                         "min_iqa", "min_frames")} == {
+                                                         "min_iqa", "min_clip_frames")} == {
         "fps": 25.0, "sample_rate": 16000, "scene_cuts": True, "scene_threshold": 2.0, "aligned": 256,
-        "min_sync_confidence": 3.0, "max_av_offset": 6, "min_iqa": 40.0, "min_frames": 48}
+        "min_sync_confidence": 3.0, "max_av_offset": 6, "min_iqa": 40.0, "min_clip_frames": 48}
     hallo = recipe_options("hallo")
     assert (hallo["size"], hallo["min_face_share"], hallo["max_face_share"], hallo["max_head_angle"],
             hallo["audio_embedding_layers"], hallo["masks"]) == (512, 0.5, 0.7, 30.0, "all", True)
@@ -80,7 +80,7 @@ def test_settings_that_need_the_users_weights_wait_for_them():
     """SyncNet and IQA thresholds apply once the user gives the weights: a recipe never names a file."""
     without = apply_recipe("latentsync", {})
     assert not {"min_sync_confidence", "max_sync_offset", "max_av_offset", "min_iqa"} & set(without)
-    assert without["aligned"] == 256 and without["min_frames"] == 48 and without["scene_cuts"] is True
+    assert without["aligned"] == 256 and without["min_clip_frames"] == 48 and without["scene_cuts"] is True
     given = apply_recipe("latentsync", {"sync_check": Path("syncnet.pt"), "iqa_weights": Path("hyperiqa.onnx")})
     assert (given["min_sync_confidence"], given["max_sync_offset"], given["max_av_offset"], given["min_iqa"]) == (
         3.0, 6, 6, 40.0)

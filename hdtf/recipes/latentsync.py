@@ -34,7 +34,7 @@ OPTIONS = {
                              "of first, middle and last frame)",
                        "applied only when --iqa-weights gives an ONNX export of the HyperIQA model",
                        needs="iqa_weights"),
-    "min_frames": Setting(48, "bytedance/LatentSync latentsync/data/unet_dataset.py (len(vr) < 3 * num_frames is "
+    "min_clip_frames": Setting(48, "bytedance/LatentSync latentsync/data/unet_dataset.py (len(vr) < 3 * num_frames is "
                               "skipped), configs/unet/stage2.yaml (num_frames: 16)",
                           "filtered at preparation, so a clip the trainer would skip is not exported"),
 }

@@ -149,9 +149,9 @@ class IQAFilter(Threshold):
 
 @dataclass(frozen=True)
 class LengthOptions:
-    min_frames: int | None = option(None, parser=int, metavar="FRAMES", builder=True,
-                                    help="filter out clips shorter than FRAMES frames (LatentSync's trainer skips "
-                                         "clips under 48: 3 x its 16-frame windows). Default: off")
+    min_clip_frames: int | None = option(None, parser=int, metavar="FRAMES", builder=True,
+                                         help="filter out clips shorter than FRAMES frames (LatentSync's trainer "
+                                              "skips clips under 48: 3 x its 16-frame windows). Default: off")
 
 
 class Length(Threshold):
