@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.onnx_session import onnx_session
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,19 +34,7 @@ class IQAModel:
                  std: Sequence[float] = IMAGENET_STD, crop: int | None = None, resize: int | None = None,
                  device: str = "cpu") -> None:
         path = Path(weights)
-        if not path.is_file():
-            raise HDTFError(f"IQA weights {path}: file not found (expected an ONNX image-quality model)")
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise HDTFError("the IQA score needs onnxruntime (pip install 'hdtf[eval]')") from exc
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
-            raise HDTFError(f"IQA weights {path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from exc
+        self.session = onnx_session(path, "IQA", "an ONNX image-quality model", "the IQA score", device)
         inputs = self.session.get_inputs()
         shape = list(inputs[0].shape)
         if len(inputs) != 1 or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):

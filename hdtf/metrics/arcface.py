@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.onnx_session import onnx_session
 from hdtf.metrics.base import NO_FACE, Clip, Column, Frame, FrameMean
 from hdtf.metrics.identity import cosine
 from hdtf.metrics.registry import missing_weights
@@ -69,19 +70,8 @@ class ArcFaceModel:
 
     def __init__(self, weights: str | Path, device: str = "cpu") -> None:
         path = Path(weights)
-        if not path.is_file():
-            raise HDTFError(f"ArcFace weights {path}: file not found (expected an ONNX model such as w600k_r50.onnx)")
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise HDTFError("the ArcFace CSIM needs onnxruntime (pip install 'hdtf[eval]')") from exc
-        providers = ["CPUExecutionProvider"]
-        if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
-            raise HDTFError(f"ArcFace weights {path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from exc
+        self.session = onnx_session(path, "ArcFace", "an ONNX model such as w600k_r50.onnx", "the ArcFace CSIM",
+                                    device)
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         shape = list(inputs[0].shape)
         if len(inputs) != 1 or len(shape) != 4 or [_dim(d) for d in shape[1:]] not in ([3, SIZE, SIZE], [None] * 3):
