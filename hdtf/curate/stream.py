@@ -1,12 +1,13 @@
 """One decode of a video file feeding any number of accumulators (the :mod:`hdtf.curate` protocol).
 
-The stages of ``hdtf prepare`` have their own shared decode; this one serves the cores' file-level functions and
-their tests, so that a core run on a file and a core fed by a stage see the same frames.
+The stages of ``hdtf prepare`` feed their own shared decode (``hdtf.stages.base.decode``); both open the clip with
+:func:`open_video`, so that a core run on a file and a core fed by a stage see the same frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,12 +29,12 @@ class Accumulator(Protocol):
     def abort(self) -> None: ...
 
 
-def run_on_file(path: str | Path, accumulators: Sequence[Accumulator]) -> list[Any]:
-    """Decode ``path``'s first video stream once (PyAV, RGB) and feed every frame to each accumulator; their
-    results, in order. HDTFError naming the file when it cannot be read or has no video."""
+@contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
+    """``path`` opened with PyAV: (container, its first video stream, threaded decoding); HDTFError naming the file
+    when it cannot be opened or has no video. Every decode of a clip (:func:`run_on_file`, the stages') starts here."""
     import av
 
-    path = Path(path)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -43,6 +44,16 @@ def run_on_file(path: str | Path, accumulators: Sequence[Accumulator]) -> list[A
             raise HDTFError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        yield container, stream
+
+
+def run_on_file(path: str | Path, accumulators: Sequence[Accumulator]) -> list[Any]:
+    """Decode ``path``'s first video stream once (PyAV, RGB) and feed every frame to each accumulator; their
+    results, in order. HDTFError naming the file when it cannot be read or has no video."""
+    import av
+
+    path = Path(path)
+    with open_video(path) as (container, stream):
         fps = float(stream.average_rate or stream.guessed_rate or 25)
         size = (stream.codec_context.width, stream.codec_context.height)
         try:

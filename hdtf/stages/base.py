@@ -268,16 +268,8 @@ class FrameStage(Stage):
 
 def decode(video: Path) -> Iterator[Frame]:
     """The frames of a clip, decoded once (PyAV), each handed to every per-frame stage."""
-    import av
+    from hdtf.curate.stream import open_video
 
-    try:
-        container = av.open(str(video))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise HDTFError(f"{video}: cannot open video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise HDTFError(f"{video}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+    with open_video(video) as (container, stream):
         for index, frame in enumerate(container.decode(stream)):
             yield Frame(frame, index)
