@@ -12,10 +12,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,25 @@ def _ffmpeg() -> str:
 def _last_line(stderr: bytes) -> str:
     lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else "no error output"
+
+
+@contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
+    """``path`` opened with PyAV: (container, its first video stream, threaded decoding); HDTFError naming the file
+    when it cannot be opened or has no video. The curation cores', the stages' and the metrics' decodes start here."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise HDTFError(f"{path}: cannot open video ({exc})") from exc
+    with container:
+        if not container.streams.video:
+            raise HDTFError(f"{path}: no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        yield container, stream
+
 
 
 def read_audio(path: str | os.PathLike, sampling_rate: int = 16000) -> np.ndarray:

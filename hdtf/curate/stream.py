@@ -1,19 +1,19 @@
 """One decode of a video file feeding any number of accumulators (the :mod:`hdtf.curate` protocol).
 
 The stages of ``hdtf prepare`` feed their own shared decode (``hdtf.stages.base.decode``); both open the clip with
-:func:`open_video`, so that a core run on a file and a core fed by a stage see the same frames.
+:func:`hdtf.video_io.open_video`, so that a core run on a file and a core fed by a stage see the same frames.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from hdtf.errors import HDTFError
+from hdtf.video_io import open_video
 
 
 class Accumulator(Protocol):
@@ -27,24 +27,6 @@ class Accumulator(Protocol):
     def end(self) -> Any: ...
 
     def abort(self) -> None: ...
-
-
-@contextmanager
-def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
-    """``path`` opened with PyAV: (container, its first video stream, threaded decoding); HDTFError naming the file
-    when it cannot be opened or has no video. Every decode of a clip (:func:`run_on_file`, the stages') starts here."""
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise HDTFError(f"{path}: cannot open video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise HDTFError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        yield container, stream
 
 
 def run_on_file(path: str | Path, accumulators: Sequence[Accumulator]) -> list[Any]:

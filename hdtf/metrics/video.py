@@ -25,17 +25,12 @@ def iter_frames(
 ) -> Iterator[np.ndarray]:
     """RGB uint8 frames of a video, decoded one at a time; optionally cropped to the square ``window`` (x, y, side)
     and resized to ``size`` x ``size`` (Lanczos, like the generator's reference crop)."""
-    import av
     from PIL import Image
 
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise HDTFError(f"{path}: cannot open video ({exc})") from exc
-    with container:
-        if not container.streams.video:
-            raise HDTFError(f"{path}: has no video stream")
-        for frame in container.decode(video=0):
+    from hdtf.video_io import open_video
+
+    with open_video(path) as (container, stream):
+        for frame in container.decode(stream):
             image = frame.to_ndarray(format="rgb24")
             if window is not None:
                 x, y, side = window

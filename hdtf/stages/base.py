@@ -268,7 +268,7 @@ class FrameStage(Stage):
 
 def decode(video: Path) -> Iterator[Frame]:
     """The frames of a clip, decoded once (PyAV), each handed to every per-frame stage."""
-    from hdtf.curate.stream import open_video
+    from hdtf.video_io import open_video
 
     with open_video(video) as (container, stream):
         for index, frame in enumerate(container.decode(stream)):
