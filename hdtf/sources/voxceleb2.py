@@ -44,7 +44,7 @@ from hdtf.errors import HDTFError
 from hdtf.options import option, single
 from hdtf.records import (ClipSpec, CropBox, ParseReport, ResolvedClip, SourceCard, VideoSpec, distinct_names,
                           safe_name)
-from hdtf.sources.common import WATCH_URL, is_youtube_id, read_capped
+from hdtf.sources.common import WATCH_URL, chosen_splits, is_youtube_id, read_capped
 
 if TYPE_CHECKING:
     from hdtf.media import MediaInfo
@@ -68,7 +68,7 @@ HEADER = ("Identity", "Reference", "Offset", "FV Conf", "ASD Conf")
 _FIELDS = {"speaker": "string", "utterance": "string", "first_frame": "int32", "last_frame": "int32",
            "release_av_offset": "int32", "fv_conf": "float32", "asd_conf": "float32", "track_crc32": "int64"}
 
-SPLIT_HELP = "which split to prepare: dev or test (default: every split the metadata holds)"
+SPLIT_HELP = "which split to prepare: dev, test or all (default: every split the metadata holds)"
 CARD = SourceCard(
     pretty_name="VoxCeleb2",
     description=(
@@ -122,14 +122,8 @@ def columns() -> dict[str, Any]:
     return {**{name: datasets.Value(dtype) for name, dtype in _FIELDS.items()}, FACE_TRACK: face_track_feature()}
 
 
-def selected_splits(options: Options) -> list[str] | None:
-    if options.splits is None:
-        return None
-    splits = [options.splits] if isinstance(options.splits, str) else list(options.splits)
-    unknown = sorted(set(splits) - set(SPLITS))
-    if unknown:
-        raise HDTFError(f"splits {unknown} are not VoxCeleb2 splits ({', '.join(SPLITS)})")
-    return splits
+def selected_splits(options: Options) -> list[str]:
+    return chosen_splits(options.splits, SPLITS, "VoxCeleb2")
 
 
 def standard_split(clip: Mapping[str, Any]) -> str:
