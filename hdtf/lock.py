@@ -140,18 +140,28 @@ class Holder:
 
 
 def read_holder(path: Path) -> Holder | None:
-    """The holder of the lock at ``path``; None when there is no lock file."""
+    """The holder of the lock at ``path``; None when there is no lock file.
+
+    Its time and its content come from one open file: a lock replaced between a ``stat`` and a read would otherwise
+    pair the old file's age with the new holder's token, and a fresh lock would look stale."""
     try:
-        touched = path.stat().st_mtime
-        data = json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        data = {}
+    except OSError:  # there but unreadable: an unknown holder, judged by its age
         try:
-            touched = path.stat().st_mtime
+            return _holder_from({}, path.stat().st_mtime)
         except FileNotFoundError:
             return None
+    try:
+        touched = os.fstat(fd).st_mtime
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            try:
+                data = json.loads(f.read())
+            except (OSError, ValueError):
+                data = {}
+    finally:
+        os.close(fd)
     return _holder_from(data, touched)
 
 
@@ -375,8 +385,8 @@ class FileLock(Lock):
             return False
         try:
             now = read_holder(self.path)
-            if now is None or now.token != stale.token:  # let go, or another waiter took it over first
-                return False
+            if now is None or (now.token, now.touched) != (stale.token, stale.touched):
+                return False  # let go, taken over by another waiter first, or touched since: judge it again
             temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.tmp")
             temp.write_text(text, encoding="utf-8")
             os.replace(temp, self.path)
