@@ -178,11 +178,12 @@ class _PerFrameAffine:
         self.writer.begin(fps, size)
 
     def frame(self, index: int, rgb: np.ndarray) -> None:
-        from hdtf.face.detect import detect_faces, landmarks
+        from hdtf.face.detect import detect_faces, landmarks, to_gray
 
-        found = detect_faces(rgb, scale=self.scale)
+        gray = to_gray(rgb)  # once for both models (in the chain's favour: insightface converts per model)
+        found = detect_faces(gray, scale=self.scale)
         largest = max(found, key=lambda b: b.width * b.height, default=None)
-        self.writer.frame(index, rgb, None if largest is None else landmarks(rgb, largest))
+        self.writer.frame(index, rgb, None if largest is None else landmarks(gray, largest))
 
     def end(self) -> int:
         return self.writer.end().num_frames
