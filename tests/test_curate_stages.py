@@ -263,7 +263,7 @@ def test_curation_flags_need_landmarks_and_weights_in_one_line(tmp_path):
 
 def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_two, tmp_path, monkeypatch):
     """A fresh run into ``s3://`` with measures, a filter and face JSON (landmarks tracked, then the curation stages
-    read them: the measures in the one decode after the tracking's), then masks added to the finished clips on the
+    read them: the measures in the tracking's decode), then masks added to the finished clips on the
     store (their landmarks fetched): every file the stages make is an object, uploaded before the status that names
     it."""
     pytest.importorskip("s3fs")
@@ -286,7 +286,7 @@ def test_curation_stages_on_an_s3_output_upload_their_files_with_the_status(run_
                       "--min-face-px", "1", "--face-json"]
             decodes = _counting_decodes(monkeypatch)
             assert main(common) == 0
-            assert len(decodes) == 2 * 2, "per clip: the tracking's decode, then the measures' on the final track"
+            assert len(decodes) == 2, "per clip one decode: the tracking's, the measures' on the final track in it"
             decodes.clear()
             assert main([*common, "--masks"]) == 0
             assert decodes == [], "masks read the landmarks file alone"

@@ -180,12 +180,16 @@ def _flashes_and_beeps(video: Path, audio: Path) -> tuple[list[int], list[int]]:
     return flashes, [k for k, r in enumerate(rms) if r > 0.1]
 
 
-def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_kept(tmp_path, capsys):
+def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_kept(tmp_path, capsys, monkeypatch):
+    """... and the measures, which read the final track in the landmarks stage's decode, get a decode of their own
+    when the correction trimmed the clip: they measure the frames delivered."""
     pytest.importorskip("torch")
+    import cv2
     from fixtures.sync_markers import FLASHES, make_marker_clip, marker_syncnet
 
     from hdtf.cli import main
     from hdtf.media import probe
+    from hdtf.stages import pipeline
 
     weights = marker_syncnet(make_marker_clip(tmp_path / "calibrate", 0), tmp_path / "syncnet_v2.model")
     raw = tmp_path / "raw"
@@ -193,9 +197,16 @@ def test_sync_is_measured_on_the_aligned_view_and_corrected_before_the_view_is_k
     metadata = _metadata(tmp_path / "metadata", "Marker", 256, "00:01.4", crop=True)
     args = ["prepare", "--metadata-dir", str(metadata), "--subsets", "RD", "--raw-dir", str(raw), "--output",
             str(tmp_path / "out"), "--size", "256", "--no-progress", "--aligned", "256", "--sync-check", str(weights),
-            "--max-av-offset", "3", "--sync-preset", "latentsync"]
+            "--max-av-offset", "3", "--sync-preset", "latentsync", "--measures"]
+    decoded: list[str] = []
+    real_decode = pipeline.decode
+    monkeypatch.setattr(pipeline, "decode", lambda video: decoded.append(Path(video).name) or real_decode(video))
     assert main(args) == 0
     (record,) = done_clips(tmp_path / "out")
+    assert decoded == [f"{record['id']}.mp4"] * 2, "the measures decode the trimmed clip again"
+    delivered = _frames(tmp_path / "out" / record["path"])
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).mean() for f in delivered]
+    assert len(delivered) == 33 and record["brightness"] == round(float(np.mean(grey)), 4)
     out = tmp_path / "out"
     assert (record["sync_offset"], record["sync_shift"]) == (2, 2) and record["sync_confidence"] >= 3, record
     assert record["num_frames"] == 35 - 2 and not record.get("filtered")
@@ -277,19 +288,18 @@ def test_on_the_s3_stand_in_the_aligned_view_and_sub_clips_go_up_with_the_status
         assert puts.index(f"run/aligned/{parent}_s1.mp4") < last_status, "files go up before the status naming them"
 
 
-def test_per_frame_stages_share_one_decode_and_the_final_track_readers_get_one_more(tmp_path):
-    """The decodes of a run of per-frame stages: the view reads each frame's points, so it shares the landmarks
-    stage's decode (with the IQA); the measures and the face embedding read the final track, so they get the one
-    decode after it; without the landmarks stage (a finished clip's track kept) every stage shares one decode."""
+def test_per_frame_stages_share_one_decode_with_the_final_track_readers(tmp_path):
+    """The decodes of a run of per-frame stages: the view reads each frame's points and the measures and the face
+    embedding the final track, all in the landmarks stage's decode (with the IQA; the final track's readers get a
+    decode of their own only when the points handed to them were not the track's, tests/test_stages_final_track.py);
+    without the landmarks stage (a finished clip's track kept) every stage shares one decode too."""
     from hdtf.options import PrepareOptions
     from hdtf.stages import stage_classes
     from hdtf.stages.pipeline import _passes
 
     options = PrepareOptions(output_dir=tmp_path, landmarks=True, aligned=256, measures=True,
                              iqa_weights=tmp_path / "iqa.onnx", face_embedding_weights=tmp_path / "arcface.onnx")
-    stages = [cls(options) for cls in stage_classes() if cls.name in
-              ("landmarks", "aligned", "iqa", "measures", "face_embedding")]
-    assert [[s.name for s in group] for group in _passes(stages)] == [["landmarks", "aligned", "iqa"],
-                                                                      ["measures", "face_embedding"]]
-    assert [[s.name for s in group] for group in _passes(stages[1:])] == [["aligned", "iqa", "measures",
-                                                                          "face_embedding"]]
+    names = ["landmarks", "aligned", "iqa", "measures", "face_embedding"]
+    stages = [cls(options) for cls in stage_classes() if cls.name in names]
+    assert [[s.name for s in group] for group in _passes(stages)] == [names]
+    assert [[s.name for s in group] for group in _passes(stages[1:])] == [names[1:]]

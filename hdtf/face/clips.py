@@ -17,7 +17,7 @@ import numpy as np
 
 from hdtf import atomic
 from hdtf.face.detect import MultipleFacesWarning, NoFaceError
-from hdtf.face.track import LandmarkTrack, TrackFeed, read_video_gray, track_video
+from hdtf.face.track import LandmarkTrack, ProvisionalTrack, TrackFeed, read_video_gray, track_video
 from hdtf.face.window import landmark_crop_window
 from hdtf.records import CropBox
 
@@ -67,11 +67,14 @@ class ClipLandmarks:
 
     ``points`` (T, 68, 2) float32 in the clip's pixels (NaN where unknown), ``found`` (T,) bool. A clip without any
     face still gets its file (all not found) and a note: the clip itself may be fine (e.g. a fixed window).
+    ``final_points``: each frame's points in the file, a few frames after it is added (see ProvisionalTrack; checked
+    against the track when ``finish`` makes it).
     """
 
     def __init__(self, dst: Path, size: tuple[int, int] = (0, 0), rate: float | None = None) -> None:
         self.dst = Path(dst)
         self.feed = TrackFeed(min_face=OUTPUT_MIN_FACE, size=size, rate=rate)
+        self.final_points = ProvisionalTrack(self.feed)
 
     def add(self, frame: np.ndarray) -> None:
         """Track one more frame of the clip (gray or RGB)."""
@@ -85,6 +88,7 @@ class ClipLandmarks:
         with warnings.catch_warnings():  # the several-faces warning is kept as a note only (workers report in notes)
             warnings.simplefilter("ignore", MultipleFacesWarning)
             track = self.feed.finish()
+        self.final_points.close(track)
         with atomic.replacing(self.dst) as tmp:
             np.savez(tmp, points=track.points.astype(np.float32), found=track.found.astype(bool))
         if not track.found.any():

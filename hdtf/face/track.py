@@ -28,6 +28,7 @@ _DETECT_PX = 100.0  # detector windows are 80 px: scale searches so the expected
 _MAX_UPSCALE = 2.5  # ... enlarging the frame at most this much (a 40 px face in the decoded frame is still found)
 _ROI_MARGIN = 0.35  # the window searched around the previous face, per side, in face sizes
 _MAX_FACES = 6  # landmarks are fitted to at most this many detections per frame (largest first): crowds stay cheap
+_TRUNCATE = 2.5  # the smoothing kernel's reach, in sigmas
 
 
 @dataclass
@@ -353,6 +354,118 @@ class TrackFeed:
         return track
 
 
+class ProvisionalTrack:
+    """Each frame's points in the track :meth:`TrackFeed.finish` will make, known a few frames after the frame is
+    added: for readers of the final track that share the tracking's decode (hdtf.stages.pipeline), so that they
+    need no decode of their own.
+
+    Why they can be known early: for a given identity, a frame's points and whether it is found are fixed when the
+    frame is added (the followed face's points, or those the identity was seen with on that detection frame); the
+    smoothing of a run of found frames reads :func:`smooth_radius` frames each way; and a frame without the face
+    reads as none (``found`` False) whatever gap filling writes there. So frame k is settled once frame k + radius
+    is added, given the identity :func:`_one_identity` would keep of the frames so far. That holds unless the kept
+    identity changes after frames were handed out (another face takes over): :attr:`broken` then says so, and
+    :meth:`close` compares what was handed out with the final track (found flags exactly, points within
+    ``TOLERANCE_PX``), so a caller can always tell whether its readers saw the final track.
+    """
+
+    TOLERANCE_PX = 1e-3
+
+    def __init__(self, feed: TrackFeed) -> None:
+        self.feed = feed
+        self.radius = smooth_radius(feed.smooth)
+        self.counts: dict[int, int] = {}  # identity key -> frames it is on, over the frames counted
+        self.counted = 0
+        self.main: int | None = None  # the identity the points handed out are of
+        self.handed: list[np.ndarray | None] = []  # per frame handed out: its points (float64), None: no face
+        self.final: LandmarkTrack | None = None
+        self.broken: str | None = None  # why the points handed out may not be the final track's
+
+    def ready(self) -> list[tuple[int, np.ndarray | None]]:
+        """The frames newly settled by the frames added so far, in order: (index, points in the file's pixels as
+        float64, or None: no face)."""
+        self._count()
+        leading = _leading(self.counts)
+        if self.broken is None and leading != self.main:
+            if self.main is not None and self.handed:
+                self.broken = f"the face kept changed on frame {self.counted - 1} (another face leads)"
+            else:
+                self.main = leading
+        if self.broken is not None:
+            return []
+        settled = range(len(self.handed), max(len(self.handed), self.counted - self.radius))
+        return self._hand([(k, self._points(k)) for k in settled])
+
+    def close(self, track: LandmarkTrack) -> None:
+        """The final track is made: :attr:`broken` says why, when the points handed out are not its points."""
+        self.final = track
+        if self.broken is None:
+            self.broken = self._differs(track)
+
+    def rest(self) -> list[tuple[int, np.ndarray | None]]:
+        """After :meth:`close`: the frames not handed out yet, with the final track's points."""
+        if self.final is None:
+            raise RuntimeError("the track is not made yet")
+        return self._hand([(k, _final_at(self.final, k)) for k in range(len(self.handed), len(self.final))])
+
+    def _hand(self, frames: list[tuple[int, np.ndarray | None]]) -> list[tuple[int, np.ndarray | None]]:
+        self.handed.extend(points for _, points in frames)
+        return frames
+
+    def _count(self) -> None:
+        """Count the frames added since the last call for each identity on them (as :func:`_one_identity` counts)."""
+        tracker, results = self.feed.tracker, self.feed.results
+        for k in range(self.counted, len(results)):
+            keys = set(tracker.sightings.get(k, ()))
+            if results[k] is not None:
+                keys.add(results[k][2])
+            for key in keys:
+                self.counts[key] = self.counts.get(key, 0) + 1
+        self.counted = len(results)
+
+    def _raw(self, k: int) -> np.ndarray | None:
+        """Frame ``k``'s points of the kept identity before smoothing (float32, the file's pixels), or None."""
+        if self.main is None:
+            return None
+        seen = _seen_as(self.feed.tracker, self.feed.results[k], k, self.main)
+        return None if seen is None else np.asarray(seen[0] * self.feed.scale_back, np.float32)
+
+    def _points(self, k: int) -> np.ndarray | None:
+        """Frame ``k``'s final points: its run smoothed as :func:`_smooth_runs` smooths it (the run read only as far
+        as the kernel reaches, which gives the same values), as float64 like the file's readers get them."""
+        raw = self._raw(k)
+        if raw is None:
+            return None
+        window = {k: raw}
+        for step in (-1, 1):
+            j = k + step
+            while abs(j - k) <= self.radius and 0 <= j < self.counted and (near := self._raw(j)) is not None:
+                window[j] = near
+                j += step
+        if len(window) == 1 or self.feed.smooth <= 0:
+            return raw.astype(np.float64)
+        first = min(window)
+        run = np.stack([window[j] for j in sorted(window)])
+        return _smoothed(run, self.feed.smooth)[k - first].astype(np.float64)
+
+    def _differs(self, track: LandmarkTrack) -> str | None:
+        """Why the points handed out are not ``track``'s (None: they are, within ``TOLERANCE_PX``)."""
+        for k, handed in enumerate(self.handed):
+            final = _final_at(track, k) if k < len(track) else None
+            if (handed is None) != (final is None):
+                return f"frame {k}: {'no face' if handed is None else 'a face'} handed out, the track " \
+                       f"{'has one' if handed is None else 'has none'}"
+            if handed is not None and not np.allclose(handed, final, rtol=0.0, atol=self.TOLERANCE_PX):
+                return f"frame {k}: points differ from the track's by {np.abs(handed - final).max():.3g} px"
+        return None
+
+
+def _final_at(track: LandmarkTrack, k: int) -> np.ndarray | None:
+    """Frame ``k``'s points as a reader of the track's file gets them: float64 on a found frame, else None."""
+    points = track.points[k]
+    return points.astype(np.float64) if track.found[k] and np.isfinite(points).all() else None
+
+
 def _one_identity(
     tracker: _Tracker, results: list[tuple[np.ndarray, FaceBox, int] | None], scale_back: np.ndarray, width: int,
     height: int, rate: float | None,
@@ -371,10 +484,9 @@ def _one_identity(
         for key in faces:
             if key in frames_of:
                 frames_of[key].add(k)
-    main = max(frames_of, key=lambda key: (len(frames_of[key]), -key), default=None)
+    main = _leading({key: len(frames) for key, frames in frames_of.items()})
     for k in sorted(frames_of.get(main, ())):
-        result = results[k]
-        pts, box = (result[0], result[1]) if result is not None and result[2] == main else tracker.sightings[k][main]
+        pts, box = _seen_as(tracker, results[k], k, main)
         points[k] = pts * scale_back
         x, y, w, h = box.as_xywh()
         boxes[k] = (x * scale_back[0], y * scale_back[1], w * scale_back[0], h * scale_back[1])
@@ -390,6 +502,20 @@ def _one_identity(
     return track
 
 
+def _leading(counts: dict[int, int]) -> int | None:
+    """The identity the track keeps: the one on the most frames (the first seen of those tied)."""
+    return max(counts, key=lambda key: (counts[key], -key), default=None)
+
+
+def _seen_as(tracker: _Tracker, result: tuple[np.ndarray, FaceBox, int] | None, k: int,
+             key: int) -> tuple[np.ndarray, FaceBox] | None:
+    """Identity ``key``'s points and box on frame ``k`` (``result``: what the tracker followed there): the followed
+    face's when it is that identity, else those it was seen with on that detection frame; None: not on the frame."""
+    if result is not None and result[2] == key:
+        return result[0], result[1]
+    return tracker.sightings.get(k, {}).get(key)
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of each run of True values."""
     padded = np.concatenate([[False], mask, [False]])
@@ -399,11 +525,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def _smooth_runs(points: np.ndarray, found: np.ndarray, sigma: float) -> None:
     """Centred Gaussian smoothing in time, within each run of found frames (never across a gap)."""
-    from scipy.ndimage import gaussian_filter1d
-
     for a, b in _runs(found):
         if b - a > 1:
-            points[a:b] = gaussian_filter1d(points[a:b], sigma, axis=0, mode="nearest", truncate=2.5)
+            points[a:b] = _smoothed(points[a:b], sigma)
+
+
+def _smoothed(run: np.ndarray, sigma: float) -> np.ndarray:
+    """One run of found frames smoothed: a centred Gaussian of ``sigma`` frames, cut at ``_TRUNCATE`` sigmas (each
+    frame's value reads :func:`smooth_radius` frames each way), the run's end frames repeated past its ends."""
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(run, sigma, axis=0, mode="nearest", truncate=_TRUNCATE)
+
+
+def smooth_radius(sigma: float) -> int:
+    """How many frames each way a smoothed frame's points depend on (scipy's kernel radius; 2 for sigma 0.7)."""
+    return int(_TRUNCATE * sigma + 0.5) if sigma > 0 else 0
 
 
 def _fill_gaps(points: np.ndarray, found: np.ndarray) -> None:

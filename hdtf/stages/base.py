@@ -22,9 +22,11 @@ Landmarks come two ways (hdtf.stages.pipeline schedules the decodes from ``reads
 - ``reads`` names :data:`FRAME_LANDMARKS`: each frame's points in ``Frame.landmarks`` during the pass, the
   decode shared with the landmarks stage's when it runs (its points as the tracker finds them on that frame), else
   the points of the clip's landmarks file;
-- ``reads`` names :data:`LANDMARKS_FILE`: the final track (one identity, smoothed, gaps filled), which exists only
-  once the landmarks stage has seen the whole clip: when the landmarks stage runs on the clip in the same job, the
-  stage gets one decode after it (shared by every such stage), with ``Frame.landmarks`` from the file it wrote.
+- ``reads`` names :data:`LANDMARKS_FILE`: each frame's points in the final track (one identity, smoothed), as the
+  clip's landmarks file holds them. When the landmarks stage runs in the same decode, the final track exists only
+  once it has seen the whole clip: the stage is then handed each frame a few frames late, with the points the
+  track will hold there (the landmarks pass's ``final_points``, :class:`FinalPoints`), and gets a decode of its own
+  after the tracking's, the points from the file, only when those were not the track's (hdtf.stages.pipeline).
 
 Any other stage implements ``run(clip)``. A stage that rejects a clip says why and what it measured
 (``Outcome.rejected``/``value``): the clip stays on disk and done, marked ``filtered``.
@@ -151,6 +153,21 @@ class FramePass(Protocol):
     def end(self) -> Outcome: ...
 
 
+class FinalPoints(Protocol):
+    """What the pass of the stage writing :data:`LANDMARKS_FILE` offers as ``final_points``: each frame's points in
+    the final track before the track is made (hdtf.face.track.ProvisionalTrack)."""
+
+    broken: str | None  # why the points handed out may not be the final track's (None: they are, so far)
+
+    def ready(self) -> list[tuple[int, np.ndarray | None]]:
+        """Frames whose final points are settled by the frames tracked so far: (index, points or None)."""
+        ...
+
+    def rest(self) -> list[tuple[int, np.ndarray | None]]:
+        """Once the pass has ended (the track made and checked): the frames not handed out yet."""
+        ...
+
+
 class Stage:
     """A stage of the prepare job after the cut (see the module docstring); bound to a run's options."""
 
@@ -257,7 +274,8 @@ class Stage:
 
 class FrameStage(Stage):
     """A stage that reads the clip's frames; the per-frame stages of a run share one decode of the clip (a second
-    one only for those that read the final landmark track the same job makes: see the module docstring)."""
+    one only for those that read the final landmark track the same decode makes, when the points they were handed
+    were not the track's: see the module docstring)."""
 
     reads = ("frames",)
 

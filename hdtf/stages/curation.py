@@ -3,9 +3,9 @@ one shared decode, and the files they write through the layout.
 
 The measures and the face embedding need each frame's final landmarks, which exist only once the landmarks stage has
 tracked the whole clip (one identity chosen, smoothed): so they read ``landmarks_path`` (declared in ``reads``) and,
-when the landmarks stage runs on the clip in the same job, get the one decode after the tracking's
-(hdtf.stages.pipeline), each frame's points from the file in ``Frame.landmarks``. On clips whose landmarks an
-earlier run made, their decode is the only one.
+when the landmarks stage runs on the clip in the same decode, get each frame a few frames late with the points the
+final track will hold there, or, when those were not the track's, a decode of their own after the tracking's
+(hdtf.stages.pipeline). On clips whose landmarks an earlier run made, the points come from the file.
 """
 
 from __future__ import annotations

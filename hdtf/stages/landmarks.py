@@ -30,6 +30,7 @@ class _Pass:
 
         self.clip = clip
         self.marks = ClipLandmarks(clip.file(SUFFIX), rate=clip.record.get("fps"))
+        self.final_points = self.marks.final_points  # for readers of the final track in this decode (base)
 
     def frame(self, frame: Frame) -> None:
         self.marks.add(frame.gray)

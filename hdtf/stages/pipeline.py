@@ -10,12 +10,17 @@ tracks: ``--landmarks`` only adds files to finished clips).
 Consecutive per-frame stages share one decode of the clip (:func:`_passes`), each frame handed to each stage in
 their order. Landmarks ride on the frames (``Frame.landmarks``): the landmarks stage sets each frame's points as the
 tracker finds them for the stages after it in its decode (the aligned view reads those); in a decode without it, the
-pipeline sets them from the clip's landmarks file, fetched through the layout. A stage that reads the *final* track
-(``reads`` names ``landmarks_path``: the measures, the face embedding) cannot share the landmarks stage's decode: the
-track is final (one identity, smoothed, gaps filled) only once the tracker has seen the whole clip. So exactly when
-the landmarks stage runs on a clip in this job (a clip just cut, a sub-clip just made, or a finished clip whose
-landmarks are new or changed) and such a stage runs too, there is one more decode, after the landmarks stage's,
-shared by every stage that reads the file; otherwise (a finished clip's landmarks kept) one decode does all.
+pipeline sets them from the clip's landmarks file, fetched through the layout.
+
+A stage that reads the *final* track (``reads`` names ``landmarks_path``: the measures, the face embedding) shares
+the landmarks stage's decode too, though the track is final (one identity, smoothed) only once the tracker has seen
+the whole clip: such stages get each frame a few frames late (:class:`_Ahead`), with the points the final track
+will hold there given the face kept so far (``hdtf.face.track.ProvisionalTrack``: a frame's smoothed points read
+two frames each way, so three frames are held; ``MAX_HELD`` bounds it). When those were not the final track's
+points after all (another face came to lead, the track made at the end differs, or a stage of the decode rewrote
+the clip's files: an A/V correction), their results are discarded and they get one more decode, after the
+landmarks stage's, with the points of the file it wrote, as on a finished clip. So a clip decodes once in the
+common case, and the stages reading the final track always get exactly the file's points.
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ from typing import Any
 from hdtf.clip_record import FILTERED, STAGES, rewritten
 from hdtf.errors import HDTFError
 from hdtf.stages import stage_classes
-from hdtf.stages.base import (FRAME_LANDMARKS, LANDMARKS_FILE, ClipInput, FrameStage, Later, Outcome, Remake, Stage,
-                               decode, points_at)
+from hdtf.stages.base import (FRAME_LANDMARKS, LANDMARKS_FILE, ClipInput, FinalPoints, Frame, FramePass, FrameStage,
+                               Later, Outcome, Remake, Stage, decode, points_at)
 
 log = logging.getLogger(__name__)
+
+# Frames a decode holds for the readers of the final track (module docstring): a frame waits for the two after it
+# (the smoothing's reach), so far fewer are ever held; a ~150 MB bound on 512 px frames all the same.
+MAX_HELD = 100
 
 
 class StageFailed(HDTFError):
@@ -153,12 +162,12 @@ def _run(record: dict[str, Any], options: Any, stages: Sequence[Stage], fresh: b
 
 def _passes(stages: Sequence[Stage]) -> list[list[Stage]]:
     """The decodes of consecutive per-frame ``stages``: one for all, except that a stage reading a field another of
-    them writes waits for the decode after that stage's (a file is there only once its writer's pass has ended). Of
-    the registered stages only the final landmark track is read so: at most one decode more (module docstring)."""
+    them writes waits for the decode after that stage's (a file is there only once its writer's pass has ended). The
+    final landmark track is the exception: its readers share the tracking's decode (module docstring)."""
     passes: list[list[Stage]] = []
     written: dict[str, int] = {}  # field -> the pass whose stage writes it
     for stage in stages:
-        k = max((written[key] + 1 for key in stage.reads if key in written), default=0)
+        k = max((written[key] + (key != LANDMARKS_FILE) for key in stage.reads if key in written), default=0)
         passes.extend([] for _ in range(k + 1 - len(passes)))
         passes[k].append(stage)
         written.update(dict.fromkeys(stage.fields, k))
@@ -166,18 +175,23 @@ def _passes(stages: Sequence[Stage]) -> list[list[Stage]]:
 
 
 def _group(record: dict[str, Any], options: Any, group: Sequence[Stage], fresh: bool) -> dict[str, Any]:
-    """``record`` with ``group`` (one stage, or per-frame stages over one decode) run on its clip."""
+    """``record`` with ``group`` (one stage, or per-frame stages over one decode) run on its clip; readers of the
+    final track that could not share the tracking's decode get one of their own after it."""
     clip = _input(record, options, fresh)
+    later: list[FrameStage] = []
     try:
-        outcomes = _frames(group, clip) if isinstance(group[0], FrameStage) else [group[0].run(clip)]
+        if isinstance(group[0], FrameStage):
+            outcomes, later = _frames(group, clip)
+        else:
+            outcomes = [(group[0], group[0].run(clip))]
     except (Later, Remake):
         raise
     except HDTFError as exc:
         label = group[0].label or group[0].name
         raise StageFailed(f"{label}: {exc}") from None
-    for stage, outcome in zip(group, outcomes):
+    for stage, outcome in outcomes:
         record = _apply(record, stage, outcome)
-    return record
+    return _group(record, options, later, fresh) if later else record
 
 
 def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
@@ -189,19 +203,77 @@ def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
     return ClipInput(record, layout.at_hand(files.video), audio, options, fresh)
 
 
-def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> list[Outcome]:
+def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> tuple[list[tuple[Stage, Outcome]], list[FrameStage]]:
     """Every per-frame stage of ``stages`` over one decode of the clip, each frame with its landmarks when a stage
-    reads them and none of ``stages`` tracks them (then the landmarks file's)."""
-    reading = any(key in stage.reads for stage in stages for key in (FRAME_LANDMARKS, LANDMARKS_FILE))
-    tracking = any(LANDMARKS_FILE in stage.fields for stage in stages)
-    track = clip.track() if reading and not tracking else None
+    reads them (the tracker's when one of ``stages`` tracks them, else the landmarks file's; the final track's for
+    its readers, :class:`_Ahead`). Returns the outcomes in the stages' order, and the readers of the final track
+    left for a decode of their own (their points were not the track's)."""
+    tracker = next((s for s in stages if LANDMARKS_FILE in s.fields), None)
+    ahead = [s for s in stages if tracker is not None and LANDMARKS_FILE in s.reads]
+    now = [s for s in stages if s not in ahead]
+    reading = any(key in stage.reads for stage in now for key in (FRAME_LANDMARKS, LANDMARKS_FILE))
+    track = clip.track() if reading and tracker is None else None
     passes = [stage.begin(clip) for stage in stages]
+    by_stage = dict(zip(stages, passes))
+    held = _Ahead([by_stage[s] for s in ahead], by_stage[tracker].final_points) if ahead else None
     for frame in decode(clip.video):
         if track is not None:
             frame.landmarks = points_at(*track, frame.index)
-        for one in passes:
-            one.frame(frame)
-    return [one.end() for one in passes]
+        for stage in now:
+            by_stage[stage].frame(frame)
+        if held is not None:
+            held.frame(frame)
+    outcomes = {stage: by_stage[stage].end() for stage in now}
+    if held is not None:
+        rewrote = [stage.name for stage, outcome in outcomes.items() if outcome.rewrote]
+        ended = held.end(f"{', '.join(rewrote)} rewrote the clip's files" if rewrote else None)
+        if ended is None:
+            log.debug("%s: %s get a decode of their own: %s", clip.id, ", ".join(s.name for s in ahead), held.why)
+            return [(s, outcomes[s]) for s in stages if s in outcomes], ahead
+        outcomes.update(zip(ahead, ended))
+    return [(stage, outcomes[stage]) for stage in stages], []
+
+
+class _Ahead:
+    """The passes of the stages reading the final landmark track, in the decode that makes it: each frame held until
+    the tracking has settled its final points (``final_points``, a few frames later), then handed to them with those
+    points. Given up (``why``) when they could not be the track's: the stages then get a decode of their own."""
+
+    def __init__(self, passes: list[FramePass], points: FinalPoints) -> None:
+        self.passes, self.points = passes, points
+        self.held: dict[int, Frame] = {}
+        self.why: str | None = None
+
+    def frame(self, frame: Frame) -> None:
+        """Hold ``frame`` (the tracker has seen it) and hand on those now settled."""
+        if self.why is not None:
+            return
+        self.held[frame.index] = frame
+        self._hand(self.points.ready())
+        if len(self.held) > MAX_HELD:
+            self._give_up(f"more than {MAX_HELD} frames would be held")
+
+    def end(self, rewritten: str | None) -> list[Outcome] | None:
+        """After the tracking's pass ended (the track made and checked): the passes' outcomes, the last frames
+        handed on first; None when given up (``rewritten``: why the clip's frames are no longer those decoded)."""
+        if self.why is None and rewritten is not None:
+            self._give_up(rewritten)
+        if self.why is None:
+            self._hand(self.points.rest())
+        return None if self.why is not None else [one.end() for one in self.passes]
+
+    def _hand(self, settled: list[tuple[int, Any]]) -> None:
+        if self.points.broken is not None:
+            self._give_up(self.points.broken)
+            return
+        for index, points in settled:
+            frame = self.held.pop(index)
+            frame.landmarks = points  # the stages before have used the tracker's points already
+            for one in self.passes:
+                one.frame(frame)
+
+    def _give_up(self, why: str) -> None:
+        self.why, self.held = why, {}
 
 
 def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, Any]:
