@@ -170,9 +170,9 @@ def _group(record: dict[str, Any], options: Any, group: Sequence[Stage], fresh: 
     clip = _input(record, options, fresh)
     try:
         outcomes = _frames(group, clip) if isinstance(group[0], FrameStage) else [group[0].run(clip)]
-    except (Later, Remake):
+    except (Later, Remake, StageFailed):
         raise
-    except HDTFError as exc:
+    except HDTFError as exc:  # the clip's decode (shared by the group), or the one stage's run
         label = group[0].label or group[0].name
         raise StageFailed(f"{label}: {exc}") from None
     for stage, outcome in zip(group, outcomes):
@@ -192,16 +192,27 @@ def _input(record: dict[str, Any], options: Any, fresh: bool) -> ClipInput:
 def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> list[Outcome]:
     """Every per-frame stage of ``stages`` over one decode of the clip, each frame with its landmarks when a stage
     reads them and none of ``stages`` tracks them (then the landmarks file's)."""
-    reading = any(key in stage.reads for stage in stages for key in (FRAME_LANDMARKS, LANDMARKS_FILE))
+    readers = [stage for stage in stages if {FRAME_LANDMARKS, LANDMARKS_FILE} & set(stage.reads)]
     tracking = any(LANDMARKS_FILE in stage.fields for stage in stages)
-    track = clip.track() if reading and not tracking else None
-    passes = [stage.begin(clip) for stage in stages]
+    track = _as_stage(readers[0], clip.track) if readers and not tracking else None
+    passes = [_as_stage(stage, stage.begin, clip) for stage in stages]
     for frame in decode(clip.video):
         if track is not None:
             frame.landmarks = points_at(*track, frame.index)
-        for one in passes:
-            one.frame(frame)
-    return [one.end() for one in passes]
+        for stage, one in zip(stages, passes):
+            _as_stage(stage, one.frame, frame)
+    return [_as_stage(stage, one.end) for stage, one in zip(stages, passes)]
+
+
+def _as_stage(stage: Stage, call: Any, *args: Any) -> Any:
+    """``call(*args)``, one stage's part of a shared decode; its HDTFError as StageFailed labelled with that stage
+    (not the decode's first), so that the clip's reason names the stage that failed."""
+    try:
+        return call(*args)
+    except (Later, Remake):
+        raise
+    except HDTFError as exc:
+        raise StageFailed(f"{stage.label or stage.name}: {exc}") from None
 
 
 def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, Any]:
