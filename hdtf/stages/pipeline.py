@@ -21,16 +21,18 @@ shared by every stage that reads the file; otherwise (a finished clip's landmark
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from hdtf.clip_record import FILTERED, STAGES, rewritten
+from hdtf.clip_record import FILTERED, STAGES, SUPERSEDED, rewritten
 from hdtf.errors import HDTFError
 from hdtf.stages import stage_classes
 from hdtf.stages.base import (FRAME_LANDMARKS, LANDMARKS_FILE, ClipInput, FrameStage, Later, Outcome, Remake, Stage,
                                decode, points_at)
 
 log = logging.getLogger(__name__)
+# What a sub-clip's record that names no file takes from its clip's: the video's fields and the clip settings.
+_STANDING = ("source", "subset", "video_name", "clip_index", "youtube_id", "url", "resolution", "settings")
 
 
 class StageFailed(HDTFError):
@@ -227,13 +229,28 @@ def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, 
             STAGES: {**(record.get(STAGES) or {}), stage.name: stage.key()}}
 
 
+class Keeper(Protocol):
+    """What the job lends :func:`derived` so that a finished sub-clip is never lost (hdtf.job: the clips it keeps
+    under ``kept/``): its files are replaced only by a verified new sub-clip, and one no longer made stays kept."""
+
+    def set_aside(self, clip_id: str, record: Mapping[str, Any] | None, standing: dict[str, Any]) -> bool:
+        """Keep the finished clip of ``record`` (or the earlier clip it keeps) under ``kept/`` and name it in a status
+        written now, in ``standing``: the record that stands for ``clip_id`` until a replacement is done. Whether one
+        is kept (False: ``record`` holds no finished clip)."""
+
+    def put_back(self, clip_id: str, record: Mapping[str, Any],
+                 usable: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """The earlier clip ``record`` keeps, its files back in their places, when it is ``usable``; else None."""
+
+
 def derived(record: dict[str, Any], earlier: Mapping[str, Any], options: Any, stages: Sequence[Stage],
-            fresh: bool) -> list[dict[str, Any]]:
+            fresh: bool, keeper: Keeper) -> list[dict[str, Any]]:
     """The records of the clips ``stages`` make of the clip of ``record`` (sub-clips at scene cuts), each with the
     stages after its maker run on it: an earlier run's record (``earlier``: records by id) when it was made of the
-    clip's current files (brought up like any finished clip), else made now. A clip that is not done keeps the
-    sub-clips it had (they are whole clips of their own); those the clip no longer makes are removed, files and all.
-    ``fresh``: the clip was just cut by this job."""
+    clip's current files (brought up like any finished clip, or put back from ``kept/``), else made now, the earlier
+    finished one kept aside first (``keeper``). A clip that is not done keeps the sub-clips it had (they are whole
+    clips of their own); a finished one the clip no longer makes (it was cut again or split otherwise) stays kept,
+    named by a record that says so. ``fresh``: the clip was just cut by this job."""
     parent = record["id"]
     before = {k: dict(r) for k, r in earlier.items() if isinstance(r, Mapping) and r.get("parent") == parent}
     if record.get("status") != "done":
@@ -242,25 +259,49 @@ def derived(record: dict[str, Any], earlier: Mapping[str, Any], options: Any, st
     for i, stage in enumerate(stages):
         later = list(stages[i + 1:])
         for sub in stage.sub_clips(record):
-            old = before.pop(sub.id, None)
-            child = None
-            if old is not None and stage.reusable(old, record, sub) and options.layout.finished(old):
-                child = bring_up(old, options, later)
-            made.append(child if child is not None else _make(stage, record, sub, options, later, fresh))
+            made.append(_sub_clip(stage, record, sub, before.pop(sub.id, None), options, later, fresh, keeper))
     for gone in before.values():  # no longer made: the clip was cut again or split otherwise
-        options.layout.discard_clip(gone["id"], file_suffixes())
+        standing = _standing(gone, gone["id"], parent, SUPERSEDED,
+                             f"no longer made of {parent} (it was cut again or split otherwise)")
+        if keeper.set_aside(gone["id"], gone, standing):
+            made.append(standing)
+        else:  # nothing finished to keep: what an unfinished make left goes
+            options.layout.discard_clip(gone["id"], file_suffixes())
     return made
+
+
+def _sub_clip(stage: Stage, record: dict[str, Any], sub: Any, old: dict[str, Any] | None, options: Any,
+              later: list[Stage], fresh: bool, keeper: Keeper) -> dict[str, Any]:
+    """The record of ``sub``: its earlier one (``old``) brought up when it was made of the clip's current files, or
+    the clip ``old`` keeps put back when that was; else ``sub`` made now, a finished earlier one kept aside first."""
+
+    def usable(before: dict[str, Any]) -> bool:
+        return stage.reusable(before, record, sub) and options.layout.finished(before)
+
+    if old is not None:
+        current = old if usable(old) else keeper.put_back(sub.id, old, usable)
+        child = None if current is None else bring_up(dict(current), options, later)
+        if child is not None:
+            return child
+    keeper.set_aside(sub.id, old, _standing(record, sub.id, record["id"], "pending", "being made again"))
+    return _make(stage, record, sub, options, later, fresh)
+
+
+def _standing(like: Mapping[str, Any], clip_id: str, parent: str, status: str, reason: str) -> dict[str, Any]:
+    """The record of sub-clip ``clip_id`` of ``parent`` that names no file: ``status`` and why (being made, failed,
+    superseded), with the video's fields and the clip settings of ``like`` (its clip's record, or its own)."""
+    return {**{k: like[k] for k in _STANDING if k in like}, "id": clip_id, "parent": parent, "status": status,
+            "retry": status != SUPERSEDED, "reason": reason, "path": None, "audio_path": None, "adjustments": []}
 
 
 def _make(stage: Stage, record: dict[str, Any], sub: Any, options: Any, later: list[Stage],
           fresh: bool) -> dict[str, Any]:
-    """A sub-clip made now: its files from the clip's, the ``later`` stages run on it; a failure is its record."""
+    """A sub-clip made now: its files from the clip's, the ``later`` stages run on it; a failure is its record (what
+    it left removed: an earlier finished sub-clip of the id is already kept aside and named)."""
     clip = _input(record, options, fresh)
     try:
         child = stage.make_sub_clip(record, sub, clip.video, clip.audio)
         return run_fresh(child, options, later)
     except HDTFError as exc:
         options.layout.discard_clip(sub.id, file_suffixes())
-        return {**{k: record.get(k) for k in ("video_key", "source")}, "id": sub.id, "parent": record["id"],
-                "status": "failed", "retry": True, "reason": str(exc), "path": None, "audio_path": None,
-                "adjustments": []}
+        return _standing(record, sub.id, record["id"], "failed", str(exc))
