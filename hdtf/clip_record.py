@@ -47,6 +47,9 @@ STAMPS = "files"
 STAMP_EDGE = 8192
 # The earlier clip being made again, its files under ``kept/`` (``Layout.keep_aside``).
 KEPT = "kept"
+# The status of a sub-clip its clip no longer makes (cut again or split otherwise): its record stays, naming the
+# earlier sub-clip kept under ``kept/``; it counts for no video's state.
+SUPERSEDED = "superseded"
 # Each stage that ran on the clip: name -> {"version", "options" (hash), "fields" (name -> arrow type)}.
 STAGES = "stages"
 # The stages that rejected the clip: [{"stage", "reason", "value"}]; None when none did. Never deleted for it.

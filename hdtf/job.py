@@ -14,8 +14,10 @@ through them too). It is a plain top-level function of picklable arguments, safe
   a raw video kept by ``--keep-raw`` stays kept and is used again;
 - nothing made is lost: a finished clip that is made again (other settings, an edited annotation, another raw file)
   is first kept aside (``Layout.keep_aside``: its files under ``kept/``, named by the new record's ``kept``) and
-  removed only once its replacement is recorded as done; a re-make that fails leaves it there. Stage outputs that
-  cannot be made now (a store that does not answer) leave a done clip done, to be completed by a later run;
+  removed only once its replacement is recorded as done; a re-make that fails leaves it there. Sub-clips (made by
+  the stages: shots at scene cuts) follow the same rule, and one its clip no longer makes stays kept, its record
+  ``superseded``. Stage outputs that cannot be made now (a store that does not answer) leave a done clip done, to be
+  completed by a later run;
 - clip files are written by ``media.cut_clip`` under temporary names, verified against the request (frames, audio,
   size, window) and renamed when right; a clip whose source ends early fails with where it ends, or is kept short
   and says so with ``--allow-short``;
@@ -40,7 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hdtf.clip_record import KEPT, clip_record, file_fingerprint
+from hdtf.clip_record import KEPT, SUPERSEDED, clip_record, file_fingerprint
 from hdtf.errors import HDTFError
 from hdtf.layout import Layout
 from hdtf.lock import LockBusy, LockLost
@@ -416,10 +418,36 @@ class _Earlier:
             self.fresh.discard(clip_id)
 
 
+@dataclass
+class _SubClipKeeper:
+    """The job's :class:`hdtf.stages.pipeline.Keeper`: a finished sub-clip made again or no longer made is kept like
+    the job's own clips (:class:`_Earlier`), its copy named in a status written at once, before anything replaces its
+    files (``write``: a "running" status of the records so far, the earlier records of the rest)."""
+
+    earlier: _Earlier
+    records: dict[str, dict[str, Any]]
+    write: Callable[[], None]
+
+    def set_aside(self, clip_id: str, record: Any, standing: dict[str, Any]) -> bool:
+        self.earlier.hold(clip_id, record)
+        if clip_id not in self.earlier.kept:
+            return False
+        if clip_id in self.earlier.fresh:  # copied just now: named in a status before its files can go
+            self.records[clip_id] = standing
+            self.write()
+        return True
+
+    def put_back(self, clip_id: str, record: dict[str, Any],
+                 usable: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        return self.earlier.restore(clip_id, record, usable)
+
+
 # ------------------------------------------------------------------------------------------------- the job
 
 
 def _video_status(records: Sequence[dict[str, Any]]) -> str:
+    """The video's state from its clips' (a superseded sub-clip, kept from an earlier split, counts for none)."""
+    records = [r for r in records if r["status"] != SUPERSEDED]
     counts = Counter(r["status"] for r in records)
     if counts["done"] == len(records):
         return "done"
@@ -500,14 +528,23 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     todo: list[ClipSpec] = []
     earlier = _Earlier(layout)
     stages = list(selected(options))
+    progress = {"download": previous.get("download"), "source_media": previous.get("source_media")}
 
     def settled(record: dict[str, Any], clip: ClipSpec) -> bool:
         return layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
 
+    def write_running() -> None:
+        """A "running" status of the records so far and the earlier records of the clips still to come."""
+        still_held()
+        rest = {i: r for i, r in old.items() if isinstance(i, str) and i not in records}
+        earlier.commit(video, "running", None, {**records, **rest}, **progress)
+
+    keeper = _SubClipKeeper(earlier, records, write_running)
+
     def put(record: dict[str, Any], fresh: bool) -> None:
         """A clip's record, followed by those of the clips the stages made of it (sub-clips at scene cuts)."""
         records[record["id"]] = record
-        records.update((r["id"], r) for r in derived(record, old, options, stages, fresh))
+        records.update((r["id"], r) for r in derived(record, old, options, stages, fresh, keeper))
 
     for clip in video.clips:
         record = old.get(clip.id)
@@ -562,7 +599,8 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     download["raw"] = source
 
     still_held()
-    earlier.commit(video, "running", None, records, download=download)
+    progress.update(download=download, source_media=None)
+    earlier.commit(video, "running", None, records, **progress)
     source_media: dict[str, Any] | None = None
     try:
         units = _units(raw, todo)
@@ -573,9 +611,10 @@ def _process_video(video: VideoSpec, options: PrepareOptions, still_held: Callab
     def record(clip: ClipSpec, result: dict[str, Any]) -> None:
         if result["status"] == "done" and raw.notes:
             result["adjustments"] = [*raw.notes, *result["adjustments"]]
+        progress.update(source_media=source_media)
         put(result, fresh=result["status"] == "done")
         still_held()
-        earlier.commit(video, "running", None, records, download=download, source_media=source_media)
+        earlier.commit(video, "running", None, records, **progress)
 
     # Windows and landmark files are made here, one clip at a time (face tracking is not thread-safe); only the
     # ffmpeg passes overlap, up to options.clip_workers of them.
@@ -680,13 +719,13 @@ def _interrupted(video: VideoSpec, options: PrepareOptions, reason: str) -> Vide
         record = old.get(clip.id)
         if record is not None and layout.clip_is_settled(record, clip, None, cut_settings, options.allow_short):
             records[clip.id] = record
-            records.update((r["id"], r) for r in old.values() if r.get("parent") == clip.id)  # its sub-clips
-            continue
-        earlier.hold(clip.id, record)  # a finished clip the stopped job was making again stays, kept aside
-        if (why := cannot_crop(clip, options)) is not None:
-            records[clip.id] = clip_record(clip, "skipped", why, settings)
         else:
-            records[clip.id] = clip_record(clip, "failed", reason, settings, retry=True)
+            earlier.hold(clip.id, record)  # a finished clip the stopped job was making again stays, kept aside
+            why = cannot_crop(clip, options)
+            records[clip.id] = (clip_record(clip, "skipped", why, settings) if why is not None
+                                else clip_record(clip, "failed", reason, settings, retry=True))
+        # its sub-clips, whole clips of their own (or kept from an earlier split), as the stopped job recorded them
+        records.update((r["id"], r) for r in old.values() if r.get("parent") == clip.id)
     state = _video_status(list(records.values()))
     # the stopped job's unrecorded files never go up
     layout.drop_unrecorded((clip.id for clip in video.clips), file_suffixes())

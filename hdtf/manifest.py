@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hdtf.errors import HDTFError
-from hdtf.clip_record import FILTERED, KEPT
+from hdtf.clip_record import FILTERED, KEPT, SUPERSEDED
 from hdtf.layout import MANIFEST, Layout
 from hdtf.records import ParseReport
 from hdtf.sync_check import MIN_CONFIDENCE, summary_line
@@ -164,8 +164,9 @@ def summarize(output_dir: str | Path | Layout, max_reasons: int = 20,
 
 
 def _kept_lines(clips: list[dict[str, Any]]) -> list[str]:
-    """The earlier clips kept aside because their re-make is not done (``kept`` in a record): how many, where, and
-    what each was made with that differs from now."""
+    """The earlier clips kept aside because their re-make is not done, or because their clip no longer makes them (a
+    sub-clip of an earlier split: ``superseded``), each named by a record's ``kept``: how many, where, and what each
+    was made with that differs from now."""
     kept = [c for c in clips if isinstance(c.get(KEPT), dict) and c.get("status") != "done"]
     if not kept:
         return []
@@ -173,10 +174,13 @@ def _kept_lines(clips: list[dict[str, Any]]) -> list[str]:
     for clip in kept[:3]:
         now, then = clip.get("settings") or {}, clip[KEPT].get("settings") or {}
         differ = ", ".join(f"{k} {then.get(k)}" for k in sorted(set(now) | set(then)) if then.get(k) != now.get(k))
+        if clip.get("status") == SUPERSEDED:
+            differ = f"no longer made of {clip.get('parent')}"
         shown.append(f"{clip.get('id', '?')}: {differ or 'an earlier annotation or source'}")
     more = ", ..." if len(kept) > 3 else ""
-    return [f"kept from an earlier setting: {len(kept)} clip(s) whose re-make is not done, the earlier files kept "
-            f"under {KEPT}/ [{'; '.join(shown)}{more}]"]
+    gone = " or no longer made" if any(c.get("status") == SUPERSEDED for c in kept) else ""
+    return [f"kept from an earlier setting: {len(kept)} clip(s) whose re-make is not done{gone}, the earlier files "
+            f"kept under {KEPT}/ [{'; '.join(shown)}{more}]"]
 
 
 def _filter_lines(done: list[dict[str, Any]]) -> list[str]:

@@ -29,6 +29,8 @@ extra          (with ``clip``) a stage's option (landmarks): it is left out of :
 rerun          (a stage's option; default True) a change re-runs the stage on finished clips; False for a value that
                does not change its outputs (where the SyncNet weights are)
 contents       a path whose files' contents (not only its name) key a builder's cache (a metadata folder)
+path_or_id     a name that is a local file or folder where one exists by that name, else an id (a Hub model): the Ray
+               driver sends an existing relative one absolute, as it does every ``Path`` option
 folder_key     keys a builder's default prepared-clips folder (what the clips are made from, and how)
 card           shown in an export's dataset card (default: the value of ``clip``)
 =============  ======================================================================================================
@@ -60,7 +62,7 @@ MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 192000
 MAX_FILESIZE = "8G"
 _DEFAULTS = {"flag": None, "parser": None, "choices": None, "action": None, "metavar": None, "required": False,
              "cli": True, "builder": False, "cache_key": True, "canonical": None, "clip": False, "folder_key": False,
-             "extra": False, "contents": False, "rerun": True}
+             "extra": False, "contents": False, "rerun": True, "path_or_id": False}
 
 
 def option(default: Any = MISSING, *, help: str, **meta: Any) -> Any:  # noqa: A002 - argparse's own word

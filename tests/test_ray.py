@@ -5,15 +5,19 @@ video is stopped at its wall-clock limit; a missing Ray is one line with the fix
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from fixtures.curate_clips import hard_cut  # noqa: F401
 from fixtures.ray_cluster import ray_cluster  # noqa: F401
 from fixtures.sources import hdtf_sources, nothing_partial_looks_finished  # noqa: F401
+from fixtures.stage_outputs import check_stage_outputs
 
 from hdtf.errors import HDTFError
 from hdtf.executors import get_executor
@@ -32,6 +36,17 @@ def _prepare(sources, out: Path, base: str, cluster, *extra: str) -> list[str]:
     return [sys.executable, "-m", "hdtf.cli", "prepare", "--output", str(out), "--metadata-dir", str(sources.metadata),
             "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4", "--no-progress", "--size", SIZE,
             "--executor", "ray", "--address", cluster.address, *extra]
+
+
+def _metadata(folder: Path, name: str, side: int, seconds: str) -> Path:
+    """One-video HDTF metadata (RD): the whole ``side`` x ``side`` frame as the crop window, ``00:00-seconds``."""
+    folder.mkdir(parents=True)
+    lines = {"video_url": f"{name} https://www.youtube.com/watch?v={name[0] * 11}\n",
+             "resolution": f"{name}.mp4 {side}\n", "annotion_time": f"{name}.mp4 00:00-{seconds}\n",
+             "crop_wh": f"{name}_0.mp4 0 {side} 0 {side}\n", "crop_ratio": f"{name}_0.mp4 1.0\n"}
+    for kind, text in lines.items():
+        (folder / f"RD_{kind}.txt").write_text(text, encoding="utf-8")
+    return folder
 
 
 def _processes() -> dict[int, tuple[int, list[str]]]:
@@ -194,18 +209,50 @@ def test_import_hdtf_does_not_import_ray():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_a_relative_output_is_the_drivers_folder_not_the_workers(hdtf_sources, ray_cluster, tmp_path):  # noqa: F811
-    """`--output NAME` (relative) with `--address`: the workers run in the folder `ray start` ran in, so the driver
-    sends the path made absolute; the clips land under the driver's folder and nowhere else."""
+def test_relative_paths_are_the_drivers_and_the_curation_stages_run_on_the_workers(hard_cut, ray_cluster,  # noqa: F811
+                                                                                    tmp_path):
+    """`--output NAME` and a stage's `--iqa-weights FILE` (relative) with `--address`: the workers run in the folder
+    `ray start` ran in, so the driver sends the paths made absolute; the clips land under the driver's folder and
+    nowhere else. On the worker, the clip (it spans a hard cut) is split at the cut and every curation stage runs
+    on the clip and its two shots: each output read back and held against the clip's own frames and landmarks."""
+    import av
+
+    from test_curate_iqa import expected_score, linear_iqa
+
     name = f"relative-{tmp_path.name}"
-    with serve_directory(hdtf_sources.served) as base:
-        args = _prepare(hdtf_sources, Path(name), base, ray_cluster, "--videos", "Beta")
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(hard_cut.path, served / "RD_Cut.mp4")
+    metadata = _metadata(tmp_path / "metadata", "Cut", 512, "00:03")
+    linear_iqa(tmp_path / "iqa.onnx")
+    with serve_directory(served) as base:
+        args = [sys.executable, "-m", "hdtf.cli", "prepare", "--output", name, "--metadata-dir", str(metadata),
+                "--subsets", "RD", "--url-template", base + "/{subset}_{name}.mp4", "--no-progress", "--size", "256",
+                "--executor", "ray", "--address", ray_cluster.address, "--split-at-cuts", "--aligned", "256",
+                "--measures", "--masks", "--face-json", "--iqa-weights", "iqa.onnx"]
         done = subprocess.run(args, cwd=tmp_path, env=ray_cluster.env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "clips: 1 done" in done.stdout and "local folder and the Ray cluster has" not in done.stderr  # one node
-    assert [c["id"] for c in done_clips(tmp_path / name)] == ["RD_Beta_000"]
-    assert (tmp_path / name / "clips" / "RD_Beta_000.mp4").stat().st_size > 0
+    assert "clips: 3 done" in done.stdout and "local folder and the Ray cluster has" not in done.stderr  # one node
+    out = tmp_path / name
+    manifest = load_manifest(out)
+    (video,) = manifest["videos"]
+    assert video["worker"]["executor"] == "ray" and video["worker"]["pid"] != os.getpid()
+    clips = {c["id"]: c for c in done_clips(out)}
+    assert sorted(clips) == ["RD_Cut_000", "RD_Cut_000_s0", "RD_Cut_000_s1"]
+    parent = clips["RD_Cut_000"]
+    cut = hard_cut.cut_frame / hard_cut.fps
+    assert parent["scene_cuts"] == [pytest.approx(cut, abs=1e-3)] and parent["filtered"][0]["stage"] == "scene_cuts"
+    for clip_id, frames in (("RD_Cut_000_s0", hard_cut.cut_frame), ("RD_Cut_000_s1", 75 - hard_cut.cut_frame)):
+        record = clips[clip_id]
+        assert (record["parent"], record["num_frames"], record["filtered"]) == ("RD_Cut_000", frames, None)
+        check_stage_outputs(out, record, 256)
+        with av.open(str(out / record["path"])) as container:
+            shown = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        scored = np.mean([expected_score(shown[k]) for k in sorted({0, frames // 2, frames - 1})])
+        assert record["iqa"] == pytest.approx(scored, abs=1e-3), "the relative weights, read on the worker"
+    assert {c["id"]: c["status"] for c in manifest["clips"]} == {i: "done" for i in clips}
     assert not (Path.cwd() / name).exists(), "nothing written where the cluster was started"
+    assert not (Path.cwd() / "aligned").exists() and not (Path.cwd() / "masks").exists()
 
 
 def test_a_local_instance_listens_on_loopback_only(hdtf_sources, tmp_path):  # noqa: F811
@@ -225,3 +272,23 @@ def test_a_local_instance_listens_on_loopback_only(hdtf_sources, tmp_path):  # n
     assert manifest["run"]["address"].startswith("127.0.0.1:"), manifest["run"]
     assert [v["worker"]["node_ip"] for v in manifest["videos"]] == ["127.0.0.1"]
     assert [c["id"] for c in done_clips(out)] == ["RD_Beta_000"]
+
+
+def test_the_driver_sends_the_stages_relative_paths_absolute(tmp_path, monkeypatch):
+    """What `absolute_paths` gives the workers: the stages' weights and an audio encoder folder that exists here made
+    absolute against the driver's folder; a Hub id, absolute paths and other values as they are."""
+    from hdtf.executors.ray import absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "encoder").mkdir()
+    options = PrepareOptions(output_dir="run", iqa_weights=Path("iqa.onnx"), sync_check=Path("~/syncnet.model"),
+                             face_embedding_weights=tmp_path / "arcface.onnx", audio_encoder="encoder",
+                             audio_embedding_layers="last")
+    sent = absolute_paths(options)
+    assert (sent.output_dir, sent.iqa_weights) == (tmp_path / "run", tmp_path / "iqa.onnx")
+    assert sent.sync_check == Path.home() / "syncnet.model" and sent.face_embedding_weights == tmp_path / "arcface.onnx"
+    assert sent.audio_encoder == str(tmp_path / "encoder") and sent.audio_embedding_layers == "last"
+    (tmp_path / "last").touch()  # a file that happens to share an option's value is no path of that option
+    hub = absolute_paths(PrepareOptions(output_dir=tmp_path, audio_encoder="facebook/wav2vec2-base"))
+    assert hub.audio_encoder == "facebook/wav2vec2-base" and hub.audio_embedding_layers == "last"
+    assert absolute_paths(sent) == sent

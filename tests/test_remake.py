@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.curate_clips import hard_cut  # noqa: F401
 from fixtures.sources import hdtf_sources  # noqa: F401
 from fixtures.talking_face import talking_face, talking_face_factory  # noqa: F401
 
@@ -156,6 +157,100 @@ def test_landmark_files_follow_their_clip_through_a_resettle(talking_face, tmp_p
     assert not (out / "clips" / "RD_Face_0.landmarks.npz").exists(), "a 256 px track must not outlive its clip"
     assert decode_clip(out / plain["path"]).landmarks is None
     assert list((out / "kept").iterdir()) == []
+
+
+def _cut_video():
+    from hdtf.records import ClipSpec, CropBox, VideoSpec
+
+    clip = ClipSpec(id="RD_Cut_000", source="hdtf", subset="RD", video_name="Cut", clip_index=0, youtube_id=None,
+                    url=None, start=0.0, end=3.0, resolution=512, crop=CropBox(0, 0, 512, 512), crop_ratio=None)
+    return VideoSpec(source="hdtf", subset="RD", name="Cut", url=None, youtube_id=None, resolution=512,
+                     clips=(clip,))
+
+
+def _sub_clip_files(folder: Path, *ids: str) -> dict[str, str]:
+    return {p.name: _sha(p.read_bytes()) for i in ids for p in sorted(folder.glob(f"{i}.*"))}
+
+
+def test_a_sub_clip_no_longer_made_or_failing_its_remake_is_kept_byte_for_byte(hard_cut, tmp_path, capsys,  # noqa: F811
+                                                                                monkeypatch):
+    """A clip spanning a hard cut, split into its two shots. Split otherwise (no cut found now), the shots are no
+    longer made: their files stay under kept/, named by records that say so, and `hdtf status` lists them; split as
+    before, they are put back. Cut again (another size) with a stage that fails on sub-clips, each shot's re-make
+    fails: a status named its kept copy before its new files were made, and the copy survives byte for byte, also
+    through a job stopped from outside."""
+    pytest.importorskip("scenedetect")
+    from fixtures import failing_stage
+
+    from hdtf import stages
+    from hdtf.job import interrupted, process_video
+    from hdtf.options import PrepareOptions
+
+    monkeypatch.setitem(stages.STAGES, "fail_sub_clips", "fixtures.failing_stage:FailOnSubClips")
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    raw.mkdir()
+    (raw / "RD_Cut.mp4").symlink_to(hard_cut.path)
+    video, shots = _cut_video(), ("RD_Cut_000_s0", "RD_Cut_000_s1")
+
+    def run(**options) -> dict[str, dict]:
+        result = process_video(video, PrepareOptions(output_dir=out, raw_dir=raw, split_at_cuts=True, **options))
+        return {r["id"]: r for r in result.clips}
+
+    def status() -> dict:
+        return json.loads((out / "status" / "RD_Cut.json").read_text())
+
+    def shown() -> str:
+        capsys.readouterr()
+        assert main(["status", str(out)]) == 0
+        return capsys.readouterr().out
+
+    first = run(size=256)
+    assert [first[i]["status"] for i in shots] == ["done", "done"]
+    before = _sub_clip_files(out / "clips", *shots)
+    assert sorted(before) == [f"{i}{s}" for i in shots for s in (".mp4", ".wav")]
+
+    # Split otherwise: no cut is found, so the shots are no longer made. Their files are kept, named, listed.
+    records = run(size=256, scene_threshold=1000.0)
+    assert records["RD_Cut_000"]["scene_cuts"] == [] and status()["status"] == "done"
+    assert _sub_clip_files(out / "kept", *shots) == before and _sub_clip_files(out / "clips", *shots) == {}
+    for shot in shots:
+        record = next(r for r in status()["clips"] if r["id"] == shot)
+        assert (record["status"], record["parent"], record["path"]) == ("superseded", "RD_Cut_000", None)
+        assert (record["kept"]["path"], record["kept"]["status"]) == (f"kept/{shot}.mp4", "done")
+    assert re.search(r"kept from an earlier setting: 2 clip\(s\) whose re-make is not done or no longer made, .*"
+                     r"kept/ \[RD_Cut_000_s0: no longer made of RD_Cut_000; RD_Cut_000_s1: ", shown())
+    assert sorted(r["id"] for r in done_clips(out)) == ["RD_Cut_000"]
+    assert run(size=256, scene_threshold=1000.0) == records and _sub_clip_files(out / "kept", *shots) == before
+
+    # Split as before: the kept shots are put back as they were, and the copies go once recorded as done.
+    back = run(size=256)
+    assert [back[i]["status"] for i in shots] == ["done", "done"] and "kept" not in back[shots[0]]
+    assert _sub_clip_files(out / "clips", *shots) == before and list((out / "kept").iterdir()) == []
+
+    # Cut again (128 px), every shot's re-make failing: kept, named before the new files were made, listed.
+    failed = run(size=128, fail_sub_clips=True)
+    assert failed["RD_Cut_000"]["status"] == "done" and failed["RD_Cut_000"]["width"] == 128
+    for shot in shots:
+        assert (failed[shot]["status"], failed[shot]["reason"]) == ("failed", "fail on sub-clips: cannot be done "
+                                                                               "on a sub-clip")
+        assert failed[shot]["kept"]["path"] == f"kept/{shot}.mp4" and failed[shot]["kept"]["width"] == 256
+        seen = failing_stage.SEEN[shot]
+        assert (seen["status"], seen["kept"]["path"]) == ("pending", f"kept/{shot}.mp4"), "named before the re-make"
+    assert _sub_clip_files(out / "kept", *shots) == before and _sub_clip_files(out / "clips", *shots) == {}
+    assert "kept from an earlier setting: 2 clip(s) whose re-make is not done, " in shown()
+    assert "RD_Cut_000_s0: size 256" in shown()
+
+    # A job stopped while making the clip again (another size) keeps every record that names a kept copy.
+    stopped = interrupted(video, PrepareOptions(output_dir=out, raw_dir=raw, split_at_cuts=True, size=64),
+                          "timed out after 1 s")
+    assert {r["id"]: r["kept"]["path"] for r in stopped.clips if r.get("kept")} == {
+        "RD_Cut_000": "kept/RD_Cut_000.mp4", **{shot: f"kept/{shot}.mp4" for shot in shots}}
+    assert _sub_clip_files(out / "kept", *shots) == before
+
+    # Made at last: the replacements are recorded as done, and only then do the copies go.
+    made = run(size=128)
+    assert [made[i]["width"] for i in shots] == [128, 128] and list((out / "kept").iterdir()) == []
+    assert all(k not in made[i] for i in shots for k in ("kept",))
 
 
 def test_status_counts_only_real_reacquisitions(tmp_path, capsys):

@@ -303,3 +303,20 @@ def test_per_frame_stages_share_one_decode_with_the_final_track_readers(tmp_path
     stages = [cls(options) for cls in stage_classes() if cls.name in names]
     assert [[s.name for s in group] for group in _passes(stages)] == [names]
     assert [[s.name for s in group] for group in _passes(stages[1:])] == [names[1:]]
+
+
+def test_a_stage_failing_in_a_shared_decode_is_named_in_the_reason(tmp_path):
+    """The scene cuts and the IQA share one decode; the IQA's weights cannot be read (as on a Ray worker that got
+    their path relative to another folder): the clip's reason names the IQA, not the first stage of the decode."""
+    from hdtf.options import PrepareOptions
+    from hdtf.stages import selected
+    from hdtf.stages.base import ClipInput
+    from hdtf.stages.pipeline import StageFailed, _frames
+
+    options = PrepareOptions(output_dir=tmp_path, scene_cuts=True, iqa_weights=tmp_path / "gone.onnx")
+    stages = [s for s in selected(options) if s.name in ("scene_cuts", "iqa")]
+    assert [s.name for s in stages] == ["scene_cuts", "iqa"]
+    record = {"id": "RD_X_000", "fps": 25.0, "width": 64, "height": 64, "num_frames": 10}
+    clip = ClipInput(record, tmp_path / "x.mp4", tmp_path / "x.wav", options, True)
+    with pytest.raises(StageFailed, match=r"^IQA: IQA weights .*gone\.onnx: file not found"):
+        _frames(stages, clip)

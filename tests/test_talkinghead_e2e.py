@@ -1,10 +1,12 @@
 """TalkingHead-1KH end to end: ``hdtf prepare --source talkinghead-1kh`` downloads over loopback with yt-dlp (an id
-that begins with '-'), cuts the tubes from the whole video, and ``load_dataset("talkinghead_1kh")`` reads them back.
+that begins with '-'), cuts the tubes from the whole video, runs the curation stages on them (a tube of a real-face
+video among them), and ``load_dataset("talkinghead_1kh")`` reads them back.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 
 from hdtf.cli import main
 from hdtf.loopback import serve_directory
+from fixtures.stage_outputs import check_stage_outputs
+from fixtures.talking_face import talking_face_factory, talking_face_small  # noqa: F401
 from fixtures.talkinghead import make_counter_video, official_chunks, official_clip, read_counters
 from hdtf import media
 from hdtf.sources import talkinghead_1kh as th
@@ -20,18 +24,25 @@ from hdtf.sources import talkinghead_1kh as th
 DASH_ID = "-aB3_xY9zQk"
 TUBES = [(0, 10, 60, (80, 40, 240, 200)), (1, 5, 40, (90, 60, 230, 192)), (2, 3, 28, (80, 40, 240, 200))]
 KEYFRAMES = (0, 7.3, 33.0, 59.8, 61.7, 88.0, 120.0)
+# A tube of a real-face video (hdtf.synthetic, 640x360, 2 s at 25 fps): frames 0..49 of its first chunk, the box
+# around the face in its own pixels, so the curation stages find a face on every frame of the 96 px clip.
+FACE_ID, FACE_TUBE = "Face_Tube01", (0, 0, 49, (240, 70, 420, 250))
+STAGE_FLAGS = ["--scene-cuts", "--aligned", "256", "--measures", "--masks", "--face-json"]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, talking_face_small):  # noqa: F811
     root = tmp_path_factory.mktemp("th1kh_e2e")
     web = root / "web"
     web.mkdir()
     raw = make_counter_video(web / f"{DASH_ID}.mp4", 126, KEYFRAMES)
+    shutil.copyfile(talking_face_small.path, web / f"{FACE_ID}.mp4")
     lines = [f"{DASH_ID}_{c:04d}, 240, 320, {s}, {e}, " + ", ".join(map(str, box)) for c, s, e, box in TUBES]
+    chunk, s, e, box = FACE_TUBE
+    lines.append(f"{FACE_ID}_{chunk:04d}, 360, 640, {s}, {e}, " + ", ".join(map(str, box)))
     archive = root / "data_list.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("data_list/small_video_ids.txt", f"{DASH_ID}\n")
+        zf.writestr("data_list/small_video_ids.txt", f"{DASH_ID}\n{FACE_ID}\n")
         zf.writestr("data_list/small_video_tubes.txt", "\n".join(lines + ["garbage line"]) + "\n")
     return root, raw, archive, official_chunks(raw, root / "chunks", DASH_ID)
 
@@ -42,14 +53,24 @@ def test_prepare_cli_then_load_dataset(served, tmp_path, capsys):
     with serve_directory(raw.parent) as base:
         code = main(["prepare", "--source", "talkinghead-1kh", "--data-list", str(archive), "--split", "small",
                      "--output", str(out), "--url-template", base + "/{youtube_id}.mp4", "--fps", "10",
-                     "--size", "96", "--no-progress"])
+                     "--size", "96", "--no-progress", *STAGE_FLAGS])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "metadata: 1 issue(s)" in printed and "expected 9 comma-separated fields" in printed
 
     manifest = json.loads((out / "manifest.json").read_text())
     done = {c["id"]: c for c in manifest["clips"] if c["status"] == "done"}
-    assert len(done) == len(TUBES)
+    assert len(done) == len(TUBES) + 1
+    # The curation stages ran on the tubes as cut: on the face's, every output made of its face; on the counters'
+    # (no face), the view and the measures that need none, the face measures null.
+    chunk, s, e, box = FACE_TUBE
+    face = done[th.clip_stem(f"{FACE_ID}_{chunk:04d}", s, e, box)]
+    assert (face["num_frames"], face["width"], face["scene_cuts"], face["filtered"]) == (20, 96, [], None)
+    check_stage_outputs(out, face, 256)
+    assert manifest["options"]["aligned"] == 256 and manifest["options"]["face_json"] is True
+    for counters in (c for c in done.values() if c is not face):
+        assert counters["face_px"] is None and 0 < counters["brightness"] < 255 and counters["motion"] > 0
+        assert (out / counters["aligned_path"]).is_file() and (out / counters["face_json_path"]).is_file()
     for chunk, s, e, box in TUBES:
         stem = th.clip_stem(f"{DASH_ID}_{chunk:04d}", s, e, box)
         entry = done[stem.lstrip("-")]
@@ -65,17 +86,19 @@ def test_prepare_cli_then_load_dataset(served, tmp_path, capsys):
     ds = datasets.load_dataset(
         "talkinghead_1kh", "clips", data_list=str(archive), splits=["small"], split="small", fps=10, size=96,
         output_dir=str(out), url_template="http://127.0.0.1:9/unreachable/{youtube_id}.mp4",
-        cache_dir=str(tmp_path / "hf"),
+        cache_dir=str(tmp_path / "hf"), scene_cuts=True, aligned=256, measures=True, masks=True, face_json=True,
     )
     assert sorted(ds["id"]) == sorted(done)  # made from the finished clips: the unreachable URL is never asked
     row = next(r for r in ds if r["video_name"] == f"{DASH_ID}_0001")
     assert row["subset"] == "small" and row["youtube_id"] == DASH_ID and row["num_frames"] == 36
     assert row["video"]["bytes"] == (out / done[row["id"]]["path"]).read_bytes()
     assert np.asarray(row["audio"]).shape[0] == pytest.approx(36 / 10 * 16000, rel=0.05)
+    face_row = next(r for r in ds if r["id"] == face["id"])
+    assert face_row["face_px"] == pytest.approx(face["face_px"]) and face_row["mask_paths"] == face["mask_paths"]
 
     meta = datasets.load_dataset("talkinghead_1kh", data_list=str(archive), splits="small", split="small",
                                  cache_dir=str(tmp_path / "hf"))
-    assert meta.num_rows == len(TUBES) and set(meta["source"]) == {"talkinghead_1kh"}
+    assert meta.num_rows == len(TUBES) + 1 and set(meta["source"]) == {"talkinghead_1kh"}
 
     # Exported, the clips keep their release split and the card its licence (CC BY 3.0 by the videos' authors).
     import yaml

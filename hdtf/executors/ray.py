@@ -20,7 +20,8 @@ finished and nothing half-written is ever taken as done.
 every node needs hdtf installed (``pip install 'hdtf[ray]'``), ffmpeg and, for YouTube, the JS runtime
 (docs/cluster.md).
 
-Paths travel as the driver means them: a relative ``--output`` (or raw, cookies, scratch, SyncNet path) is made
+Paths travel as the driver means them: a relative ``--output`` (or raw, cookies, scratch path, a stage's weights such
+as ``--sync-check``, ``--iqa-weights``, ``--face-embedding-weights``, or an ``--audio-encoder`` folder) is made
 absolute here before the options are sent, since a worker runs in the folder ``ray start`` ran in. On a cluster of
 several nodes a local OUTPUT must be storage every node mounts at that path; the driver says so in one line (it
 cannot see another node's disks). A local instance (no address) is started on 127.0.0.1 only: Ray otherwise binds
@@ -205,10 +206,25 @@ class RayExecutor(Executor):
 
 def absolute_paths(options: PrepareOptions) -> PrepareOptions:
     """``options`` with every relative local path made absolute against this process's folder (a worker's folder is
-    another one)."""
-    relative = {f.name: value.absolute() for f in dataclasses.fields(options)
-                if isinstance(value := getattr(options, f.name), Path) and not value.is_absolute()}
-    return dataclasses.replace(options, **relative) if relative else options
+    another one): its own and the stages' path options (model weights), and a stage's id-or-path option
+    (``path_or_id``: an audio encoder) where it names a file or folder here."""
+    changed = {f.name: local for f in dataclasses.fields(options)
+               if (local := _absolute(f, value := getattr(options, f.name))) is not value}
+    staged = {f.name: local for f in PrepareOptions.stage_fields()
+              if (local := _absolute(f, value := options.stage_options.get(f.name))) is not value}
+    if staged:
+        changed["stage_options"] = {**options.stage_options, **staged}
+    return dataclasses.replace(options, **changed) if changed else options
+
+
+def _absolute(f: dataclasses.Field, value: Any) -> Any:
+    """``value`` of option ``f`` as an absolute path when it is a relative local one, else ``value`` itself."""
+    if isinstance(value, Path):
+        return value if value.is_absolute() else value.expanduser().absolute()
+    if f.metadata.get("path_or_id") and isinstance(value, str) and not Path(value).is_absolute() \
+            and Path(value).exists():
+        return str(Path(value).absolute())
+    return value
 
 
 def _one_line(exc: BaseException) -> str:

@@ -85,7 +85,7 @@ def _encoder(source: str, layers: str) -> Any:
 @dataclass(frozen=True)
 class AudioOptions:
     audio_encoder: str | None = option(
-        None, metavar="ID|PATH", builder=True,
+        None, metavar="ID|PATH", builder=True, path_or_id=True,
         help="store each clip's audio embeddings (embeddings/{id}.audio.npy, float16, one vector per video frame) "
              "from this transformers audio encoder (a Hub id or a local folder; wav2vec2-style or Whisper's encoder)")
     audio_embedding_layers: str = option(

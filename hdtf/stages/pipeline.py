@@ -26,16 +26,18 @@ common case, and the stages reading the final track always get exactly the file'
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-from hdtf.clip_record import FILTERED, STAGES, rewritten
+from hdtf.clip_record import FILTERED, STAGES, SUPERSEDED, rewritten
 from hdtf.errors import HDTFError
 from hdtf.stages import stage_classes
 from hdtf.stages.base import (FRAME_LANDMARKS, LANDMARKS_FILE, ClipInput, FinalPoints, Frame, FramePass, FrameStage,
                                Later, Outcome, Remake, Stage, decode, points_at)
 
 log = logging.getLogger(__name__)
+# What a sub-clip's record that names no file takes from its clip's: the video's fields and the clip settings.
+_STANDING = ("source", "subset", "video_name", "clip_index", "youtube_id", "url", "resolution", "settings")
 
 # Frames a decode holds for the readers of the final track (module docstring): a frame waits for the two after it
 # (the smoothing's reach), so far fewer are ever held; a ~150 MB bound on 512 px frames all the same.
@@ -184,9 +186,9 @@ def _group(record: dict[str, Any], options: Any, group: Sequence[Stage], fresh: 
             outcomes, later = _frames(group, clip)
         else:
             outcomes = [(group[0], group[0].run(clip))]
-    except (Later, Remake):
+    except (Later, Remake, StageFailed):
         raise
-    except HDTFError as exc:
+    except HDTFError as exc:  # the clip's decode (shared by the group), or the one stage's run
         label = group[0].label or group[0].name
         raise StageFailed(f"{label}: {exc}") from None
     for stage, outcome in outcomes:
@@ -211,19 +213,18 @@ def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> tuple[list[tuple[S
     tracker = next((s for s in stages if LANDMARKS_FILE in s.fields), None)
     ahead = [s for s in stages if tracker is not None and LANDMARKS_FILE in s.reads]
     now = [s for s in stages if s not in ahead]
-    reading = any(key in stage.reads for stage in now for key in (FRAME_LANDMARKS, LANDMARKS_FILE))
-    track = clip.track() if reading and tracker is None else None
-    passes = [stage.begin(clip) for stage in stages]
-    by_stage = dict(zip(stages, passes))
-    held = _Ahead([by_stage[s] for s in ahead], by_stage[tracker].final_points) if ahead else None
+    readers = [s for s in now if {FRAME_LANDMARKS, LANDMARKS_FILE} & set(s.reads)]
+    track = _as_stage(readers[0], clip.track) if readers and tracker is None else None
+    by_stage = {stage: _as_stage(stage, stage.begin, clip) for stage in stages}
+    held = _Ahead([(s, by_stage[s]) for s in ahead], by_stage[tracker].final_points) if ahead else None
     for frame in decode(clip.video):
         if track is not None:
             frame.landmarks = points_at(*track, frame.index)
         for stage in now:
-            by_stage[stage].frame(frame)
+            _as_stage(stage, by_stage[stage].frame, frame)
         if held is not None:
             held.frame(frame)
-    outcomes = {stage: by_stage[stage].end() for stage in now}
+    outcomes = {stage: _as_stage(stage, by_stage[stage].end) for stage in now}
     if held is not None:
         rewrote = [stage.name for stage, outcome in outcomes.items() if outcome.rewrote]
         ended = held.end(f"{', '.join(rewrote)} rewrote the clip's files" if rewrote else None)
@@ -234,12 +235,23 @@ def _frames(stages: Sequence[FrameStage], clip: ClipInput) -> tuple[list[tuple[S
     return [(stage, outcomes[stage]) for stage in stages], []
 
 
+def _as_stage(stage: Stage, call: Any, *args: Any) -> Any:
+    """``call(*args)``, one stage's part of a shared decode; its HDTFError as StageFailed labelled with that stage
+    (not the decode's first), so that the clip's reason names the stage that failed."""
+    try:
+        return call(*args)
+    except (Later, Remake):
+        raise
+    except HDTFError as exc:
+        raise StageFailed(f"{stage.label or stage.name}: {exc}") from None
+
+
 class _Ahead:
     """The passes of the stages reading the final landmark track, in the decode that makes it: each frame held until
     the tracking has settled its final points (``final_points``, a few frames later), then handed to them with those
     points. Given up (``why``) when they could not be the track's: the stages then get a decode of their own."""
 
-    def __init__(self, passes: list[FramePass], points: FinalPoints) -> None:
+    def __init__(self, passes: list[tuple[Stage, FramePass]], points: FinalPoints) -> None:
         self.passes, self.points = passes, points
         self.held: dict[int, Frame] = {}
         self.why: str | None = None
@@ -260,7 +272,7 @@ class _Ahead:
             self._give_up(rewritten)
         if self.why is None:
             self._hand(self.points.rest())
-        return None if self.why is not None else [one.end() for one in self.passes]
+        return None if self.why is not None else [_as_stage(stage, one.end) for stage, one in self.passes]
 
     def _hand(self, settled: list[tuple[int, Any]]) -> None:
         if self.points.broken is not None:
@@ -269,12 +281,11 @@ class _Ahead:
         for index, points in settled:
             frame = self.held.pop(index)
             frame.landmarks = points  # the stages before have used the tracker's points already
-            for one in self.passes:
-                one.frame(frame)
+            for stage, one in self.passes:
+                _as_stage(stage, one.frame, frame)
 
     def _give_up(self, why: str) -> None:
         self.why, self.held = why, {}
-
 
 def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, Any]:
     """``record`` with ``stage``'s outcome: its fields, its notes in place of its earlier ones, its rejection (or
@@ -288,13 +299,28 @@ def _apply(record: dict[str, Any], stage: Stage, outcome: Outcome) -> dict[str, 
             STAGES: {**(record.get(STAGES) or {}), stage.name: stage.key()}}
 
 
+class Keeper(Protocol):
+    """What the job lends :func:`derived` so that a finished sub-clip is never lost (hdtf.job: the clips it keeps
+    under ``kept/``): its files are replaced only by a verified new sub-clip, and one no longer made stays kept."""
+
+    def set_aside(self, clip_id: str, record: Mapping[str, Any] | None, standing: dict[str, Any]) -> bool:
+        """Keep the finished clip of ``record`` (or the earlier clip it keeps) under ``kept/`` and name it in a status
+        written now, in ``standing``: the record that stands for ``clip_id`` until a replacement is done. Whether one
+        is kept (False: ``record`` holds no finished clip)."""
+
+    def put_back(self, clip_id: str, record: Mapping[str, Any],
+                 usable: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+        """The earlier clip ``record`` keeps, its files back in their places, when it is ``usable``; else None."""
+
+
 def derived(record: dict[str, Any], earlier: Mapping[str, Any], options: Any, stages: Sequence[Stage],
-            fresh: bool) -> list[dict[str, Any]]:
+            fresh: bool, keeper: Keeper) -> list[dict[str, Any]]:
     """The records of the clips ``stages`` make of the clip of ``record`` (sub-clips at scene cuts), each with the
     stages after its maker run on it: an earlier run's record (``earlier``: records by id) when it was made of the
-    clip's current files (brought up like any finished clip), else made now. A clip that is not done keeps the
-    sub-clips it had (they are whole clips of their own); those the clip no longer makes are removed, files and all.
-    ``fresh``: the clip was just cut by this job."""
+    clip's current files (brought up like any finished clip, or put back from ``kept/``), else made now, the earlier
+    finished one kept aside first (``keeper``). A clip that is not done keeps the sub-clips it had (they are whole
+    clips of their own); a finished one the clip no longer makes (it was cut again or split otherwise) stays kept,
+    named by a record that says so. ``fresh``: the clip was just cut by this job."""
     parent = record["id"]
     before = {k: dict(r) for k, r in earlier.items() if isinstance(r, Mapping) and r.get("parent") == parent}
     if record.get("status") != "done":
@@ -303,25 +329,49 @@ def derived(record: dict[str, Any], earlier: Mapping[str, Any], options: Any, st
     for i, stage in enumerate(stages):
         later = list(stages[i + 1:])
         for sub in stage.sub_clips(record):
-            old = before.pop(sub.id, None)
-            child = None
-            if old is not None and stage.reusable(old, record, sub) and options.layout.finished(old):
-                child = bring_up(old, options, later)
-            made.append(child if child is not None else _make(stage, record, sub, options, later, fresh))
+            made.append(_sub_clip(stage, record, sub, before.pop(sub.id, None), options, later, fresh, keeper))
     for gone in before.values():  # no longer made: the clip was cut again or split otherwise
-        options.layout.discard_clip(gone["id"], file_suffixes())
+        standing = _standing(gone, gone["id"], parent, SUPERSEDED,
+                             f"no longer made of {parent} (it was cut again or split otherwise)")
+        if keeper.set_aside(gone["id"], gone, standing):
+            made.append(standing)
+        else:  # nothing finished to keep: what an unfinished make left goes
+            options.layout.discard_clip(gone["id"], file_suffixes())
     return made
+
+
+def _sub_clip(stage: Stage, record: dict[str, Any], sub: Any, old: dict[str, Any] | None, options: Any,
+              later: list[Stage], fresh: bool, keeper: Keeper) -> dict[str, Any]:
+    """The record of ``sub``: its earlier one (``old``) brought up when it was made of the clip's current files, or
+    the clip ``old`` keeps put back when that was; else ``sub`` made now, a finished earlier one kept aside first."""
+
+    def usable(before: dict[str, Any]) -> bool:
+        return stage.reusable(before, record, sub) and options.layout.finished(before)
+
+    if old is not None:
+        current = old if usable(old) else keeper.put_back(sub.id, old, usable)
+        child = None if current is None else bring_up(dict(current), options, later)
+        if child is not None:
+            return child
+    keeper.set_aside(sub.id, old, _standing(record, sub.id, record["id"], "pending", "being made again"))
+    return _make(stage, record, sub, options, later, fresh)
+
+
+def _standing(like: Mapping[str, Any], clip_id: str, parent: str, status: str, reason: str) -> dict[str, Any]:
+    """The record of sub-clip ``clip_id`` of ``parent`` that names no file: ``status`` and why (being made, failed,
+    superseded), with the video's fields and the clip settings of ``like`` (its clip's record, or its own)."""
+    return {**{k: like[k] for k in _STANDING if k in like}, "id": clip_id, "parent": parent, "status": status,
+            "retry": status != SUPERSEDED, "reason": reason, "path": None, "audio_path": None, "adjustments": []}
 
 
 def _make(stage: Stage, record: dict[str, Any], sub: Any, options: Any, later: list[Stage],
           fresh: bool) -> dict[str, Any]:
-    """A sub-clip made now: its files from the clip's, the ``later`` stages run on it; a failure is its record."""
+    """A sub-clip made now: its files from the clip's, the ``later`` stages run on it; a failure is its record (what
+    it left removed: an earlier finished sub-clip of the id is already kept aside and named)."""
     clip = _input(record, options, fresh)
     try:
         child = stage.make_sub_clip(record, sub, clip.video, clip.audio)
         return run_fresh(child, options, later)
     except HDTFError as exc:
         options.layout.discard_clip(sub.id, file_suffixes())
-        return {**{k: record.get(k) for k in ("video_key", "source")}, "id": sub.id, "parent": record["id"],
-                "status": "failed", "retry": True, "reason": str(exc), "path": None, "audio_path": None,
-                "adjustments": []}
+        return _standing(record, sub.id, record["id"], "failed", str(exc))
