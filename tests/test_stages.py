@@ -151,3 +151,27 @@ def test_a_new_stage_touches_one_module_and_one_registry_line():
     guide = " ".join((TESTS.parent / "docs" / "ARCHITECTURE.md").read_text().split())
     assert "the card): one module and one registry line." in guide and REGISTRY_LINE.split(" = ")[0] in DRIVER
     assert 'STAGES: dict[str, str] = {' in (TESTS.parent / "hdtf" / "stages" / "__init__.py").read_text()
+
+
+def test_a_stage_is_keyed_by_the_file_its_weights_name_not_by_how_the_path_is_spelled(tmp_path, monkeypatch):
+    """A Ray worker gets the driver's relative weights path made absolute: the same file must give the same key (no
+    stage re-run on the next local run), another file another key."""
+    from hdtf.options import PrepareOptions
+    from hdtf.stages.features import AudioEmbedding, FaceEmbeddingStage
+
+    (tmp_path / "arcface.onnx").write_bytes(b"weights")
+    (tmp_path / "other.onnx").write_bytes(b"weights")
+    (tmp_path / "encoder").mkdir()
+    monkeypatch.chdir(tmp_path)
+
+    def key(cls, **stage_options):
+        return cls(PrepareOptions(output_dir=tmp_path / "out", **stage_options)).key()["options"]
+
+    relative = key(FaceEmbeddingStage, face_embedding_weights=Path("arcface.onnx"))
+    assert relative == key(FaceEmbeddingStage, face_embedding_weights=tmp_path / "arcface.onnx")
+    assert relative == key(FaceEmbeddingStage, face_embedding_weights=Path("./encoder/../arcface.onnx"))
+    assert relative != key(FaceEmbeddingStage, face_embedding_weights=Path("other.onnx"))
+    # an encoder named by a local folder: one key however it is spelled; a Hub id stays an id
+    assert key(AudioEmbedding, audio_encoder="encoder") == key(AudioEmbedding,
+                                                                    audio_encoder=str(tmp_path / "encoder"))
+    assert key(AudioEmbedding, audio_encoder="org/model") != key(AudioEmbedding, audio_encoder="encoder")

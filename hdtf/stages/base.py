@@ -214,7 +214,8 @@ class Stage:
     def key(self) -> dict[str, Any]:
         """What the record keeps of this stage: version, options hash (options marked ``rerun=False`` left out) and
         its fields with their types."""
-        keyed = {f.name: getattr(self.options, f.name) for f in fields(self.Options) if f.metadata.get("rerun", True)}
+        keyed = {f.name: _spelled_once(f, getattr(self.options, f.name)) for f in fields(self.Options)
+                 if f.metadata.get("rerun", True)}
         return {"version": self.version, "options": options_hash(keyed), "fields": dict(self.fields)}
 
     # -- records -------------------------------------------------------------------------------------------------
@@ -291,3 +292,15 @@ def decode(video: Path) -> Iterator[Frame]:
     with open_video(video) as (container, stream):
         for index, frame in enumerate(container.decode(stream)):
             yield Frame(frame, index)
+
+
+def _spelled_once(f: Any, value: Any) -> Any:
+    """An option's value as a stage's key takes it: one spelling per choice (a weights file named relative to one
+    folder or absolute, as a Ray worker gets it, is one file), so that no spelling makes a stage run again."""
+    from hdtf.options import canonical
+
+    if f.metadata.get("canonical"):
+        return canonical(f, value)
+    if f.metadata.get("path_or_id") and isinstance(value, str) and Path(value).expanduser().exists():
+        return str(Path(value).expanduser().resolve())
+    return value
