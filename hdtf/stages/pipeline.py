@@ -372,6 +372,9 @@ def _make(stage: Stage, record: dict[str, Any], sub: Any, options: Any, later: l
     try:
         child = stage.make_sub_clip(record, sub, clip.video, clip.audio)
         return run_fresh(child, options, later)
-    except HDTFError as exc:
+    except Exception as exc:  # whatever failed (a stage, a full disk, a bug): this sub-clip fails, the job goes on
+        reason = str(exc) if isinstance(exc, HDTFError) else f"{type(exc).__name__}: {exc}".splitlines()[0]
+        if not isinstance(exc, HDTFError):
+            log.warning("%s: %s", sub.id, reason)
         options.layout.discard_clip(sub.id, file_suffixes())
-        return _standing(record, sub.id, record["id"], "failed", str(exc))
+        return _standing(record, sub.id, record["id"], "failed", reason)
