@@ -189,7 +189,8 @@ def _csv(rng: random.Random, folder: Path) -> Path:
     for index in range(500):
         youtube_id, start = rng.choice(ids), rng.randint(0, 3000)
         url = rng.choice((f"https://www.youtube.com/watch?v={youtube_id}", f"https://youtu.be/{youtube_id}",
-                          f"http://youtube.com/watch?v={youtube_id}&t=3", f"https://www.youtube.com/shorts/{youtube_id}",
+                          f"http://youtube.com/watch?v={youtube_id}&t=3",
+                          f"https://www.youtube.com/shorts/{youtube_id}",
                           f"https://www.youtube.com/watch?v={youtube_id}#x", f"https://example.org/{index % 7}.mp4",
                           f"https://www.youtube.com/watch?v={youtube_id}x", "https://www.youtube.com/watch?v=%41bc"))
         cells = [url, rng.choice(("", "", "", youtube_id)),
