@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+LAYOUT = "v2"  # the synthetic lists' version, in their cache folders' names (v2: a video's utterances in one folder)
 VIDEO_CLIPS = 7  # clips per video in the synthetic lists (VoxCeleb2: 1.09M utterances / 145k videos = 7.5)
 
 
@@ -100,13 +101,14 @@ def parse_talkinghead(path: Path) -> list:
 
 
 def _vox_files(entries: int, rows: int):
-    """(name, text) of ``entries`` VoxCeleb2 utterance files, ``rows`` frame rows each."""
+    """(name, text) of ``entries`` VoxCeleb2 utterance files, ``rows`` frame rows each; as in the release, a video's
+    utterances are one speaker's, in one ``SPEAKER/YOUTUBE_ID`` folder (5,994 speakers in dev)."""
     videos = max(1, entries // VIDEO_CLIPS)
     ids = _ids(videos)
     body_cache: dict[int, str] = {}
     for index in range(entries):
         video = ids[index % videos]
-        speaker = f"id{index % 5994:05d}"
+        speaker = f"id{index % videos % 5994:05d}"
         first = 25 * (index // videos) * 10
         if first not in body_cache:
             body_cache[first] = "".join(f"{f:06d} \t0.400 \t0.150 \t0.200 \t0.356 \n" for f in range(first, first + rows))
@@ -248,7 +250,7 @@ def child(name: str, path: Path) -> None:
 
 
 def measure_parse(fmt: Format, cache: Path, entries: int, rows: int) -> dict[str, Any]:
-    folder = cache / f"{fmt.name}-{entries}-{rows}"
+    folder = cache / f"{fmt.name}-{entries}-{rows}-{LAYOUT}"
     marker = folder / ".complete"
     if not marker.is_file():
         shutil.rmtree(folder, ignore_errors=True)

@@ -460,27 +460,32 @@ def _video_status(records: Sequence[dict[str, Any]]) -> str:
     return "failed"
 
 
-def settled_result(video: VideoSpec, options: PrepareOptions, status: dict[str, Any] | None) -> VideoResult | None:
-    """The result of ``video`` when its ``status`` (read by the run, without the video's lock) already settles it:
-    the same clips in the same order, each settled for these options with its stages up to date and its files
-    whole, and the video's state what they say: the job would change nothing, so it need not run. None otherwise
-    (the job decides, under the lock). A raw video at hand is fingerprinted as the job would."""
-    if not status or status.get("status") == "running" or len(status.get("clips") or []) != len(video.clips):
-        return None
-    records = status["clips"]
-    if [r.get("id") for r in records] != [c.id for c in video.clips] or any(KEPT in r for r in records):
-        return None
-    layout, cut_settings = options.layout, options.cut_settings()
-    local, _ = _local_raw(video, options)
-    source = None if local is None else file_fingerprint(local)
-    stages = list(selected(options))
-    for clip, record in zip(video.clips, records):
-        if not (layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
-                and up_to_date(record, options, stages)):
+def settled_check(options: PrepareOptions) -> Callable[[VideoSpec, dict[str, Any] | None], VideoResult | None]:
+    """The run's check of a video's ``status`` (read by the run, without the video's lock): ``check(video, status)``
+    is the video's result when the status already settles it (the same clips in the same order, each settled for
+    these options with its stages up to date and its files whole, and the video's state what they say: the job
+    would change nothing, so it need not run), None otherwise (the job decides, under the lock). A raw video at hand
+    is fingerprinted as the job would. What the options decide (the cut settings, the stages asked for) is worked
+    out once for the run, not once per video."""
+    layout, cut_settings, stages = options.layout, options.cut_settings(), list(selected(options))
+
+    def check(video: VideoSpec, status: dict[str, Any] | None) -> VideoResult | None:
+        if not status or status.get("status") == "running" or len(status.get("clips") or []) != len(video.clips):
             return None
-    if status.get("status") != _video_status(records):
-        return None
-    return VideoResult(video.key, status["status"], status.get("reason"), list(records))
+        records = status["clips"]
+        if [r.get("id") for r in records] != [c.id for c in video.clips] or any(KEPT in r for r in records):
+            return None
+        local, _ = _local_raw(video, options)
+        source = None if local is None else file_fingerprint(local)
+        for clip, record in zip(video.clips, records):
+            if not (layout.clip_is_settled(record, clip, source, cut_settings, options.allow_short)
+                    and up_to_date(record, options, stages)):
+                return None
+        if status.get("status") != _video_status(records):
+            return None
+        return VideoResult(video.key, status["status"], status.get("reason"), list(records))
+
+    return check
 
 
 def process_video(video: VideoSpec, options: PrepareOptions) -> VideoResult:

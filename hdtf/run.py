@@ -208,7 +208,7 @@ class JobRun:
         self.manifest: Path | str | None = None
 
     def __iter__(self) -> Iterator[VideoResult]:
-        from hdtf.job import settled_result
+        from hdtf.job import settled_check
         from hdtf.manifest import write_manifest
 
         layout = self.options.layout
@@ -218,9 +218,10 @@ class JobRun:
         by_key = {(s.get("video") or {}).get("key"): s for s in layout.statuses(self.known)}
         todo, ran = [], {}
         backend = self.run.make_executor(len(self.videos))
+        settled = settled_check(self.options)
         try:
             for video in self.videos:
-                result = settled_result(video, self.options, by_key.get(video.key))
+                result = settled(video, by_key.get(video.key))
                 if result is None:
                     todo.append(video)
                 else:

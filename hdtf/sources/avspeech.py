@@ -129,7 +129,7 @@ def _clips(handle: Any, file: str, report: ParseReport) -> Iterator[ClipSpec]:
         if number == 1 and row and row[0].startswith("\ufeff"):
             row[0] = row[0][1:]
             report.add(file, number, "", "UTF-8 byte order mark at the start of the file removed", "repaired")
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():
             report.add(file, number, raw, "blank line", "skipped")
             continue
         try:

@@ -31,7 +31,6 @@ from hdtf.sources.common import (
     group_videos,
     in_split,
     is_youtube_id,
-    json_value,
     span_in,
     split_by_key,
 )
@@ -150,19 +149,20 @@ def _clips(clips: dict[str, Any], file: str, report: ParseReport) -> Iterator[Cl
             report.add(file, number, clip_id, f"clip {clip_id}: {exc}")
 
 
-def _number(record: Mapping[str, Any], key: str, what: str) -> float:
-    value = record.get(key) if isinstance(record, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{what}.{key} is not a number")
-    return float(value)
+def _number(record: Any, key: str, what: str) -> float:
+    value = record.get(key) if type(record) is dict else None
+    if type(value) is float and value == value or type(value) is int:  # JSON numbers; a bool or NaN is none
+        return float(value)
+    raise ValueError(f"{what}.{key} is not a number")
 
 
 def _clip(clip_id: str, record: Any, file: str, number: int, report: ParseReport) -> ClipSpec:
-    """One release record as a clip; ValueError names what is wrong with it."""
-    if not isinstance(record, Mapping):
+    """One release record as a clip; ValueError names what is wrong with it. The record is what ``json.load`` made
+    (dicts, lists, str, int, float, bool, None), so exact type checks stand for the abstract ones."""
+    if type(record) is not dict:
         raise ValueError("not an object")
     youtube_id = record.get("ytb_id")
-    if not isinstance(youtube_id, str) or not is_youtube_id(youtube_id):
+    if type(youtube_id) is not str or not is_youtube_id(youtube_id):
         raise ValueError(f"ytb_id {youtube_id!r} is not an 11-character YouTube id")
     duration = record.get("duration")
     start, end = _number(duration, "start_sec", "duration"), _number(duration, "end_sec", "duration")
@@ -179,29 +179,48 @@ def _clip(clip_id: str, record: Any, file: str, number: int, report: ParseReport
                     box=(top, bottom, left, right), fields=fields)
 
 
+_FLAG_TYPES = {int, bool}
+_FLAGS = {0, 1}  # True and False are 1 and 0 here too
+
+
+def _flags(value: Any) -> list[int] | None:
+    """A list of 0/1 flags as ints (the release's ``appearance``, ``action``; a bool counts as its int), else None.
+    The list ``json.load`` made is kept when it holds ints alone: nothing else holds it."""
+    if type(value) is not list or not set(map(type, value)) <= _FLAG_TYPES or not set(value) <= _FLAGS:
+        return None
+    return value if bool not in set(map(type, value)) else [int(v) for v in value]
+
+
+def _emotion(labels: Any, length: float) -> list[dict[str, Any]] | None:
+    """The emotion as labelled spans of the clip (a single label spans the whole clip); None when malformed."""
+    if type(labels) is str:
+        return [{"label": labels, "start": 0.0, "end": length}]
+    if type(labels) is list and all(type(s) is list and len(s) == 3 and type(s[0]) is str
+                                    and all(type(t) in _NUMBER_TYPES for t in s[1:]) for s in labels):
+        return [{"label": s[0], "start": float(s[1]), "end": float(s[2])} for s in labels]
+    return None
+
+
+_NUMBER_TYPES = {int, float, bool}  # what isinstance(t, (int, float)) takes of JSON's values
+
+
 def _attributes(attributes: Any, length: float, clip_id: str, file: str, number: int,
                 report: ParseReport) -> dict[str, Any]:
     """The release's attributes as row fields: appearance and action flags, and the emotion as labelled spans of the
-    clip (a single label spans the whole clip). Missing or malformed ones are None, with a warning."""
-    out: dict[str, Any] = dict.fromkeys(("appearance", "action", "emotion"))
-    attributes = attributes if isinstance(attributes, Mapping) else {}
+    clip. Missing or malformed ones are None, with a warning. JSON values already (lists, str keys): a record read
+    back compares equal."""
+    attributes = attributes if type(attributes) is dict else {}
+    out: dict[str, Any] = {"appearance": _flags(attributes.get("appearance")),
+                           "action": _flags(attributes.get("action"))}
     for key in ("appearance", "action"):
-        flags = attributes.get(key)
-        if isinstance(flags, list) and all(v in (0, 1) and not isinstance(v, float) for v in flags):
-            out[key] = [int(v) for v in flags]
-        else:
+        if out[key] is None:
             report.add(file, number, clip_id, f"clip {clip_id}: attributes.{key} is not a list of 0/1; left empty",
                        "warning")
     emotion = attributes.get("emotion")
-    labels = emotion.get("labels") if isinstance(emotion, Mapping) else None
-    if isinstance(labels, str):
-        out["emotion"] = [{"label": labels, "start": 0.0, "end": length}]
-    elif isinstance(labels, list) and all(isinstance(s, list) and len(s) == 3 and isinstance(s[0], str)
-                                          and all(isinstance(t, (int, float)) for t in s[1:]) for s in labels):
-        out["emotion"] = [{"label": s[0], "start": float(s[1]), "end": float(s[2])} for s in labels]
-    else:
+    out["emotion"] = _emotion(emotion.get("labels") if type(emotion) is dict else None, length)
+    if out["emotion"] is None:
         report.add(file, number, clip_id, f"clip {clip_id}: attributes.emotion has no labels; left empty", "warning")
-    return json_value(out)  # type: ignore[return-value]
+    return out
 
 
 def release_window(bbox: tuple[float, float, float, float], width: int, height: int) -> CropBox:

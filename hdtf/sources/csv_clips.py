@@ -178,7 +178,7 @@ def _clips(reader: Any, found: dict[str, int], file: str, reference_height: int 
     seen: dict[str, int] = {}
     for row in reader:
         number, raw = reader.line_num, ",".join(row)
-        if not any(cell.strip() for cell in row):
+        if not "".join(row).strip():
             report.add(file, number, raw, "blank line", "skipped")
             continue
         try:

@@ -9,6 +9,7 @@ table; its record fields join the status, the manifest, the ``datasets`` rows an
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator
 from dataclasses import Field, fields
 from typing import TYPE_CHECKING, Any
@@ -40,9 +41,10 @@ STAGES: dict[str, str] = {
 
 
 def stage_class(name: str) -> type[Stage]:
-    """The class of the registered stage ``name``."""
+    """The class of the registered stage ``name`` (its module looked up first: a no-op re-run asks for every class
+    once per clip, and ``import_module`` of a loaded module is still a locked import)."""
     module, _, attr = STAGES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return getattr(sys.modules.get(module) or importlib.import_module(module), attr)
 
 
 def stage_classes() -> list[type[Stage]]:
