@@ -813,12 +813,24 @@ class RemoteLayout(Layout):
 
     def statuses(self, known: dict[str, tuple[Any, dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
         """Every status (one that cannot be used stands as its video :data:`UNREADABLE`): one listing of ``status/``
-        and the objects fetched concurrently (``known`` is not used: objects carry no cheap signature here). From then on :meth:`exists` answers for the whole run from one listing
-        of ``clips/`` (made when first needed)."""
-        names = sorted(n for n in self.store.listing("status/") if n.endswith(".json"))
-        found = self.store.read_many(names)
+        and the objects fetched concurrently, except those ``known`` (the run's memo, as for a folder) read before
+        whose size and ETag in the listing are unchanged. From then on :meth:`exists` answers for the whole run from
+        one listing of ``clips/`` (made when first needed)."""
+        tags = {n: tag for n, tag in self.store.tagged("status/").items() if n.endswith(".json")}
+        names = sorted(tags)
+        memo = {} if known is None else known
+        seen = {n: memo[n][1] for n in names if n in memo and memo[n][0] == tags[n] and tags[n][1] is not None}
+        found = self.store.read_many([n for n in names if n not in seen])
         self._seen.whole_run = True
-        return [_parse_status(found[n], n, self.where) or _unusable(Path(n).stem, n) for n in names if n in found]
+        statuses = []
+        for name in names:
+            if name in seen:
+                statuses.append(seen[name])
+            elif name in found:
+                document = _parse_status(found[name], name, self.where) or _unusable(Path(name).stem, name)
+                memo[name] = (tags[name], document)
+                statuses.append(document)
+        return statuses
 
     # -- manifest -------------------------------------------------------------------------------------------------
 

@@ -251,12 +251,16 @@ class Store:
             return None
         modified = found.get("LastModified") or found.get("mtime") or found.get("updated")
         stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified or time.time())
-        etag = found.get("ETag") or found.get("etag") or found.get("generation")
-        return ObjectInfo(int(found.get("size") or 0), None if etag is None else str(etag), stamp)
+        return ObjectInfo(int(found.get("size") or 0), _etag(found), stamp)
 
     def listing(self, prefix: str) -> dict[str, int]:
         """Every object whose name starts with ``prefix`` (name -> size): one LIST request per
         :data:`LIST_PAGE` objects, filtered by the server where the client can (S3, GCS)."""
+        return {name: size for name, (size, _) in self.tagged(prefix).items()}
+
+    def tagged(self, prefix: str) -> dict[str, tuple[int, str | None]]:
+        """:meth:`listing` with each object's ETag (None where the store gives none): what tells a reader, from the
+        listing alone, that an object it read before is unchanged."""
         folder, _, stem = prefix.rpartition("/")
         where = self.key(folder) if folder else self.base
         fs = self.fs
@@ -268,7 +272,7 @@ class Store:
         except FileNotFoundError:
             return {}
         start = len(self.base) + 1
-        names = {self._name(k, start): int(v.get("size") or 0) for k, v in found.items()
+        names = {self._name(k, start): (int(v.get("size") or 0), _etag(v)) for k, v in found.items()
                  if v.get("type") != "directory"}
         return {k: v for k, v in names.items() if k.startswith(prefix)}
 
@@ -355,3 +359,9 @@ def _reason(protocol: str, exc: BaseException) -> str:
             exc, ConnectionError):
         return f"cannot reach the store ({text})"
     return f"{kind}: {text}" if kind not in text else text
+
+
+def _etag(found: dict[str, Any]) -> str | None:
+    """An object's ETag (S3) or generation (GCS) as the client's details spell it; None when it gives none."""
+    tag = found.get("ETag") or found.get("etag") or found.get("generation")
+    return None if tag is None else str(tag)

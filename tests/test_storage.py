@@ -172,6 +172,26 @@ def test_status_export_and_load_dataset_read_the_remote_run(s3, videos, hdtf_sou
     assert not [k for k in writes if "/clips/" in k or "/status/" in k], writes
 
 
+
+def test_a_run_reads_each_status_object_once_and_again_only_when_it_changed(s3, videos, hdtf_sources, remote_run):
+    """A no-op re-run asks for the statuses several times (the settings check, the settled videos, the manifest):
+    the listing's ETags tell which objects it has read already, so each is fetched once; another writer's change
+    to one is seen at the next listing."""
+    before = len(s3.log)
+    assert main(_args(hdtf_sources, videos[0], "s3://runs/full", "--scratch-dir", str(remote_run["scratch"]))) == 0
+    fetched = Counter(r.key for r in s3.log[before:] if r.method == "GET" and "/status/" in r.key)
+    assert fetched == {"full/status/RD_Alpha.json": 1, "full/status/RD_Beta.json": 1}
+
+    store, layout, known = Store("s3://runs/memo"), Layout.for_output("s3://runs/memo"), {}
+    store.put_bytes("status/RD_Alpha.json", _keys(s3, "runs", "full/")["status/RD_Alpha.json"])
+    first = layout.statuses(known)
+    before = len(s3.log)
+    assert layout.statuses(known) == first
+    assert not [r for r in s3.log[before:] if r.method == "GET" and "/status/" in r.key]
+    changed = {**first[0], "status": "failed", "reason": "changed by another run"}
+    store.put_bytes("status/RD_Alpha.json", json.dumps(changed).encode())
+    assert [s["reason"] for s in layout.statuses(known)] == ["changed by another run"]
+
 def test_a_run_killed_mid_upload_resumes_without_fetching_anything_twice(s3, videos, hdtf_sources, local_run,
                                                                          tmp_path):
     template, requests = videos
