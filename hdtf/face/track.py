@@ -66,6 +66,8 @@ def read_video_gray(
     """
     import av
 
+    from hdtf.video_io import gray_frame
+
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -82,7 +84,7 @@ def read_video_gray(
 
     def convert(frame) -> np.ndarray:
         if (out_w, out_h) == size:
-            return frame.to_ndarray(format="gray")
+            return gray_frame(frame)
         return frame.reformat(width=out_w, height=out_h, format="gray", interpolation="AREA").to_ndarray()
 
     def frames() -> Iterator[np.ndarray]:
