@@ -113,6 +113,12 @@ class Container:
     crf_offset: int | None = 0
 
 
+# veryfast, not the cut's ultrafast (hdtf.media.X264_OPTIONS): these files (the aligned view, generated videos) are
+# kept and shipped, and veryfast spends ~0.8 ms a 256x256 frame to make them 2-5x smaller at the same look. Measured
+# on the aligned 256 views of two 8 s real-face clips (benchmarks/bench_curate.py's; the warped frames encoded at
+# CRF 18 and compared with them as yuv420p by ffmpeg's psnr/ssim filters): veryfast 0.82 CPU-s, 331 KiB, 43.2 dB /
+# SSIM 0.986; ultrafast with CABAC and deblocking 0.50 CPU-s, 1663 KiB (5x), 45.0 dB / 0.987; superfast 0.54 CPU-s,
+# 712 KiB, 44.5 dB / 0.988; at veryfast's size ultrafast looks worse (CRF 26: 472 KiB, 40.2 dB / 0.973).
 _H264 = ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
 _AAC = ("-c:a", "aac", "-b:a", "128k")
 _FASTSTART = ("-movflags", "+faststart")  # the index first, so players start before the whole file has arrived
