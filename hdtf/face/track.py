@@ -42,12 +42,12 @@ class LandmarkTrack:
     """Per-frame landmarks of the main face of a video, in pixels of frames ``width`` x ``height``.
 
     ``points`` (T, 68, 2) float32: detected (found) or interpolated between found frames, NaN before the first and
-    after the last found frame. ``found`` (T,) bool: the detector confirmed a face on that frame. ``boxes`` (T, 4)
-    float32 x, y, w, h of the detector box on found frames (on refitted frames the last one moved and scaled with the
-    landmarks; NaN elsewhere). ``notes``: what a user should know
-    (several faces seen, frames without a face, re-acquisitions and switches). ``reacquired``: times the followed
-    face was lost and found again; ``switched``: times another face had to be followed (frames that followed
-    another face than the one kept are not ``found``).
+    after the last found frame. ``found`` (T,) bool: the detector confirmed a face on that frame (or a refit did,
+    at most four frames after a detection: the module docstring). ``boxes`` (T, 4) float32 x, y, w, h of the
+    detector box on found frames (on refitted frames the last one moved and scaled with the landmarks; NaN
+    elsewhere). ``notes``: what a user should know (several faces seen, frames without a face, re-acquisitions and
+    switches). ``reacquired``: times the followed face was lost and found again; ``switched``: times another face had
+    to be followed (frames that followed another face than the one kept are not ``found``).
     """
 
     points: np.ndarray
