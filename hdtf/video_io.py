@@ -55,6 +55,27 @@ def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
         yield container, stream
 
 
+# ffmpeg's gray from 8-bit YUV is the luma plane, stretched from the limited 16-235 range to 0-255 unless the frame is
+# full range: the same values from a lookup table cost ~0.2 ms on a 512x512 frame, PyAV's conversion (swscale's
+# generic path) ~1.3 ms. The table is swscale's own rounding: equal to its output for all 256 values (tested).
+_LUMA_FIRST = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuv410p", "nv12", "nv21",
+                         "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p", "yuvj411p"})
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+_STRETCH = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def gray_frame(frame: Any) -> np.ndarray:
+    """A decoded PyAV frame as a (height, width) uint8 gray image, the values ``frame.to_ndarray(format="gray")``
+    gives, computed from the luma plane where the frame has one (the decodes of the stages and the tracker)."""
+    if frame.format.name not in _LUMA_FIRST:
+        return frame.to_ndarray(format="gray")
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, :frame.width]
+    if frame.format.name.startswith("yuvj") or frame.color_range == _FULL_RANGE:
+        return luma.copy()
+    return np.take(_STRETCH, luma)
+
+
 
 def read_audio(path: str | os.PathLike, sampling_rate: int = 16000) -> np.ndarray:
     """Mono float32 samples of any audio (or video-with-audio) file at ``sampling_rate``.
@@ -92,6 +113,12 @@ class Container:
     crf_offset: int | None = 0
 
 
+# veryfast, not the cut's ultrafast (hdtf.media.X264_OPTIONS): these files (the aligned view, generated videos) are
+# kept and shipped, and veryfast spends ~0.8 ms a 256x256 frame to make them 2-5x smaller at the same look. Measured
+# on the aligned 256 views of two 8 s real-face clips (benchmarks/bench_curate.py's; the warped frames encoded at
+# CRF 18 and compared with them as yuv420p by ffmpeg's psnr/ssim filters): veryfast 0.82 CPU-s, 331 KiB, 43.2 dB /
+# SSIM 0.986; ultrafast with CABAC and deblocking 0.50 CPU-s, 1663 KiB (5x), 45.0 dB / 0.987; superfast 0.54 CPU-s,
+# 712 KiB, 44.5 dB / 0.988; at veryfast's size ultrafast looks worse (CRF 26: 472 KiB, 40.2 dB / 0.973).
 _H264 = ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
 _AAC = ("-c:a", "aac", "-b:a", "128k")
 _FASTSTART = ("-movflags", "+faststart")  # the index first, so players start before the whole file has arrived

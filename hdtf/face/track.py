@@ -5,7 +5,10 @@ Why this shape: dlib's HOG detector costs ~20 ms on a 512x512 frame but ~2 ms on
 and the 68-point regressor ~1.5 ms. So a full-frame detection runs only every ``detect_every`` frames (and whenever
 the face is lost); in between, the box from the previous frame's landmarks says where to look, the detector
 confirms the face in that small window (so ``found`` is never a guess), and the landmarks are fitted to the box it
-returns. If the window search fails or the landmarks jump, the frame gets a full detection. Other faces seen on
+returns. That window search runs on every fifth frame: on the four after it the landmarks are refitted in the
+previous frame's box and kept only when they continue the face, are plausible and look like it (the window search
+decides otherwise), which saves the search's ~2 ms at the same accuracy (docs/faces.md). If the window search fails
+or the landmarks jump, the frame gets a full detection. Other faces seen on
 detection frames (a second person, a poster, a face-like emblem) are told apart by :mod:`hdtf.face.identity` and
 never take the track over while the followed face is there. Gaps are filled by linear interpolation between found
 frames (still ``found=False``); the ends stay NaN.
@@ -22,13 +25,16 @@ import numpy as np
 
 from hdtf.errors import HDTFError
 from hdtf.face.detect import FaceBox, MultipleFacesWarning, detect_faces, landmarks, to_gray
-from hdtf.face.identity import Face, Identities, Identity, continues, describe, face_centre, face_size, plausible
+from hdtf.face.identity import (
+    SAME_LOOK, Face, Identities, Identity, continues, describe, face_centre, face_size, plausible,
+)
 
 _DETECT_PX = 100.0  # detector windows are 80 px: scale searches so the expected face is ~100 px
 _MAX_UPSCALE = 2.5  # ... enlarging the frame at most this much (a 40 px face in the decoded frame is still found)
 _ROI_MARGIN = 0.35  # the window searched around the previous face, per side, in face sizes
 _MAX_FACES = 6  # landmarks are fitted to at most this many detections per frame (largest first): crowds stay cheap
 _TRUNCATE = 2.5  # the smoothing kernel's reach, in sigmas
+_REFITS = 4  # between window detections, at most this many frames in a row are confirmed by a refit alone
 
 
 @dataclass
@@ -36,11 +42,12 @@ class LandmarkTrack:
     """Per-frame landmarks of the main face of a video, in pixels of frames ``width`` x ``height``.
 
     ``points`` (T, 68, 2) float32: detected (found) or interpolated between found frames, NaN before the first and
-    after the last found frame. ``found`` (T,) bool: the detector confirmed a face on that frame. ``boxes`` (T, 4)
-    float32 x, y, w, h of the detector box on found frames (NaN elsewhere). ``notes``: what a user should know
-    (several faces seen, frames without a face, re-acquisitions and switches). ``reacquired``: times the followed
-    face was lost and found again; ``switched``: times another face had to be followed (frames that followed
-    another face than the one kept are not ``found``).
+    after the last found frame. ``found`` (T,) bool: the detector confirmed a face on that frame (or a refit did,
+    at most four frames after a detection: the module docstring). ``boxes`` (T, 4) float32 x, y, w, h of the
+    detector box on found frames (on refitted frames the last one moved and scaled with the landmarks; NaN
+    elsewhere). ``notes``: what a user should know (several faces seen, frames without a face, re-acquisitions and
+    switches). ``reacquired``: times the followed face was lost and found again; ``switched``: times another face had
+    to be followed (frames that followed another face than the one kept are not ``found``).
     """
 
     points: np.ndarray
@@ -66,6 +73,8 @@ def read_video_gray(
     """
     import av
 
+    from hdtf.video_io import gray_frame
+
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -82,7 +91,7 @@ def read_video_gray(
 
     def convert(frame) -> np.ndarray:
         if (out_w, out_h) == size:
-            return frame.to_ndarray(format="gray")
+            return gray_frame(frame)
         return frame.reformat(width=out_w, height=out_h, format="gray", interpolation="AREA").to_ndarray()
 
     def frames() -> Iterator[np.ndarray]:
@@ -149,6 +158,7 @@ class _Tracker:
         self.current: Identity | None = None  # the followed face
         self.left: list[Identity] = []  # faces followed after the choice and left because they were lost
         self.tracking = False  # the followed face was confirmed on the previous frame
+        self.refits = 0  # frames in a row confirmed by a refit since the last detection (window or full)
         self.frame = -1
         self.first: int | None = None  # frame of the first face
         self.last_detect: int | None = None  # frame of the last full detection
@@ -163,7 +173,9 @@ class _Tracker:
         since = None if self.last_detect is None else self.frame - self.last_detect
         if self.tracking:
             if since < (self.lost_every if self._choosing() else self.detect_every):
-                result = self._follow(gray)
+                result = self._refit(gray) if self.refits < _REFITS else None
+                self.refits = 0 if result is None else self.refits + 1
+                result = result or self._follow(gray)
                 if result is not None:
                     return result
         elif since is not None and since < self.lost_every:
@@ -178,6 +190,7 @@ class _Tracker:
         """Full-frame detection, rescaled so the smallest face of interest is ~100 px (the detector needs 80)."""
         height, width = gray.shape
         previous, self.last_detect = self.last_detect, self.frame
+        self.refits = 0
         smallest = self.min_face * min(height, width)
         if self.current is not None:
             # Faces much smaller than the followed one could not take its place: not looked for while it is tracked.
@@ -231,6 +244,25 @@ class _Tracker:
             self.left.append(current)
         self.current = chosen
         return chosen
+
+    def _refit(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox, int] | None:
+        """The landmarks fitted in the previous frame's box, kept when they continue the face, are plausible and
+        look like the followed face; None: the window detection decides. The box kept is the previous one moved
+        and scaled with the landmarks, so it keeps the detector box's place on the face."""
+        current = self.current
+        prev, box = current.face.points, current.face.box
+        points = landmarks(gray, box)
+        if not continues(prev, points) or not plausible(points, box):
+            return None
+        scale = face_size(points) / face_size(prev)
+        shift = face_centre(points) - face_centre(prev) * scale
+        moved = FaceBox(box.left * scale + shift[0], box.top * scale + shift[1], box.right * scale + shift[0],
+                        box.bottom * scale + shift[1], box.score)
+        if float(current.look @ describe(gray, moved, points).look) < SAME_LOOK:
+            return None  # something else under the points (the face covered or gone): not confirmed
+        current.face = Face(moved, points, current.face.look)
+        current.frame = self.frame
+        return points, moved, current.key
 
     def _follow(self, gray: np.ndarray) -> tuple[np.ndarray, FaceBox, int] | None:
         """Detect in a small window around the followed face; None when it is not confirmed there."""

@@ -138,7 +138,9 @@ class Frame:
 
     @cached_property
     def gray(self) -> np.ndarray:
-        return self._frame.to_ndarray(format="gray")
+        from hdtf.video_io import gray_frame
+
+        return gray_frame(self._frame)
 
     @cached_property
     def rgb(self) -> np.ndarray:
