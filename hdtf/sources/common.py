@@ -47,7 +47,7 @@ def youtube_id(url: str) -> str | None:
     return next((c for c in candidates if is_youtube_id(c)), None)
 
 
-@dataclass
+@dataclass(slots=True)  # slots: a list file's lines held at once take no __dict__ each
 class Line:
     """One non-blank line of a list file: its 1-based number, its text and its whitespace-separated fields."""
 

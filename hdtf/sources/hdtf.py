@@ -36,6 +36,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,9 +188,11 @@ class _SubsetReader:
 
 def _clip_table(
     reader: _SubsetReader, file: str, parse: Callable[[list[str]], object]
-) -> dict[tuple[str, int], tuple[object, Line]]:
-    """``Name_k.mp4 ...`` lines by (Name, k), values parsed by ``parse`` (which raises ValueError when bad)."""
-    table: dict[tuple[str, int], tuple[object, Line]] = {}
+) -> dict[tuple[str, int], tuple[object, int, str]]:
+    """``Name_k.mp4 ...`` lines by (Name, k): the value parsed by ``parse`` (which raises ValueError when bad), the
+    line's number and text (not its split fields: a table of a million clips' lines is held while the clips are
+    made)."""
+    table: dict[tuple[str, int], tuple[object, int, str]] = {}
     for key, line in reader.keyed(file, None).items():
         match = _CLIP_FILE.match(key)
         if match is None:
@@ -200,7 +203,7 @@ def _clip_table(
         except ValueError as exc:
             reader.report.add(file, line.number, line.raw, str(exc), video=reader.video(match["video"]))
             continue
-        table[(match["video"], int(match["k"]))] = (value, line)
+        table[(sys.intern(match["video"]), int(match["k"]))] = (value, line.number, line.raw)
     return table
 
 
@@ -308,9 +311,9 @@ def _parse_subset(directory: Path, subset: str, report: ParseReport) -> list[Vid
         )
 
     for kind, table in (("crop_wh", crops), ("crop_ratio", ratios)):
-        for (name, k), (_, line) in table.items():
+        for (name, k), (_, number, raw) in table.items():
             if (name, k) not in used:
-                report.add(files[kind], line.number, line.raw, f"no annotated clip {k} of video {name!r}",
+                report.add(files[kind], number, raw, f"no annotated clip {k} of video {name!r}",
                            video=reader.video(name))
     return videos
 

@@ -167,7 +167,7 @@ def _read_file(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a split's tubes are held at once
 class Tube:
     """One line of ``{split}_video_tubes.txt``."""
 
