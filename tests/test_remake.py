@@ -386,3 +386,61 @@ def test_a_store_that_rate_limits_reads_never_remakes_or_discards_a_clip(hdtf_so
     # A later run that the store answers makes the correction in place, from the clip (no re-cut of the source).
     fixed = process_video(beta, checking).clips[0]
     assert (fixed["sync_shift"], fixed["num_frames"]) == (2, record["num_frames"] - 2) and fixed["landmarks_path"]
+
+
+def test_on_a_store_a_sub_clip_no_longer_made_or_failing_its_remake_is_kept(hard_cut, s3, tmp_path,  # noqa: F811
+                                                                            monkeypatch):
+    """The sub-clip test above on an s3:// output: the shots' objects are copied under kept/ before a status drops
+    them, survive byte for byte a split that no longer makes them and a re-make that fails, and are put back."""
+    pytest.importorskip("scenedetect")
+    from hdtf import stages
+    from hdtf.job import process_video
+    from hdtf.options import PrepareOptions
+
+    monkeypatch.setitem(stages.STAGES, "fail_sub_clips", "fixtures.failing_stage:FailOnSubClips")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "RD_Cut.mp4").symlink_to(hard_cut.path)
+    shots = ("RD_Cut_000_s0", "RD_Cut_000_s1")
+    common = {"output_dir": "s3://runs/shots", "scratch_dir": tmp_path / "scratch", "raw_dir": raw,
+              "split_at_cuts": True}
+
+    def run(**options) -> dict[str, dict]:
+        return {r["id"]: r for r in process_video(_cut_video(), PrepareOptions(**common, **options)).clips}
+
+    def files(folder: str) -> dict[str, str]:
+        return {name[len(folder):]: _sha(data) for name, data in _objects("shots/").items()
+                if name.startswith(folder) and name[len(folder):].startswith(shots)}
+
+    first = run(size=256)
+    assert [first[i]["status"] for i in shots] == ["done", "done"]
+    before = files("clips/")
+    assert sorted(before) == [f"{i}{s}" for i in shots for s in (".mp4", ".wav")]
+
+    start = len(s3.log)
+    records = run(size=256, scene_threshold=1000.0)  # no cut found now: the shots are no longer made
+    assert records["RD_Cut_000"]["scene_cuts"] == []
+    assert files("kept/") == before and files("clips/") == {}
+    log = s3.log[start:]
+    statuses = _status_puts(log, "shots/status/RD_Cut.json")
+    for shot in shots:  # each shot: copied aside, then a status names the copy, then the shot's clips/ objects go
+        copies = [r.seq for r in log if r.method == "PUT" and r.ok and r.key.startswith(f"shots/kept/{shot}.")]
+        naming = [r.seq for r in statuses
+                  if any(c["id"] == shot and c.get("kept") for c in json.loads(r.body)["clips"])]
+        assert copies and naming and max(copies) < naming[0] < min(_removals(log, f"shots/clips/{shot}."))
+    status = json.loads(statuses[-1].body)
+    for shot in shots:
+        record = next(r for r in status["clips"] if r["id"] == shot)
+        assert (record["status"], record["kept"]["path"]) == ("superseded", f"kept/{shot}.mp4")
+
+    back = run(size=256)  # split as before: put back as they were, the copies gone
+    assert [back[i]["status"] for i in shots] == ["done", "done"]
+    assert files("clips/") == before and files("kept/") == {}
+
+    failed = run(size=128, fail_sub_clips=True)  # every shot's re-make fails: the earlier objects are kept
+    assert [failed[i]["status"] for i in shots] == ["failed", "failed"]
+    assert [failed[i]["kept"]["path"] for i in shots] == [f"kept/{i}.mp4" for i in shots]
+    assert files("kept/") == before and files("clips/") == {}
+
+    made = run(size=128)
+    assert [made[i]["width"] for i in shots] == [128, 128] and files("kept/") == {}
