@@ -422,16 +422,14 @@ def test_on_a_store_a_sub_clip_no_longer_made_or_failing_its_remake_is_kept(hard
     assert records["RD_Cut_000"]["scene_cuts"] == []
     assert files("kept/") == before and files("clips/") == {}
     log = s3.log[start:]
-    statuses = _status_puts(log, "shots/status/RD_Cut.json")
+    statuses = [(r.seq, {c["id"]: c for c in json.loads(r.body)["clips"]})
+                for r in _status_puts(log, "shots/status/RD_Cut.json")]
     for shot in shots:  # each shot: copied aside, then a status names the copy, then the shot's clips/ objects go
         copies = [r.seq for r in log if r.method == "PUT" and r.ok and r.key.startswith(f"shots/kept/{shot}.")]
-        naming = [r.seq for r in statuses
-                  if any(c["id"] == shot and c.get("kept") for c in json.loads(r.body)["clips"])]
+        naming = [seq for seq, records in statuses if records.get(shot, {}).get("kept")]
         assert copies and naming and max(copies) < naming[0] < min(_removals(log, f"shots/clips/{shot}."))
-    status = json.loads(statuses[-1].body)
-    for shot in shots:
-        record = next(r for r in status["clips"] if r["id"] == shot)
-        assert (record["status"], record["kept"]["path"]) == ("superseded", f"kept/{shot}.mp4")
+        last = statuses[-1][1][shot]
+        assert (last["status"], last["kept"]["path"]) == ("superseded", f"kept/{shot}.mp4")
 
     back = run(size=256)  # split as before: put back as they were, the copies gone
     assert [back[i]["status"] for i in shots] == ["done", "done"]

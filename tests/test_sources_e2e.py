@@ -223,27 +223,31 @@ def test_the_curation_stages_run_on_an_emtd_list_as_it_is(talking_face_small, tm
         assert npz["found"].mean() > 0.9 and npz["points"].shape[1:] == (68, 2)
 
 
-def _lists(video, folder: Path) -> dict[str, tuple[Path, list[str]]]:
-    """CelebV-HQ's JSON, an AVSpeech CSV and a VoxCeleb2 txt folder, each listing the first 1.92 s of ``video``
-    (served as QQQQQQQQQQQ.mp4) with the face where the video has it."""
-    from fixtures.voxceleb import utterance_text, write_tree
-
+def _source_list(source: str, video, folder: Path) -> tuple[Path, list[str]]:
+    """``source``'s list (CelebV-HQ's JSON, an AVSpeech CSV or a VoxCeleb2 txt folder) of the first 1.92 s of
+    ``video`` (served as QQQQQQQQQQQ.mp4) with the face where the video has it, and the flags it needs besides."""
     x, y, w, h = video.face_box
     width, height = video.width, video.height
     centre = ((x + w / 2) / width, (y + h / 2) / height)
-    side = 1.6 * max(w, h)  # the head with some margin, as the lists' boxes are drawn
+    if source == "avspeech":
+        listed = folder / "avspeech_test.csv"
+        listed.write_text(f"QQQQQQQQQQQ,0.000000,1.920000,{centre[0]:.3f},{centre[1]:.3f}\n")
+        return listed, []
+    if source == "voxceleb2":
+        from fixtures.voxceleb import utterance_text, write_tree
+
+        rows = [(f, x / width, y / height, w / width, h / height) for f in range(48)]
+        tree = write_tree(folder / "vox", {"dev/txt/id00001/QQQQQQQQQQQ/00001.txt":
+                                           utterance_text("id00001", "QQQQQQQQQQQ", rows)})
+        return tree, ["--split", "dev"]
+    side = 1.6 * max(w, h)  # the head with some margin, as the release's boxes are drawn
     box = {"top": max(centre[1] - side / 2 / height, 0.0), "bottom": min(centre[1] + side / 2 / height, 1.0),
            "left": centre[0] - side / 2 / width, "right": centre[0] + side / 2 / width}
     info = folder / "celebvhq_info.json"
     info.write_text(json.dumps({"meta_info": {}, "clips": {"q_0": {
         "ytb_id": "QQQQQQQQQQQ", "duration": {"start_sec": 0.0, "end_sec": 1.92}, "bbox": box,
         "attributes": {"appearance": [0], "action": [0], "emotion": {"sep_flag": False, "labels": "neutral"}}}}}))
-    listed = folder / "avspeech_test.csv"
-    listed.write_text(f"QQQQQQQQQQQ,0.000000,1.920000,{centre[0]:.3f},{centre[1]:.3f}\n")
-    rows = [(f, x / width, y / height, w / width, h / height) for f in range(48)]
-    tree = write_tree(folder / "vox", {"dev/txt/id00001/QQQQQQQQQQQ/00001.txt":
-                                       utterance_text("id00001", "QQQQQQQQQQQ", rows)})
-    return {"celebv-hq": (info, []), "avspeech": (listed, []), "voxceleb2": (tree, ["--split", "dev"])}
+    return info, []
 
 
 @pytest.mark.parametrize("source", ["celebv-hq", "avspeech", "voxceleb2"])
@@ -254,7 +258,7 @@ def test_the_curation_stages_run_on_each_sources_clips(source, talking_face_smal
     served = tmp_path / "served"
     served.mkdir()
     shutil.copy(talking_face_small.path, served / "QQQQQQQQQQQ.mp4")
-    metadata, extra = _lists(talking_face_small, tmp_path)[source]
+    metadata, extra = _source_list(source, talking_face_small, tmp_path)
     out = tmp_path / "out"
     with serve_directory(served) as base:
         code = main(["prepare", "--source", source, "--metadata", str(metadata), *extra, "--output", str(out),
